@@ -1,0 +1,292 @@
+package snapshots
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lifelinehq/lifeline/entra"
+)
+
+// Snapshot is one captured state of the tenant.
+type Snapshot struct {
+	ID          int64             `json:"id"`
+	TenantID    string            `json:"tenant_id"`
+	TakenAt     time.Time         `json:"taken_at"`
+	Label       string            `json:"label"`
+	GraphURL    string            `json:"graph_url"`
+	Counts      map[string]int    `json:"counts"`
+	RootHash    string            `json:"root_hash"`
+	BinCounts   map[string]int    `json:"bin_counts"`
+	LinkCount   int               `json:"link_count"`
+	DeltaTokens map[string]string `json:"-"`
+	Incremental bool              `json:"incremental"`
+	Source      string            `json:"source"`
+}
+
+// Object is one object as a snapshot holds it.
+type Object struct {
+	Kind entra.Kind
+	ID   string
+	// Hash is the SHA-256 of JSON.
+	Hash Hash
+	// InBin marks objects that were in a recycle bin at capture time.
+	InBin bool
+	// JSON is the canonical Graph JSON.
+	JSON json.RawMessage
+}
+
+// Decode returns the object's JSON as a map.
+func (o Object) Decode() (map[string]any, error) {
+	var m map[string]any
+	dec := json.NewDecoder(strings.NewReader(string(o.JSON)))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("%s %s: stored JSON is unreadable: %w", o.Kind, o.ID, err)
+	}
+	return m, nil
+}
+
+// Link is one relationship kept apart from object properties: From's navigation
+// property Name (members, owners, manager) contains To.
+type Link struct {
+	Kind   entra.Kind `json:"kind"`
+	From   string     `json:"from"`
+	Name   string     `json:"name"`
+	To     string     `json:"to"`
+	ToKind entra.Kind `json:"to_kind"`
+}
+
+// ErrNoSnapshot is returned (wrapped) when a snapshot reference matches nothing.
+var ErrNoSnapshot = errors.New("no such snapshot")
+
+// Snapshots lists every snapshot in the file, oldest first.
+func (s *Store) Snapshots(ctx context.Context) ([]Snapshot, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, tenant_id, graph_url, taken_at, label, counts, bin_counts, link_count, delta_tokens, root_hash, incremental, source
+		FROM snapshots ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read snapshots from %s: %w", s.path, err)
+	}
+	defer rows.Close()
+	var out []Snapshot
+	for rows.Next() {
+		snap, err := scanSnapshot(rows)
+		if err != nil {
+			return nil, fmt.Errorf("%s: snapshot table is damaged: %w", s.path, err)
+		}
+		out = append(out, snap)
+	}
+	return out, rows.Err()
+}
+
+func scanSnapshot(rows interface{ Scan(...any) error }) (Snapshot, error) {
+	var snap Snapshot
+	var takenAt, counts, binCounts, tokens string
+	var incremental int
+	if err := rows.Scan(&snap.ID, &snap.TenantID, &snap.GraphURL, &takenAt, &snap.Label, &counts, &binCounts, &snap.LinkCount, &tokens, &snap.RootHash, &incremental, &snap.Source); err != nil {
+		return snap, err
+	}
+	var err error
+	if snap.TakenAt, err = time.Parse(time.RFC3339Nano, takenAt); err != nil {
+		return snap, err
+	}
+	snap.Incremental = incremental == 1
+	if err := json.Unmarshal([]byte(counts), &snap.Counts); err != nil {
+		return snap, err
+	}
+	if err := json.Unmarshal([]byte(binCounts), &snap.BinCounts); err != nil {
+		return snap, err
+	}
+	if err := json.Unmarshal([]byte(tokens), &snap.DeltaTokens); err != nil {
+		return snap, err
+	}
+	return snap, nil
+}
+
+// Resolve finds a snapshot by reference: its numeric id, "latest", or its exact label.
+func (s *Store) Resolve(ctx context.Context, ref string) (Snapshot, error) {
+	snaps, err := s.Snapshots(ctx)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	if len(snaps) == 0 {
+		return Snapshot{}, fmt.Errorf("%s holds no snapshots yet: %w", s.path, ErrNoSnapshot)
+	}
+	if ref == "" || strings.EqualFold(ref, "latest") {
+		return snaps[len(snaps)-1], nil
+	}
+	if n, err := strconv.ParseInt(ref, 10, 64); err == nil {
+		for _, snap := range snaps {
+			if snap.ID == n {
+				return snap, nil
+			}
+		}
+	}
+	var match []Snapshot
+	for _, snap := range snaps {
+		if snap.Label == ref {
+			match = append(match, snap)
+		}
+	}
+	switch len(match) {
+	case 1:
+		return match[0], nil
+	case 0:
+		return Snapshot{}, fmt.Errorf("snapshot %q is not in %s (it has ids 1 to %d; 'lifeline snapshots list --db %s' shows them): %w", ref, s.path, snaps[len(snaps)-1].ID, s.path, ErrNoSnapshot)
+	default:
+		return Snapshot{}, fmt.Errorf("label %q names %d snapshots in %s; use a snapshot id instead", ref, len(match), s.path)
+	}
+}
+
+const inSnapshot = "first_snap <= ?1 AND (last_snap IS NULL OR last_snap >= ?1)"
+
+// Objects calls fn for every object of kind in snapshot snap, in id order; an empty kind
+// means every kind (ordered by kind, then id). Objects in a recycle bin are included,
+// marked InBin.
+func (s *Store) Objects(ctx context.Context, snap int64, kind entra.Kind, fn func(Object) error) error {
+	q := "SELECT o.kind, o.id, o.hash, o.in_bin, b.data FROM objects o JOIN blobs b ON b.hash = o.hash WHERE " + inSnapshot
+	args := []any{snap}
+	if kind != "" {
+		q += " AND o.kind = ?2"
+		args = append(args, string(kind))
+	}
+	q += " ORDER BY o.kind, o.id"
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("cannot read snapshot %d: %w", snap, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		o, err := scanObject(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(o); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func scanObject(rows interface{ Scan(...any) error }) (Object, error) {
+	var o Object
+	var kind string
+	var hash, data []byte
+	var inBin int
+	if err := rows.Scan(&kind, &o.ID, &hash, &inBin, &data); err != nil {
+		return o, err
+	}
+	o.Kind = entra.Kind(kind)
+	copy(o.Hash[:], hash)
+	o.InBin = inBin == 1
+	o.JSON = data
+	return o, nil
+}
+
+// ErrNoObject is returned (wrapped) when an object is not in a snapshot.
+var ErrNoObject = errors.New("no such object")
+
+// Object returns one object of a snapshot by kind and id; an empty kind searches every kind.
+func (s *Store) Object(ctx context.Context, snap int64, kind entra.Kind, id string) (Object, error) {
+	q := "SELECT o.kind, o.id, o.hash, o.in_bin, b.data FROM objects o JOIN blobs b ON b.hash = o.hash WHERE " + inSnapshot + " AND o.id = ?2"
+	args := []any{snap, id}
+	if kind != "" {
+		q += " AND o.kind = ?3"
+		args = append(args, string(kind))
+	}
+	o, err := scanObject(s.r.QueryRowContext(ctx, q+" LIMIT 1", args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return o, fmt.Errorf("%s %s is not in snapshot %d: %w", orAny(kind), id, snap, ErrNoObject)
+	}
+	return o, err
+}
+
+func orAny(k entra.Kind) string {
+	if k == "" {
+		return "object"
+	}
+	return string(k)
+}
+
+// Links calls fn for every link of snapshot snap in key order (kind, from, name, to).
+func (s *Store) Links(ctx context.Context, snap int64, fn func(Link) error) error {
+	rows, err := s.r.QueryContext(ctx, "SELECT kind, from_id, name, to_id, to_kind FROM links WHERE "+inSnapshot+" ORDER BY kind, from_id, name, to_id", snap)
+	if err != nil {
+		return fmt.Errorf("cannot read links of snapshot %d: %w", snap, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var l Link
+		var kind, toKind string
+		if err := rows.Scan(&kind, &l.From, &l.Name, &l.To, &toKind); err != nil {
+			return err
+		}
+		l.Kind, l.ToKind = entra.Kind(kind), entra.Kind(toKind)
+		if err := fn(l); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// AuditEntry is one captured directory audit record.
+type AuditEntry struct {
+	ID       string
+	At       time.Time
+	Activity string
+	JSON     json.RawMessage
+}
+
+// Audit calls fn for every captured audit entry with at in [since, until), oldest first.
+// Zero times leave that end open.
+func (s *Store) Audit(ctx context.Context, since, until time.Time, fn func(AuditEntry) error) error {
+	q := "SELECT id, activity_at, activity, data FROM audit WHERE 1=1"
+	var args []any
+	if !since.IsZero() {
+		q += " AND activity_at >= ?"
+		args = append(args, since.UTC().Format(time.RFC3339Nano))
+	}
+	if !until.IsZero() {
+		q += " AND activity_at < ?"
+		args = append(args, until.UTC().Format(time.RFC3339Nano))
+	}
+	rows, err := s.r.QueryContext(ctx, q+" ORDER BY activity_at, id", args...)
+	if err != nil {
+		return fmt.Errorf("cannot read the audit log in %s: %w", s.path, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e AuditEntry
+		var at string
+		var data []byte
+		if err := rows.Scan(&e.ID, &at, &e.Activity, &data); err != nil {
+			return err
+		}
+		if e.At, err = time.Parse(time.RFC3339Nano, at); err != nil {
+			return fmt.Errorf("audit entry %s has a damaged time %q", e.ID, at)
+		}
+		e.JSON = data
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// LatestAuditTime returns the time of the newest captured audit entry (zero when none),
+// where the next capture's audit read starts.
+func (s *Store) LatestAuditTime(ctx context.Context) (time.Time, error) {
+	var at sql.NullString
+	if err := s.r.QueryRowContext(ctx, "SELECT max(activity_at) FROM audit").Scan(&at); err != nil {
+		return time.Time{}, err
+	}
+	if !at.Valid {
+		return time.Time{}, nil
+	}
+	return time.Parse(time.RFC3339Nano, at.String)
+}

@@ -1,0 +1,271 @@
+// Package snapshots is lifeline's snapshot store: one SQLite file (modernc.org/sqlite, no
+// cgo) holding many versioned, tamper-evident copies of one tenant's directory.
+//
+// Objects are kept as the raw JSON Graph returned, canonicalized, with a SHA-256 per
+// version; a snapshot is a manifest of (kind, id) -> version plus the links that are not
+// properties, and a root hash over both. Unchanged objects cost nothing in later
+// snapshots. The file has one writer at a time and refuses to open anything that is not
+// a lifeline snapshot file.
+package snapshots
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// ApplicationID is stored in the SQLite header of every lifeline file ("LFLN"), so that a
+// foreign SQLite database is recognised and refused before anything reads or writes it.
+const ApplicationID = 0x4C464C4E
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Store is an open snapshot file.
+type Store struct {
+	path string
+	// w is the only connection that writes: SQLite allows one writer, and funnelling
+	// every write through one connection avoids SQLITE_BUSY between our own goroutines.
+	w *sql.DB
+	// r serves concurrent reads (WAL lets them run beside the writer).
+	r *sql.DB
+}
+
+// OpenOptions says how to open a snapshot file.
+type OpenOptions struct {
+	// Create makes a new file when none exists at the path.
+	Create bool
+	// ReadOnly opens the file without any possibility of writing to it.
+	ReadOnly bool
+}
+
+// ErrNotSnapshotFile is returned (wrapped) for files that are not lifeline snapshot files.
+var ErrNotSnapshotFile = errors.New("not a lifeline snapshot file")
+
+// Open opens the snapshot file at path, creating and migrating it when opts.Create is
+// set and it does not exist. A file that is not SQLite, or is another application's
+// SQLite database, is refused with an error that says so and is left untouched.
+func Open(ctx context.Context, path string, opts OpenOptions) (*Store, error) {
+	info, statErr := os.Stat(path)
+	switch {
+	case statErr == nil && info.IsDir():
+		return nil, fmt.Errorf("%s is a directory, not a snapshot file; give the path of a .db file", path)
+	case statErr == nil:
+		if err := checkHeader(path); err != nil {
+			return nil, err
+		}
+	case errors.Is(statErr, fs.ErrNotExist):
+		if !opts.Create {
+			return nil, fmt.Errorf("no snapshot file at %s; take one with 'lifeline capture --out %s'", path, path)
+		}
+		if opts.ReadOnly {
+			return nil, fmt.Errorf("no snapshot file at %s to open read-only", path)
+		}
+	default:
+		return nil, fmt.Errorf("cannot read %s: %w", path, statErr)
+	}
+
+	s := &Store{path: path}
+	var err error
+	if !opts.ReadOnly {
+		if s.w, err = openPool(path, false, 1); err != nil {
+			return nil, err
+		}
+		if err := s.migrate(ctx); err != nil {
+			s.w.Close()
+			return nil, err
+		}
+	}
+	if s.r, err = openPool(path, opts.ReadOnly, 4); err != nil {
+		if s.w != nil {
+			s.w.Close()
+		}
+		return nil, err
+	}
+	if opts.ReadOnly {
+		if err := s.checkApplicationID(ctx, s.r); err != nil {
+			s.r.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// checkHeader refuses files that are not SQLite databases before the driver sees them:
+// opening a random file with SQLite in write mode could otherwise be taken as a new,
+// empty database by some code paths.
+func checkHeader(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("cannot read %s: %w", path, err)
+	}
+	defer f.Close()
+	var hdr [100]byte
+	n, _ := f.Read(hdr[:])
+	if n == 0 {
+		// An empty file is what a crashed "touch" leaves; SQLite treats it as a new database.
+		return nil
+	}
+	if n < 100 || string(hdr[:16]) != "SQLite format 3\x00" {
+		return fmt.Errorf("%s is %w: it is not a SQLite database (corrupt or some other kind of file)", path, ErrNotSnapshotFile)
+	}
+	appID := uint32(hdr[68])<<24 | uint32(hdr[69])<<16 | uint32(hdr[70])<<8 | uint32(hdr[71])
+	if appID != ApplicationID && appID != 0 {
+		return fmt.Errorf("%s is %w: it is another application's SQLite database (application id %#x)", path, ErrNotSnapshotFile, appID)
+	}
+	pages := uint32(hdr[28])<<24 | uint32(hdr[29])<<16 | uint32(hdr[30])<<8 | uint32(hdr[31])
+	if appID == 0 && (hdr[60]|hdr[61]|hdr[62]|hdr[63] != 0 || pages > 1) {
+		// No application id but a schema version or tables: someone else's database.
+		// Refuse it here, before any pragma (WAL) could touch it.
+		return fmt.Errorf("%s is %w: it is a SQLite database written by another application", path, ErrNotSnapshotFile)
+	}
+	return nil
+}
+
+func openPool(path string, readOnly bool, conns int) (*sql.DB, error) {
+	q := url.Values{}
+	// busy_timeout must come first so the connection waits instead of failing while
+	// another connection switches the file to WAL; the driver orders it first.
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Add("_pragma", "synchronous(NORMAL)")
+		q.Add("_pragma", "temp_store(MEMORY)")
+		q.Add("_pragma", "cache_size(-65536)")
+		// BEGIN IMMEDIATE takes the write lock up front instead of upgrading mid-transaction.
+		q.Set("_txlock", "immediate")
+	}
+	db, err := sql.Open("sqlite", path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("cannot open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
+	if err := db.Ping(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("cannot open %s as a snapshot file: %w", path, err)
+	}
+	return db, nil
+}
+
+func (s *Store) checkApplicationID(ctx context.Context, db *sql.DB) error {
+	var id int64
+	if err := db.QueryRowContext(ctx, "PRAGMA application_id").Scan(&id); err != nil {
+		return fmt.Errorf("%s is %w: %v", s.path, ErrNotSnapshotFile, err)
+	}
+	if uint32(id) != ApplicationID {
+		return fmt.Errorf("%s is %w (application id %#x)", s.path, ErrNotSnapshotFile, uint32(id))
+	}
+	return nil
+}
+
+// migrate brings the schema to the newest version, one transaction per migration, and
+// stamps the application id. A file whose schema is newer than this binary is refused.
+func (s *Store) migrate(ctx context.Context) error {
+	var appID, version int64
+	if err := s.w.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
+		return fmt.Errorf("%s is %w: %v", s.path, ErrNotSnapshotFile, err)
+	}
+	if err := s.w.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("%s is %w: %v", s.path, ErrNotSnapshotFile, err)
+	}
+	if appID == 0 && version == 0 {
+		var tables int
+		if err := s.w.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&tables); err != nil {
+			return fmt.Errorf("%s is %w: %v", s.path, ErrNotSnapshotFile, err)
+		}
+		if tables > 0 {
+			return fmt.Errorf("%s is %w: it is a SQLite database written by another application", s.path, ErrNotSnapshotFile)
+		}
+	} else if uint32(appID) != ApplicationID {
+		return fmt.Errorf("%s is %w (application id %#x)", s.path, ErrNotSnapshotFile, uint32(appID))
+	}
+
+	entries, err := fs.Glob(migrationFiles, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(entries)
+	if int(version) > len(entries) {
+		return fmt.Errorf("%s was written by a newer lifeline (schema %d, this binary knows %d); upgrade lifeline to open it", s.path, version, len(entries))
+	}
+	for i := int(version); i < len(entries); i++ {
+		name := entries[i]
+		n, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(name, "migrations/"), "_", 2)[0])
+		if err != nil || n != i+1 {
+			return fmt.Errorf("migration %s is out of sequence", name)
+		}
+		body, err := migrationFiles.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		tx, err := s.w.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate %s to schema %d: %w", s.path, n, err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d; PRAGMA application_id = %d", n, ApplicationID)); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migrate %s to schema %d: %w", s.path, n, err)
+		}
+	}
+	return nil
+}
+
+// Path returns the file's path.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the file. Pending writers must have committed or rolled back.
+func (s *Store) Close() error {
+	var errs []error
+	if s.w != nil {
+		// Fold the WAL back into the main file so a copied .db is complete on its own.
+		_, _ = s.w.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+		errs = append(errs, s.w.Close())
+	}
+	if s.r != nil {
+		errs = append(errs, s.r.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// writable returns the writer or an error for read-only stores.
+func (s *Store) writable() (*sql.DB, error) {
+	if s.w == nil {
+		return nil, fmt.Errorf("%s is open read-only; nothing can be written to it", s.path)
+	}
+	return s.w, nil
+}
+
+// TenantID returns the tenant the file belongs to, or "" for a new file.
+func (s *Store) TenantID(ctx context.Context) (string, error) {
+	return s.meta(ctx, "tenant_id")
+}
+
+func (s *Store) meta(ctx context.Context, key string) (string, error) {
+	var v string
+	err := s.r.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = ?", key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return v, err
+}

@@ -1,0 +1,159 @@
+package snapshots
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"fmt"
+	"strings"
+)
+
+// Damage is one problem verify found.
+type Damage struct {
+	Snapshot int64  `json:"snapshot"`
+	Kind     string `json:"kind"`
+	ID       string `json:"id"`
+	Problem  string `json:"problem"`
+}
+
+// String reads as one sentence naming the object and the problem.
+func (d Damage) String() string {
+	if d.ID == "" {
+		return fmt.Sprintf("snapshot %d: %s", d.Snapshot, d.Problem)
+	}
+	return fmt.Sprintf("snapshot %d: %s %s: %s", d.Snapshot, d.Kind, d.ID, d.Problem)
+}
+
+// VerifyReport is what verify checked and what it found.
+type VerifyReport struct {
+	Snapshots []int64  `json:"snapshots"`
+	Objects   int      `json:"objects_checked"`
+	Links     int      `json:"links_checked"`
+	Damage    []Damage `json:"damage"`
+}
+
+// OK reports whether nothing was damaged.
+func (r VerifyReport) OK() bool { return len(r.Damage) == 0 }
+
+// Verify recomputes every object hash and the root hash of each given snapshot (every
+// snapshot when ids is empty) and reports each damaged object by name. It reads only.
+func (s *Store) Verify(ctx context.Context, ids []int64) (VerifyReport, error) {
+	var rep VerifyReport
+	var problems []string
+	rows, err := s.r.QueryContext(ctx, "PRAGMA quick_check")
+	if err != nil {
+		return rep, fmt.Errorf("%s cannot be checked: %w", s.path, err)
+	}
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err == nil && line != "ok" {
+			problems = append(problems, line)
+		}
+	}
+	rows.Close()
+	if len(problems) > 0 {
+		rep.Damage = append(rep.Damage, Damage{Problem: "the SQLite file itself is corrupt: " + strings.Join(problems, "; ")})
+	}
+	if len(ids) == 0 {
+		snaps, err := s.Snapshots(ctx)
+		if err != nil {
+			return rep, err
+		}
+		for _, snap := range snaps {
+			ids = append(ids, snap.ID)
+		}
+	}
+	checked := map[Hash]string{} // hash -> problem ("" when intact)
+	for _, id := range ids {
+		if err := s.verifySnapshot(ctx, id, checked, &rep); err != nil {
+			return rep, err
+		}
+		rep.Snapshots = append(rep.Snapshots, id)
+	}
+	return rep, nil
+}
+
+func (s *Store) verifySnapshot(ctx context.Context, id int64, checked map[Hash]string, rep *VerifyReport) error {
+	var stored string
+	err := s.r.QueryRowContext(ctx, "SELECT root_hash FROM snapshots WHERE id = ?", id).Scan(&stored)
+	if err == sql.ErrNoRows {
+		return fmt.Errorf("snapshot %d is not in %s: %w", id, s.path, ErrNoSnapshot)
+	}
+	if err != nil {
+		return fmt.Errorf("cannot read snapshot %d: %w", id, err)
+	}
+	root := newRootHasher()
+	rows, err := s.r.QueryContext(ctx, `SELECT o.kind, o.id, o.hash, o.in_bin, b.data FROM objects o LEFT JOIN blobs b ON b.hash = o.hash
+		WHERE `+inSnapshot+` ORDER BY o.kind, o.id`, id)
+	if err != nil {
+		return fmt.Errorf("cannot read snapshot %d: %w", id, err)
+	}
+	var line []byte
+	for rows.Next() {
+		var kind, oid string
+		var hash, data []byte
+		var inBin int
+		if err := rows.Scan(&kind, &oid, &hash, &inBin, &data); err != nil {
+			rows.Close()
+			return err
+		}
+		rep.Objects++
+		var h Hash
+		copy(h[:], hash)
+		problem, seen := checked[h]
+		if !seen {
+			switch {
+			case len(hash) != len(h):
+				problem = "its manifest entry has a malformed hash"
+			case data == nil:
+				problem = "its content is missing from the file"
+			case sha256.Sum256(data) != h:
+				problem = "its content does not match its hash (tampered or corrupted)"
+			}
+			checked[h] = problem
+		}
+		if problem != "" {
+			rep.Damage = append(rep.Damage, Damage{Snapshot: id, Kind: kind, ID: oid, Problem: problem})
+		}
+		line = append(line[:0], "o\t"...)
+		line = append(line, kind...)
+		line = append(line, '\t')
+		line = append(line, oid...)
+		line = append(line, '\t')
+		line = appendHex(line, hash)
+		line = append(line, '\t', byte('0'+inBin), '\n')
+		root.h.Write(line)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	lrows, err := s.r.QueryContext(ctx, "SELECT kind, from_id, name, to_id, to_kind FROM links WHERE "+inSnapshot+" ORDER BY kind, from_id, name, to_id", id)
+	if err != nil {
+		return err
+	}
+	links, err := root.links(lrows)
+	if err != nil {
+		return err
+	}
+	rep.Links += links
+	if got := root.sum(); got != stored {
+		rep.Damage = append(rep.Damage, Damage{Snapshot: id, Problem: fmt.Sprintf("its root hash is %s but its manifest and links hash to %s: objects or links were added, removed or altered", short(stored), short(got))})
+	}
+	return nil
+}
+
+func appendHex(dst, b []byte) []byte {
+	const digits = "0123456789abcdef"
+	for _, c := range b {
+		dst = append(dst, digits[c>>4], digits[c&15])
+	}
+	return dst
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
