@@ -501,4 +501,3 @@ func folderTime(dir string) time.Time {
 	}
 	return time.Now()
 }
-
