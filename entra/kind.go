@@ -93,6 +93,10 @@ type Property struct {
 	Default bool
 	// Secret marks properties whose values must never reach a snapshot, a log or a plan.
 	Secret bool
+	// Volatile marks properties that change on their own (timestamps Graph maintains,
+	// names Graph copies from other objects): diff ignores them and restore never
+	// rolls them back.
+	Volatile bool
 }
 
 // BinKind says whether, and where, deleted objects of a kind wait before they are purged.
@@ -170,6 +174,17 @@ func (s *Spec) Select() string {
 		}
 	}
 	return strings.Join(names, ",")
+}
+
+// VolatileProperties returns the names diff ignores for the kind.
+func (s *Spec) VolatileProperties() []string {
+	var names []string
+	for _, p := range s.Properties {
+		if p.Volatile {
+			names = append(names, p.Name)
+		}
+	}
+	return names
 }
 
 // DefaultProperties returns the names Graph returns without $select, or nil when it

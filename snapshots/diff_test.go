@@ -1,0 +1,154 @@
+package snapshots
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lifelinehq/lifeline/entra"
+)
+
+type fakeObj struct {
+	kind  entra.Kind
+	id    string
+	json  string
+	inBin bool
+}
+
+func put(t *testing.T, s *Store, at time.Time, objs []fakeObj, links []Link, audit []string) Snapshot {
+	t.Helper()
+	ctx := context.Background()
+	w, err := s.Begin(ctx, SnapshotMeta{TenantID: "tenant-1", TakenAt: at})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if err := w.PutObject(ctx, o.kind, o.id, []byte(o.json), o.inBin); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, l := range links {
+		if err := w.PutLink(ctx, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, a := range audit {
+		var e struct {
+			ActivityDateTime time.Time `json:"activityDateTime"`
+			Activity         string    `json:"activityDisplayName"`
+		}
+		if err := json.Unmarshal([]byte(a), &e); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.PutAudit(ctx, fmt.Sprintf("audit-%d-%d", at.Unix(), i), e.ActivityDateTime, e.Activity, []byte(a)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snap, err := w.Commit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap
+}
+
+func auditJSON(at time.Time, activity, target, app string) string {
+	return fmt.Sprintf(`{"activityDateTime":%q,"activityDisplayName":%q,"initiatedBy":{"user":null,"app":{"displayName":%q,"appId":"x"}},"targetResources":[{"id":%q}]}`,
+		at.Format(time.RFC3339), activity, app, target)
+}
+
+func TestDiffEveryChangeClass(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t)
+	t1 := t0.Add(24 * time.Hour)
+	before := put(t, s, t0, []fakeObj{
+		{entra.KindUser, "u-mod", `{"id":"u-mod","displayName":"Mod","department":"Sales","lastPasswordChangeDateTime":"2026-01-01T00:00:00Z","businessPhones":["1"]}`, false},
+		{entra.KindUser, "u-soft", `{"id":"u-soft","displayName":"Soft"}`, false},
+		{entra.KindUser, "u-hard", `{"id":"u-hard","displayName":"Hard"}`, false},
+		{entra.KindUser, "u-back", `{"id":"u-back","displayName":"Back","deletedDateTime":"2026-10-30T00:00:00Z"}`, true},
+		{entra.KindUser, "u-noise", `{"id":"u-noise","displayName":"Noise","lastPasswordChangeDateTime":"2026-01-01T00:00:00Z"}`, false},
+		{entra.KindGroup, "g1", `{"id":"g1","displayName":"Admins"}`, false},
+		{entra.KindConditionalAccessPolicy, "p1", `{"id":"p1","displayName":"MFA","state":"enabled","conditions":{"users":{"excludeUsers":["bg1","bg2"]}}}`, false},
+	}, []Link{
+		{Kind: entra.KindGroup, From: "g1", Name: "members", To: "u-mod", ToKind: entra.KindUser},
+	}, nil)
+	after := put(t, s, t1, []fakeObj{
+		{entra.KindUser, "u-mod", `{"id":"u-mod","displayName":"Mod","department":"Finance","lastPasswordChangeDateTime":"2026-06-01T00:00:00Z","businessPhones":["1"]}`, false},
+		{entra.KindUser, "u-soft", `{"id":"u-soft","displayName":"Soft","deletedDateTime":"2026-11-01T10:00:00Z"}`, true},
+		{entra.KindUser, "u-back", `{"id":"u-back","displayName":"Back"}`, false},
+		{entra.KindUser, "u-new", `{"id":"u-new","displayName":"Attacker"}`, false},
+		{entra.KindUser, "u-noise", `{"id":"u-noise","displayName":"Noise","lastPasswordChangeDateTime":"2026-09-01T00:00:00Z"}`, false},
+		{entra.KindGroup, "g1", `{"id":"g1","displayName":"Admins"}`, false},
+		{entra.KindConditionalAccessPolicy, "p1", `{"id":"p1","displayName":"MFA","state":"enabledForReportingButNotEnforced","conditions":{"users":{"excludeUsers":["bg1"]}}}`, false},
+	}, []Link{
+		{Kind: entra.KindGroup, From: "g1", Name: "members", To: "u-new", ToKind: entra.KindUser},
+	}, []string{
+		auditJSON(t0.Add(2*time.Hour), "Delete user", "u-soft", "Contoso Sync Helper"),
+		auditJSON(t0.Add(3*time.Hour), "Hard Delete user", "u-hard", "Contoso Sync Helper"),
+		auditJSON(t0.Add(4*time.Hour), "Update conditional access policy", "p1", "Contoso Sync Helper"),
+		auditJSON(t0.Add(5*time.Hour), "Add member to group", "g1", "Contoso Sync Helper"),
+		auditJSON(t0.Add(6*time.Hour), "Update user", "someone-else", "Contoso Sync Helper"),
+	})
+	res, err := Diff(ctx, State{Store: s, Snapshot: before}, State{Store: s, Snapshot: after}, DiffOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]Change{}
+	for _, c := range res.Changes {
+		got[c.ID] = c
+	}
+	for id, class := range map[string]string{"u-mod": Modified, "u-soft": SoftDeleted, "u-hard": HardDeleted, "u-back": Restored, "u-new": Added, "p1": Modified, "g1": Modified} {
+		if got[id].Change != class {
+			t.Errorf("%s: change %q, want %q", id, got[id].Change, class)
+		}
+	}
+	if _, ok := got["u-noise"]; ok {
+		t.Error("a change to an ignored (volatile) property was reported")
+	}
+	if want := (Summary{Added: 1, Modified: 3, SoftDeleted: 1, HardDeleted: 1, Restored: 1}); res.Summary != want {
+		t.Errorf("summary %+v, want %+v", res.Summary, want)
+	}
+	if p := got["u-mod"].Properties; len(p) != 1 || p[0].Path != "department" || p[0].Before != "Sales" || p[0].After != "Finance" {
+		t.Errorf("u-mod properties: %+v", p)
+	}
+	var p1 []string
+	for _, p := range got["p1"].Properties {
+		p1 = append(p1, fmt.Sprintf("%s %s->%s", p.Path, FormatValue(p.Before), FormatValue(p.After)))
+	}
+	if strings.Join(p1, "; ") != `conditions.users.excludeUsers[] "bg2"->null; state "enabled"->"enabledForReportingButNotEnforced"` {
+		t.Errorf("p1 properties: %v", p1)
+	}
+	var links []string
+	for _, l := range got["g1"].Links {
+		links = append(links, l.Change+" "+l.Relation+" "+l.TargetID)
+	}
+	if strings.Join(links, "; ") != "removed member u-mod; added member u-new" {
+		t.Errorf("g1 links: %v", links)
+	}
+	if c := got["u-soft"]; c.Actor == nil || *c.Actor != "Contoso Sync Helper" || c.Activity != "Delete user" {
+		t.Errorf("u-soft actor: %+v", c)
+	}
+	if c := got["u-hard"]; c.Activity != "Hard Delete user" {
+		t.Errorf("u-hard activity (case-insensitive match): %+v", c)
+	}
+	if c := got["u-mod"]; c.Actor != nil || c.Evidence != "no audit entry explains this change" {
+		t.Errorf("u-mod has no audit evidence but got %+v", c)
+	}
+	out, _ := json.Marshal(res)
+	for _, key := range []string{`"summary":{"added":1,"modified":3,"soft_deleted":1,"hard_deleted":1,"restored":1}`, `"display_name":"Attacker"`, `"target_kind":"user"`} {
+		if !strings.Contains(string(out), key) {
+			t.Errorf("JSON lacks %s", key)
+		}
+	}
+	only, err := Diff(ctx, State{Store: s, Snapshot: before}, State{Store: s, Snapshot: after}, DiffOptions{Kinds: []entra.Kind{entra.KindConditionalAccessPolicy}})
+	if err != nil || len(only.Changes) != 1 || only.Changes[0].ID != "p1" {
+		t.Errorf("kind filter: %+v %v", only, err)
+	}
+	keep, _ := Diff(ctx, State{Store: s, Snapshot: before}, State{Store: s, Snapshot: after}, DiffOptions{KeepVolatile: true})
+	if keep.Summary.Modified != 4 {
+		t.Errorf("with volatile properties kept, modified = %d, want 4", keep.Summary.Modified)
+	}
+}
