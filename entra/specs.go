@@ -221,6 +221,9 @@ func init() {
 			ro("signInAudience"),
 			rw("tags"),
 		},
+		// A first-party or multi-tenant app's service principal names an application in
+		// another tenant (appOwnerOrganizationId differs): graphx does not count that
+		// as dangling.
 		References: []Reference{
 			{Path: "appId", Targets: []Kind{KindApplication}, Form: AppID, Relation: "app-sp", Required: true},
 		},
@@ -396,6 +399,8 @@ func init() {
 		References: []Reference{
 			{Path: "clientId", Targets: []Kind{KindServicePrincipal}, Relation: "grant-client", Required: true},
 			{Path: "resourceId", Targets: []Kind{KindServicePrincipal}, Relation: "grant-resource", Required: true},
+			// Null for AllPrincipals grants (nulls hold no reference); a Principal grant
+			// cannot exist without its user.
 			{Path: "principalId", Targets: []Kind{KindUser}, Relation: "grant-principal", Required: true},
 		},
 	})
@@ -426,6 +431,8 @@ func init() {
 			{Path: "authenticationMethodConfigurations[].excludeTargets[].id", Targets: []Kind{KindGroup}, Relation: "authmethod-exclude-group", Special: authTargetKeywords},
 			{Path: "registrationEnforcement.authenticationMethodsRegistrationCampaign.includeTargets[].id", Targets: []Kind{KindGroup, KindUser}, Relation: "authmethod-campaign-include", Special: authTargetKeywords},
 			{Path: "registrationEnforcement.authenticationMethodsRegistrationCampaign.excludeTargets[].id", Targets: []Kind{KindGroup, KindUser}, Relation: "authmethod-campaign-exclude", Special: authTargetKeywords},
+			{Path: "systemCredentialPreferences.includeTargets[].id", Targets: []Kind{KindGroup}, Relation: "authmethod-syscred-include", Special: authTargetKeywords},
+			{Path: "systemCredentialPreferences.excludeTargets[].id", Targets: []Kind{KindGroup}, Relation: "authmethod-syscred-exclude", Special: authTargetKeywords},
 		},
 	})
 
