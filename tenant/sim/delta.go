@@ -1,0 +1,386 @@
+package sim
+
+import (
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lifelinehq/lifeline/entra"
+)
+
+// Delta (graph-spec §7) reads a change log: every write to a user or a group appends
+// one entry with a sequence number, so a round from a token is a binary search and a
+// walk, not a scan of the directory.
+
+// deltaTokenLifetime is how long a delta token stays usable (sim clock).
+const deltaTokenLifetime = 7 * 24 * time.Hour
+
+// memberChunk bounds the members@delta of one group entry; bigger groups repeat across
+// pages, as Graph's do.
+const memberChunk = 500
+
+// change is one entry of the change log.
+type change struct {
+	seq  uint64
+	at   int64
+	kind entra.Kind
+	id   string
+	// props are the properties a change touched; nil for a create, delete or restore.
+	props []string
+	// removed is "changed" (soft delete) or "deleted" (hard delete).
+	removed string
+	// member is set for a group membership change.
+	member        string
+	memberKind    entra.Kind
+	memberRemoved bool
+}
+
+func tracked(k entra.Kind) bool { return k == entra.KindUser || k == entra.KindGroup }
+
+// logChange records a change to o (every write bumps the sequence).
+func (st *store) logChange(now time.Time, o *object, props []string, removed string) {
+	st.seq++
+	if !tracked(o.kind) {
+		return
+	}
+	st.changes = append(st.changes, change{seq: st.seq, at: now.UnixNano(), kind: o.kind, id: o.id, props: props, removed: removed})
+}
+
+// logMember records a membership change of a group.
+func (st *store) logMember(now time.Time, group string, member *object, removed bool) {
+	st.seq++
+	st.changes = append(st.changes, change{seq: st.seq, at: now.UnixNano(), kind: entra.KindGroup, id: group,
+		member: member.id, memberKind: member.kind, memberRemoved: removed})
+}
+
+// trimChanges drops entries no valid token can need any more.
+func (st *store) trimChanges(now time.Time) {
+	cut := now.Add(-deltaTokenLifetime).UnixNano()
+	i := 0
+	for i < len(st.changes) && st.changes[i].at < cut {
+		i++
+	}
+	if i > 0 {
+		st.changeFloor = st.changes[i-1].seq
+		st.changes = append([]change(nil), st.changes[i:]...)
+	}
+}
+
+// deltaToken is what a delta $skiptoken or $deltatoken carries.
+type deltaToken struct {
+	Kind   entra.Kind `json:"k"`
+	Select []string   `json:"s,omitempty"`
+	Mem    bool       `json:"m,omitempty"`
+	// Phase "i" walks every object (first round), "c" walks changes.
+	Phase string `json:"p"`
+	// After is the last id served; Group/MemAfter resume a large group's members.
+	After    string `json:"a,omitempty"`
+	Group    string `json:"g,omitempty"`
+	MemAfter string `json:"ma,omitempty"`
+	// Since/Upto bound the changes of this round; Off is the position in them.
+	Since uint64 `json:"f"`
+	Upto  uint64 `json:"u,omitempty"`
+	Off   int    `json:"o,omitempty"`
+	// Issued is when the round's deltaLink was minted (sim clock, unix seconds).
+	Issued int64 `json:"t"`
+	// Final marks a deltaLink (as opposed to a nextLink).
+	Final bool `json:"d,omitempty"`
+}
+
+// delta serves /users/delta and /groups/delta.
+func (c *call) delta(k entra.Kind) (*result, *apiError) {
+	opts := queryOptions(c.query)
+	path := entra.MustLookup(k).Collection + "/delta"
+	var tok deltaToken
+	switch {
+	case opts["skiptoken"] != "" || opts["deltatoken"] != "" && opts["deltatoken"] != "latest":
+		raw := opts["skiptoken"]
+		if raw == "" {
+			raw = opts["deltatoken"]
+		}
+		if !c.s.readToken(raw, &tok) || tok.Kind != k {
+			return nil, badRequest("The delta token is malformed or was not issued for this request.")
+		}
+		if tok.Final {
+			if c.now.Sub(time.Unix(tok.Issued, 0)) > deltaTokenLifetime || tok.Since < c.st.changeFloor {
+				e := newError(http.StatusGone, "syncStateNotFound", "The sync state generation token is expired or was not found. Start a new round without a token.")
+				e.headers = map[string]string{"Location": c.root + path}
+				return nil, e
+			}
+			tok = deltaToken{Kind: k, Select: tok.Select, Mem: tok.Mem, Phase: "c", Since: tok.Since, Upto: c.st.seq}
+		}
+	default:
+		var sel []string
+		if v := opts["select"]; v != "" {
+			for _, s := range strings.Split(v, ",") {
+				if s = strings.TrimSpace(s); s != "" {
+					sel = append(sel, s)
+				}
+			}
+		}
+		extra := []string{"manager"}
+		if k == entra.KindGroup {
+			extra = []string{"members"}
+		}
+		if _, err := projectionFor(k, sel, extra...); err != nil {
+			return nil, err
+		}
+		if opts["filter"] != "" || opts["top"] != "" || opts["orderby"] != "" {
+			return nil, unsupportedQuery("Delta queries of %s support $select and $expand=members only.", k)
+		}
+		mem := k == entra.KindGroup && (len(sel) == 0 || contains(sel, "members") || strings.Contains(opts["expand"], "members"))
+		tok = deltaToken{Kind: k, Select: sel, Mem: mem, Phase: "i", Since: c.st.seq}
+		if opts["deltatoken"] == "latest" {
+			return c.deltaPage(path, nil, tok, true), nil
+		}
+	}
+	var sel []string
+	for _, s := range tok.Select {
+		if s != "members" && s != "manager" {
+			sel = append(sel, s)
+		}
+	}
+	if len(tok.Select) > 0 && len(sel) == 0 {
+		sel = []string{"id"}
+	}
+	p, err := projectionFor(k, sel)
+	if err != nil {
+		return nil, err
+	}
+	if tok.Phase == "i" {
+		return c.deltaInitial(path, k, tok, p), nil
+	}
+	return c.deltaChanges(path, k, tok, p), nil
+}
+
+// deltaPage assembles a delta page: items, then a nextLink or (at the end of a round) a
+// deltaLink.
+func (c *call) deltaPage(path string, items [][]byte, next deltaToken, final bool) *result {
+	body := []byte(`{"@odata.context":`)
+	body = strconv.AppendQuote(body, c.root+"/$metadata#"+strings.TrimPrefix(path, "/")[:strings.Index(strings.TrimPrefix(path, "/"), "/")])
+	if final {
+		next = deltaToken{Kind: next.Kind, Select: next.Select, Mem: next.Mem, Since: next.Upto, Issued: c.now.Unix(), Final: true}
+		if next.Since == 0 {
+			next.Since = c.st.seq
+		}
+		body = append(body, `,"@odata.deltaLink":`...)
+		body = strconv.AppendQuote(body, c.root+path+"?$deltatoken="+url.QueryEscape(c.s.mintToken(next)))
+	} else {
+		body = append(body, `,"@odata.nextLink":`...)
+		body = strconv.AppendQuote(body, c.root+path+"?$skiptoken="+url.QueryEscape(c.s.mintToken(next)))
+	}
+	body = append(body, `,"value":[`...)
+	for i, it := range items {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, it...)
+	}
+	return jsonResult(200, append(body, "]}"...))
+}
+
+// membersDelta encodes a members@delta annotation.
+func membersDelta(entries [][]byte) []byte {
+	if len(entries) == 0 {
+		return nil
+	}
+	out := []byte(`"members@delta":[`)
+	for i, e := range entries {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, e...)
+	}
+	return append(out, ']')
+}
+
+func memberEntry(kind entra.Kind, id string, removed bool) []byte {
+	out := []byte(`{"@odata.type":`)
+	out = strconv.AppendQuote(out, kind.ODataType())
+	out = append(out, `,"id":`...)
+	out = strconv.AppendQuote(out, id)
+	if removed {
+		out = append(out, `,"@removed":{"reason":"deleted"}`...)
+	}
+	return append(out, '}')
+}
+
+// deltaInitial serves a page of the first round: every live object.
+func (c *call) deltaInitial(path string, k entra.Kind, tok deltaToken, p *projection) *result {
+	var items [][]byte
+	budget := defaultPageSize
+	if tok.Upto == 0 {
+		tok.Upto = tok.Since
+	}
+	// A group cut short on the previous page comes first.
+	if tok.Group != "" {
+		g := c.st.get(k, tok.Group)
+		if g != nil {
+			item, more, last := c.groupWithMembers(g, p, tok.MemAfter)
+			items = append(items, item)
+			if more {
+				tok.MemAfter = last
+				return c.deltaPage(path, items, tok, false)
+			}
+		}
+		tok.After, tok.Group, tok.MemAfter = tok.Group, "", ""
+		budget--
+	}
+	more := false
+	c.st.live[k].Ascend(tok.After, func(id string) bool {
+		if len(items) >= budget {
+			more = true
+			return false
+		}
+		o := c.st.objs[id]
+		if k == entra.KindGroup && tok.Mem {
+			item, partial, last := c.groupWithMembers(o, p, "")
+			items = append(items, item)
+			if partial {
+				tok.Group, tok.MemAfter = id, last
+				more = true
+				return false
+			}
+		} else {
+			items = append(items, appendProjected(nil, o.data, p, "", c.managerDelta(o, tok)))
+		}
+		tok.After = id
+		return true
+	})
+	return c.deltaPage(path, items, tok, !more)
+}
+
+// managerDelta writes a user's manager@delta annotation when the round selected
+// manager: the current manager, or an empty list once it was removed, so a client
+// replaces what it held.
+func (c *call) managerDelta(o *object, tok deltaToken) []byte {
+	if o.kind != entra.KindUser || !contains(tok.Select, "manager") {
+		return nil
+	}
+	out := []byte(`"manager@delta":[`)
+	if set := c.st.linkSet(o.id, "manager"); set != nil {
+		first := true
+		set.Ascend("", func(id string) bool {
+			if m := c.st.getAny(id); m != nil {
+				if !first {
+					out = append(out, ',')
+				}
+				first = false
+				out = append(out, memberEntry(m.kind, id, false)...)
+			}
+			return true
+		})
+	}
+	return append(out, ']')
+}
+
+// groupWithMembers writes a group with up to memberChunk of its live members after a
+// cursor, reporting whether more remain.
+func (c *call) groupWithMembers(g *object, p *projection, after string) ([]byte, bool, string) {
+	var entries [][]byte
+	more := false
+	last := ""
+	if set := c.st.linkSet(g.id, "members"); set != nil {
+		set.Ascend(after, func(id string) bool {
+			m := c.st.getAny(id)
+			if m == nil {
+				return true
+			}
+			if len(entries) == memberChunk {
+				more = true
+				return false
+			}
+			entries = append(entries, memberEntry(m.kind, id, false))
+			last = id
+			return true
+		})
+	}
+	return appendProjected(nil, g.data, p, "", membersDelta(entries)), more, last
+}
+
+// deltaChanges serves a page of a later round: the objects changed since the token.
+func (c *call) deltaChanges(path string, k entra.Kind, tok deltaToken, p *projection) *result {
+	lo := sort.Search(len(c.st.changes), func(i int) bool { return c.st.changes[i].seq > tok.Since })
+	type pending struct {
+		whole   bool
+		members map[string]change
+	}
+	byID := map[string]*pending{}
+	var order []string
+	selected := func(props []string) bool {
+		if len(tok.Select) == 0 {
+			return true
+		}
+		for _, pr := range props {
+			if contains(tok.Select, pr) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, ch := range c.st.changes[lo:] {
+		if ch.seq > tok.Upto {
+			break
+		}
+		if ch.kind != k {
+			continue
+		}
+		pd := byID[ch.id]
+		isMember := ch.member != ""
+		if isMember && !tok.Mem {
+			continue
+		}
+		if !isMember && ch.props != nil && !selected(ch.props) {
+			continue
+		}
+		if pd == nil {
+			pd = &pending{}
+			byID[ch.id] = pd
+			order = append(order, ch.id)
+		}
+		if isMember {
+			if pd.members == nil {
+				pd.members = map[string]change{}
+			}
+			pd.members[ch.member] = ch
+		} else {
+			pd.whole = true
+		}
+	}
+	sort.Strings(order)
+	var items [][]byte
+	end := min(tok.Off+defaultPageSize, len(order))
+	for _, id := range order[tok.Off:end] {
+		pd := byID[id]
+		o := c.st.objs[id]
+		switch {
+		case o == nil:
+			items = append(items, removedEntry(id, "deleted"))
+		case !o.live():
+			items = append(items, removedEntry(id, "changed"))
+		default:
+			var entries [][]byte
+			for _, mid := range sortedKeys(pd.members) {
+				ch := pd.members[mid]
+				entries = append(entries, memberEntry(ch.memberKind, mid, ch.memberRemoved))
+			}
+			items = append(items, appendProjected(nil, o.data, p, "", membersDelta(entries), c.managerDelta(o, tok)))
+		}
+	}
+	if end < len(order) {
+		tok.Off = end
+		return c.deltaPage(path, items, tok, false)
+	}
+	return c.deltaPage(path, items, tok, true)
+}
+
+func removedEntry(id, reason string) []byte {
+	out := []byte(`{"id":`)
+	out = strconv.AppendQuote(out, id)
+	out = append(out, `,"@removed":{"reason":"`...)
+	out = append(out, reason...)
+	return append(out, `"}}`...)
+}

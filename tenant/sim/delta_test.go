@@ -1,0 +1,130 @@
+package sim
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// deltaRound follows a delta round to its deltaLink and returns the items and the link.
+func (e *env) deltaRound(start string) ([]map[string]any, string) {
+	e.t.Helper()
+	var items []map[string]any
+	next := start
+	for i := 0; i < 100; i++ {
+		r := e.must(e.do("GET", next, nil), 200)
+		items = append(items, r.values()...)
+		if dl := r.str("@odata.deltaLink"); dl != "" {
+			return items, dl
+		}
+		next = r.str("@odata.nextLink")
+		if next == "" {
+			e.t.Fatalf("delta page without nextLink or deltaLink: %s", r.raw)
+		}
+	}
+	e.t.Fatal("delta round does not end")
+	return nil, ""
+}
+
+func byID(items []map[string]any) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for _, it := range items {
+		out[it["id"].(string)] = it
+	}
+	return out
+}
+
+func TestDeltaRounds(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	e := newEnvWith(t, manyUsers(testDataset(), 150), Options{Clock: func() time.Time { return now }})
+	items, userLink := e.deltaRound("/v1.0/users/delta?$select=displayName,jobTitle")
+	if len(items) != 153 || len(items[0]) != 3 {
+		t.Fatalf("first users round: %d items, first %v", len(items), items[0])
+	}
+	items, groupLink := e.deltaRound("/v1.0/groups/microsoft.graph.delta")
+	groups := byID(items)
+	if md, _ := groups[tSecGroup]["members@delta"].([]any); len(md) != 2 {
+		t.Fatalf("group members@delta in the first round: %v", groups[tSecGroup])
+	}
+	// Nothing changed: empty round.
+	if items, _ := e.deltaRound(userLink); len(items) != 0 {
+		t.Errorf("no-change round: %v", items)
+	}
+	// Changes: an update of a selected property, one of an unselected one, a soft
+	// delete, a hard delete, a create, and membership changes.
+	e.must(e.do("PATCH", "/v1.0/users/"+tAlice, map[string]any{"jobTitle": "CISO"}), 204)
+	e.must(e.do("PATCH", "/v1.0/users/"+tBob, map[string]any{"department": "Untracked"}), 204)
+	e.must(e.do("DELETE", "/v1.0/users/"+tCarol, nil), 204)
+	newID := e.must(e.do("POST", "/v1.0/users", newUserBody("erin")), 201).str("id")
+	e.must(e.do("DELETE", "/v1.0/users/99999999-0000-4000-8000-000000000000", nil), 204)
+	e.must(e.do("DELETE", "/v1.0/directory/deletedItems/99999999-0000-4000-8000-000000000000", nil), 204)
+	e.must(e.do("DELETE", "/v1.0/groups/"+tSecGroup+"/members/"+tBob+"/$ref", nil), 204)
+	e.must(e.do("POST", "/v1.0/groups/"+tSecGroup+"/members/$ref", map[string]any{"@odata.id": "https://graph.microsoft.com/v1.0/directoryObjects/" + newID}), 204)
+
+	items, userLink2 := e.deltaRound(userLink)
+	got := byID(items)
+	if got[tAlice]["jobTitle"] != "CISO" || got[tBob] != nil || len(got) != 4 {
+		t.Errorf("changed users: %v", items)
+	}
+	if rm, _ := got[tCarol]["@removed"].(map[string]any); rm["reason"] != "changed" {
+		t.Errorf("soft delete: %v", got[tCarol])
+	}
+	if rm, _ := got["99999999-0000-4000-8000-000000000000"]["@removed"].(map[string]any); rm["reason"] != "deleted" {
+		t.Errorf("hard delete: %v", got)
+	}
+	if got[newID]["displayName"] != "New erin" {
+		t.Errorf("created: %v", got[newID])
+	}
+	items, _ = e.deltaRound(groupLink)
+	got = byID(items)
+	md, _ := got[tSecGroup]["members@delta"].([]any)
+	if len(md) != 2 {
+		t.Fatalf("members@delta: %v", got[tSecGroup])
+	}
+	for _, m := range md {
+		mm := m.(map[string]any)
+		_, removed := mm["@removed"]
+		if (mm["id"] == tBob) != removed || mm["@odata.type"] != "#microsoft.graph.user" {
+			t.Errorf("member entry %v", mm)
+		}
+	}
+	// A token older than seven days of sim clock is gone.
+	e.sim.Advance(8 * 24 * time.Hour)
+	r := e.do("GET", userLink2, nil)
+	if r.status != 410 || !strings.HasSuffix(r.header.Get("Location"), "/v1.0/users/delta") {
+		t.Errorf("expired token: %d %s %v", r.status, r.raw, r.header)
+	}
+	// latest: a deltaLink and no data.
+	r = e.must(e.do("GET", "/v1.0/users/delta?$deltatoken=latest", nil), 200)
+	if len(r.values()) != 0 || r.str("@odata.deltaLink") == "" {
+		t.Errorf("latest: %s", r.raw)
+	}
+	if r := e.do("GET", "/v1.0/users/delta?$deltatoken="+url.QueryEscape("forged"), nil); r.status != 400 {
+		t.Errorf("forged token: %d", r.status)
+	}
+}
+
+func TestDeltaLargeGroupSpansPages(t *testing.T) {
+	t.Parallel()
+	ds := manyUsers(testDataset(), 1200)
+	for i := 0; i < 1200; i++ {
+		ds.Links = append(ds.Links, Link{FromKind: "group", From: tM365Group, Name: "members", ToKind: "user", To: ds.Objects[len(ds.Objects)-1-i].ID})
+	}
+	e := newEnvWith(t, ds, Options{})
+	items, _ := e.deltaRound("/v1.0/groups/delta")
+	members := map[string]bool{}
+	for _, it := range items {
+		if it["id"] != tM365Group {
+			continue
+		}
+		md, _ := it["members@delta"].([]any)
+		for _, m := range md {
+			members[m.(map[string]any)["id"].(string)] = true
+		}
+	}
+	if len(members) != 1200 {
+		t.Errorf("members across pages: %d", len(members))
+	}
+}
