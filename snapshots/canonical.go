@@ -15,6 +15,15 @@ import (
 // (write-only properties such as passwordProfile, and any secretText). Two captures of an
 // unchanged object therefore hash alike, whatever order Graph sent the keys in.
 func Canonicalize(kind entra.Kind, raw []byte) ([]byte, error) {
+	obj, err := decodeGraphObject(kind, raw)
+	if err != nil {
+		return nil, err
+	}
+	return canonicalizeMap(kind, obj)
+}
+
+// decodeGraphObject decodes one JSON object, keeping numbers exactly as written.
+func decodeGraphObject(kind entra.Kind, raw []byte) (map[string]any, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
@@ -28,6 +37,10 @@ func Canonicalize(kind entra.Kind, raw []byte) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("invalid JSON for a %s: not an object", kind)
 	}
+	return obj, nil
+}
+
+func canonicalizeMap(kind entra.Kind, obj map[string]any) ([]byte, error) {
 	for _, k := range []string{"@odata.context", "@odata.etag", "@odata.id", "@odata.editLink"} {
 		delete(obj, k)
 	}

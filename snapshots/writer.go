@@ -117,18 +117,90 @@ func (w *Writer) Previous() int64 { return w.prev }
 // PutObject records one object as Graph returned it. inBin marks objects read from a
 // recycle bin. Putting the same object twice keeps the last version.
 func (w *Writer) PutObject(ctx context.Context, kind entra.Kind, id string, raw []byte, inBin bool) error {
+	p, err := Prepare(kind, id, raw, inBin)
+	if err != nil {
+		return err
+	}
+	return w.PutPrepared(ctx, p)
+}
+
+// Prepared is an object canonicalized and hashed, ready for PutPrepared. Preparing is
+// the CPU-heavy part of storing an object, so captures do it in their collectors, in
+// parallel, and leave the writer only the inserts.
+type Prepared struct {
+	Kind  entra.Kind
+	ID    string
+	Data  []byte
+	Hash  Hash
+	InBin bool
+}
+
+// Prepare canonicalizes and hashes one object's Graph JSON.
+func Prepare(kind entra.Kind, id string, raw []byte, inBin bool) (Prepared, error) {
 	if id == "" {
-		return fmt.Errorf("a %s without an id cannot be stored", kind)
+		return Prepared{}, fmt.Errorf("a %s without an id cannot be stored", kind)
 	}
 	data, err := Canonicalize(kind, raw)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", kind, id, err)
+		return Prepared{}, fmt.Errorf("%s %s: %w", kind, id, err)
 	}
-	h := HashOf(data)
-	if _, err := w.putBlob.ExecContext(ctx, h[:], data); err != nil {
+	return Prepared{Kind: kind, ID: id, Data: data, Hash: HashOf(data), InBin: inBin}, nil
+}
+
+// PutPrepared records an object Prepare made.
+func (w *Writer) PutPrepared(ctx context.Context, p Prepared) error {
+	if _, err := w.putBlob.ExecContext(ctx, p.Hash[:], p.Data); err != nil {
 		return err
 	}
-	_, err = w.putObj.ExecContext(ctx, string(kind), id, h[:], boolInt(inBin))
+	_, err := w.putObj.ExecContext(ctx, string(p.Kind), p.ID, p.Hash[:], boolInt(p.InBin))
+	return err
+}
+
+// DropBin drops from the snapshot being written every object of kind that was in a
+// recycle bin, before the bin is read again (objects purged since the previous
+// snapshot must not be carried forward).
+func (w *Writer) DropBin(ctx context.Context, kind entra.Kind) error {
+	_, err := w.tx.ExecContext(ctx, "DELETE FROM stage_objects WHERE kind = ? AND in_bin = 1", string(kind))
+	return err
+}
+
+// Staged returns the staged version of an object (for merging a partial delta record
+// onto the previous version), or nil when the object is not staged.
+func (w *Writer) Staged(ctx context.Context, kind entra.Kind, id string) ([]byte, error) {
+	var data []byte
+	err := w.tx.QueryRowContext(ctx, "SELECT b.data FROM stage_objects s JOIN blobs b ON b.hash = s.hash WHERE s.kind = ? AND s.id = ?", string(kind), id).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return data, err
+}
+
+// StagedIDs returns the ids of the live (not binned) objects of kind staged so far.
+func (w *Writer) StagedIDs(ctx context.Context, kind entra.Kind) ([]string, error) {
+	rows, err := w.tx.QueryContext(ctx, "SELECT id FROM stage_objects WHERE kind = ? AND in_bin = 0 ORDER BY id", string(kind))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// PruneLinks drops staged links whose holder or target is not a live object of the
+// snapshot. Graph hides the links of deleted objects, but an incremental capture carries
+// links forward and a delta round need not report every link a deletion ended (a
+// deleted user's group memberships, the manager link of its reports).
+func (w *Writer) PruneLinks(ctx context.Context) error {
+	_, err := w.tx.ExecContext(ctx, `DELETE FROM stage_links WHERE
+		NOT EXISTS (SELECT 1 FROM stage_objects s WHERE s.kind = stage_links.to_kind AND s.id = stage_links.to_id AND s.in_bin = 0)
+		OR NOT EXISTS (SELECT 1 FROM stage_objects s WHERE s.kind = stage_links.kind AND s.id = stage_links.from_id AND s.in_bin = 0)`)
 	return err
 }
 

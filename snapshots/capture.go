@@ -1,0 +1,788 @@
+package snapshots
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/lifelinehq/lifeline/entra"
+	"github.com/lifelinehq/lifeline/tenant/graphapi"
+)
+
+// CaptureOptions adjusts a capture.
+type CaptureOptions struct {
+	// Label names the snapshot.
+	Label string
+	// Incremental reads users and groups through the delta tokens the newest snapshot
+	// ended with (re-reading everything else), instead of in full.
+	Incremental bool
+	// Parallel is how many collections are read at once; Graph's budget, enforced by
+	// the client's pacer, decides the real rate. Default 4.
+	Parallel int
+	// Progress, when set, is called (from several goroutines) as objects arrive.
+	Progress func(CaptureProgress)
+	// Now is the clock (tests inject one).
+	Now func() time.Time
+}
+
+// CaptureProgress is a running count for one kind.
+type CaptureProgress struct {
+	Kind    string
+	Objects int64
+	Done    bool
+}
+
+// CaptureReport summarises a capture.
+type CaptureReport struct {
+	Snapshot Snapshot       `json:"snapshot"`
+	Objects  map[string]int `json:"objects"`
+	Links    int            `json:"links"`
+	Audit    int            `json:"audit_entries"`
+	Duration time.Duration  `json:"duration_ns"`
+	Requests int64          `json:"requests"`
+	// Warnings are parts of the tenant that could not be read for a reason that does
+	// not invalidate the rest (no permission for the audit log, no beta CA recycle bin).
+	Warnings []string `json:"warnings"`
+}
+
+// auditRetention is how far back a first capture reads the audit log: Graph keeps 30
+// days on P1/P2 tenants (7 on Free; asking for more is harmless).
+const auditRetention = 30 * 24 * time.Hour
+
+// deltaPageHint asks Graph for large delta pages; it may send fewer.
+var deltaPageHint = map[string]string{"Prefer": "odata.maxpagesize=999"}
+
+// Capture reads every kind entra knows, with its full $select, every link, the recycle
+// bins and the audit log since the previous capture, and writes them as one new
+// snapshot. Collections are read in parallel and streamed into the store, so memory
+// stays flat in tenant size. A capture that fails leaves the file as it was.
+func Capture(ctx context.Context, client *graphapi.Client, store *Store, opts CaptureOptions) (CaptureReport, error) {
+	if opts.Parallel <= 0 {
+		opts.Parallel = 4
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	start := opts.Now()
+	startRequests := client.Stats().Requests
+	cap := &capture{client: client, store: store, opts: opts, counts: map[string]*atomic.Int64{}}
+	for _, k := range entra.Kinds() {
+		cap.counts[string(k)] = &atomic.Int64{}
+	}
+	if opts.Incremental {
+		prev, err := store.Resolve(ctx, "latest")
+		if err != nil {
+			return CaptureReport{}, fmt.Errorf("--incremental needs an earlier snapshot in %s: %w", store.Path(), err)
+		}
+		if prev.TenantID != client.TenantID() {
+			return CaptureReport{}, fmt.Errorf("%s holds tenant %s, but the credentials reach tenant %s", store.Path(), prev.TenantID, client.TenantID())
+		}
+		cap.prev = prev
+	}
+	auditSince, err := store.LatestAuditTime(ctx)
+	if err != nil {
+		return CaptureReport{}, err
+	}
+	if auditSince.IsZero() {
+		auditSince = start.Add(-auditRetention)
+	}
+
+	w, err := store.Begin(ctx, SnapshotMeta{TenantID: client.TenantID(), GraphURL: client.GraphURL(), TakenAt: start, Label: opts.Label, Incremental: opts.Incremental})
+	if err != nil {
+		return CaptureReport{}, err
+	}
+	defer w.Rollback()
+	cap.w = w
+
+	// One goroutine owns the writer; collectors send it closures.
+	cap.ops = make(chan op, 64)
+	writerDone := make(chan error, 1)
+	wctx, cancelWriter := context.WithCancel(ctx)
+	defer cancelWriter()
+	go func() {
+		var first error
+		for o := range cap.ops {
+			if first != nil {
+				continue // drain so collectors never block
+			}
+			if err := o(wctx, w); err != nil {
+				first = err
+				cancelWriter()
+			}
+		}
+		writerDone <- first
+	}()
+
+	g, gctx := errgroup.WithContext(wctx)
+	g.SetLimit(opts.Parallel)
+	for _, k := range []entra.Kind{entra.KindUser, entra.KindGroup} {
+		k := k
+		g.Go(func() error { return cap.deltaKind(gctx, k) })
+	}
+	for _, k := range []entra.Kind{entra.KindApplication, entra.KindServicePrincipal, entra.KindAdministrativeUnit} {
+		k := k
+		g.Go(func() error { return cap.listWithLinks(gctx, k) })
+	}
+	for _, k := range []entra.Kind{entra.KindNamedLocation, entra.KindConditionalAccessPolicy, entra.KindRoleDefinition,
+		entra.KindRoleAssignment, entra.KindOAuth2PermissionGrant, entra.KindOrganization} {
+		k := k
+		g.Go(func() error { return cap.listPlain(gctx, k) })
+	}
+	g.Go(func() error { return cap.singleton(gctx, entra.KindAuthenticationMethodsPolicy) })
+	g.Go(func() error { return cap.caBin(gctx) })
+	g.Go(func() error { return cap.audit(gctx, auditSince) })
+	collectErr := g.Wait()
+	close(cap.ops)
+	writeErr := <-writerDone
+	if collectErr == nil {
+		collectErr = writeErr
+	}
+	if collectErr != nil {
+		if ctx.Err() != nil {
+			return CaptureReport{}, fmt.Errorf("capture interrupted; nothing was written to %s: %w", store.Path(), ctx.Err())
+		}
+		return CaptureReport{}, fmt.Errorf("capture failed; nothing was written to %s: %w", store.Path(), collectErr)
+	}
+	for _, k := range []entra.Kind{entra.KindUser, entra.KindGroup} {
+		if link := cap.deltaLinks[k]; link != "" {
+			w.SetDeltaToken(k, link)
+		}
+	}
+	if err := w.PruneLinks(ctx); err != nil {
+		return CaptureReport{}, err
+	}
+	snap, err := w.Commit(ctx)
+	if err != nil {
+		return CaptureReport{}, err
+	}
+	rep := CaptureReport{Snapshot: snap, Objects: map[string]int{}, Links: snap.LinkCount, Audit: int(cap.auditCount.Load()),
+		Duration: opts.Now().Sub(start), Requests: client.Stats().Requests - startRequests, Warnings: cap.warnings}
+	for k, n := range snap.Counts {
+		rep.Objects[k] = n
+	}
+	return rep, nil
+}
+
+type op func(ctx context.Context, w *Writer) error
+
+type capture struct {
+	client *graphapi.Client
+	store  *Store
+	w      *Writer
+	opts   CaptureOptions
+	prev   Snapshot
+	ops    chan op
+	counts map[string]*atomic.Int64
+
+	mu         sync.Mutex
+	warnings   []string
+	deltaLinks map[entra.Kind]string
+	auditCount atomic.Int64
+}
+
+func (c *capture) send(ctx context.Context, o op) error {
+	select {
+	case c.ops <- o:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// sync waits until the writer has applied everything sent before it, and returns what
+// fn computed inside the writer goroutine.
+func (c *capture) sync(ctx context.Context, fn func(ctx context.Context, w *Writer) error) error {
+	done := make(chan error, 1)
+	if err := c.send(ctx, func(ctx context.Context, w *Writer) error {
+		err := fn(ctx, w)
+		done <- err
+		return err
+	}); err != nil {
+		return err
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *capture) warn(format string, args ...any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.warnings = append(c.warnings, fmt.Sprintf(format, args...))
+}
+
+func (c *capture) progress(kind entra.Kind, n int, done bool) {
+	total := c.counts[string(kind)].Add(int64(n))
+	if c.opts.Progress != nil {
+		c.opts.Progress(CaptureProgress{Kind: string(kind), Objects: total, Done: done})
+	}
+}
+
+func selectOf(kind entra.Kind, extra ...string) []string {
+	return append(strings.Split(entra.MustLookup(kind).Select(), ","), extra...)
+}
+
+// prepareItems canonicalizes and hashes a page of objects in the collector goroutine,
+// returning them with their ids.
+func prepareItems(kind entra.Kind, items []json.RawMessage, inBin bool) ([]Prepared, error) {
+	out := make([]Prepared, 0, len(items))
+	for _, raw := range items {
+		obj, err := decodeGraphObject(kind, raw)
+		if err != nil {
+			return nil, err
+		}
+		id, _ := obj["id"].(string)
+		if id == "" {
+			return nil, fmt.Errorf("Graph returned a %s without an id", kind)
+		}
+		data, err := canonicalizeMap(kind, obj)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Prepared{Kind: kind, ID: id, Data: data, Hash: HashOf(data), InBin: inBin})
+	}
+	return out, nil
+}
+
+func (c *capture) putAll(ctx context.Context, ps []Prepared) error {
+	return c.send(ctx, func(ctx context.Context, w *Writer) error {
+		for _, p := range ps {
+			if err := w.PutPrepared(ctx, p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// listPlain reads a collection with its full $select into the snapshot.
+func (c *capture) listPlain(ctx context.Context, kind entra.Kind) error {
+	_, err := c.list(ctx, kind)
+	return err
+}
+
+func (c *capture) list(ctx context.Context, kind entra.Kind) ([]string, error) {
+	spec := entra.MustLookup(kind)
+	var ids []string
+	_, err := c.client.List(ctx, spec.Collection, graphapi.ListOptions{Select: selectOf(kind), Top: 999}, func(p graphapi.Page) error {
+		ps, err := prepareItems(kind, p.Items, false)
+		if err != nil {
+			return err
+		}
+		for _, pr := range ps {
+			ids = append(ids, pr.ID)
+		}
+		c.progress(kind, len(ps), false)
+		return c.putAll(ctx, ps)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading %ss: %w", kind, err)
+	}
+	if spec.SoftDeletable() && spec.Bin == entra.DirectoryBin {
+		if err := c.bin(ctx, kind); err != nil {
+			return nil, err
+		}
+	}
+	c.progress(kind, 0, true)
+	return ids, nil
+}
+
+// bin reads a kind's objects from the directory recycle bin.
+func (c *capture) bin(ctx context.Context, kind entra.Kind) error {
+	if c.opts.Incremental {
+		if err := c.send(ctx, func(ctx context.Context, w *Writer) error { return w.DropBin(ctx, kind) }); err != nil {
+			return err
+		}
+	}
+	_, err := c.client.List(ctx, "/directory/deletedItems/microsoft.graph."+string(kind), graphapi.ListOptions{Select: selectOf(kind), Top: 999}, func(p graphapi.Page) error {
+		ps, err := prepareItems(kind, p.Items, true)
+		if err != nil {
+			return err
+		}
+		return c.putAll(ctx, ps)
+	})
+	if err != nil {
+		return fmt.Errorf("reading deleted %ss from the recycle bin: %w", kind, err)
+	}
+	return nil
+}
+
+// listWithLinks reads a collection, then every object's links (owners, members) through
+// $batch, and for service principals the app role assignments granted on them.
+func (c *capture) listWithLinks(ctx context.Context, kind entra.Kind) error {
+	ids, err := c.list(ctx, kind)
+	if err != nil {
+		return err
+	}
+	spec := entra.MustLookup(kind)
+	for _, l := range spec.Links {
+		if err := c.links(ctx, kind, ids, l.Name, false); err != nil {
+			return err
+		}
+	}
+	if kind == entra.KindServicePrincipal {
+		return c.appRoleAssignments(ctx, ids)
+	}
+	return nil
+}
+
+// links reads one navigation property of many objects with $batch (20 objects per
+// request, each answer paged if the list is long) and records them. clear first drops
+// the links carried forward from the previous snapshot.
+func (c *capture) links(ctx context.Context, kind entra.Kind, ids []string, name string, clear bool) error {
+	spec := entra.MustLookup(kind)
+	const chunk = 200 // the client splits into envelopes of 20 and keeps several in flight
+	for start := 0; start < len(ids); start += chunk {
+		end := min(start+chunk, len(ids))
+		reqs := make([]graphapi.Request, 0, end-start)
+		for _, id := range ids[start:end] {
+			reqs = append(reqs, graphapi.Request{Method: http.MethodGet, Path: spec.ObjectPath(id) + "/" + name + "?$select=id&$top=999"})
+		}
+		results, err := c.client.Batch(ctx, reqs)
+		if err != nil {
+			return err
+		}
+		type found struct {
+			from string
+			to   []Link
+		}
+		var all []found
+		for i, r := range results {
+			from := ids[start+i]
+			if r.Err != nil {
+				if graphapi.IsNotFound(r.Err) {
+					continue // deleted while we read: the next capture sees it gone
+				}
+				return fmt.Errorf("reading %s of %s %s: %w", name, kind, from, r.Err)
+			}
+			f := found{from: from}
+			collect := func(items []json.RawMessage) error {
+				for _, raw := range items {
+					var t struct {
+						ID   string `json:"id"`
+						Type string `json:"@odata.type"`
+					}
+					if err := json.Unmarshal(raw, &t); err != nil || t.ID == "" {
+						return fmt.Errorf("reading %s of %s %s: Graph returned an entry without an id", name, kind, from)
+					}
+					toKind, ok := entra.KindForODataType(t.Type)
+					if !ok {
+						continue // devices, contacts: not modelled
+					}
+					f.to = append(f.to, Link{Kind: kind, From: from, Name: name, To: t.ID, ToKind: toKind})
+				}
+				return nil
+			}
+			page, err := decodeCollection(r.Response.Body)
+			if err != nil {
+				return fmt.Errorf("reading %s of %s %s: %w", name, kind, from, err)
+			}
+			if err := collect(page.Value); err != nil {
+				return err
+			}
+			if page.NextLink != "" {
+				if _, err := c.client.ListURL(ctx, page.NextLink, nil, func(p graphapi.Page) error { return collect(p.Items) }); err != nil {
+					return fmt.Errorf("reading %s of %s %s: %w", name, kind, from, err)
+				}
+			}
+			all = append(all, f)
+		}
+		if err := c.send(ctx, func(ctx context.Context, w *Writer) error {
+			for _, f := range all {
+				if clear {
+					if err := w.ClearLinks(ctx, kind, f.from, name); err != nil {
+						return err
+					}
+				}
+				for _, l := range f.to {
+					if err := w.PutLink(ctx, l); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// appRoleAssignments reads the assignments granted on each service principal.
+func (c *capture) appRoleAssignments(ctx context.Context, spIDs []string) error {
+	kind := entra.KindAppRoleAssignment
+	spec := entra.MustLookup(kind)
+	const chunk = 200
+	for start := 0; start < len(spIDs); start += chunk {
+		end := min(start+chunk, len(spIDs))
+		reqs := make([]graphapi.Request, 0, end-start)
+		for _, id := range spIDs[start:end] {
+			reqs = append(reqs, graphapi.Request{Method: http.MethodGet, Path: strings.Replace(spec.Collection, "{parent}", id, 1) + "?$top=999&$select=" + spec.Select()})
+		}
+		results, err := c.client.Batch(ctx, reqs)
+		if err != nil {
+			return err
+		}
+		for i, r := range results {
+			if r.Err != nil {
+				if graphapi.IsNotFound(r.Err) {
+					continue
+				}
+				return fmt.Errorf("reading app role assignments of service principal %s: %w", spIDs[start+i], r.Err)
+			}
+			page, err := decodeCollection(r.Response.Body)
+			if err != nil {
+				return fmt.Errorf("reading app role assignments of service principal %s: %w", spIDs[start+i], err)
+			}
+			items := page.Value
+			if page.NextLink != "" {
+				if _, err := c.client.ListURL(ctx, page.NextLink, nil, func(p graphapi.Page) error { items = append(items, p.Items...); return nil }); err != nil {
+					return err
+				}
+			}
+			ps, err := prepareItems(kind, items, false)
+			if err != nil {
+				return err
+			}
+			c.progress(kind, len(ps), false)
+			if err := c.putAll(ctx, ps); err != nil {
+				return err
+			}
+		}
+	}
+	c.progress(kind, 0, true)
+	return nil
+}
+
+type collection struct {
+	Value    []json.RawMessage `json:"value"`
+	NextLink string            `json:"@odata.nextLink"`
+}
+
+func decodeCollection(body []byte) (collection, error) {
+	var col collection
+	if err := json.Unmarshal(body, &col); err != nil {
+		return col, fmt.Errorf("Graph returned a page that is not JSON: %v", err)
+	}
+	return col, nil
+}
+
+// singleton reads a one-object kind (the authentication methods policy).
+func (c *capture) singleton(ctx context.Context, kind entra.Kind) error {
+	spec := entra.MustLookup(kind)
+	raw, err := c.client.Get(ctx, spec.Collection, graphapi.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("reading the %s: %w", kind, err)
+	}
+	ps, err := prepareItems(kind, []json.RawMessage{raw}, false)
+	if err != nil {
+		return err
+	}
+	c.progress(kind, 1, true)
+	return c.putAll(ctx, ps)
+}
+
+// caBin reads the beta recycle bin of CA policies and named locations. Graph documents
+// app-only access to it as uncertain, so a refusal is a warning, not a failed capture.
+func (c *capture) caBin(ctx context.Context) error {
+	for _, b := range []struct {
+		kind entra.Kind
+		path string
+	}{
+		{entra.KindConditionalAccessPolicy, "/identity/conditionalAccess/deletedItems/policies"},
+		{entra.KindNamedLocation, "/identity/conditionalAccess/deletedItems/namedLocations"},
+	} {
+		if c.opts.Incremental {
+			kind := b.kind
+			if err := c.send(ctx, func(ctx context.Context, w *Writer) error { return w.DropBin(ctx, kind) }); err != nil {
+				return err
+			}
+		}
+		_, err := c.client.List(ctx, b.path, graphapi.ListOptions{Beta: true}, func(p graphapi.Page) error {
+			ps, err := prepareItems(b.kind, p.Items, true)
+			if err != nil {
+				return err
+			}
+			return c.putAll(ctx, ps)
+		})
+		var gerr *graphapi.Error
+		if errors.As(err, &gerr) && (gerr.Status == 403 || gerr.Status == 404 || gerr.Status == 400) {
+			c.warn("the Conditional Access recycle bin (%s, beta) could not be read: %s", b.path, gerr.Message)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("reading the Conditional Access recycle bin: %w", err)
+		}
+	}
+	return nil
+}
+
+// audit reads the directory audit log since the newest entry already in the file.
+func (c *capture) audit(ctx context.Context, since time.Time) error {
+	filter := "activityDateTime ge " + since.UTC().Format(time.RFC3339)
+	_, err := c.client.List(ctx, "/auditLogs/directoryAudits", graphapi.ListOptions{Filter: filter, Top: 999}, func(p graphapi.Page) error {
+		type entry struct {
+			id       string
+			at       time.Time
+			activity string
+			raw      []byte
+		}
+		var entries []entry
+		for _, raw := range p.Items {
+			var e struct {
+				ID               string    `json:"id"`
+				ActivityDateTime time.Time `json:"activityDateTime"`
+				Activity         string    `json:"activityDisplayName"`
+			}
+			if err := json.Unmarshal(raw, &e); err != nil || e.ID == "" {
+				return fmt.Errorf("Graph returned an audit entry that cannot be read")
+			}
+			entries = append(entries, entry{e.ID, e.ActivityDateTime, e.Activity, raw})
+		}
+		c.auditCount.Add(int64(len(entries)))
+		return c.send(ctx, func(ctx context.Context, w *Writer) error {
+			for _, e := range entries {
+				if err := w.PutAudit(ctx, e.id, e.at, e.activity, e.raw); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+	var gerr *graphapi.Error
+	if errors.As(err, &gerr) && gerr.Status == 403 {
+		c.warn("the directory audit log could not be read (%s): diff will not be able to say who made changes; grant AuditLog.Read.All", gerr.Message)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading the directory audit log: %w", err)
+	}
+	return nil
+}
+
+// deltaKind reads users or groups through their delta stream: the whole collection with
+// their links (manager, members) on a full capture, or the changes since the previous
+// snapshot's delta token on an incremental one. It then reads the recycle bin and, for
+// groups, the owners.
+func (c *capture) deltaKind(ctx context.Context, kind entra.Kind) error {
+	spec := entra.MustLookup(kind)
+	linkName := "members"
+	if kind == entra.KindUser {
+		linkName = "manager"
+	}
+	incremental := c.opts.Incremental && c.prev.DeltaTokens[string(kind)] != ""
+	if c.opts.Incremental && !incremental {
+		c.warn("no %s delta token in snapshot %d: %ss were read in full", kind, c.prev.ID, kind)
+	}
+	if incremental {
+		if err := c.send(ctx, func(ctx context.Context, w *Writer) error { return w.CarryForward(ctx, kind) }); err != nil {
+			return err
+		}
+	}
+	handle := func(p graphapi.Page) error {
+		records := make([]deltaRecord, 0, len(p.Items))
+		for _, raw := range p.Items {
+			rec, err := parseDelta(kind, raw, linkName)
+			if err != nil {
+				return err
+			}
+			if !rec.removed && !incremental {
+				// A full round carries whole objects: prepare them here, in parallel.
+				ps, err := prepareItems(kind, []json.RawMessage{rec.object}, false)
+				if err != nil {
+					return err
+				}
+				rec.prepared = &ps[0]
+			}
+			records = append(records, rec)
+		}
+		c.progress(kind, len(records), false)
+		return c.send(ctx, func(ctx context.Context, w *Writer) error {
+			for _, rec := range records {
+				if err := applyDelta(ctx, w, kind, linkName, rec); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	var link string
+	var err error
+	if incremental {
+		link, err = c.client.ListURL(ctx, c.prev.DeltaTokens[string(kind)], deltaPageHint, handle)
+		var gerr *graphapi.Error
+		if errors.As(err, &gerr) && (gerr.Status == 410 || strings.EqualFold(gerr.Code, "syncStateNotFound")) {
+			return fmt.Errorf("the %s delta token of snapshot %d has expired (Graph keeps them 7 days); take a full capture without --incremental", kind, c.prev.ID)
+		}
+	} else {
+		link, err = c.client.List(ctx, spec.Collection+"/delta", graphapi.ListOptions{Select: selectOf(kind, linkName), Headers: deltaPageHint}, handle)
+	}
+	if err != nil {
+		return fmt.Errorf("reading %ss: %w", kind, err)
+	}
+	if link == "" {
+		return fmt.Errorf("reading %ss: Graph ended the delta round without a deltaLink", kind)
+	}
+	c.mu.Lock()
+	if c.deltaLinks == nil {
+		c.deltaLinks = map[entra.Kind]string{}
+	}
+	c.deltaLinks[kind] = link
+	c.mu.Unlock()
+	if err := c.bin(ctx, kind); err != nil {
+		return err
+	}
+	if kind == entra.KindGroup {
+		// Owners are not in the delta stream: read them for every group.
+		var ids []string
+		if err := c.sync(ctx, func(ctx context.Context, w *Writer) error {
+			var err error
+			ids, err = w.StagedIDs(ctx, kind)
+			return err
+		}); err != nil {
+			return err
+		}
+		if err := c.links(ctx, kind, ids, "owners", true); err != nil {
+			return err
+		}
+	}
+	c.progress(kind, 0, true)
+	return nil
+}
+
+// deltaRecord is one item of a delta page.
+type deltaRecord struct {
+	id       string
+	removed  bool
+	object   []byte // the item without delta annotations
+	prepared *Prepared
+	// links are the item's members@delta (or manager@delta) entries.
+	links []deltaLink
+}
+
+type deltaLink struct {
+	id      string
+	kind    entra.Kind
+	removed bool
+}
+
+func parseDelta(kind entra.Kind, raw []byte, linkName string) (deltaRecord, error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		return deltaRecord{}, fmt.Errorf("Graph returned a %s delta item that is not JSON: %v", kind, err)
+	}
+	var rec deltaRecord
+	if err := json.Unmarshal(obj["id"], &rec.id); err != nil || rec.id == "" {
+		return rec, fmt.Errorf("Graph returned a %s delta item without an id", kind)
+	}
+	if _, ok := obj["@removed"]; ok {
+		rec.removed = true
+		return rec, nil
+	}
+	if entries, ok := obj[linkName+"@delta"]; ok {
+		var list []struct {
+			ID      string          `json:"id"`
+			Type    string          `json:"@odata.type"`
+			Removed json.RawMessage `json:"@removed"`
+		}
+		if err := json.Unmarshal(entries, &list); err != nil {
+			return rec, fmt.Errorf("%s %s: %s@delta cannot be read: %v", kind, rec.id, linkName, err)
+		}
+		for _, e := range list {
+			k, ok := entra.KindForODataType(e.Type)
+			if !ok {
+				if e.Type != "" {
+					continue // a device or contact: not modelled
+				}
+				k = entra.KindUser
+			}
+			rec.links = append(rec.links, deltaLink{id: e.ID, kind: k, removed: len(e.Removed) > 0})
+		}
+	}
+	for k := range obj {
+		if strings.Contains(k, "@") && k != "@odata.type" {
+			delete(obj, k)
+		}
+	}
+	var err error
+	rec.object, err = json.Marshal(obj)
+	return rec, err
+}
+
+// applyDelta runs in the writer goroutine.
+func applyDelta(ctx context.Context, w *Writer, kind entra.Kind, linkName string, rec deltaRecord) error {
+	if rec.removed {
+		if err := w.RemoveObject(ctx, kind, rec.id); err != nil {
+			return err
+		}
+		for _, l := range entra.MustLookup(kind).Links {
+			if err := w.ClearLinks(ctx, kind, rec.id, l.Name); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	p := rec.prepared
+	if p == nil {
+		// An incremental round may carry only the changed properties: lay them over
+		// the version carried forward from the previous snapshot.
+		merged := rec.object
+		prev, err := w.Staged(ctx, kind, rec.id)
+		if err != nil {
+			return err
+		}
+		if prev != nil {
+			var base, delta map[string]json.RawMessage
+			if err := json.Unmarshal(prev, &base); err != nil {
+				return err
+			}
+			if err := json.Unmarshal(rec.object, &delta); err != nil {
+				return err
+			}
+			for k, v := range delta {
+				base[k] = v
+			}
+			if merged, err = json.Marshal(base); err != nil {
+				return err
+			}
+		}
+		pr, err := Prepare(kind, rec.id, merged, false)
+		if err != nil {
+			return err
+		}
+		p = &pr
+	}
+	if err := w.PutPrepared(ctx, *p); err != nil {
+		return err
+	}
+	if kind == entra.KindUser && len(rec.links) > 0 {
+		// manager is single-valued: a new one replaces the old.
+		if err := w.ClearLinks(ctx, kind, rec.id, linkName); err != nil {
+			return err
+		}
+	}
+	for _, l := range rec.links {
+		link := Link{Kind: kind, From: rec.id, Name: linkName, To: l.id, ToKind: l.kind}
+		var err error
+		if l.removed {
+			err = w.RemoveLink(ctx, link)
+		} else {
+			err = w.PutLink(ctx, link)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,266 @@
+package snapshots_test
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/lifelinehq/lifeline/entra"
+	"github.com/lifelinehq/lifeline/snapshots"
+	"github.com/lifelinehq/lifeline/tenant/graphapi"
+	"github.com/lifelinehq/lifeline/tenant/sim"
+)
+
+// unthrottled is a client budget far above what an unthrottled sim will ever see.
+var unthrottled = graphapi.Budget{ResourceUnitsPer10s: 10_000_000, WritesPer150s: 10_000_000, ConditionalAccessPerSecond: 10_000, AuditPer10s: 100_000}
+
+var (
+	dsOnce sync.Once
+	ds     *sim.Dataset
+)
+
+type simTenant struct {
+	srv    *sim.Server
+	client *graphapi.Client
+}
+
+func startSim(t *testing.T, mode sim.ThrottleMode) *simTenant {
+	t.Helper()
+	dsOnce.Do(func() {
+		var err error
+		if ds, err = sim.Generate(sim.GenerateOptions{Users: 60, Seed: 5}); err != nil {
+			panic(err)
+		}
+	})
+	s, err := sim.New(ds, sim.Options{Throttle: mode})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := s.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	cfg := graphapi.Config{GraphURL: srv.Info().GraphURL}
+	if mode == sim.ThrottleOff {
+		// An unthrottled sim: let the client go as fast as the machine does, instead of
+		// pacing CA reads to Graph's 1 request/s.
+		cfg.Budget = unthrottled
+	}
+	c, err := graphapi.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &simTenant{srv: srv, client: c}
+}
+
+func openStore(t *testing.T, name string) *snapshots.Store {
+	t.Helper()
+	s, err := snapshots.Open(context.Background(), filepath.Join(t.TempDir(), name), snapshots.OpenOptions{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func mustDo(t *testing.T, c *graphapi.Client, method, path, body string) *graphapi.Response {
+	t.Helper()
+	r := graphapi.Request{Method: method, Path: path}
+	if body != "" {
+		r.Body = json.RawMessage(body)
+	}
+	resp, err := c.Do(context.Background(), r)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return resp
+}
+
+func TestCaptureHoldsEveryObjectAndLink(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tn := startSim(t, sim.ThrottleOff)
+	store := openStore(t, "full.db")
+	rep, err := snapshots.Capture(ctx, tn.client, store, snapshots.CaptureOptions{Label: "baseline"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{}
+	for _, o := range ds.Objects {
+		want[string(o.Kind)]++
+	}
+	for _, k := range entra.Kinds() {
+		// The sim adds its own operator and attacker apps (and SPs) to every tenant.
+		got, w := rep.Snapshot.Counts[string(k)], want[string(k)]
+		if k == entra.KindApplication || k == entra.KindServicePrincipal {
+			w += 2
+		}
+		if got != w && !(k == entra.KindRoleDefinition && got >= w) {
+			t.Errorf("%s: captured %d, tenant has %d", k, got, w)
+		}
+	}
+	// Every link of the dataset is in the snapshot, exactly.
+	var wantLinks, gotLinks []string
+	for _, l := range ds.Links {
+		wantLinks = append(wantLinks, string(l.FromKind)+"/"+l.From+" "+l.Name+" "+l.To)
+	}
+	if err := store.Links(ctx, rep.Snapshot.ID, func(l snapshots.Link) error {
+		gotLinks = append(gotLinks, string(l.Kind)+"/"+l.From+" "+l.Name+" "+l.To)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(wantLinks)
+	if strings.Join(wantLinks, "\n") != strings.Join(gotLinks, "\n") {
+		t.Fatalf("links differ: captured %d, dataset %d", len(gotLinks), len(wantLinks))
+	}
+	// Objects are stored as Graph returned them with every property selected.
+	o, err := store.Object(ctx, rep.Snapshot.ID, entra.KindUser, ds.Objects[3].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"department", "usageLocation", "onPremisesExtensionAttributes", "employeeOrgData"} {
+		if !strings.Contains(string(o.JSON), `"`+p+`"`) {
+			t.Errorf("captured user lacks %s: %s", p, o.JSON)
+		}
+	}
+	if rep.Snapshot.DeltaTokens["user"] == "" || rep.Snapshot.DeltaTokens["group"] == "" {
+		t.Errorf("no delta tokens recorded: %v", rep.Snapshot.DeltaTokens)
+	}
+	if v, err := store.Verify(ctx, nil); err != nil || !v.OK() {
+		t.Fatalf("verify: %+v %v", v, err)
+	}
+}
+
+func TestIncrementalCaptureEqualsAFullOne(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tn := startSim(t, sim.ThrottleOff)
+	inc := openStore(t, "incremental.db")
+	if _, err := snapshots.Capture(ctx, tn.client, inc, snapshots.CaptureOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var users, groups []sim.Object
+	for _, o := range ds.Objects {
+		switch o.Kind {
+		case entra.KindUser:
+			users = append(users, o)
+		case entra.KindGroup:
+			groups = append(groups, o)
+		}
+	}
+	var static sim.Object
+	for _, g := range groups {
+		s := string(g.JSON)
+		if !strings.Contains(s, "Unified") && !strings.Contains(s, "DynamicMembership") && !strings.Contains(s, `"isAssignableToRole":true`) {
+			static = g
+			break
+		}
+	}
+	// Creates, updates, soft and hard deletes, membership and manager changes.
+	mustDo(t, tn.client, "POST", "/users", `{"accountEnabled":true,"displayName":"New Hire","mailNickname":"newhire","userPrincipalName":"newhire@`+ds.Domain+`","passwordProfile":{"password":"Aa1!aaaaaaaa"}}`)
+	mustDo(t, tn.client, "PATCH", "/users/"+users[4].ID, `{"department":"Tampered","jobTitle":"Intern"}`)
+	mustDo(t, tn.client, "DELETE", "/users/"+users[5].ID, "")
+	mustDo(t, tn.client, "DELETE", "/users/"+users[6].ID, "")
+	mustDo(t, tn.client, "DELETE", "/directory/deletedItems/"+users[6].ID, "")
+	mustDo(t, tn.client, "PUT", "/users/"+users[9].ID+"/manager/$ref", `{"@odata.id":"https://graph.microsoft.com/v1.0/users/`+users[8].ID+`"}`)
+	tn.client.Do(ctx, graphapi.Request{Method: "DELETE", Path: "/groups/" + static.ID + "/members/" + users[12].ID + "/$ref"})
+	tn.client.Do(ctx, graphapi.Request{Method: "DELETE", Path: "/groups/" + static.ID + "/members/" + users[13].ID + "/$ref"})
+	mustDo(t, tn.client, "POST", "/groups/"+static.ID+"/members/$ref", `{"@odata.id":"https://graph.microsoft.com/v1.0/directoryObjects/`+users[13].ID+`"}`)
+	mustDo(t, tn.client, "PATCH", "/groups/"+groups[1].ID, `{"description":"changed by the incident"}`)
+
+	snap, err := snapshots.Capture(ctx, tn.client, inc, snapshots.CaptureOptions{Incremental: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := openStore(t, "full.db")
+	ref, err := snapshots.Capture(ctx, tn.client, full, snapshots.CaptureOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !snap.Snapshot.Incremental || snap.Snapshot.RootHash != ref.Snapshot.RootHash {
+		res, _ := snapshots.Diff(ctx, snapshots.State{Store: full, Snapshot: ref.Snapshot}, snapshots.State{Store: inc, Snapshot: snap.Snapshot}, snapshots.DiffOptions{KeepVolatile: true})
+		b, _ := json.MarshalIndent(res.Changes, "", " ")
+		t.Fatalf("incremental snapshot differs from a full capture:\n%s", b)
+	}
+	// And the diff between the two incremental snapshots tells the story.
+	prev, _ := inc.Resolve(ctx, "1")
+	res, err := snapshots.Diff(ctx, snapshots.State{Store: inc, Snapshot: prev}, snapshots.State{Store: inc, Snapshot: snap.Snapshot}, snapshots.DiffOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Hard-deleting a user also removes its role and app role assignments.
+	if res.Summary.Added != 1 || res.Summary.SoftDeleted != 1 || res.Summary.HardDeleted < 1 || res.Summary.Modified < 4 {
+		t.Errorf("diff summary %+v", res.Summary)
+	}
+	classes := map[string]string{}
+	for _, c := range res.Changes {
+		classes[c.ID] = c.Change
+	}
+	if classes[users[4].ID] != snapshots.Modified || classes[users[5].ID] != snapshots.SoftDeleted || classes[users[6].ID] != snapshots.HardDeleted || classes[static.ID] != snapshots.Modified {
+		t.Errorf("classes: %s %s %s %s", classes[users[4].ID], classes[users[5].ID], classes[users[6].ID], classes[static.ID])
+	}
+	for _, c := range res.Changes {
+		if c.ID == users[5].ID && (c.Actor == nil || c.Activity != "Delete user") {
+			t.Errorf("soft delete without its audit evidence: %+v", c)
+		}
+	}
+}
+
+func TestFailedCaptureLeavesTheFileAsItWas(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tn := startSim(t, sim.ThrottleOff)
+	store := openStore(t, "t.db")
+	first, err := snapshots.Capture(ctx, tn.client, store, snapshots.CaptureOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every read now fails with a 500, which no retry fixes.
+	if _, err := tn.client.Raw(ctx, "POST", "/_sim/faults", map[string]any{"seed": 1, "error_rate": 1}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = snapshots.Capture(ctx, tn.client, store, snapshots.CaptureOptions{})
+	if err == nil || !strings.Contains(err.Error(), "nothing was written") {
+		t.Fatalf("capture against a failing tenant: %v", err)
+	}
+	snaps, err := store.Snapshots(ctx)
+	if err != nil || len(snaps) != 1 || snaps[0].RootHash != first.Snapshot.RootHash {
+		t.Fatalf("after a failed capture: %+v %v", snaps, err)
+	}
+	if v, err := store.Verify(ctx, nil); err != nil || !v.OK() {
+		t.Fatalf("verify after a failed capture: %+v %v", v, err)
+	}
+}
+
+func TestCaptureUnderRealisticThrottlingFailsNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tn := startSim(t, sim.ThrottleRealistic)
+	store := openStore(t, "t.db")
+	rep, err := snapshots.Capture(ctx, tn.client, store, snapshots.CaptureOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Snapshot.Counts["user"] != 60 {
+		t.Fatalf("captured %d users", rep.Snapshot.Counts["user"])
+	}
+	for _, c := range tn.client.Calls() {
+		if c.Status == 401 && c.Path == "/organization" {
+			continue // the unauthenticated probe that discovers the sim's authority
+		}
+		if c.Status >= 400 && c.Status != 429 {
+			t.Errorf("a request failed: %+v", c)
+		}
+		// Only the CA endpoints (1 request/s, no Retry-After) may answer 429, and the
+		// client retries them; every other budget is paced, never exceeded.
+		if c.Status == 429 && !strings.Contains(c.Path, "conditionalAccess") {
+			t.Errorf("the pacer let a request exceed the budget: %+v", c)
+		}
+	}
+}
