@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lifelinehq/lifeline/snapshots"
+	"github.com/lifelinehq/lifeline/tenant/graphapi"
+)
+
+// connect builds the Graph client from --graph-url and the environment.
+func connect(ctx context.Context, graphURL string, stderr io.Writer) (*graphapi.Client, error) {
+	cfg := graphapi.ConfigFromEnv(graphURL)
+	cfg.Interactive = isTerminal(os.Stdin) && isTerminal(os.Stderr)
+	c, err := graphapi.New(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+func newCaptureCommand(stdout, stderr io.Writer) *cobra.Command {
+	var (
+		out, graphURL, label string
+		incremental, asJSON  bool
+	)
+	cmd := &cobra.Command{
+		Use:   "capture --out FILE.db",
+		Short: "Capture the whole tenant into a snapshot file",
+		Long: `Read every kind lifeline knows, with every property, every link, the recycle
+bins and the audit log since the previous capture, and store them as a new
+snapshot in FILE.db (created when missing). A capture that fails leaves the
+file's earlier snapshots untouched.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out == "" {
+				return usagef("--out is required: the snapshot file to write")
+			}
+			ctx := cmd.Context()
+			client, err := connect(ctx, graphURL, stderr)
+			if err != nil {
+				return err
+			}
+			store, err := snapshots.Open(ctx, out, snapshots.OpenOptions{Create: true})
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			prog := newProgress(stderr, isTerminal(os.Stderr) && !asJSON)
+			rep, err := snapshots.Capture(ctx, client, store, snapshots.CaptureOptions{Label: label, Incremental: incremental, Progress: prog.update})
+			prog.finish()
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if rep.Warnings == nil {
+					rep.Warnings = []string{}
+				}
+				return printJSON(stdout, rep)
+			}
+			total := sum(rep.Objects)
+			rate := float64(total) / rep.Duration.Seconds()
+			fmt.Fprintf(stdout, "Snapshot %d of tenant %s written to %s\n", rep.Snapshot.ID, rep.Snapshot.TenantID, out)
+			fmt.Fprintf(stdout, "  %s\n", countsLine(rep.Objects, kindOrder()))
+			fmt.Fprintf(stdout, "  %d in the recycle bins, %d links, %d audit entries\n", sum(rep.Snapshot.BinCounts), rep.Links, rep.Audit)
+			fmt.Fprintf(stdout, "  %d objects in %s (%.0f objects/s, %d requests)\n", total, rep.Duration.Round(time.Millisecond), rate, rep.Requests)
+			fmt.Fprintf(stdout, "  root hash %s\n", rep.Snapshot.RootHash)
+			for _, w := range rep.Warnings {
+				fmt.Fprintln(stdout, "  warning: "+w)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&out, "out", "", "snapshot file to write (created when missing)")
+	f.StringVar(&graphURL, "graph-url", "", "Graph base URL (default $LIFELINE_GRAPH_URL or https://graph.microsoft.com/v1.0)")
+	f.StringVar(&label, "label", "", "a name for the snapshot")
+	f.BoolVar(&incremental, "incremental", false, "read users and groups as changes since the newest snapshot (delta)")
+	f.BoolVar(&asJSON, "json", false, "print the capture report as JSON")
+	return cmd
+}
+
+// captureLive captures the tenant into a scratch file so a diff can read both sides
+// the same way. It refuses a tenant other than the snapshot's.
+func captureLive(ctx context.Context, graphURL string, against snapshots.Snapshot, stderr io.Writer) (snapshots.State, func(), error) {
+	client, err := connect(ctx, graphURL, stderr)
+	if err != nil {
+		return snapshots.State{}, nil, err
+	}
+	if client.TenantID() != against.TenantID {
+		return snapshots.State{}, nil, fmt.Errorf("the snapshot is of tenant %s but the credentials reach tenant %s; point --graph-url or AZURE_TENANT_ID at the snapshot's tenant", against.TenantID, client.TenantID())
+	}
+	dir, err := os.MkdirTemp("", "lifeline-live-")
+	if err != nil {
+		return snapshots.State{}, nil, err
+	}
+	cleanup := func() { os.RemoveAll(dir) }
+	store, err := snapshots.Open(ctx, filepath.Join(dir, "live.db"), snapshots.OpenOptions{Create: true})
+	if err != nil {
+		cleanup()
+		return snapshots.State{}, nil, err
+	}
+	prog := newProgress(stderr, isTerminal(os.Stderr))
+	rep, err := snapshots.Capture(ctx, client, store, snapshots.CaptureOptions{Label: "live", Progress: prog.update})
+	prog.finish()
+	if err != nil {
+		store.Close()
+		cleanup()
+		return snapshots.State{}, nil, fmt.Errorf("reading the live tenant: %w", err)
+	}
+	return snapshots.State{Store: store, Snapshot: rep.Snapshot, Live: true}, func() { store.Close(); cleanup() }, nil
+}
+
+// progress renders capture progress on a terminal: objects per kind, rate and a
+// running total, redrawn in place at most ten times a second.
+type progress struct {
+	w       io.Writer
+	on      bool
+	mu      sync.Mutex
+	start   time.Time
+	last    time.Time
+	counts  map[string]int64
+	done    map[string]bool
+	printed bool
+}
+
+func newProgress(w io.Writer, on bool) *progress {
+	return &progress{w: w, on: on, start: time.Now(), counts: map[string]int64{}, done: map[string]bool{}}
+}
+
+func (p *progress) update(ev snapshots.CaptureProgress) {
+	if !p.on {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.counts[ev.Kind] = ev.Objects
+	if ev.Done {
+		p.done[ev.Kind] = true
+	}
+	if time.Since(p.last) < 100*time.Millisecond && !ev.Done {
+		return
+	}
+	p.last = time.Now()
+	p.draw()
+}
+
+func (p *progress) draw() {
+	var total int64
+	var parts []string
+	kinds := make([]string, 0, len(p.counts))
+	for k := range p.counts {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		total += p.counts[k]
+		mark := ""
+		if p.done[k] {
+			mark = "✓"
+		}
+		if p.counts[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d%s", k, p.counts[k], mark))
+		}
+	}
+	el := time.Since(p.start).Seconds()
+	line := fmt.Sprintf("capturing: %d objects, %.0f/s  %s", total, float64(total)/max(el, 0.001), strings.Join(parts, "  "))
+	if len(line) > 160 {
+		line = line[:157] + "..."
+	}
+	fmt.Fprintf(p.w, "\r\033[K%s", line)
+	p.printed = true
+}
+
+func (p *progress) finish() {
+	if !p.on {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.printed {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+}

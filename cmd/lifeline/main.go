@@ -1,0 +1,47 @@
+// Command lifeline is a terminal recovery console for Microsoft Entra ID tenants: it keeps
+// an external, versioned copy of a tenant, shows what changed and what depends on what,
+// and drives a staged, throttled, resumable restore through Microsoft Graph.
+//
+// This package is wiring only: flags, configuration and output. The work happens in
+// entra, graphx, snapshots, engine, tenant/graphapi, tenant/sim and tui.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes one command line and returns the process exit code, so that tests can
+// drive the binary's whole behaviour in-process.
+func run(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRootCommand(stdout, stderr)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(stderr, "lifeline: "+ee.err.Error())
+		}
+		return ee.code
+	}
+	fmt.Fprintln(stderr, "lifeline: "+err.Error())
+	if isUsageError(err) {
+		fmt.Fprintln(stderr, "Run 'lifeline --help' for usage.")
+		return exitUsage
+	}
+	return exitFailure
+}
