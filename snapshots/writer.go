@@ -43,6 +43,33 @@ type Writer struct {
 	tokens map[string]string
 
 	putBlob, putObj, delObj, putLink, delLink, putAudit *sql.Stmt
+	// indexed is set once the staging indexes exist; from then on a put replaces the
+	// staged version in place instead of leaving the newest for commit to pick.
+	indexed bool
+}
+
+// ensureIndexed builds the staging indexes (once).
+func (w *Writer) ensureIndexed(ctx context.Context) error {
+	if w.indexed {
+		return nil
+	}
+	for _, q := range []string{
+		// Index first (one sort), then keep only the newest version of each object and
+		// one copy of each link, finding duplicates through the index.
+		"CREATE INDEX temp.stage_objects_key ON stage_objects(kind, id)",
+		`DELETE FROM stage_objects WHERE EXISTS (SELECT 1 FROM stage_objects n
+			WHERE n.kind = stage_objects.kind AND n.id = stage_objects.id AND n.rowid > stage_objects.rowid)`,
+		"CREATE INDEX temp.stage_links_key ON stage_links(kind, from_id, name, to_id)",
+		`DELETE FROM stage_links WHERE EXISTS (SELECT 1 FROM stage_links o
+			WHERE o.kind = stage_links.kind AND o.from_id = stage_links.from_id AND o.name = stage_links.name
+			AND o.to_id = stage_links.to_id AND o.rowid < stage_links.rowid)`,
+	} {
+		if _, err := w.tx.ExecContext(ctx, q); err != nil {
+			return err
+		}
+	}
+	w.indexed = true
+	return nil
 }
 
 // Begin starts a new snapshot of meta.TenantID. It refuses a tenant other than the one
@@ -83,11 +110,15 @@ func (s *Store) Begin(ctx context.Context, meta SnapshotMeta) (*Writer, error) {
 	if err := tx.QueryRowContext(ctx, "SELECT coalesce(max(id), 0) FROM snapshots").Scan(&w.prev); err != nil {
 		return fail(err)
 	}
+	// Staging tables are plain append-only tables: a full capture writes hundreds of
+	// thousands of rows, and random-key B-tree inserts would dominate its time. Their
+	// indexes are built once, when something first needs to look up (an incremental
+	// capture) or at commit.
 	for _, q := range []string{
-		"CREATE TEMP TABLE IF NOT EXISTS stage_objects (kind TEXT NOT NULL, id TEXT NOT NULL, hash BLOB NOT NULL, in_bin INTEGER NOT NULL, PRIMARY KEY (kind, id)) WITHOUT ROWID",
-		"CREATE TEMP TABLE IF NOT EXISTS stage_links (kind TEXT NOT NULL, from_id TEXT NOT NULL, name TEXT NOT NULL, to_id TEXT NOT NULL, to_kind TEXT NOT NULL, PRIMARY KEY (kind, from_id, name, to_id)) WITHOUT ROWID",
-		"DELETE FROM stage_objects",
-		"DELETE FROM stage_links",
+		"DROP TABLE IF EXISTS temp.stage_objects",
+		"DROP TABLE IF EXISTS temp.stage_links",
+		"CREATE TEMP TABLE stage_objects (kind TEXT NOT NULL, id TEXT NOT NULL, hash BLOB NOT NULL, in_bin INTEGER NOT NULL)",
+		"CREATE TEMP TABLE stage_links (kind TEXT NOT NULL, from_id TEXT NOT NULL, name TEXT NOT NULL, to_id TEXT NOT NULL, to_kind TEXT NOT NULL)",
 	} {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return fail(err)
@@ -100,9 +131,9 @@ func (s *Store) Begin(ctx context.Context, meta SnapshotMeta) (*Writer, error) {
 		}
 	}
 	prep(&w.putBlob, "INSERT OR IGNORE INTO blobs(hash, data) VALUES (?, ?)")
-	prep(&w.putObj, "INSERT OR REPLACE INTO stage_objects(kind, id, hash, in_bin) VALUES (?, ?, ?, ?)")
+	prep(&w.putObj, "INSERT INTO stage_objects(kind, id, hash, in_bin) VALUES (?, ?, ?, ?)")
 	prep(&w.delObj, "DELETE FROM stage_objects WHERE kind = ? AND id = ?")
-	prep(&w.putLink, "INSERT OR IGNORE INTO stage_links(kind, from_id, name, to_id, to_kind) VALUES (?, ?, ?, ?, ?)")
+	prep(&w.putLink, "INSERT INTO stage_links(kind, from_id, name, to_id, to_kind) VALUES (?, ?, ?, ?, ?)")
 	prep(&w.delLink, "DELETE FROM stage_links WHERE kind = ? AND from_id = ? AND name = ? AND to_id = ?")
 	prep(&w.putAudit, "INSERT OR IGNORE INTO audit(id, activity_at, activity, data) VALUES (?, ?, ?, ?)")
 	if err != nil {
@@ -152,6 +183,11 @@ func (w *Writer) PutPrepared(ctx context.Context, p Prepared) error {
 	if _, err := w.putBlob.ExecContext(ctx, p.Hash[:], p.Data); err != nil {
 		return err
 	}
+	if w.indexed {
+		if _, err := w.delObj.ExecContext(ctx, string(p.Kind), p.ID); err != nil {
+			return err
+		}
+	}
 	_, err := w.putObj.ExecContext(ctx, string(p.Kind), p.ID, p.Hash[:], boolInt(p.InBin))
 	return err
 }
@@ -160,6 +196,9 @@ func (w *Writer) PutPrepared(ctx context.Context, p Prepared) error {
 // recycle bin, before the bin is read again (objects purged since the previous
 // snapshot must not be carried forward).
 func (w *Writer) DropBin(ctx context.Context, kind entra.Kind) error {
+	if err := w.ensureIndexed(ctx); err != nil {
+		return err
+	}
 	_, err := w.tx.ExecContext(ctx, "DELETE FROM stage_objects WHERE kind = ? AND in_bin = 1", string(kind))
 	return err
 }
@@ -167,6 +206,9 @@ func (w *Writer) DropBin(ctx context.Context, kind entra.Kind) error {
 // Staged returns the staged version of an object (for merging a partial delta record
 // onto the previous version), or nil when the object is not staged.
 func (w *Writer) Staged(ctx context.Context, kind entra.Kind, id string) ([]byte, error) {
+	if err := w.ensureIndexed(ctx); err != nil {
+		return nil, err
+	}
 	var data []byte
 	err := w.tx.QueryRowContext(ctx, "SELECT b.data FROM stage_objects s JOIN blobs b ON b.hash = s.hash WHERE s.kind = ? AND s.id = ?", string(kind), id).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -177,6 +219,9 @@ func (w *Writer) Staged(ctx context.Context, kind entra.Kind, id string) ([]byte
 
 // StagedIDs returns the ids of the live (not binned) objects of kind staged so far.
 func (w *Writer) StagedIDs(ctx context.Context, kind entra.Kind) ([]string, error) {
+	if err := w.ensureIndexed(ctx); err != nil {
+		return nil, err
+	}
 	rows, err := w.tx.QueryContext(ctx, "SELECT id FROM stage_objects WHERE kind = ? AND in_bin = 0 ORDER BY id", string(kind))
 	if err != nil {
 		return nil, err
@@ -198,6 +243,9 @@ func (w *Writer) StagedIDs(ctx context.Context, kind entra.Kind) ([]string, erro
 // links forward and a delta round need not report every link a deletion ended (a
 // deleted user's group memberships, the manager link of its reports).
 func (w *Writer) PruneLinks(ctx context.Context) error {
+	if err := w.ensureIndexed(ctx); err != nil {
+		return err
+	}
 	_, err := w.tx.ExecContext(ctx, `DELETE FROM stage_links WHERE
 		NOT EXISTS (SELECT 1 FROM stage_objects s WHERE s.kind = stage_links.to_kind AND s.id = stage_links.to_id AND s.in_bin = 0)
 		OR NOT EXISTS (SELECT 1 FROM stage_objects s WHERE s.kind = stage_links.kind AND s.id = stage_links.from_id AND s.in_bin = 0)`)
@@ -206,18 +254,29 @@ func (w *Writer) PruneLinks(ctx context.Context) error {
 
 // RemoveObject drops an object from the snapshot being written (a delta said it is gone).
 func (w *Writer) RemoveObject(ctx context.Context, kind entra.Kind, id string) error {
+	if err := w.ensureIndexed(ctx); err != nil {
+		return err
+	}
 	_, err := w.delObj.ExecContext(ctx, string(kind), id)
 	return err
 }
 
 // PutLink records one relationship.
 func (w *Writer) PutLink(ctx context.Context, l Link) error {
+	if w.indexed {
+		if _, err := w.delLink.ExecContext(ctx, string(l.Kind), l.From, l.Name, l.To); err != nil {
+			return err
+		}
+	}
 	_, err := w.putLink.ExecContext(ctx, string(l.Kind), l.From, l.Name, l.To, string(l.ToKind))
 	return err
 }
 
 // RemoveLink drops a relationship from the snapshot being written.
 func (w *Writer) RemoveLink(ctx context.Context, l Link) error {
+	if err := w.ensureIndexed(ctx); err != nil {
+		return err
+	}
 	_, err := w.delLink.ExecContext(ctx, string(l.Kind), l.From, l.Name, l.To)
 	return err
 }
@@ -226,6 +285,9 @@ func (w *Writer) RemoveLink(ctx context.Context, l Link) error {
 // previous snapshot into this one, so that an incremental capture only has to record
 // what a delta round says changed.
 func (w *Writer) CarryForward(ctx context.Context, kind entra.Kind) error {
+	if err := w.ensureIndexed(ctx); err != nil {
+		return err
+	}
 	if w.prev == 0 {
 		return nil
 	}
@@ -241,6 +303,9 @@ func (w *Writer) CarryForward(ctx context.Context, kind entra.Kind) error {
 // ClearLinks drops from the snapshot being written every link of one name held by one
 // object, before its full list is recorded again.
 func (w *Writer) ClearLinks(ctx context.Context, kind entra.Kind, from, name string) error {
+	if err := w.ensureIndexed(ctx); err != nil {
+		return err
+	}
 	_, err := w.tx.ExecContext(ctx, "DELETE FROM stage_links WHERE kind = ? AND from_id = ? AND name = ?", string(kind), from, name)
 	return err
 }
@@ -282,6 +347,9 @@ func (w *Writer) Commit(ctx context.Context) (Snapshot, error) {
 
 func (w *Writer) commit(ctx context.Context) (Snapshot, error) {
 	tx := w.tx
+	if err := w.ensureIndexed(ctx); err != nil {
+		return Snapshot{}, err
+	}
 	id := w.prev + 1
 	snap := Snapshot{
 		ID: id, TenantID: w.meta.TenantID, GraphURL: w.meta.GraphURL, TakenAt: w.meta.TakenAt.UTC().Truncate(time.Millisecond),
@@ -334,14 +402,14 @@ func (w *Writer) commit(ctx context.Context) (Snapshot, error) {
 		// Open rows for everything not still covered by an open row.
 		`INSERT INTO objects(kind, id, first_snap, last_snap, hash, in_bin)
 			SELECT s.kind, s.id, ?1, NULL, s.hash, s.in_bin FROM stage_objects s WHERE NOT EXISTS (
-				SELECT 1 FROM objects o WHERE o.kind = s.kind AND o.id = s.id AND o.last_snap IS NULL)`,
+				SELECT 1 FROM objects o WHERE o.kind = s.kind AND o.id = s.id AND o.last_snap IS NULL)
+			ORDER BY s.kind, s.id`,
 		`UPDATE links SET last_snap = ?1 - 1 WHERE last_snap IS NULL AND NOT EXISTS (
 			SELECT 1 FROM stage_links s WHERE s.kind = links.kind AND s.from_id = links.from_id AND s.name = links.name AND s.to_id = links.to_id)`,
 		`INSERT INTO links(kind, from_id, name, to_id, to_kind, first_snap, last_snap)
 			SELECT s.kind, s.from_id, s.name, s.to_id, s.to_kind, ?1, NULL FROM stage_links s WHERE NOT EXISTS (
-				SELECT 1 FROM links l WHERE l.kind = s.kind AND l.from_id = s.from_id AND l.name = s.name AND l.to_id = s.to_id AND l.last_snap IS NULL)`,
-		"DELETE FROM stage_objects",
-		"DELETE FROM stage_links",
+				SELECT 1 FROM links l WHERE l.kind = s.kind AND l.from_id = s.from_id AND l.name = s.name AND l.to_id = s.to_id AND l.last_snap IS NULL)
+			ORDER BY s.kind, s.from_id, s.name, s.to_id`,
 	} {
 		var args []any
 		if strings.Contains(q, "?1") {

@@ -10,11 +10,13 @@ CREATE TABLE meta (
     value TEXT NOT NULL
 ) STRICT;
 
--- One object version: Graph's raw JSON, canonicalized; hash = SHA-256(data).
+-- One object version: Graph's raw JSON, canonicalized; hash = SHA-256(data). A rowid
+-- table (not WITHOUT ROWID): versions are kilobytes, and appending them in rowid order
+-- keeps bulk captures fast.
 CREATE TABLE blobs (
     hash BLOB PRIMARY KEY,
     data BLOB NOT NULL
-) STRICT, WITHOUT ROWID;
+) STRICT;
 
 CREATE TABLE snapshots (
     id           INTEGER PRIMARY KEY,
@@ -42,7 +44,6 @@ CREATE TABLE objects (
     in_bin     INTEGER NOT NULL DEFAULT 0, -- 1: soft-deleted, in a recycle bin at capture time
     PRIMARY KEY (kind, id, first_snap)
 ) STRICT, WITHOUT ROWID;
-CREATE INDEX objects_by_span ON objects (first_snap, last_snap);
 
 -- Relationships kept apart from objects (members, owners, manager), with the same
 -- interval encoding.
@@ -56,8 +57,6 @@ CREATE TABLE links (
     last_snap  INTEGER,
     PRIMARY KEY (kind, from_id, name, to_id, first_snap)
 ) STRICT, WITHOUT ROWID;
-CREATE INDEX links_by_span ON links (first_snap, last_snap);
-CREATE INDEX links_by_target ON links (to_id);
 
 -- Directory audit entries, captured once each, so that diff can say who did it.
 CREATE TABLE audit (
