@@ -122,6 +122,16 @@ type pageProblem string
 func (p pageProblem) Error() string { return string(p) }
 
 func decodePage(body []byte) (Page, error) {
+	if p, ok, err := splitPage(body); err == nil && ok {
+		return p, nil
+	}
+	// Not a plain collection page: let encoding/json find the words for what is wrong.
+	return decodePageStd(body)
+}
+
+// decodePageStd is decodePage by encoding/json: the reference splitPage is held to, and
+// the source of error messages.
+func decodePageStd(body []byte) (Page, error) {
 	var b pageBody
 	if err := json.Unmarshal(body, &b); err != nil {
 		return Page{}, pageProblem(jsonProblem(body, err))

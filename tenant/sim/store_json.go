@@ -160,14 +160,21 @@ func skipSpace(data []byte, i int) int {
 func skipString(data []byte, i int) int {
 	i++
 	for i < len(data) {
-		switch data[i] {
-		case '\\':
-			i += 2
-		case '"':
-			return i + 1
-		default:
-			i++
+		// Stored JSON is valid: jump to the next quote (a vectorised search), then
+		// count the backslashes before it to know whether it ends the string.
+		q := bytes.IndexByte(data[i:], '"')
+		if q < 0 {
+			return len(data)
 		}
+		i += q
+		bs := 0
+		for k := i - 1; k >= 0 && data[k] == '\\'; k-- {
+			bs++
+		}
+		if bs%2 == 0 {
+			return i + 1
+		}
+		i++
 	}
 	return i
 }
