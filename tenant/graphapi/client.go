@@ -110,7 +110,31 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		tenant = tid
 	}
 	c.tenantID = tenant
+	if cfg.AdoptSimBudget && ep.loopback() && cfg.Budget == (Budget{}) {
+		c.adoptSimBudget(ctx)
+	}
 	return c, nil
+}
+
+// unlimited is the budget of a simulated tenant that does not throttle.
+var unlimited = Budget{ResourceUnitsPer10s: 1 << 30, WritesPer150s: 1 << 30, ConditionalAccessPerSecond: 1 << 20, AuditPer10s: 1 << 30}
+
+// adoptSimBudget asks a simulated tenant on this machine whether it throttles. One that
+// says "off" has no budget, so pacing to Graph's would only make lifeline slower than
+// the tenant; anything else (Microsoft Graph, a sim throttling realistically, no answer)
+// keeps Graph's published budget.
+func (c *Client) adoptSimBudget(ctx context.Context) {
+	resp, err := c.Raw(ctx, http.MethodGet, "/_sim/identity", nil)
+	if err != nil || resp.Status != http.StatusOK {
+		return
+	}
+	var id struct {
+		Simulated bool   `json:"simulated"`
+		Throttle  string `json:"throttle"`
+	}
+	if json.Unmarshal(resp.Body, &id) == nil && id.Simulated && id.Throttle == "off" {
+		c.pacer = newPacer(unlimited, 1, c.now, c.sleep)
+	}
 }
 
 var sdkOnce sync.Once

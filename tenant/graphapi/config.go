@@ -60,6 +60,10 @@ type Config struct {
 	now               func() time.Time
 	sleep             func(context.Context, time.Duration) error
 	retryDelaySeconds int
+	// AdoptSimBudget lets a simulated tenant on this machine that does not throttle
+	// lift the pacer's budget (a real tenant, or a sim throttling realistically, keeps
+	// Graph's). Operators' configurations (ConfigFromEnv) set it.
+	AdoptSimBudget bool
 }
 
 // ConfigFromEnv builds a Config from azidentity's usual environment variables.
@@ -83,6 +87,7 @@ func configFromLookup(graphURL string, getenv func(string) string) Config {
 		ClientSecret:        getenv("AZURE_CLIENT_SECRET"),
 		CertificatePath:     getenv("AZURE_CLIENT_CERTIFICATE_PATH"),
 		CertificatePassword: getenv("AZURE_CLIENT_CERTIFICATE_PASSWORD"),
+		AdoptSimBudget:      true,
 	}
 }
 

@@ -34,7 +34,8 @@ func (s *Sim) serveControl(w http.ResponseWriter, r *http.Request, rest string) 
 	case rest == "identity" && r.Method == http.MethodGet:
 		s.mu.RLock()
 		out := map[string]any{"simulated": true, "tenant_id": s.st.tenantID, "domain": s.st.domain,
-			"clock": s.Now().Format(time.RFC3339), "users": s.st.live[entra.KindUser].Len()}
+			"clock": s.Now().Format(time.RFC3339), "users": s.st.live[entra.KindUser].Len(),
+			"throttle": string(s.currentThrottler().Mode())}
 		s.mu.RUnlock()
 		writePlainJSON(w, http.StatusOK, out)
 	case rest == "clock" && r.Method == http.MethodGet:

@@ -50,6 +50,9 @@ func (s *Sim) serveGraph(w http.ResponseWriter, r *http.Request, version, rest s
 		clientRequestID = requestID
 	}
 	now := s.Now()
+	// Graph's Date header is the tenant's time; a drill that advanced the sim's clock
+	// shows it here, and clients that compute "days left" from it stay consistent.
+	w.Header().Set("Date", now.UTC().Format(http.TimeFormat))
 	fail := func(e *apiError) {
 		errorResult(e, requestID, clientRequestID, now).write(w, requestID, clientRequestID)
 	}
