@@ -75,6 +75,7 @@ AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH). Against a simulated tenan
 		newSnapshotsCommand(stdout),
 		newDiffCommand(stdout, stderr),
 		newGraphCommand(stdout),
+		newBinCommand(stdout, stderr),
 	)
 	return root
 }
