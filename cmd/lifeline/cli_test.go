@@ -323,3 +323,33 @@ func (c *opClient) getJSON(t *testing.T, path string, v any) {
 		t.Fatal(err)
 	}
 }
+
+func TestDemoStartsATenantWithABaseline(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errb lockedBuffer
+	done := make(chan int, 1)
+	go func() { done <- runContext(ctx, []string{"demo"}, &out, &errb) }()
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(out.String(), "Press Ctrl-C") {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("demo did not come up: %s %s", out.String(), errb.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var db string
+	for _, line := range strings.Split(out.String(), "\n") {
+		if i := strings.Index(line, "snapshot 1 in "); i >= 0 {
+			db = strings.TrimSpace(line[i+len("snapshot 1 in "):])
+		}
+	}
+	stdout, _, code := lifeline(t, "snapshots", "show", "--db", db, "1", "--json")
+	if code != 0 || !strings.Contains(stdout, `"user": 3000`) {
+		t.Errorf("demo baseline: %d %s", code, stdout)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("demo exited %d: %s", code, errb.String())
+	}
+}

@@ -76,6 +76,7 @@ AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH). Against a simulated tenan
 		newDiffCommand(stdout, stderr),
 		newGraphCommand(stdout),
 		newBinCommand(stdout, stderr),
+		newDemoCommand(stdout, stderr),
 	)
 	return root
 }
