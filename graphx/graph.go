@@ -202,6 +202,24 @@ func NewBuilder() *Builder {
 // AddObject adds one object from its Graph JSON. References are resolved in Build, so
 // objects may arrive in any order.
 func (b *Builder) AddObject(kind entra.Kind, id string, raw []byte, inBin bool) error {
+	if spec, ok := entra.Lookup(kind); ok && len(spec.References) == 0 {
+		// Most objects (users, groups) hold no property references: decode only the
+		// names lookup needs, several times cheaper than a map of every property.
+		obj := map[string]any{"id": id}
+		err := topLevelStrings(raw, func(key, value string) {
+			switch key {
+			case "displayName", "userPrincipalName", "appId", "templateId", "appOwnerOrganizationId":
+				if value != "" {
+					obj[key] = value
+				}
+			}
+		})
+		if err != nil {
+			return err
+		}
+		b.AddDecoded(kind, id, obj, inBin)
+		return nil
+	}
 	var obj map[string]any
 	if err := json.Unmarshal(raw, &obj); err != nil {
 		return err

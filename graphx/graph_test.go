@@ -259,3 +259,43 @@ func TestRewriteThroughTheLedger(t *testing.T) {
 		t.Errorf("role assignment rewritten to %v", ra)
 	}
 }
+
+func TestTopLevelStringsAgreesWithEncodingJSON(t *testing.T) {
+	t.Parallel()
+	inputs := []string{
+		`{"displayName":"A \"quoted\" \\ name","n":1.5,"arr":["x","}",{"displayName":"nested"}],"obj":{"a":"b"},"userPrincipalName":"a@b","t":true,"z":null}`,
+		` { "appId" : "x\u00e9" , "b" : [ ] } `,
+		`{}`,
+	}
+	for _, in := range inputs {
+		want := map[string]any{}
+		json.Unmarshal([]byte(in), &want)
+		got := map[string]string{}
+		if err := topLevelStrings([]byte(in), func(k, v string) { got[k] = v }); err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		for k, v := range want {
+			if s, ok := v.(string); ok && got[k] != s {
+				t.Errorf("%s: %s = %q, want %q", in, k, got[k], s)
+			}
+		}
+		if len(got) != countStrings(want) {
+			t.Errorf("%s: found %v", in, got)
+		}
+	}
+	for _, bad := range []string{`{"a":`, `["a"]`, `{"a" "b"}`, `{"a":"b"`, `{"a":{"b":1}`} {
+		if err := topLevelStrings([]byte(bad), func(string, string) {}); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+}
+
+func countStrings(m map[string]any) int {
+	n := 0
+	for _, v := range m {
+		if _, ok := v.(string); ok {
+			n++
+		}
+	}
+	return n
+}
