@@ -1,0 +1,1163 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/lifelinehq/lifeline/entra"
+	"github.com/lifelinehq/lifeline/graphx"
+	"github.com/lifelinehq/lifeline/snapshots"
+)
+
+// PlanFormat is the "format" value of a plan file.
+const PlanFormat = "lifeline-plan/1"
+
+// Stage names, in the order a plan runs them.
+const (
+	StageRestoreFromBin    = "restore-from-bin"
+	StageRecreate          = "recreate"
+	StageRelink            = "relink"
+	StageRollback          = "rollback"
+	StageRemoveAdditions   = "remove-additions"
+	StageConditionalAccess = "conditional-access"
+	StageVerify            = "verify"
+)
+
+// Step actions.
+const (
+	ActionRestore      = "restore"
+	ActionRecreate     = "recreate"
+	ActionAddLink      = "add-link"
+	ActionRollback     = "rollback"
+	ActionRemoveLink   = "remove-link"
+	ActionRemoveObject = "remove-object"
+	ActionReportOnly   = "report-only"
+	ActionLockoutCheck = "lockout-check"
+	ActionEnforce      = "enforce"
+	ActionVerify       = "verify"
+)
+
+// CAReportOnly is the Conditional Access state a restored policy goes in with.
+const CAReportOnly = "enabledForReportingButNotEnforced"
+
+// GeneratedPassword is the placeholder apply replaces with a generated password; the
+// password itself is never in a plan.
+const GeneratedPassword = "{{generated}}"
+
+// Request is one Graph request a step makes. Paths are relative to the version root
+// and may hold ledger placeholders ({{id:OLD}}, {{appId:OLD}}).
+type Request struct {
+	Method string          `json:"method"`
+	Path   string          `json:"path"`
+	Body   json.RawMessage `json:"body,omitempty"`
+	Beta   bool            `json:"beta,omitempty"`
+}
+
+// Step is one unit of a plan: one object (or one link of it) and the requests that put
+// it back.
+type Step struct {
+	ID          string `json:"id"`
+	Kind        string `json:"kind"`
+	ObjectID    string `json:"object_id"`
+	DisplayName string `json:"display_name"`
+	Action      string `json:"action"`
+	// Link and Target name the link of a link step (members -> user/ID).
+	Link       string `json:"link,omitempty"`
+	TargetKind string `json:"target_kind,omitempty"`
+	TargetID   string `json:"target_id,omitempty"`
+	// Paths are the properties a rollback step puts back.
+	Paths     []string  `json:"paths,omitempty"`
+	DependsOn []string  `json:"depends_on"`
+	Requests  []Request `json:"requests"`
+}
+
+// Stage is a named group of steps.
+type Stage struct {
+	Name  string `json:"name"`
+	Steps []Step `json:"steps"`
+}
+
+// PlanSummary counts what a plan does.
+type PlanSummary struct {
+	RestoreFromBin  int  `json:"restore_from_bin"`
+	Recreate        int  `json:"recreate"`
+	Links           int  `json:"links"`
+	Properties      int  `json:"properties"`
+	Removals        int  `json:"removals"`
+	CAPolicies      int  `json:"ca_policies"`
+	WithoutRemovals bool `json:"without_removals,omitempty"`
+}
+
+// Plan is a restore plan: what to do, in which order, to bring the live tenant back to a
+// snapshot.
+type Plan struct {
+	Format          string      `json:"format"`
+	TenantID        string      `json:"tenant_id"`
+	Snapshot        int64       `json:"snapshot"`
+	BuiltAt         time.Time   `json:"built_at"`
+	LiveFingerprint string      `json:"live_fingerprint"`
+	Summary         PlanSummary `json:"summary"`
+	Stages          []Stage     `json:"stages"`
+	Warnings        []string    `json:"warnings"`
+}
+
+// PlanOptions shape a plan.
+type PlanOptions struct {
+	// Scope limits the plan to these objects and the steps they need (everything when empty).
+	Scope []graphx.NodeID
+	// WithoutRemovals leaves out the remove-additions stage.
+	WithoutRemovals bool
+	// Now is the plan's built_at (time.Now when zero).
+	Now time.Time
+}
+
+// StepID returns a step's deterministic id: the first 12 hex digits of the SHA-256 of
+// what the step is about, so the same diff always gives the same ids.
+func StepID(stage, action string, kind entra.Kind, objectID string, extra ...string) string {
+	h := sha256.New()
+	for _, s := range append([]string{stage, action, string(kind), objectID}, extra...) {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+// IDPlaceholder is how a plan names the new id of a recreated object.
+func IDPlaceholder(old string) string { return "{{id:" + old + "}}" }
+
+// AppIDPlaceholder is how a plan names the new appId of a recreated application.
+func AppIDPlaceholder(old string) string { return "{{appId:" + old + "}}" }
+
+// directoryObjectsURL is the @odata.id prefix of $ref bodies.
+const directoryObjectsURL = "https://graph.microsoft.com/v1.0/directoryObjects/"
+
+// recreatable kinds go through the recreate stage; assignments through relink.
+var recreatable = map[entra.Kind]bool{
+	entra.KindUser: true, entra.KindGroup: true, entra.KindApplication: true, entra.KindServicePrincipal: true,
+	entra.KindNamedLocation: true, entra.KindAdministrativeUnit: true, entra.KindRoleDefinition: true,
+}
+
+var assignmentKinds = map[entra.Kind]bool{
+	entra.KindRoleAssignment: true, entra.KindAppRoleAssignment: true, entra.KindOAuth2PermissionGrant: true,
+}
+
+var removableKinds = map[entra.Kind]bool{
+	entra.KindUser: true, entra.KindRoleAssignment: true, entra.KindAppRoleAssignment: true, entra.KindOAuth2PermissionGrant: true,
+}
+
+var kindRank = func() map[entra.Kind]int {
+	m := map[entra.Kind]int{}
+	for i, k := range entra.Kinds() {
+		m[k] = i
+	}
+	return m
+}()
+
+type side struct {
+	objs  map[graphx.NodeID]snapshots.Object
+	links map[snapshots.Link]bool
+}
+
+// readSide reads a state's objects and links; it keeps the JSON of the objects of the
+// objects keepJSON accepts (all when nil), so a live side costs little memory.
+func readSide(ctx context.Context, s snapshots.State, keepJSON func(snapshots.Object) bool) (*side, error) {
+	sd := &side{objs: map[graphx.NodeID]snapshots.Object{}, links: map[snapshots.Link]bool{}}
+	err := s.Store.Objects(ctx, s.Snapshot.ID, "", func(o snapshots.Object) error {
+		if keepJSON != nil && !keepJSON(o) {
+			o.JSON = nil
+		}
+		sd.objs[graphx.NodeID{Kind: o.Kind, ID: o.ID}] = o
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = s.Store.Links(ctx, s.Snapshot.ID, func(l snapshots.Link) error {
+		sd.links[l] = true
+		return nil
+	})
+	return sd, err
+}
+
+// present reports whether the side has the object outside any bin.
+func (s *side) present(n graphx.NodeID) bool {
+	o, ok := s.objs[n]
+	return ok && !o.InBin
+}
+
+func (s *side) decode(n graphx.NodeID) (map[string]any, error) {
+	o, ok := s.objs[n]
+	if !ok || o.JSON == nil {
+		return nil, fmt.Errorf("%s is not in the snapshot", n)
+	}
+	return o.Decode()
+}
+
+// planner holds the state of one BuildPlan call.
+type planner struct {
+	target, live *side
+	graph        *graphx.Graph
+	changes      map[graphx.NodeID]*snapshots.Change
+	ledger       graphx.Ledger // old -> placeholder
+	restored     map[graphx.NodeID]string
+	created      map[graphx.NodeID]string
+	stages       map[string][]Step
+	stepObj      map[string]graphx.NodeID
+	stepTarget   map[string]graphx.NodeID
+	dynamic      map[graphx.NodeID]bool
+	warnings     []warning
+}
+
+// warning is one thing the plan cannot do, about one object (or the whole plan when
+// obj is zero).
+type warning struct {
+	obj  graphx.NodeID
+	text string
+}
+
+func (p *planner) warn(obj graphx.NodeID, format string, args ...any) {
+	p.warnings = append(p.warnings, warning{obj: obj, text: fmt.Sprintf(format, args...)})
+}
+
+// BuildPlan builds the plan that brings live back to target: target is the known-good
+// snapshot, live a fresh capture of the same tenant.
+func BuildPlan(ctx context.Context, target snapshots.State, live snapshots.State, opts PlanOptions) (*Plan, error) {
+	if target.Snapshot.TenantID != live.Snapshot.TenantID {
+		return nil, fmt.Errorf("the snapshot is of tenant %s but the live state is of tenant %s", target.Snapshot.TenantID, live.Snapshot.TenantID)
+	}
+	for _, n := range opts.Scope {
+		if _, ok := entra.Lookup(n.Kind); !ok {
+			_, err := entra.ParseKind(string(n.Kind))
+			return nil, fmt.Errorf("scope: %w", err)
+		}
+	}
+	g, err := LoadGraph(ctx, target.Store, target.Snapshot.ID)
+	if err != nil {
+		return nil, err
+	}
+	p := &planner{graph: g, changes: map[graphx.NodeID]*snapshots.Change{}, ledger: graphx.NewLedger(),
+		restored: map[graphx.NodeID]string{}, created: map[graphx.NodeID]string{}, stages: map[string][]Step{},
+		stepObj: map[string]graphx.NodeID{}, stepTarget: map[string]graphx.NodeID{}, dynamic: map[graphx.NodeID]bool{}}
+	if p.target, err = readSide(ctx, target, nil); err != nil {
+		return nil, err
+	}
+	// Live JSON is kept only where the plan needs it: an assignment's parent for a
+	// removal, and what changed in an object before it went to the bin.
+	if p.live, err = readSide(ctx, live, func(o snapshots.Object) bool {
+		spec, ok := entra.Lookup(o.Kind)
+		return ok && (spec.Parent != "" || o.InBin)
+	}); err != nil {
+		return nil, err
+	}
+	for _, n := range opts.Scope {
+		if _, a := p.target.objs[n]; !a {
+			if _, b := p.live.objs[n]; !b {
+				return nil, fmt.Errorf("scope: %s is neither in snapshot %d nor in the live tenant", n, target.Snapshot.ID)
+			}
+		}
+	}
+	diff, err := snapshots.Diff(ctx, target, live, snapshots.DiffOptions{})
+	if err != nil {
+		return nil, err
+	}
+	for i := range diff.Changes {
+		c := &diff.Changes[i]
+		p.changes[graphx.NodeID{Kind: c.Kind, ID: c.ID}] = c
+	}
+	if err := p.restoreFromBin(); err != nil {
+		return nil, err
+	}
+	if err := p.recreate(); err != nil {
+		return nil, err
+	}
+	if err := p.relink(); err != nil {
+		return nil, err
+	}
+	if err := p.rollback(); err != nil {
+		return nil, err
+	}
+	if !opts.WithoutRemovals {
+		if err := p.removeAdditions(); err != nil {
+			return nil, err
+		}
+	}
+	if err := p.conditionalAccess(); err != nil {
+		return nil, err
+	}
+	p.danglingWarnings()
+
+	names := []string{StageRestoreFromBin, StageRecreate, StageRelink, StageRollback, StageRemoveAdditions, StageConditionalAccess}
+	if opts.WithoutRemovals {
+		names = []string{StageRestoreFromBin, StageRecreate, StageRelink, StageRollback, StageConditionalAccess}
+	}
+	if len(opts.Scope) > 0 {
+		p.narrow(opts.Scope)
+	}
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	plan := &Plan{Format: PlanFormat, TenantID: target.Snapshot.TenantID, Snapshot: target.Snapshot.ID, BuiltAt: now.UTC(),
+		LiveFingerprint: live.Snapshot.RootHash, Warnings: p.finalWarnings(opts.Scope)}
+	var all []string
+	for _, name := range names {
+		steps := p.stages[name]
+		if steps == nil {
+			steps = []Step{}
+		}
+		for _, s := range steps {
+			all = append(all, s.ID)
+		}
+		plan.Stages = append(plan.Stages, Stage{Name: name, Steps: steps})
+	}
+	verify := Step{ID: StepID(StageVerify, ActionVerify, "", ""), Kind: "", ObjectID: "", DisplayName: "re-read the tenant and diff against snapshot " + fmt.Sprint(target.Snapshot.ID),
+		Action: ActionVerify, DependsOn: nonNil(all), Requests: []Request{}}
+	plan.Stages = append(plan.Stages, Stage{Name: StageVerify, Steps: []Step{verify}})
+	plan.Summary = summarize(plan, opts.WithoutRemovals)
+	return plan, nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func summarize(plan *Plan, without bool) PlanSummary {
+	s := PlanSummary{WithoutRemovals: without}
+	for _, st := range plan.Stages {
+		for _, step := range st.Steps {
+			switch st.Name {
+			case StageRestoreFromBin:
+				s.RestoreFromBin++
+			case StageRecreate:
+				s.Recreate++
+			case StageRelink:
+				s.Links++
+			case StageRollback:
+				s.Properties += len(step.Paths)
+			case StageRemoveAdditions:
+				s.Removals++
+			case StageConditionalAccess:
+				if step.Action != ActionLockoutCheck && step.Action != ActionEnforce {
+					s.CAPolicies++
+				}
+			}
+		}
+	}
+	return s
+}
+
+// add appends a step to a stage, computing its id.
+func (p *planner) add(stage string, s Step, obj graphx.NodeID, target *graphx.NodeID) string {
+	extra := []string{}
+	if s.Link != "" {
+		extra = append(extra, s.Link)
+	}
+	if target != nil {
+		extra = append(extra, string(target.Kind), target.ID)
+		p.stepTarget[StepID(stage, s.Action, entra.Kind(s.Kind), s.ObjectID, extra...)] = *target
+	}
+	s.ID = StepID(stage, s.Action, entra.Kind(s.Kind), s.ObjectID, extra...)
+	if s.DependsOn == nil {
+		s.DependsOn = []string{}
+	}
+	if s.Requests == nil {
+		s.Requests = []Request{}
+	}
+	p.stepObj[s.ID] = obj
+	p.stages[stage] = append(p.stages[stage], s)
+	return s.ID
+}
+
+func (p *planner) displayName(n graphx.NodeID) string {
+	if c, ok := p.changes[n]; ok && c.DisplayName != "" {
+		return c.DisplayName
+	}
+	if node, ok := p.graph.Node(n); ok {
+		return node.DisplayName
+	}
+	if m, err := p.live.decode(n); err == nil {
+		return entra.DisplayName(n.Kind, m)
+	}
+	return n.ID
+}
+
+// sortedChanges returns the changes of a class in stable order (kind order, name, id).
+func (p *planner) sortedChanges(class string, keep func(*snapshots.Change) bool) []*snapshots.Change {
+	var out []*snapshots.Change
+	for _, c := range p.changes {
+		if c.Change == class && keep(c) {
+			out = append(out, c)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return lessChange(out[i], out[j]) })
+	return out
+}
+
+func lessChange(a, b *snapshots.Change) bool {
+	if kindRank[a.Kind] != kindRank[b.Kind] {
+		return kindRank[a.Kind] < kindRank[b.Kind]
+	}
+	if a.DisplayName != b.DisplayName {
+		return a.DisplayName < b.DisplayName
+	}
+	return a.ID < b.ID
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // maps of decoded JSON always marshal
+	}
+	return b
+}
+
+// objectPath is the Graph path of an object, with a placeholder when the object is
+// recreated by the plan.
+func (p *planner) objectPath(n graphx.NodeID) string {
+	spec := entra.MustLookup(n.Kind)
+	id := n.ID
+	if _, ok := p.created[n]; ok {
+		id = IDPlaceholder(n.ID)
+	}
+	return spec.ObjectPath(id)
+}
+
+func (p *planner) refID(n graphx.NodeID) string {
+	if _, ok := p.created[n]; ok {
+		return IDPlaceholder(n.ID)
+	}
+	return n.ID
+}
+
+// deps returns the steps that create or restore what obj's properties reference.
+func (p *planner) deps(n graphx.NodeID) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, e := range p.graph.References(n) {
+		if e.Link || e.To == n {
+			continue
+		}
+		for _, m := range []map[graphx.NodeID]string{p.created, p.restored} {
+			if id, ok := m[e.To]; ok && !seen[id] {
+				seen[id] = true
+				out = append(out, id)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// dynamicMembers reports whether the holder's members are computed by a membership
+// rule (dynamic groups and administrative units): Graph refuses to add or remove them.
+func (p *planner) dynamicMembers(n graphx.NodeID, linkName string) bool {
+	if linkName != "members" {
+		return false
+	}
+	if d, ok := p.dynamic[n]; ok {
+		return d
+	}
+	d := false
+	if obj, err := p.target.decode(n); err == nil {
+		if types, ok := obj["groupTypes"].([]any); ok {
+			for _, t := range types {
+				if s, _ := t.(string); strings.EqualFold(s, "DynamicMembership") {
+					d = true
+				}
+			}
+		}
+		if mt, _ := obj["membershipType"].(string); strings.EqualFold(mt, "Dynamic") {
+			d = true
+		}
+	}
+	p.dynamic[n] = d
+	return d
+}
+
+// wasLive reports whether a changed object was outside any bin in the target: an
+// object purged from a bin it was already in is not brought back.
+func (p *planner) wasLive(c *snapshots.Change) bool {
+	return p.target.present(graphx.NodeID{Kind: c.Kind, ID: c.ID})
+}
+
+// exists reports whether an object is live or will be once the plan has run.
+func (p *planner) exists(n graphx.NodeID) bool {
+	if p.live.present(n) {
+		return true
+	}
+	_, c := p.created[n]
+	_, r := p.restored[n]
+	return c || r
+}
+
+func (p *planner) restoreFromBin() error {
+	for _, c := range p.sortedChanges(snapshots.SoftDeleted, func(*snapshots.Change) bool { return true }) {
+		n := graphx.NodeID{Kind: c.Kind, ID: c.ID}
+		spec, ok := entra.Lookup(c.Kind)
+		if !ok {
+			continue
+		}
+		var req Request
+		switch {
+		case c.Kind == entra.KindConditionalAccessPolicy:
+			continue // the conditional-access stage restores policies, report-only
+		case spec.Bin == entra.DirectoryBin:
+			req = Request{Method: "POST", Path: "/directory/deletedItems/" + c.ID + "/restore"}
+		case c.Kind == entra.KindNamedLocation:
+			req = Request{Method: "POST", Path: "/identity/conditionalAccess/deletedItems/namedLocations/" + c.ID + "/restore", Beta: true}
+		default:
+			p.warn(n, "%s %q (%s) is in a recycle bin lifeline cannot restore from", c.Kind, c.DisplayName, c.ID)
+			continue
+		}
+		p.restored[n] = p.add(StageRestoreFromBin, Step{Kind: string(c.Kind), ObjectID: c.ID, DisplayName: c.DisplayName,
+			Action: ActionRestore, Requests: []Request{req}}, n, nil)
+	}
+	return nil
+}
+
+// createBody returns the POST body recreating obj: only properties entra says are
+// writable on create, never secrets, references to recreated objects as placeholders.
+func (p *planner) createBody(kind entra.Kind, obj map[string]any) map[string]any {
+	spec := entra.MustLookup(kind)
+	body := map[string]any{}
+	for k, v := range obj {
+		prop, ok := spec.Property(k)
+		if !ok || prop.Secret || prop.Volatile || !spec.Writable(k, true) || v == nil {
+			continue
+		}
+		body[k] = v
+	}
+	if t, ok := obj["@odata.type"].(string); ok && kind == entra.KindNamedLocation {
+		body["@odata.type"] = t
+	}
+	graphx.Rewrite(kind, body, p.ledger)
+	return body
+}
+
+func (p *planner) recreate() error {
+	var ids []graphx.NodeID
+	decoded := map[graphx.NodeID]map[string]any{}
+	for _, c := range p.sortedChanges(snapshots.HardDeleted, func(c *snapshots.Change) bool { return recreatable[c.Kind] && p.wasLive(c) }) {
+		n := graphx.NodeID{Kind: c.Kind, ID: c.ID}
+		obj, err := p.target.decode(n)
+		if err != nil {
+			return err
+		}
+		if c.Kind == entra.KindRoleDefinition {
+			if b, _ := obj["isBuiltIn"].(bool); b {
+				p.warn(n, "built-in role definition %q (%s) cannot be recreated", c.DisplayName, c.ID)
+				continue
+			}
+		}
+		ids = append(ids, n)
+		decoded[n] = obj
+		p.ledger.IDs[c.ID] = IDPlaceholder(c.ID)
+		if c.Kind == entra.KindApplication {
+			if appID, _ := obj["appId"].(string); appID != "" {
+				p.ledger.AppIDs[appID] = AppIDPlaceholder(appID)
+			}
+		}
+	}
+	order, cycles := p.graph.Order(ids)
+	for _, c := range cycles {
+		p.warn(graphx.NodeID{}, "%s", c)
+	}
+	// Ids first, so that paths and deps see every recreated object.
+	for _, n := range order {
+		p.created[n] = StepID(StageRecreate, ActionRecreate, n.Kind, n.ID)
+	}
+	for _, n := range order {
+		body := p.createBody(n.Kind, decoded[n])
+		name := p.displayName(n)
+		if n.Kind == entra.KindUser {
+			body["passwordProfile"] = map[string]any{"forceChangePasswordNextSignIn": true, "password": GeneratedPassword}
+		}
+		spec := entra.MustLookup(n.Kind)
+		p.add(StageRecreate, Step{Kind: string(n.Kind), ObjectID: n.ID, DisplayName: name, Action: ActionRecreate,
+			DependsOn: p.deps(n), Requests: []Request{{Method: "POST", Path: spec.Collection, Body: mustJSON(body)}}}, n, nil)
+	}
+	return nil
+}
+
+// sortLinks puts links in stable order: holder kind, holder name, holder id, link name,
+// target kind, target id.
+func sortLinks(ls []snapshots.Link, name func(graphx.NodeID) string) {
+	names := make(map[graphx.NodeID]string, len(ls))
+	for _, l := range ls {
+		n := graphx.NodeID{Kind: l.Kind, ID: l.From}
+		if _, ok := names[n]; !ok {
+			names[n] = name(n)
+		}
+	}
+	sort.Slice(ls, func(i, j int) bool {
+		a, b := ls[i], ls[j]
+		if kindRank[a.Kind] != kindRank[b.Kind] {
+			return kindRank[a.Kind] < kindRank[b.Kind]
+		}
+		na, nb := names[graphx.NodeID{Kind: a.Kind, ID: a.From}], names[graphx.NodeID{Kind: b.Kind, ID: b.From}]
+		if na != nb {
+			return na < nb
+		}
+		if a.From != b.From {
+			return a.From < b.From
+		}
+		if a.Name != b.Name {
+			return a.Name < b.Name
+		}
+		if kindRank[a.ToKind] != kindRank[b.ToKind] {
+			return kindRank[a.ToKind] < kindRank[b.ToKind]
+		}
+		return a.To < b.To
+	})
+}
+
+func (p *planner) relink() error {
+	var missing []snapshots.Link
+	for l := range p.target.links {
+		if p.live.links[l] {
+			continue
+		}
+		from, to := graphx.NodeID{Kind: l.Kind, ID: l.From}, graphx.NodeID{Kind: l.ToKind, ID: l.To}
+		if !p.target.present(from) || !p.target.present(to) {
+			continue
+		}
+		// A restore from the bin brings back the object's links to objects that still
+		// exist; a link to an object being recreated has to be added again.
+		_, fromRestored := p.restored[from]
+		_, toRestored := p.restored[to]
+		_, fromCreated := p.created[from]
+		_, toCreated := p.created[to]
+		if (fromRestored && !toCreated) || (toRestored && !fromCreated) {
+			continue
+		}
+		if !p.exists(from) || !p.exists(to) || p.dynamicMembers(from, l.Name) {
+			continue
+		}
+		missing = append(missing, l)
+	}
+	sortLinks(missing, p.displayName)
+	for _, l := range missing {
+		from, to := graphx.NodeID{Kind: l.Kind, ID: l.From}, graphx.NodeID{Kind: l.ToKind, ID: l.To}
+		spec := entra.MustLookup(l.Kind)
+		ls, ok := spec.Link(l.Name)
+		if !ok {
+			continue
+		}
+		method, path := "POST", p.objectPath(from)+"/"+l.Name+"/$ref"
+		if ls.Single {
+			method = "PUT"
+		}
+		body := mustJSON(map[string]string{"@odata.id": directoryObjectsURL + p.refID(to)})
+		var deps []string
+		for _, n := range []graphx.NodeID{from, to} {
+			if id, ok := p.created[n]; ok {
+				deps = append(deps, id)
+			}
+			if id, ok := p.restored[n]; ok {
+				deps = append(deps, id)
+			}
+		}
+		sort.Strings(deps)
+		p.add(StageRelink, Step{Kind: string(l.Kind), ObjectID: l.From, DisplayName: p.displayName(from), Action: ActionAddLink,
+			Link: l.Name, TargetKind: string(l.ToKind), TargetID: l.To, DependsOn: deps,
+			Requests: []Request{{Method: method, Path: path, Body: body}}}, from, &to)
+	}
+	// Assignments and grants are objects, recreated with rewritten ids.
+	for _, c := range p.sortedChanges(snapshots.HardDeleted, func(c *snapshots.Change) bool { return assignmentKinds[c.Kind] && p.wasLive(c) }) {
+		n := graphx.NodeID{Kind: c.Kind, ID: c.ID}
+		obj, err := p.target.decode(n)
+		if err != nil {
+			return err
+		}
+		spec := entra.MustLookup(c.Kind)
+		ok := true
+		for _, e := range p.graph.References(n) {
+			if !e.Link && e.Required && !p.exists(e.To) {
+				p.warn(n, "%s %q (%s) cannot be recreated: its %s %s is neither live nor restored by this plan", c.Kind, c.DisplayName, c.ID, e.Relation, e.To)
+				ok = false
+				break
+			}
+		}
+		if !ok {
+			continue
+		}
+		body := p.createBody(c.Kind, obj)
+		path := spec.Collection
+		if spec.Parent != "" {
+			parent, _ := body[spec.ParentProperty].(string)
+			path = strings.ReplaceAll(path, "{parent}", parent)
+		}
+		p.add(StageRelink, Step{Kind: string(c.Kind), ObjectID: c.ID, DisplayName: c.DisplayName, Action: ActionRecreate,
+			DependsOn: p.deps(n), Requests: []Request{{Method: "POST", Path: path, Body: mustJSON(body)}}}, n, nil)
+	}
+	return nil
+}
+
+// topProperty returns the top-level property a diff path names.
+func topProperty(path string) string {
+	path = strings.TrimPrefix(path, "/")
+	if i := strings.IndexAny(path, ".[/"); i >= 0 {
+		return path[:i]
+	}
+	return path
+}
+
+// patchFor returns the PATCH body and paths that put obj's changed properties back:
+// the properties the diff changed plus those that reference recreated objects.
+func (p *planner) patchFor(n graphx.NodeID) (map[string]any, []string, error) {
+	spec, ok := entra.Lookup(n.Kind)
+	if !ok || spec.ReadOnlyKind {
+		return nil, nil, nil
+	}
+	obj, err := p.target.decode(n)
+	if err != nil {
+		return nil, nil, err
+	}
+	props := map[string][]string{}
+	if c, ok := p.changes[n]; ok && c.Change == snapshots.Modified {
+		for _, pc := range c.Properties {
+			top := topProperty(pc.Path)
+			prop, known := spec.Property(top)
+			if known && (prop.Secret || prop.Volatile) {
+				continue
+			}
+			if !spec.Writable(top, false) {
+				p.warn(n, "%s %q (%s): %s changed but Graph does not let a restore write it", n.Kind, c.DisplayName, n.ID, top)
+				continue
+			}
+			props[top] = append(props[top], pc.Path)
+		}
+	}
+	for _, e := range p.graph.References(n) {
+		if e.Link {
+			continue
+		}
+		if _, ok := p.created[e.To]; ok {
+			top := topProperty(e.Pointer)
+			if spec.Writable(top, false) {
+				props[top] = append(props[top], e.Pointer)
+			}
+		}
+	}
+	if len(props) == 0 {
+		return nil, nil, nil
+	}
+	body := map[string]any{}
+	var paths []string
+	for top, ps := range props {
+		body[top] = obj[top] // nil (JSON null) when the snapshot had none
+		paths = append(paths, ps...)
+	}
+	graphx.Rewrite(n.Kind, body, p.ledger)
+	sort.Strings(paths)
+	paths = uniq(paths)
+	return body, paths, nil
+}
+
+func uniq(s []string) []string {
+	out := s[:0]
+	for i, v := range s {
+		if i == 0 || v != s[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// survivors returns the objects that exist on both sides (not recreated) and either
+// changed or reference something recreated, in stable order.
+func (p *planner) survivors(ca bool) []graphx.NodeID {
+	set := map[graphx.NodeID]bool{}
+	for n, c := range p.changes {
+		if c.Change == snapshots.Modified {
+			set[n] = true
+		}
+	}
+	for n := range p.created {
+		for _, e := range p.graph.ReferencedBy(n) {
+			if !e.Link {
+				set[e.From] = true
+			}
+		}
+	}
+	var out []graphx.NodeID
+	for n := range set {
+		if (n.Kind == entra.KindConditionalAccessPolicy) != ca {
+			continue
+		}
+		if _, c := p.created[n]; c || !p.target.present(n) || !p.live.present(n) {
+			continue
+		}
+		if n.Kind == entra.KindRoleAssignment || n.Kind == entra.KindAppRoleAssignment {
+			// Graph has no PATCH for role and app role assignments.
+			p.warn(n, "%s %q (%s) differs from the snapshot but cannot be updated in place; remove and re-add it by hand", n.Kind, p.displayName(n), n.ID)
+			continue
+		}
+		out = append(out, n)
+	}
+	p.sortNodes(out)
+	return out
+}
+
+func (p *planner) sortNodes(ns []graphx.NodeID) {
+	sort.Slice(ns, func(i, j int) bool {
+		a, b := ns[i], ns[j]
+		if kindRank[a.Kind] != kindRank[b.Kind] {
+			return kindRank[a.Kind] < kindRank[b.Kind]
+		}
+		na, nb := p.displayName(a), p.displayName(b)
+		if na != nb {
+			return na < nb
+		}
+		return a.ID < b.ID
+	})
+}
+
+// binChanges returns the PATCH body and paths that undo what changed in an object
+// before it went to the bin (a restore brings back the object as it was deleted).
+func (p *planner) binChanges(n graphx.NodeID) (map[string]any, []string) {
+	spec, ok := entra.Lookup(n.Kind)
+	if !ok {
+		return nil, nil
+	}
+	before, err := p.target.decode(n)
+	if err != nil {
+		return nil, nil
+	}
+	after, err := p.live.decode(n)
+	if err != nil {
+		return nil, nil
+	}
+	body := map[string]any{}
+	var paths []string
+	for _, prop := range spec.Properties {
+		if prop.Secret || prop.Volatile || prop.Name == "deletedDateTime" || !spec.Writable(prop.Name, false) {
+			continue
+		}
+		b, a := before[prop.Name], after[prop.Name]
+		if string(mustJSON(b)) == string(mustJSON(a)) {
+			continue
+		}
+		body[prop.Name] = b
+		paths = append(paths, prop.Name)
+	}
+	// References to recreated objects need their new ids.
+	for _, e := range p.graph.References(n) {
+		if _, ok := p.created[e.To]; !ok || e.Link {
+			continue
+		}
+		top := topProperty(e.Pointer)
+		if _, done := body[top]; !done && spec.Writable(top, false) {
+			body[top] = before[top]
+			paths = append(paths, top)
+		}
+	}
+	if len(paths) == 0 {
+		return nil, nil
+	}
+	sort.Strings(paths)
+	graphx.Rewrite(n.Kind, body, p.ledger)
+	return body, paths
+}
+
+func (p *planner) rollback() error {
+	var restored []graphx.NodeID
+	for n := range p.restored {
+		restored = append(restored, n)
+	}
+	p.sortNodes(restored)
+	for _, n := range restored {
+		body, paths := p.binChanges(n)
+		if body == nil {
+			continue
+		}
+		spec := entra.MustLookup(n.Kind)
+		p.add(StageRollback, Step{Kind: string(n.Kind), ObjectID: n.ID, DisplayName: p.displayName(n), Action: ActionRollback,
+			Paths: paths, DependsOn: append([]string{p.restored[n]}, p.deps(n)...), Requests: []Request{{Method: "PATCH", Path: spec.ObjectPath(n.ID), Body: mustJSON(body)}}}, n, nil)
+	}
+	for _, n := range p.survivors(false) {
+		body, paths, err := p.patchFor(n)
+		if err != nil {
+			return err
+		}
+		if body == nil {
+			continue
+		}
+		spec := entra.MustLookup(n.Kind)
+		p.add(StageRollback, Step{Kind: string(n.Kind), ObjectID: n.ID, DisplayName: p.displayName(n), Action: ActionRollback,
+			Paths: paths, DependsOn: p.deps(n), Requests: []Request{{Method: "PATCH", Path: spec.ObjectPath(n.ID), Body: mustJSON(body)}}}, n, nil)
+	}
+	return nil
+}
+
+func (p *planner) removeAdditions() error {
+	var added []snapshots.Link
+	for l := range p.live.links {
+		if p.target.links[l] {
+			continue
+		}
+		from, to := graphx.NodeID{Kind: l.Kind, ID: l.From}, graphx.NodeID{Kind: l.ToKind, ID: l.To}
+		if !p.target.present(from) || !p.live.present(from) || !p.live.present(to) {
+			continue
+		}
+		if c, ok := p.changes[to]; ok && c.Change == snapshots.Added && removableKinds[to.Kind] {
+			continue // deleting the added object removes the link
+		}
+		if p.dynamicMembers(from, l.Name) {
+			continue
+		}
+		added = append(added, l)
+	}
+	sortLinks(added, p.displayName)
+	for _, l := range added {
+		from, to := graphx.NodeID{Kind: l.Kind, ID: l.From}, graphx.NodeID{Kind: l.ToKind, ID: l.To}
+		spec := entra.MustLookup(l.Kind)
+		ls, ok := spec.Link(l.Name)
+		if !ok {
+			continue
+		}
+		path := spec.ObjectPath(l.From) + "/" + l.Name + "/" + l.To + "/$ref"
+		if ls.Single {
+			path = spec.ObjectPath(l.From) + "/" + l.Name + "/$ref"
+		}
+		p.add(StageRemoveAdditions, Step{Kind: string(l.Kind), ObjectID: l.From, DisplayName: p.displayName(from), Action: ActionRemoveLink,
+			Link: l.Name, TargetKind: string(l.ToKind), TargetID: l.To, Requests: []Request{{Method: "DELETE", Path: path}}}, from, &to)
+	}
+	for _, c := range p.sortedChanges(snapshots.Added, func(*snapshots.Change) bool { return true }) {
+		n := graphx.NodeID{Kind: c.Kind, ID: c.ID}
+		if !removableKinds[c.Kind] {
+			p.warn(n, "%s %q (%s) was added since the snapshot; the plan leaves it in place", c.Kind, c.DisplayName, c.ID)
+			continue
+		}
+		spec := entra.MustLookup(c.Kind)
+		path := spec.ObjectPath(c.ID)
+		if spec.Parent != "" {
+			obj, err := p.live.decode(n)
+			if err != nil {
+				return err
+			}
+			parent, _ := obj[spec.ParentProperty].(string)
+			path = strings.ReplaceAll(spec.Collection, "{parent}", parent) + "/" + c.ID
+		}
+		p.add(StageRemoveAdditions, Step{Kind: string(c.Kind), ObjectID: c.ID, DisplayName: c.DisplayName, Action: ActionRemoveObject,
+			Requests: []Request{{Method: "DELETE", Path: path}}}, n, nil)
+	}
+	return nil
+}
+
+func (p *planner) conditionalAccess() error {
+	spec := entra.MustLookup(entra.KindConditionalAccessPolicy)
+	reportOnly := func(path string) Request {
+		return Request{Method: "PATCH", Path: path, Body: mustJSON(map[string]string{"state": CAReportOnly})}
+	}
+	type policy struct {
+		n     graphx.NodeID
+		step  string
+		state string
+	}
+	var policies []policy
+	targetState := func(n graphx.NodeID) string {
+		obj, err := p.target.decode(n)
+		if err != nil {
+			return ""
+		}
+		s, _ := obj["state"].(string)
+		return s
+	}
+	var nodes []graphx.NodeID
+	kind := func(c *snapshots.Change) bool { return c.Kind == entra.KindConditionalAccessPolicy }
+	for _, c := range p.sortedChanges(snapshots.SoftDeleted, kind) {
+		nodes = append(nodes, graphx.NodeID{Kind: c.Kind, ID: c.ID})
+	}
+	for _, c := range p.sortedChanges(snapshots.HardDeleted, func(c *snapshots.Change) bool { return kind(c) && p.wasLive(c) }) {
+		nodes = append(nodes, graphx.NodeID{Kind: c.Kind, ID: c.ID})
+	}
+	nodes = append(nodes, p.survivors(true)...)
+	p.sortNodes(nodes)
+	for _, n := range nodes {
+		c := p.changes[n]
+		name := p.displayName(n)
+		var step Step
+		switch {
+		case c != nil && c.Change == snapshots.SoftDeleted:
+			patch := reportOnly(spec.ObjectPath(n.ID))
+			body, paths := p.binChanges(n)
+			if body != nil {
+				body["state"] = CAReportOnly
+				patch.Body = mustJSON(body)
+			}
+			step = Step{Action: ActionRestore, Paths: paths, Requests: []Request{
+				{Method: "POST", Path: "/identity/conditionalAccess/deletedItems/policies/" + n.ID + "/restore", Beta: true},
+				patch,
+			}}
+		case c != nil && c.Change == snapshots.HardDeleted:
+			obj, err := p.target.decode(n)
+			if err != nil {
+				return err
+			}
+			body := p.createBody(n.Kind, obj)
+			body["state"] = CAReportOnly
+			step = Step{Action: ActionRecreate, Requests: []Request{{Method: "POST", Path: spec.Collection, Body: mustJSON(body)}}}
+		default:
+			body, paths, err := p.patchFor(n)
+			if err != nil {
+				return err
+			}
+			if body == nil {
+				continue
+			}
+			body["state"] = CAReportOnly
+			step = Step{Action: ActionReportOnly, Paths: paths, Requests: []Request{{Method: "PATCH", Path: spec.ObjectPath(n.ID), Body: mustJSON(body)}}}
+		}
+		step.Kind, step.ObjectID, step.DisplayName, step.DependsOn = string(n.Kind), n.ID, name, p.deps(n)
+		id := p.add(StageConditionalAccess, step, n, nil)
+		if c != nil && c.Change == snapshots.HardDeleted {
+			p.created[n] = id
+		}
+		policies = append(policies, policy{n: n, step: id, state: targetState(n)})
+	}
+	if len(policies) == 0 {
+		return nil
+	}
+	var all []string
+	for _, pol := range policies {
+		all = append(all, pol.step)
+	}
+	lock := p.add(StageConditionalAccess, Step{Kind: string(entra.KindConditionalAccessPolicy), DisplayName: "no restored policy may lock out every administrator or the operator",
+		Action: ActionLockoutCheck, DependsOn: all}, graphx.NodeID{}, nil)
+	for _, pol := range policies {
+		if pol.state != "enabled" && pol.state != "disabled" {
+			continue
+		}
+		p.add(StageConditionalAccess, Step{Kind: string(pol.n.Kind), ObjectID: pol.n.ID, DisplayName: p.displayName(pol.n), Action: ActionEnforce,
+			DependsOn: []string{lock}, Requests: []Request{{Method: "PATCH", Path: p.objectPath(pol.n), Body: mustJSON(map[string]string{"state": pol.state})}}}, pol.n, nil)
+	}
+	return nil
+}
+
+// danglingWarnings lists references of planned objects whose targets are in neither state.
+func (p *planner) danglingWarnings() {
+	planned := map[graphx.NodeID]bool{}
+	for _, n := range p.stepObj {
+		planned[n] = true
+	}
+	for _, d := range p.graph.Dangling() {
+		if !planned[d.From] {
+			continue
+		}
+		inLive := false
+		for _, k := range d.Targets {
+			if _, ok := p.live.objs[graphx.NodeID{Kind: k, ID: d.Value}]; ok {
+				inLive = true
+			}
+		}
+		if !inLive {
+			p.warn(d.From, "%s %q: %s %s points at an object missing from both the snapshot and the live tenant; it is kept as is",
+				d.From.Kind, p.displayName(d.From), d.Relation, d.Value)
+		}
+	}
+}
+
+// finalWarnings returns the warnings about the plan's steps (and, for a scoped plan,
+// only those about the scoped objects or the steps kept for them), sorted, with the
+// users and applications that need a new password or secret.
+func (p *planner) finalWarnings(scope []graphx.NodeID) []string {
+	keep := map[graphx.NodeID]bool{}
+	for _, n := range scope {
+		keep[n] = true
+	}
+	var passwords, secrets []string
+	for _, s := range p.stages[StageRecreate] {
+		switch n := p.stepObj[s.ID]; n.Kind {
+		case entra.KindUser:
+			passwords = append(passwords, fmt.Sprintf("%s (%s)", s.DisplayName, n.ID))
+		case entra.KindApplication:
+			secrets = append(secrets, fmt.Sprintf("%s (%s)", s.DisplayName, n.ID))
+		}
+	}
+	for _, steps := range p.stages {
+		for _, s := range steps {
+			keep[p.stepObj[s.ID]] = true
+		}
+	}
+	out := []string{}
+	for _, w := range p.warnings {
+		if len(scope) == 0 || w.obj == (graphx.NodeID{}) || keep[w.obj] {
+			out = append(out, w.text)
+		}
+	}
+	if len(passwords) > 0 {
+		out = append(out, "recreated users get a generated password, delivered out of band (Graph cannot restore passwords): "+strings.Join(passwords, ", "))
+	}
+	if len(secrets) > 0 {
+		out = append(out, "recreated applications have no secrets or certificates; their owners need new ones: "+strings.Join(secrets, ", "))
+	}
+	sort.Strings(out)
+	return uniq(out)
+}
+
+// narrow keeps the steps about the scoped objects and the steps they depend on.
+func (p *planner) narrow(scope []graphx.NodeID) {
+	in := map[graphx.NodeID]bool{}
+	for _, n := range scope {
+		in[n] = true
+	}
+	byID := map[string]Step{}
+	for _, steps := range p.stages {
+		for _, s := range steps {
+			byID[s.ID] = s
+		}
+	}
+	keep := map[string]bool{}
+	var visit func(id string)
+	visit = func(id string) {
+		if keep[id] {
+			return
+		}
+		keep[id] = true
+		if byID[id].Action == ActionLockoutCheck {
+			return // its policies are filtered below, not pulled in
+		}
+		for _, d := range byID[id].DependsOn {
+			visit(d)
+		}
+	}
+	for id := range byID {
+		t, hasTarget := p.stepTarget[id]
+		if in[p.stepObj[id]] || (hasTarget && in[t]) {
+			visit(id)
+		}
+	}
+	// The lockout check stays with any kept policy step and keeps only their ids.
+	for name, steps := range p.stages {
+		var out []Step
+		for _, s := range steps {
+			if s.Action == ActionLockoutCheck {
+				var deps []string
+				for _, d := range s.DependsOn {
+					if keep[d] {
+						deps = append(deps, d)
+					}
+				}
+				if len(deps) == 0 && !keep[s.ID] {
+					continue
+				}
+				s.DependsOn = nonNil(deps)
+				keep[s.ID] = true
+			}
+			if keep[s.ID] {
+				out = append(out, s)
+			}
+		}
+		p.stages[name] = out
+	}
+}
