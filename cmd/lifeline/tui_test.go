@@ -1,0 +1,71 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lifelinehq/lifeline/entra"
+	"github.com/lifelinehq/lifeline/snapshots"
+)
+
+func TestTUINeedsAFile(t *testing.T) {
+	t.Parallel()
+	_, stderr, code := lifeline(t, "tui")
+	if code != exitUsage || !strings.Contains(stderr, "--db") {
+		t.Fatalf("tui without --db: exit %d, %q; want a usage error naming --db", code, stderr)
+	}
+	junk := filepath.Join(t.TempDir(), "junk.db")
+	if err := os.WriteFile(junk, []byte("not a database"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code = lifeline(t, "tui", "--db", junk)
+	if code != exitFailure || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+		t.Fatalf("tui on a junk file: exit %d, %q; want one sentence and exit 1", code, stderr)
+	}
+}
+
+func TestTUIOpensAFileOfflineAndQuits(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "t.db")
+	s, err := snapshots.Open(ctx, path, snapshots.OpenOptions{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.Begin(ctx, snapshots.SnapshotMeta{TenantID: "tenant-tui", TakenAt: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), Label: "only"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.PutObject(ctx, entra.KindUser, "u1", []byte(`{"id":"u1","displayName":"Ada"}`), false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	var out, errb bytes.Buffer
+	cmd := newTUICommand(&out, &errb)
+	cmd.SetIn(strings.NewReader("q"))
+	cmd.SetArgs([]string{"--db", path, "--read-only"})
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("tui: %v (%s)", err, errb.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the console did not quit on q")
+	}
+	// Without a terminal there is no window size to draw into, but the console did start
+	// (it titled the window) and left the alternate screen on the way out.
+	if o := out.String(); !strings.Contains(o, "lifeline · Overview") || !strings.Contains(o, "\x1b[?1049l") {
+		t.Fatalf("the console did not start and restore the terminal:\n%q", o)
+	}
+}

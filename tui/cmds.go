@@ -1,0 +1,198 @@
+package tui
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"sort"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/lifelinehq/lifeline/engine"
+	"github.com/lifelinehq/lifeline/entra"
+	"github.com/lifelinehq/lifeline/graphx"
+	"github.com/lifelinehq/lifeline/snapshots"
+)
+
+// Every command below does I/O and returns a typed message; none touches a model.
+
+type storeLoadedMsg struct {
+	tenant string
+	snaps  []snapshots.Snapshot
+	err    error
+}
+
+func loadStore(e *env) tea.Cmd {
+	store := e.store
+	return func() tea.Msg {
+		ctx := context.Background()
+		tenant, err := store.TenantID(ctx)
+		if err != nil {
+			return storeLoadedMsg{err: err}
+		}
+		snaps, err := store.Snapshots(ctx)
+		return storeLoadedMsg{tenant: tenant, snaps: snaps, err: err}
+	}
+}
+
+type diffLoadedMsg struct {
+	from, to int64
+	res      *snapshots.DiffResult
+	err      error
+}
+
+func loadDiff(e *env, from, to snapshots.Snapshot) tea.Cmd {
+	store := e.store
+	return func() tea.Msg {
+		res, err := snapshots.Diff(context.Background(),
+			snapshots.State{Store: store, Snapshot: from}, snapshots.State{Store: store, Snapshot: to}, snapshots.DiffOptions{})
+		return diffLoadedMsg{from: from.ID, to: to.ID, res: res, err: err}
+	}
+}
+
+// objectsLoadedMsg carries a snapshot's objects, grouped by kind.
+type objectsLoadedMsg struct {
+	snap  int64
+	kinds []entra.Kind
+	rows  map[entra.Kind]*rowSet
+	err   error
+}
+
+// objectsProgressMsg reports how many objects have been read so far; next waits for
+// the following report (or the result).
+type objectsProgressMsg struct {
+	snap int64
+	read int
+	next tea.Cmd
+}
+
+// loadObjects reads a snapshot's objects in the background. Reading a million objects
+// takes seconds, so it reports progress: a goroutine does the work and each command
+// waits for its next message (the channel pump).
+func loadObjects(e *env, snap int64) tea.Cmd {
+	store := e.store
+	ch := make(chan tea.Msg, 1)
+	var next tea.Cmd
+	next = func() tea.Msg { return <-ch }
+	go func() {
+		rows := map[entra.Kind][]objRow{}
+		read := 0
+		err := store.Objects(context.Background(), snap, "", func(o snapshots.Object) error {
+			rows[o.Kind] = append(rows[o.Kind], newObjRow(o.Kind, o.ID, displayName(o.JSON), o.InBin))
+			read++
+			if read%20_000 == 0 {
+				select { // report if the last report was taken; never wait for the UI
+				case ch <- objectsProgressMsg{snap: snap, read: read, next: next}:
+				default:
+				}
+			}
+			return nil
+		})
+		kinds := make([]entra.Kind, 0, len(rows))
+		sets := make(map[entra.Kind]*rowSet, len(rows))
+		for k, rs := range rows {
+			kinds = append(kinds, k)
+			sets[k] = newRowSet(rs)
+		}
+		sort.Slice(kinds, func(i, j int) bool { return kinds[i] < kinds[j] })
+		// The final message must arrive even if a progress report is still unread.
+		for {
+			select {
+			case ch <- objectsLoadedMsg{snap: snap, kinds: kinds, rows: sets, err: err}:
+				return
+			case <-ch:
+			}
+		}
+	}()
+	return next
+}
+
+// displayName reads the name a person knows an object by: its display name, its UPN, or
+// for an assignment, who is assigned to what.
+func displayName(raw []byte) string {
+	var v struct {
+		DisplayName string `json:"displayName"`
+		UPN         string `json:"userPrincipalName"`
+		Principal   string `json:"principalDisplayName"`
+		Resource    string `json:"resourceDisplayName"`
+	}
+	_ = json.Unmarshal(raw, &v)
+	switch {
+	case v.DisplayName != "":
+		return v.DisplayName
+	case v.UPN != "":
+		return v.UPN
+	case v.Principal != "" || v.Resource != "":
+		return v.Principal + " → " + v.Resource
+	}
+	return ""
+}
+
+// objectLoadedMsg is one object's pretty JSON in one snapshot.
+type objectLoadedMsg struct {
+	snap   int64
+	kind   entra.Kind
+	id     string
+	pretty string
+	inBin  bool
+	err    error
+}
+
+// linksLoadedMsg is one object's links in one snapshot, both directions. They come
+// apart from the JSON: finding them reads every link of the snapshot.
+type linksLoadedMsg struct {
+	snap    int64
+	kind    entra.Kind
+	id      string
+	out, in []snapshots.Link
+	err     error
+}
+
+func loadObject(e *env, snap int64, kind entra.Kind, id string) tea.Cmd {
+	store := e.store
+	object := func() tea.Msg {
+		msg := objectLoadedMsg{snap: snap, kind: kind, id: id}
+		o, err := store.Object(context.Background(), snap, kind, id)
+		if err != nil {
+			msg.err = err
+			return msg
+		}
+		var b bytes.Buffer
+		if json.Indent(&b, o.JSON, "", "  ") != nil {
+			b.Reset()
+			b.Write(o.JSON)
+		}
+		msg.pretty, msg.inBin = b.String(), o.InBin
+		return msg
+	}
+	links := func() tea.Msg {
+		msg := linksLoadedMsg{snap: snap, kind: kind, id: id}
+		msg.err = store.Links(context.Background(), snap, func(l snapshots.Link) error {
+			if l.From == id && l.Kind == kind {
+				msg.out = append(msg.out, l)
+			} else if l.To == id && l.ToKind == kind {
+				msg.in = append(msg.in, l)
+			}
+			return nil
+		})
+		return msg
+	}
+	return tea.Batch(object, links)
+}
+
+type graphLoadedMsg struct {
+	snap int64
+	g    *graphx.Graph
+	err  error
+}
+
+func loadGraph(e *env, snap int64) tea.Cmd {
+	if g, ok := e.graphs[snap]; ok {
+		return func() tea.Msg { return graphLoadedMsg{snap: snap, g: g} }
+	}
+	store := e.store
+	return func() tea.Msg {
+		g, err := engine.LoadGraph(context.Background(), store, snap)
+		return graphLoadedMsg{snap: snap, g: g, err: err}
+	}
+}
