@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lifelinehq/lifeline/engine"
 	"github.com/lifelinehq/lifeline/snapshots"
 	"github.com/lifelinehq/lifeline/tenant/graphapi"
 	"github.com/lifelinehq/lifeline/tenant/sim"
@@ -25,11 +26,12 @@ const (
 // demoTenant is a running embedded demo: a simulated tenant on loopback and a
 // snapshot file holding its baseline.
 type demoTenant struct {
-	srv     *sim.Server
-	dir     string
-	db      string
-	client  *graphapi.Client
-	cleanup func()
+	srv      *sim.Server
+	dir      string
+	db       string
+	client   *graphapi.Client
+	incident engine.IncidentReport
+	cleanup  func()
 }
 
 // startDemo starts the embedded tenant, captures its baseline into a temporary file,
@@ -69,17 +71,34 @@ func startDemo(ctx context.Context, logs io.Writer, addr string) (*demoTenant, e
 		d.cleanup()
 		return nil, fmt.Errorf("capturing the demo baseline: %w", err)
 	}
+	// The incident: everything at once, by the attacker app, so the audit log tells it.
+	id, err := engine.CheckSimulated(ctx, d.client)
+	if err == nil {
+		var attacker *graphapi.Client
+		if attacker, err = engine.ConnectAttacker(ctx, d.client, id); err == nil {
+			d.incident, err = engine.InjectIncident(ctx, d.client, attacker, demoIncident, demoSeed)
+		}
+	}
+	if err != nil {
+		d.cleanup()
+		return nil, fmt.Errorf("injecting the demo incident: %w", err)
+	}
 	return d, nil
 }
+
+// demoIncident is the drill scenario the demo injects after its baseline.
+const demoIncident = "kitchen-sink"
 
 func newDemoCommand(stdout, stderr io.Writer) *cobra.Command {
 	var addr string
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Start an embedded simulated tenant with a baseline snapshot, to try lifeline with nothing set up",
+		Short: "Start an embedded simulated tenant mid-incident, to try lifeline with nothing set up",
 		Long: `Start a simulated tenant in-process on loopback (3,000 users, seed 42), take a
-baseline snapshot of it into a temporary file, and keep serving until Ctrl-C,
-printing the commands to walk a recovery with. Everything is removed on exit.`,
+baseline snapshot of it into a temporary file, inject the kitchen-sink incident
+(mass deletion, purged groups, deleted apps, tampered Conditional Access and
+attributes, all by an "attacker" app), and keep serving until Ctrl-C, printing
+the commands to walk the recovery with. Everything is removed on exit.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -89,26 +108,30 @@ printing the commands to walk a recovery with. Everything is removed on exit.`,
 			}
 			defer os.Remove(logf.Name())
 			defer logf.Close()
-			fmt.Fprintf(stdout, "Starting the demo tenant (%d users) and taking its baseline snapshot...\n", demoUsers)
+			fmt.Fprintf(stdout, "Starting the demo tenant (%d users), taking its baseline snapshot and injecting the %s incident...\n", demoUsers, demoIncident)
 			d, err := startDemo(ctx, logf, addr)
 			if err != nil {
 				return err
 			}
 			defer d.cleanup()
 			url := d.srv.Info().GraphURL
+			fmt.Fprintf(stdout, "\nThe incident, as %s did it:\n", d.incident.Actor)
+			for _, a := range d.incident.Actions {
+				fmt.Fprintf(stdout, "  %s\n", a.Summary)
+			}
 			fmt.Fprintf(stdout, `
 The demo tenant %s is serving Microsoft Graph at %s
-and its baseline is snapshot 1 in %s
+and its known-good baseline is snapshot 1 in %s
 
-Try, in another terminal:
+Walk the recovery, in another terminal:
 
-  lifeline snapshots show --db %[3]s latest
-  lifeline graph --db %[3]s --snapshot 1 "Break Glass 1"
-  lifeline bin --graph-url %[2]s --db %[3]s
   lifeline diff --db %[3]s --from 1 --live --graph-url %[2]s
+  lifeline bin --graph-url %[2]s --db %[3]s
+  lifeline graph --db %[3]s --snapshot 1 "Break Glass 1"
+  lifeline plan --db %[3]s --from 1 --graph-url %[2]s --out %[5]s
 
 The sim's log is in %[4]s. Press Ctrl-C to stop; the demo files are removed.
-`, d.client.TenantID(), url, d.db, logf.Name())
+`, d.client.TenantID(), url, d.db, logf.Name(), filepath.Join(d.dir, "plan.json"))
 			<-ctx.Done()
 			fmt.Fprintln(stdout, "Stopping the demo tenant.")
 			return nil

@@ -77,6 +77,9 @@ AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH). Against a simulated tenan
 		newGraphCommand(stdout),
 		newBinCommand(stdout, stderr),
 		newDemoCommand(stdout, stderr),
+		newPlanCommand(stdout, stderr),
+		newTUICommand(stdout, stderr),
+		newDrillCommand(stdout, stderr),
 	)
 	return root
 }
