@@ -37,7 +37,8 @@ func decodeGraphObject(kind entra.Kind, raw []byte) (map[string]any, error) {
 	if err := dec.Decode(&v); err != nil {
 		return nil, fmt.Errorf("invalid JSON for a %s: %w", kind, err)
 	}
-	if dec.More() {
+	// dec.More says nothing of a stray '}' or ']' after the object: look at the rest.
+	if len(bytes.TrimLeft(raw[dec.InputOffset():], " \t\r\n")) > 0 {
 		return nil, fmt.Errorf("invalid JSON for a %s: trailing data after the object", kind)
 	}
 	obj, ok := v.(map[string]any)

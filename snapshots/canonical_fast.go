@@ -26,6 +26,8 @@ type canonicalizer struct {
 	scratch []member
 	// topID is the top-level "id" member, recorded as the object is read.
 	topID string
+	// values is scratch space for an object's member values while they are reordered.
+	values []byte
 }
 
 type member struct {
@@ -61,6 +63,9 @@ func canonicalFast(kind entra.Kind, raw []byte) (out []byte, id string, err erro
 	drop := dropSets[kind]
 	if drop == nil {
 		drop = annotations
+	}
+	if out, id, ok := canonicalAsIs(raw, drop); ok {
+		return out, id, nil
 	}
 	c := &canonicalizer{in: raw, drop: drop, out: make([]byte, 0, len(raw))}
 	c.ws()
@@ -111,6 +116,13 @@ func (c *canonicalizer) value(depth int, secret bool) error {
 	case ch == '[':
 		return c.array(depth + 1)
 	case ch == '"':
+		chk := canonCheck{in: c.in, pos: c.pos}
+		if _, ok := chk.str(); ok {
+			// Already as encoding/json writes it: copy.
+			c.out = append(c.out, c.in[c.pos:chk.pos]...)
+			c.pos = chk.pos
+			return nil
+		}
 		s, err := c.str()
 		if err != nil {
 			return err
@@ -289,7 +301,7 @@ func (c *canonicalizer) object(depth int) error {
 				_ = json.Unmarshal(c.out[start:], &id)
 				c.topID = id
 			}
-			c.replaceMember(base, member{key: key, start: start, end: len(c.out)})
+			c.scratch = append(c.scratch, member{key: key, start: start, end: len(c.out)})
 		}
 		c.ws()
 		if c.pos >= len(c.in) {
@@ -305,13 +317,25 @@ func (c *canonicalizer) object(depth int) error {
 		c.pos++
 		break
 	}
-	// Re-emit the members in key order (byte order, as encoding/json sorts map keys).
+	// Re-emit the members in key order (byte order, as encoding/json sorts map keys); a
+	// repeated key keeps its last value, as decoding into a map does.
 	ms := c.scratch[base:]
-	sorted := slices.IsSortedFunc(ms, func(a, b member) int { return bytes.Compare(a.key, b.key) })
-	if !sorted {
-		slices.SortFunc(ms, func(a, b member) int { return bytes.Compare(a.key, b.key) })
+	cmp := func(a, b member) int { return bytes.Compare(a.key, b.key) }
+	if !slices.IsSortedFunc(ms, cmp) {
+		slices.SortStableFunc(ms, cmp)
 	}
-	values := append([]byte(nil), c.out[valuesStart:]...)
+	w := 0
+	for i := range ms {
+		if w > 0 && bytes.Equal(ms[w-1].key, ms[i].key) {
+			ms[w-1] = ms[i]
+			continue
+		}
+		ms[w] = ms[i]
+		w++
+	}
+	ms = ms[:w]
+	c.values = append(c.values[:0], c.out[valuesStart:]...)
+	values := c.values
 	c.out = c.out[:valuesStart]
 	c.out = append(c.out, '{')
 	for i, m := range ms {
@@ -325,18 +349,6 @@ func (c *canonicalizer) object(depth int) error {
 	c.out = append(c.out, '}')
 	c.scratch = c.scratch[:base]
 	return nil
-}
-
-// replaceMember records a member; a repeated key keeps the last value, as decoding into
-// a map does.
-func (c *canonicalizer) replaceMember(base int, m member) {
-	for i := base; i < len(c.scratch); i++ {
-		if bytes.Equal(c.scratch[i].key, m.key) {
-			c.scratch[i] = m
-			return
-		}
-	}
-	c.scratch = append(c.scratch, m)
 }
 
 // appendJSONString appends s as encoding/json encodes a string with HTML escaping off.

@@ -62,8 +62,14 @@ var deltaPageHint = map[string]string{"Prefer": "odata.maxpagesize=999"}
 
 // Capture reads every kind entra knows, with its full $select, every link, the recycle
 // bins and the audit log since the previous capture, and writes them as one new
-// snapshot. Collections are read in parallel and streamed into the store, so memory
-// stays flat in tenant size. A capture that fails leaves the file as it was.
+// snapshot. Collections are read in parallel and streamed into the store: each page is
+// canonicalized and hashed off the fetching goroutine while the next one is on the wire,
+// and one goroutine owns the file. A capture that fails leaves the file as it was.
+//
+// A full capture reads users as a plain listing (999 a page) after taking a delta token
+// with $deltatoken=latest, and their managers through a delta round that selects only
+// the manager; groups come with their members from a delta round. An incremental capture
+// reads users and groups from the previous snapshot's delta tokens.
 func Capture(ctx context.Context, client *graphapi.Client, store *Store, opts CaptureOptions) (CaptureReport, error) {
 	if opts.Parallel <= 0 {
 		opts.Parallel = 4
@@ -73,7 +79,7 @@ func Capture(ctx context.Context, client *graphapi.Client, store *Store, opts Ca
 	}
 	start := opts.Now()
 	startRequests := client.Stats().Requests
-	cap := &capture{client: client, store: store, opts: opts, counts: map[string]*atomic.Int64{}}
+	cap := &capture{client: client, store: store, opts: opts, counts: map[string]*atomic.Int64{}, deltaLinks: map[entra.Kind]string{}}
 	for _, k := range entra.Kinds() {
 		cap.counts[string(k)] = &atomic.Int64{}
 	}
@@ -103,7 +109,7 @@ func Capture(ctx context.Context, client *graphapi.Client, store *Store, opts Ca
 	cap.w = w
 
 	// One goroutine owns the writer; collectors send it closures.
-	cap.ops = make(chan op, 64)
+	cap.ops = make(chan op, 16)
 	writerDone := make(chan error, 1)
 	wctx, cancelWriter := context.WithCancel(ctx)
 	defer cancelWriter()
@@ -123,10 +129,9 @@ func Capture(ctx context.Context, client *graphapi.Client, store *Store, opts Ca
 
 	g, gctx := errgroup.WithContext(wctx)
 	g.SetLimit(opts.Parallel)
-	for _, k := range []entra.Kind{entra.KindUser, entra.KindGroup} {
-		k := k
-		g.Go(func() error { return cap.deltaKind(gctx, k) })
-	}
+	// Users first: the largest collection, read as one sequence of pages, sets the pace.
+	g.Go(func() error { return cap.users(gctx) })
+	g.Go(func() error { return cap.groups(gctx) })
 	for _, k := range []entra.Kind{entra.KindApplication, entra.KindServicePrincipal, entra.KindAdministrativeUnit} {
 		k := k
 		g.Go(func() error { return cap.listWithLinks(gctx, k) })
@@ -229,33 +234,95 @@ func (c *capture) progress(kind entra.Kind, n int, done bool) {
 	}
 }
 
+func (c *capture) setDeltaLink(kind entra.Kind, link string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.deltaLinks[kind] = link
+}
+
 func selectOf(kind entra.Kind, extra ...string) []string {
 	return append(strings.Split(entra.MustLookup(kind).Select(), ","), extra...)
 }
 
-// prepareItems canonicalizes and hashes a page of objects in the collector goroutine,
-// returning them with their ids.
+// pipeline hands the pages a fetch loop reads to a goroutine that processes them in
+// order, so that the next request is on the wire while a page is canonicalized and
+// hashed: the fetch loop of a large collection is the capture's critical path.
+type pipeline struct {
+	pages  chan graphapi.Page
+	failed chan struct{}
+	err    error
+	done   chan struct{}
+}
+
+func startPipeline(ctx context.Context, process func(graphapi.Page) error) *pipeline {
+	p := &pipeline{pages: make(chan graphapi.Page, 2), failed: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		for page := range p.pages {
+			if p.err != nil {
+				continue // drain so the fetch loop never blocks
+			}
+			if err := process(page); err != nil {
+				p.err = err
+				close(p.failed)
+			}
+		}
+	}()
+	return p
+}
+
+// push queues a page, or returns the error that stopped processing.
+func (p *pipeline) push(ctx context.Context, page graphapi.Page) error {
+	select {
+	case p.pages <- page:
+		return nil
+	case <-p.failed:
+		return errPipelineFailed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+var errPipelineFailed = errors.New("page processing failed")
+
+// finish waits for the queued pages and returns the first processing error, or fetchErr.
+func (p *pipeline) finish(fetchErr error) error {
+	close(p.pages)
+	<-p.done
+	if p.err != nil {
+		return p.err
+	}
+	return fetchErr
+}
+
+// prepareItems canonicalizes and hashes a page of objects outside the writer goroutine.
 func prepareItems(kind entra.Kind, items []json.RawMessage, inBin bool) ([]Prepared, error) {
 	out := make([]Prepared, 0, len(items))
 	for _, raw := range items {
-		obj, err := decodeGraphObject(kind, raw)
+		p, err := prepareRaw(kind, raw, inBin)
 		if err != nil {
 			return nil, err
 		}
-		id, _ := obj["id"].(string)
-		if id == "" {
-			return nil, fmt.Errorf("Graph returned a %s without an id", kind)
-		}
-		data, err := canonicalizeMap(kind, obj)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, Prepared{Kind: kind, ID: id, Data: data, Hash: HashOf(data), InBin: inBin})
+		out = append(out, p)
 	}
 	return out, nil
 }
 
+func prepareRaw(kind entra.Kind, raw []byte, inBin bool) (Prepared, error) {
+	data, id, err := canonicalFast(kind, raw)
+	if err != nil {
+		return Prepared{}, err
+	}
+	if id == "" {
+		return Prepared{}, fmt.Errorf("Graph returned a %s without an id", kind)
+	}
+	return Prepared{Kind: kind, ID: id, Data: data, Hash: HashOf(data), InBin: inBin}, nil
+}
+
 func (c *capture) putAll(ctx context.Context, ps []Prepared) error {
+	if len(ps) == 0 {
+		return nil
+	}
 	return c.send(ctx, func(ctx context.Context, w *Writer) error {
 		for _, p := range ps {
 			if err := w.PutPrepared(ctx, p); err != nil {
@@ -268,25 +335,32 @@ func (c *capture) putAll(ctx context.Context, ps []Prepared) error {
 
 // listPlain reads a collection with its full $select into the snapshot.
 func (c *capture) listPlain(ctx context.Context, kind entra.Kind) error {
-	_, err := c.list(ctx, kind)
+	_, err := c.list(ctx, kind, false)
 	return err
 }
 
-func (c *capture) list(ctx context.Context, kind entra.Kind) ([]string, error) {
+// list reads a collection (999 a page, each page prepared while the next is fetched),
+// then the kind's recycle bin; with wantIDs it returns the ids of the live objects.
+func (c *capture) list(ctx context.Context, kind entra.Kind, wantIDs bool) ([]string, error) {
 	spec := entra.MustLookup(kind)
 	var ids []string
-	_, err := c.client.List(ctx, spec.Collection, graphapi.ListOptions{Select: selectOf(kind), Top: 999}, func(p graphapi.Page) error {
+	pl := startPipeline(ctx, func(p graphapi.Page) error {
 		ps, err := prepareItems(kind, p.Items, false)
 		if err != nil {
 			return err
 		}
-		for _, pr := range ps {
-			ids = append(ids, pr.ID)
+		if wantIDs {
+			for _, pr := range ps {
+				ids = append(ids, pr.ID)
+			}
 		}
 		c.progress(kind, len(ps), false)
 		return c.putAll(ctx, ps)
 	})
-	if err != nil {
+	_, err := c.client.List(ctx, spec.Collection, graphapi.ListOptions{Select: selectOf(kind), Top: 999}, func(p graphapi.Page) error {
+		return pl.push(ctx, p)
+	})
+	if err = pl.finish(err); err != nil {
 		return nil, fmt.Errorf("reading %ss: %w", kind, err)
 	}
 	if spec.SoftDeletable() && spec.Bin == entra.DirectoryBin {
@@ -321,7 +395,7 @@ func (c *capture) bin(ctx context.Context, kind entra.Kind) error {
 // listWithLinks reads a collection, then every object's links (owners, members) through
 // $batch, and for service principals the app role assignments granted on them.
 func (c *capture) listWithLinks(ctx context.Context, kind entra.Kind) error {
-	ids, err := c.list(ctx, kind)
+	ids, err := c.list(ctx, kind, true)
 	if err != nil {
 		return err
 	}
@@ -337,95 +411,92 @@ func (c *capture) listWithLinks(ctx context.Context, kind entra.Kind) error {
 	return nil
 }
 
-// links reads one navigation property of many objects with $batch (20 objects per
-// request, each answer paged if the list is long) and records them. clear first drops
-// the links carried forward from the previous snapshot.
+// linkChunk is how many objects' links one Batch call reads: the client splits them
+// into envelopes of 20 and keeps several in flight.
+const linkChunk = 200
+
+// links reads one navigation property of many objects with $batch (each answer paged if
+// the list is long) and records them. clear first drops the links carried forward from
+// the previous snapshot.
 func (c *capture) links(ctx context.Context, kind entra.Kind, ids []string, name string, clear bool) error {
-	spec := entra.MustLookup(kind)
-	const chunk = 200 // the client splits into envelopes of 20 and keeps several in flight
-	for start := 0; start < len(ids); start += chunk {
-		end := min(start+chunk, len(ids))
-		reqs := make([]graphapi.Request, 0, end-start)
-		for _, id := range ids[start:end] {
-			reqs = append(reqs, graphapi.Request{Method: http.MethodGet, Path: spec.ObjectPath(id) + "/" + name + "?$select=id&$top=999"})
-		}
-		results, err := c.client.Batch(ctx, reqs)
-		if err != nil {
-			return err
-		}
-		type found struct {
-			from string
-			to   []Link
-		}
-		var all []found
-		for i, r := range results {
-			from := ids[start+i]
-			if r.Err != nil {
-				if graphapi.IsNotFound(r.Err) {
-					continue // deleted while we read: the next capture sees it gone
-				}
-				return fmt.Errorf("reading %s of %s %s: %w", name, kind, from, r.Err)
-			}
-			f := found{from: from}
-			collect := func(items []json.RawMessage) error {
-				for _, raw := range items {
-					var t struct {
-						ID   string `json:"id"`
-						Type string `json:"@odata.type"`
-					}
-					if err := json.Unmarshal(raw, &t); err != nil || t.ID == "" {
-						return fmt.Errorf("reading %s of %s %s: Graph returned an entry without an id", name, kind, from)
-					}
-					toKind, ok := entra.KindForODataType(t.Type)
-					if !ok {
-						continue // devices, contacts: not modelled
-					}
-					f.to = append(f.to, Link{Kind: kind, From: from, Name: name, To: t.ID, ToKind: toKind})
-				}
-				return nil
-			}
-			page, err := decodeCollection(r.Response.Body)
-			if err != nil {
-				return fmt.Errorf("reading %s of %s %s: %w", name, kind, from, err)
-			}
-			if err := collect(page.Value); err != nil {
-				return err
-			}
-			if page.NextLink != "" {
-				if _, err := c.client.ListURL(ctx, page.NextLink, nil, func(p graphapi.Page) error { return collect(p.Items) }); err != nil {
-					return fmt.Errorf("reading %s of %s %s: %w", name, kind, from, err)
-				}
-			}
-			all = append(all, f)
-		}
-		if err := c.send(ctx, func(ctx context.Context, w *Writer) error {
-			for _, f := range all {
-				if clear {
-					if err := w.ClearLinks(ctx, kind, f.from, name); err != nil {
-						return err
-					}
-				}
-				for _, l := range f.to {
-					if err := w.PutLink(ctx, l); err != nil {
-						return err
-					}
-				}
-			}
-			return nil
-		}); err != nil {
+	for start := 0; start < len(ids); start += linkChunk {
+		if err := c.linkChunk(ctx, kind, ids[start:min(start+linkChunk, len(ids))], name, clear); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+func (c *capture) linkChunk(ctx context.Context, kind entra.Kind, ids []string, name string, clear bool) error {
+	spec := entra.MustLookup(kind)
+	reqs := make([]graphapi.Request, 0, len(ids))
+	for _, id := range ids {
+		reqs = append(reqs, graphapi.Request{Method: http.MethodGet, Path: spec.ObjectPath(id) + "/" + name + "?$select=id&$top=999"})
+	}
+	results, err := c.client.Batch(ctx, reqs)
+	if err != nil {
+		return err
+	}
+	type found struct {
+		from string
+		to   []linkRef
+	}
+	var all []found
+	for i, r := range results {
+		from := ids[i]
+		if r.Err != nil {
+			if graphapi.IsNotFound(r.Err) {
+				continue // deleted while we read: the next capture sees it gone
+			}
+			return fmt.Errorf("reading %s of %s %s: %w", name, kind, from, r.Err)
+		}
+		f := found{from: from}
+		collect := func(items []json.RawMessage) error {
+			for _, raw := range items {
+				ref, err := parseRef(raw)
+				if err != nil || len(ref.id) == 0 {
+					return fmt.Errorf("reading %s of %s %s: Graph returned an entry without an id", name, kind, from)
+				}
+				if !ref.ok {
+					continue // devices, contacts: not modelled
+				}
+				f.to = append(f.to, linkRef{kind: ref.kind, id: ref.id})
+			}
+			return nil
+		}
+		page, err := decodeCollection(r.Response.Body)
+		if err != nil {
+			return fmt.Errorf("reading %s of %s %s: %w", name, kind, from, err)
+		}
+		if err := collect(page.Value); err != nil {
+			return err
+		}
+		if page.NextLink != "" {
+			if _, err := c.client.ListURL(ctx, page.NextLink, nil, func(p graphapi.Page) error { return collect(p.Items) }); err != nil {
+				return fmt.Errorf("reading %s of %s %s: %w", name, kind, from, err)
+			}
+		}
+		all = append(all, f)
+	}
+	return c.send(ctx, func(ctx context.Context, w *Writer) error {
+		for _, f := range all {
+			if clear {
+				if err := w.ClearLinks(ctx, kind, f.from, name); err != nil {
+					return err
+				}
+			}
+			w.putLinkRefs(kind, f.from, name, f.to)
+		}
+		return nil
+	})
+}
+
 // appRoleAssignments reads the assignments granted on each service principal.
 func (c *capture) appRoleAssignments(ctx context.Context, spIDs []string) error {
 	kind := entra.KindAppRoleAssignment
 	spec := entra.MustLookup(kind)
-	const chunk = 200
-	for start := 0; start < len(spIDs); start += chunk {
-		end := min(start+chunk, len(spIDs))
+	for start := 0; start < len(spIDs); start += linkChunk {
+		end := min(start+linkChunk, len(spIDs))
 		reqs := make([]graphapi.Request, 0, end-start)
 		for _, id := range spIDs[start:end] {
 			reqs = append(reqs, graphapi.Request{Method: http.MethodGet, Path: strings.Replace(spec.Collection, "{parent}", id, 1) + "?$top=999&$select=" + spec.Select()})
@@ -571,80 +642,103 @@ func (c *capture) audit(ctx context.Context, since time.Time) error {
 	return nil
 }
 
-// deltaKind reads users or groups through their delta stream: the whole collection with
-// their links (manager, members) on a full capture, or the changes since the previous
-// snapshot's delta token on an incremental one. It then reads the recycle bin and, for
-// groups, the owners.
-func (c *capture) deltaKind(ctx context.Context, kind entra.Kind) error {
-	spec := entra.MustLookup(kind)
-	linkName := "members"
-	if kind == entra.KindUser {
-		linkName = "manager"
+// incrementalFor reports whether kind is read from the previous snapshot's delta token.
+func (c *capture) incrementalFor(kind entra.Kind) bool {
+	if !c.opts.Incremental {
+		return false
 	}
-	incremental := c.opts.Incremental && c.prev.DeltaTokens[string(kind)] != ""
-	if c.opts.Incremental && !incremental {
+	if c.prev.DeltaTokens[string(kind)] == "" {
 		c.warn("no %s delta token in snapshot %d: %ss were read in full", kind, c.prev.ID, kind)
+		return false
 	}
-	if incremental {
-		if err := c.send(ctx, func(ctx context.Context, w *Writer) error { return w.CarryForward(ctx, kind) }); err != nil {
-			return err
+	return true
+}
+
+// users reads the users: in full as a listing, with the delta token taken first and the
+// managers read beside it, or as changes since the previous snapshot.
+func (c *capture) users(ctx context.Context) error {
+	kind := entra.KindUser
+	if c.incrementalFor(kind) {
+		return c.deltaChanges(ctx, kind)
+	}
+	spec := entra.MustLookup(kind)
+	// The token first: whatever changes while the listing runs, the next incremental
+	// capture reads again.
+	link, err := c.client.List(ctx, spec.Collection+"/delta?$deltatoken=latest", graphapi.ListOptions{Select: selectOf(kind, "manager")}, func(graphapi.Page) error { return nil })
+	if err != nil {
+		return fmt.Errorf("reading the %s delta token: %w", kind, err)
+	}
+	if link == "" {
+		return fmt.Errorf("reading the %s delta token: Graph answered without a deltaLink", kind)
+	}
+	c.setDeltaLink(kind, link)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		_, err := c.list(gctx, kind, false)
+		return err
+	})
+	g.Go(func() error { return c.managers(gctx) })
+	return g.Wait()
+}
+
+// managers reads every user's manager through a delta round that selects nothing else:
+// the listing cannot expand it, and one request per user would cost a million requests.
+func (c *capture) managers(ctx context.Context) error {
+	kind := entra.KindUser
+	spec := entra.MustLookup(kind)
+	pl := startPipeline(ctx, func(p graphapi.Page) error {
+		type managed struct {
+			user    string
+			manager []linkRef
 		}
-	}
-	handle := func(p graphapi.Page) error {
-		records := make([]deltaRecord, 0, len(p.Items))
+		var found []managed
 		for _, raw := range p.Items {
-			rec, err := parseDelta(kind, raw, linkName)
+			rec, err := parseDelta(kind, raw, "manager")
 			if err != nil {
 				return err
 			}
-			if !rec.removed && !incremental {
-				// A full round carries whole objects: prepare them here, in parallel.
-				ps, err := prepareItems(kind, []json.RawMessage{rec.object}, false)
-				if err != nil {
-					return err
-				}
-				rec.prepared = &ps[0]
+			if rec.removed {
+				continue
 			}
-			records = append(records, rec)
-		}
-		c.progress(kind, len(records), false)
-		return c.send(ctx, func(ctx context.Context, w *Writer) error {
-			for _, rec := range records {
-				if err := applyDelta(ctx, w, kind, linkName, rec); err != nil {
-					return err
+			m := managed{user: rec.id}
+			for _, l := range rec.links {
+				if !l.removed {
+					m.manager = append(m.manager, linkRef{kind: l.kind, id: l.id})
 				}
+			}
+			if len(m.manager) > 0 {
+				found = append(found, m)
+			}
+		}
+		if len(found) == 0 {
+			return nil
+		}
+		return c.send(ctx, func(ctx context.Context, w *Writer) error {
+			for _, m := range found {
+				w.putLinkRefs(kind, m.user, "manager", m.manager)
 			}
 			return nil
 		})
+	})
+	_, err := c.client.List(ctx, spec.Collection+"/delta", graphapi.ListOptions{Select: []string{"id", "manager"}, Headers: deltaPageHint}, func(p graphapi.Page) error {
+		return pl.push(ctx, p)
+	})
+	if err = pl.finish(err); err != nil {
+		return fmt.Errorf("reading the managers of users: %w", err)
 	}
-	var link string
-	var err error
-	if incremental {
-		link, err = c.client.ListURL(ctx, c.prev.DeltaTokens[string(kind)], deltaPageHint, handle)
-		var gerr *graphapi.Error
-		if errors.As(err, &gerr) && (gerr.Status == 410 || strings.EqualFold(gerr.Code, "syncStateNotFound")) {
-			return fmt.Errorf("the %s delta token of snapshot %d has expired (Graph keeps them 7 days); take a full capture without --incremental", kind, c.prev.ID)
+	return nil
+}
+
+// groups reads the groups with their members through a delta round (or its changes since
+// the previous snapshot), the recycle bin, and every group's owners, which delta does not
+// carry. In a full capture the owners are read while the round is still running.
+func (c *capture) groups(ctx context.Context) error {
+	kind := entra.KindGroup
+	if c.incrementalFor(kind) {
+		if err := c.deltaChanges(ctx, kind); err != nil {
+			return err
 		}
-	} else {
-		link, err = c.client.List(ctx, spec.Collection+"/delta", graphapi.ListOptions{Select: selectOf(kind, linkName), Headers: deltaPageHint}, handle)
-	}
-	if err != nil {
-		return fmt.Errorf("reading %ss: %w", kind, err)
-	}
-	if link == "" {
-		return fmt.Errorf("reading %ss: Graph ended the delta round without a deltaLink", kind)
-	}
-	c.mu.Lock()
-	if c.deltaLinks == nil {
-		c.deltaLinks = map[entra.Kind]string{}
-	}
-	c.deltaLinks[kind] = link
-	c.mu.Unlock()
-	if err := c.bin(ctx, kind); err != nil {
-		return err
-	}
-	if kind == entra.KindGroup {
-		// Owners are not in the delta stream: read them for every group.
+		// Owners are not in the delta stream: read them again for every group.
 		var ids []string
 		if err := c.sync(ctx, func(ctx context.Context, w *Writer) error {
 			var err error
@@ -656,9 +750,141 @@ func (c *capture) deltaKind(ctx context.Context, kind entra.Kind) error {
 		if err := c.links(ctx, kind, ids, "owners", true); err != nil {
 			return err
 		}
+		c.progress(kind, 0, true)
+		return nil
+	}
+	spec := entra.MustLookup(kind)
+	chunks := make(chan []string, 16)
+	owners := make(chan error, 1)
+	go func() {
+		var err error
+		for ids := range chunks {
+			if err == nil {
+				err = c.links(ctx, kind, ids, "owners", false)
+			}
+		}
+		owners <- err
+	}()
+	var ids []string
+	last := ""
+	pl := startPipeline(ctx, func(p graphapi.Page) error {
+		records, err := c.deltaRecords(kind, "members", p.Items, true)
+		if err != nil {
+			return err
+		}
+		for _, rec := range records {
+			// A large group comes back on several pages, its members in slices.
+			if !rec.removed && rec.id != last {
+				ids = append(ids, rec.id)
+				last = rec.id
+			}
+		}
+		if len(ids) >= linkChunk {
+			select {
+			case chunks <- ids:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			ids = nil
+		}
+		return c.send(ctx, func(ctx context.Context, w *Writer) error {
+			for _, rec := range records {
+				if err := applyDelta(ctx, w, kind, "members", rec); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+	link, err := c.client.List(ctx, spec.Collection+"/delta", graphapi.ListOptions{Select: selectOf(kind, "members"), Headers: deltaPageHint}, func(p graphapi.Page) error {
+		return pl.push(ctx, p)
+	})
+	err = pl.finish(err)
+	if err == nil && len(ids) > 0 {
+		chunks <- ids
+	}
+	close(chunks)
+	if oerr := <-owners; err == nil {
+		err = oerr
+	}
+	if err != nil {
+		return fmt.Errorf("reading %ss: %w", kind, err)
+	}
+	if link == "" {
+		return fmt.Errorf("reading %ss: Graph ended the delta round without a deltaLink", kind)
+	}
+	c.setDeltaLink(kind, link)
+	if err := c.bin(ctx, kind); err != nil {
+		return err
 	}
 	c.progress(kind, 0, true)
 	return nil
+}
+
+// deltaChanges reads users or groups as the changes since the previous snapshot's delta
+// token, over the objects carried forward from it, then the recycle bin.
+func (c *capture) deltaChanges(ctx context.Context, kind entra.Kind) error {
+	linkName := "members"
+	if kind == entra.KindUser {
+		linkName = "manager"
+	}
+	if err := c.send(ctx, func(ctx context.Context, w *Writer) error { return w.CarryForward(ctx, kind) }); err != nil {
+		return err
+	}
+	link, err := c.client.ListURL(ctx, c.prev.DeltaTokens[string(kind)], deltaPageHint, func(p graphapi.Page) error {
+		records, err := c.deltaRecords(kind, linkName, p.Items, false)
+		if err != nil {
+			return err
+		}
+		return c.send(ctx, func(ctx context.Context, w *Writer) error {
+			for _, rec := range records {
+				if err := applyDelta(ctx, w, kind, linkName, rec); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+	var gerr *graphapi.Error
+	if errors.As(err, &gerr) && (gerr.Status == 410 || strings.EqualFold(gerr.Code, "syncStateNotFound")) {
+		return fmt.Errorf("the %s delta token of snapshot %d has expired (Graph keeps them 7 days); take a full capture without --incremental", kind, c.prev.ID)
+	}
+	if err != nil {
+		return fmt.Errorf("reading %ss: %w", kind, err)
+	}
+	if link == "" {
+		return fmt.Errorf("reading %ss: Graph ended the delta round without a deltaLink", kind)
+	}
+	c.setDeltaLink(kind, link)
+	if err := c.bin(ctx, kind); err != nil {
+		return err
+	}
+	if kind == entra.KindUser {
+		c.progress(kind, 0, true)
+	}
+	return nil
+}
+
+// deltaRecords parses a delta page; with whole set (a full round, whose items are whole
+// objects) it also prepares the objects, outside the writer goroutine.
+func (c *capture) deltaRecords(kind entra.Kind, linkName string, items []json.RawMessage, whole bool) ([]deltaRecord, error) {
+	records := make([]deltaRecord, 0, len(items))
+	for _, raw := range items {
+		rec, err := parseDelta(kind, raw, linkName)
+		if err != nil {
+			return nil, err
+		}
+		if !rec.removed && whole {
+			p, err := prepareRaw(kind, rec.object, false)
+			if err != nil {
+				return nil, fmt.Errorf("%s %s: %w", kind, rec.id, err)
+			}
+			rec.prepared = &p
+		}
+		records = append(records, rec)
+	}
+	c.progress(kind, len(records), false)
+	return records, nil
 }
 
 // deltaRecord is one item of a delta page.
@@ -667,57 +893,72 @@ type deltaRecord struct {
 	removed  bool
 	object   []byte // the item without delta annotations
 	prepared *Prepared
-	// links are the item's members@delta (or manager@delta) entries.
-	links []deltaLink
+	// links are the item's members@delta (or manager@delta) entries; hasLinks says the
+	// annotation was there at all (an empty manager@delta means the manager was removed).
+	links    []deltaLink
+	hasLinks bool
 }
 
 type deltaLink struct {
-	id      string
+	id      []byte
 	kind    entra.Kind
 	removed bool
 }
 
 func parseDelta(kind entra.Kind, raw []byte, linkName string) (deltaRecord, error) {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &obj); err != nil {
-		return deltaRecord{}, fmt.Errorf("Graph returned a %s delta item that is not JSON: %v", kind, err)
-	}
 	var rec deltaRecord
-	if err := json.Unmarshal(obj["id"], &rec.id); err != nil || rec.id == "" {
+	annotation := linkName + "@delta"
+	kept := make([]byte, 0, len(raw)+2)
+	kept = append(kept, '{')
+	err := scanMembers(raw, func(m jsonMember) error {
+		key := string(m.key)
+		if m.keyEscaped {
+			var k string
+			if err := json.Unmarshal(raw[m.start:m.start+len(m.key)+2], &k); err != nil {
+				return err
+			}
+			key = k
+		}
+		switch {
+		case key == "@removed":
+			rec.removed = true
+			return nil
+		case key == annotation:
+			rec.hasLinks = true
+			return scanArray(m.value, func(elem []byte) error {
+				ref, err := parseRef(elem)
+				if err != nil {
+					return err
+				}
+				k := ref.kind
+				if !ref.ok {
+					if ref.typed {
+						return nil // a device or contact: not modelled
+					}
+					k = entra.KindUser
+				}
+				rec.links = append(rec.links, deltaLink{id: ref.id, kind: k, removed: ref.removed})
+				return nil
+			})
+		case strings.Contains(key, "@") && key != "@odata.type":
+			return nil
+		case key == "id":
+			rec.id = jsonString(m.value)
+		}
+		if len(kept) > 1 {
+			kept = append(kept, ',')
+		}
+		kept = append(kept, raw[m.start:m.end]...)
+		return nil
+	})
+	if err != nil {
+		return rec, fmt.Errorf("Graph returned a %s delta item that is not JSON: %v", kind, err)
+	}
+	if rec.id == "" {
 		return rec, fmt.Errorf("Graph returned a %s delta item without an id", kind)
 	}
-	if _, ok := obj["@removed"]; ok {
-		rec.removed = true
-		return rec, nil
-	}
-	if entries, ok := obj[linkName+"@delta"]; ok {
-		var list []struct {
-			ID      string          `json:"id"`
-			Type    string          `json:"@odata.type"`
-			Removed json.RawMessage `json:"@removed"`
-		}
-		if err := json.Unmarshal(entries, &list); err != nil {
-			return rec, fmt.Errorf("%s %s: %s@delta cannot be read: %v", kind, rec.id, linkName, err)
-		}
-		for _, e := range list {
-			k, ok := entra.KindForODataType(e.Type)
-			if !ok {
-				if e.Type != "" {
-					continue // a device or contact: not modelled
-				}
-				k = entra.KindUser
-			}
-			rec.links = append(rec.links, deltaLink{id: e.ID, kind: k, removed: len(e.Removed) > 0})
-		}
-	}
-	for k := range obj {
-		if strings.Contains(k, "@") && k != "@odata.type" {
-			delete(obj, k)
-		}
-	}
-	var err error
-	rec.object, err = json.Marshal(obj)
-	return rec, err
+	rec.object = append(kept, '}')
+	return rec, nil
 }
 
 // applyDelta runs in the writer goroutine.
@@ -766,23 +1007,25 @@ func applyDelta(ctx context.Context, w *Writer, kind entra.Kind, linkName string
 	if err := w.PutPrepared(ctx, *p); err != nil {
 		return err
 	}
-	if kind == entra.KindUser && len(rec.links) > 0 {
-		// manager is single-valued: a new one replaces the old.
+	if spec, ok := entra.MustLookup(kind).Link(linkName); ok && spec.Single && rec.hasLinks {
+		// manager is single-valued: what the annotation says replaces what was held,
+		// and an empty list means it was removed.
 		if err := w.ClearLinks(ctx, kind, rec.id, linkName); err != nil {
 			return err
 		}
 	}
+	var added []linkRef
 	for _, l := range rec.links {
-		link := Link{Kind: kind, From: rec.id, Name: linkName, To: l.id, ToKind: l.kind}
-		var err error
 		if l.removed {
-			err = w.RemoveLink(ctx, link)
-		} else {
-			err = w.PutLink(ctx, link)
+			if err := w.RemoveLink(ctx, Link{Kind: kind, From: rec.id, Name: linkName, To: string(l.id), ToKind: l.kind}); err != nil {
+				return err
+			}
+			continue
 		}
-		if err != nil {
-			return err
-		}
+		added = append(added, linkRef{kind: l.kind, id: l.id})
+	}
+	if len(added) > 0 {
+		w.putLinkRefs(kind, rec.id, linkName, added)
 	}
 	return nil
 }

@@ -101,6 +101,7 @@ type manifestRow struct {
 	kind  string
 	id    string
 	hash  []byte
+	blob  int64
 	inBin bool
 }
 
@@ -195,7 +196,7 @@ func cmpRow(x, y *manifestRow) int {
 // manifest reads a snapshot's (kind, id, hash, in_bin) rows in key order, without the
 // objects' JSON.
 func (s *Store) manifest(ctx context.Context, snap int64) ([]manifestRow, error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT kind, id, hash, in_bin FROM objects WHERE "+inSnapshot+" ORDER BY kind, id", snap)
+	rows, err := s.r.QueryContext(ctx, "SELECT kind, id, hash, blob, in_bin FROM objects WHERE "+inSnapshot+" ORDER BY kind, id", snap)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read snapshot %d: %w", snap, err)
 	}
@@ -204,7 +205,7 @@ func (s *Store) manifest(ctx context.Context, snap int64) ([]manifestRow, error)
 	for rows.Next() {
 		var r manifestRow
 		var inBin int
-		if err := rows.Scan(&r.kind, &r.id, &r.hash, &inBin); err != nil {
+		if err := rows.Scan(&r.kind, &r.id, &r.hash, &r.blob, &inBin); err != nil {
 			return nil, err
 		}
 		r.inBin = inBin == 1
@@ -213,12 +214,16 @@ func (s *Store) manifest(ctx context.Context, snap int64) ([]manifestRow, error)
 	return out, rows.Err()
 }
 
-func (s *Store) blob(ctx context.Context, hash []byte) (map[string]any, error) {
+func (s *Store) blob(ctx context.Context, blob int64) (map[string]any, error) {
 	var data []byte
-	if err := s.r.QueryRowContext(ctx, "SELECT data FROM blobs WHERE hash = ?", hash).Scan(&data); err != nil {
+	if err := s.r.QueryRowContext(ctx, "SELECT data FROM blobs WHERE id = ?", blob).Scan(&data); err != nil {
 		return nil, fmt.Errorf("object content missing from %s (run 'lifeline snapshots verify'): %w", s.path, err)
 	}
-	return decodeObject(data)
+	doc, err := resolveBlob(ctx, s.r, data)
+	if err != nil {
+		return nil, fmt.Errorf("object content unreadable in %s (run 'lifeline snapshots verify'): %w", s.path, err)
+	}
+	return decodeObject(doc)
 }
 
 func decodeObject(data []byte) (map[string]any, error) {
@@ -258,14 +263,14 @@ func classify(ctx context.Context, from, to State, ra, rb *manifestRow, opts Dif
 	if row == nil {
 		row, side = rb, to
 	}
-	obj, err := side.Store.blob(ctx, row.hash)
+	obj, err := side.Store.blob(ctx, row.blob)
 	if err != nil {
 		return nil, err
 	}
 	kind := entra.Kind(row.kind)
 	ch := &Change{Kind: kind, ID: row.id, DisplayName: entra.DisplayName(kind, obj), Change: class, Properties: []PropertyChange{}, Links: []LinkChange{}}
 	if class == Modified || class == Restored {
-		after, err := to.Store.blob(ctx, rb.hash)
+		after, err := to.Store.blob(ctx, rb.blob)
 		if err != nil {
 			return nil, err
 		}
@@ -462,6 +467,9 @@ func linkLess(a, b Link) bool {
 	}
 	if a.Name != b.Name {
 		return a.Name < b.Name
+	}
+	if a.ToKind != b.ToKind {
+		return a.ToKind < b.ToKind
 	}
 	return a.To < b.To
 }

@@ -1,11 +1,13 @@
 package snapshots
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -149,7 +151,7 @@ const inSnapshot = "first_snap <= ?1 AND (last_snap IS NULL OR last_snap >= ?1)"
 // means every kind (ordered by kind, then id). Objects in a recycle bin are included,
 // marked InBin.
 func (s *Store) Objects(ctx context.Context, snap int64, kind entra.Kind, fn func(Object) error) error {
-	q := "SELECT o.kind, o.id, o.hash, o.in_bin, b.data FROM objects o JOIN blobs b ON b.hash = o.hash WHERE " + inSnapshot
+	q := "SELECT o.kind, o.id, o.hash, o.in_bin, b.data FROM objects o JOIN blobs b ON b.id = o.blob WHERE " + inSnapshot
 	args := []any{snap}
 	if kind != "" {
 		q += " AND o.kind = ?2"
@@ -166,11 +168,23 @@ func (s *Store) Objects(ctx context.Context, snap int64, kind entra.Kind, fn fun
 		if err != nil {
 			return err
 		}
+		if o.JSON, err = s.objectJSON(ctx, o); err != nil {
+			return err
+		}
 		if err := fn(o); err != nil {
 			return err
 		}
 	}
 	return rows.Err()
+}
+
+// objectJSON resolves what scanObject read (a whole version or a delta) to canonical JSON.
+func (s *Store) objectJSON(ctx context.Context, o Object) (json.RawMessage, error) {
+	doc, err := resolveBlob(ctx, s.r, o.JSON)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: its stored version is unreadable (run 'lifeline snapshots verify'): %w", o.Kind, o.ID, err)
+	}
+	return doc, nil
 }
 
 func scanObject(rows interface{ Scan(...any) error }) (Object, error) {
@@ -184,7 +198,7 @@ func scanObject(rows interface{ Scan(...any) error }) (Object, error) {
 	o.Kind = entra.Kind(kind)
 	copy(o.Hash[:], hash)
 	o.InBin = inBin == 1
-	o.JSON = data
+	o.JSON = data // the stored form, until objectJSON resolves it
 	return o, nil
 }
 
@@ -193,7 +207,7 @@ var ErrNoObject = errors.New("no such object")
 
 // Object returns one object of a snapshot by kind and id; an empty kind searches every kind.
 func (s *Store) Object(ctx context.Context, snap int64, kind entra.Kind, id string) (Object, error) {
-	q := "SELECT o.kind, o.id, o.hash, o.in_bin, b.data FROM objects o JOIN blobs b ON b.hash = o.hash WHERE " + inSnapshot + " AND o.id = ?2"
+	q := "SELECT o.kind, o.id, o.hash, o.in_bin, b.data FROM objects o JOIN blobs b ON b.id = o.blob WHERE " + inSnapshot + " AND o.id = ?2"
 	args := []any{snap, id}
 	if kind != "" {
 		q += " AND o.kind = ?3"
@@ -203,6 +217,10 @@ func (s *Store) Object(ctx context.Context, snap int64, kind entra.Kind, id stri
 	if errors.Is(err, sql.ErrNoRows) {
 		return o, fmt.Errorf("%s %s is not in snapshot %d: %w", orAny(kind), id, snap, ErrNoObject)
 	}
+	if err != nil {
+		return o, err
+	}
+	o.JSON, err = s.objectJSON(ctx, o)
 	return o, err
 }
 
@@ -213,25 +231,208 @@ func orAny(k entra.Kind) string {
 	return string(k)
 }
 
-// Links calls fn for every link of snapshot snap in key order (kind, from, name, to).
+// Links calls fn for every link of snapshot snap in key order (kind, from, name,
+// to_kind, to).
 func (s *Store) Links(ctx context.Context, snap int64, fn func(Link) error) error {
-	rows, err := s.r.QueryContext(ctx, "SELECT kind, from_id, name, to_id, to_kind FROM links WHERE "+inSnapshot+" ORDER BY kind, from_id, name, to_id", snap)
+	err := s.holderLinks(ctx, snap, func(holder []Link) error {
+		for _, l := range holder {
+			if err := fn(l); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("cannot read links of snapshot %d: %w", snap, err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var l Link
-		var kind, toKind string
-		if err := rows.Scan(&kind, &l.From, &l.Name, &l.To, &toKind); err != nil {
-			return err
+	return nil
+}
+
+// holderLinks calls fn with each holder's links of snapshot snap, holders in (kind, id)
+// order and each holder's links in (name, to_kind, to) order: the single-valued ones kept in the
+// holder's manifest row merged with the link sets.
+func (s *Store) holderLinks(ctx context.Context, snap int64, fn func([]Link) error) error {
+	names, err := s.nameTable(ctx)
+	if err != nil {
+		return err
+	}
+	refRows, err := s.r.QueryContext(ctx, "SELECT kind, id, refs FROM objects WHERE "+inSnapshot+" AND refs IS NOT NULL ORDER BY kind, id", snap)
+	if err != nil {
+		return err
+	}
+	defer refRows.Close()
+	setRows, err := s.r.QueryContext(ctx, "SELECT kind, from_id, name, targets FROM links WHERE "+inSnapshot+" ORDER BY kind, from_id, name", snap)
+	if err != nil {
+		return err
+	}
+	defer setRows.Close()
+
+	type row struct {
+		kind, id string
+		sets     []namedSet
+		ok       bool
+	}
+	nextRef := func() (row, error) {
+		if !refRows.Next() {
+			return row{}, refRows.Err()
 		}
-		l.Kind, l.ToKind = entra.Kind(kind), entra.Kind(toKind)
-		if err := fn(l); err != nil {
+		var r row
+		var refs []byte
+		if err := refRows.Scan(&r.kind, &r.id, &refs); err != nil {
+			return r, err
+		}
+		sets, err := readRefs(refs)
+		if err != nil {
+			return r, fmt.Errorf("%s %s: its stored links are damaged: %w", r.kind, r.id, err)
+		}
+		r.sets, r.ok = sets, true
+		return r, nil
+	}
+	// Link rows come one name at a time: gather a holder's rows.
+	var pending row
+	nextSet := func() (row, error) {
+		r := pending
+		pending = row{}
+		for setRows.Next() {
+			var kind, id, name string
+			var targets []byte
+			if err := setRows.Scan(&kind, &id, &name, &targets); err != nil {
+				return r, err
+			}
+			ns, rest, err := readSet(targets, nil)
+			if err == nil && len(rest) > 0 {
+				err = errBadLinkSet
+			}
+			if err != nil {
+				return r, fmt.Errorf("%s %s: its stored %s are damaged: %w", kind, id, name, err)
+			}
+			if r.ok && (kind != r.kind || id != r.id) {
+				pending = row{kind: kind, id: id, sets: []namedSet{{name, ns}}, ok: true}
+				return r, nil
+			}
+			r.kind, r.id, r.ok = kind, id, true
+			r.sets = append(r.sets, namedSet{name, ns})
+		}
+		return r, setRows.Err()
+	}
+	a, err := nextRef()
+	if err != nil {
+		return err
+	}
+	b, err := nextSet()
+	if err != nil {
+		return err
+	}
+	var links []Link
+	for a.ok || b.ok {
+		var sets []namedSet
+		var kind, id string
+		c := 0
+		switch {
+		case !b.ok:
+			c = -1
+		case !a.ok:
+			c = 1
+		default:
+			c = cmp.Or(strings.Compare(a.kind, b.kind), strings.Compare(a.id, b.id))
+		}
+		if c <= 0 {
+			kind, id = a.kind, a.id
+			sets = append(sets, a.sets...)
+			if a, err = nextRef(); err != nil {
+				return err
+			}
+		}
+		if c >= 0 {
+			kind, id = b.kind, b.id
+			sets = append(sets, b.sets...)
+			if b, err = nextSet(); err != nil {
+				return err
+			}
+		}
+		links = links[:0]
+		for _, set := range sets {
+			for _, n := range set.ns {
+				to, ok := names.get(n)
+				if !ok {
+					return fmt.Errorf("%s %s: a stored %s link points at target number %d, which the file does not name", kind, id, set.name, n)
+				}
+				links = append(links, Link{Kind: entra.Kind(kind), From: id, Name: set.name, To: to.id, ToKind: to.kind})
+			}
+		}
+		slices.SortFunc(links, func(x, y Link) int {
+			return cmp.Or(strings.Compare(x.Name, y.Name), strings.Compare(string(x.ToKind), string(y.ToKind)), strings.Compare(x.To, y.To))
+		})
+		if err := fn(links); err != nil {
 			return err
 		}
 	}
-	return rows.Err()
+	return nil
+}
+
+// nameTable is the file's link target numbering, read once and extended as it grows
+// (names are only ever appended).
+type nameTable struct {
+	byN []target
+}
+
+type target struct {
+	kind entra.Kind
+	id   string
+}
+
+func (t *nameTable) get(n int64) (target, bool) {
+	if n <= 0 || n >= int64(len(t.byN)) || t.byN[n].id == "" {
+		return target{}, false
+	}
+	return t.byN[n], true
+}
+
+func (s *Store) nameTable(ctx context.Context) (*nameTable, error) {
+	s.namesMu.Lock()
+	defer s.namesMu.Unlock()
+	var top sql.NullInt64
+	if err := s.r.QueryRowContext(ctx, "SELECT max(first) FROM names").Scan(&top); err != nil {
+		return nil, err
+	}
+	if s.names != nil && (!top.Valid || int64(len(s.names.byN)) > top.Int64) {
+		return s.names, nil
+	}
+	t := &nameTable{}
+	if s.names != nil {
+		t.byN = s.names.byN
+	}
+	from := int64(len(t.byN))
+	rows, err := s.r.QueryContext(ctx, "SELECT first, data FROM names WHERE first >= ? ORDER BY first", from)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var first int64
+		var data []byte
+		if err := rows.Scan(&first, &data); err != nil {
+			return nil, err
+		}
+		err := decodeNames(data, func(i int, kind entra.Kind, guid *[16]byte, id string) {
+			n := first + int64(i)
+			for int64(len(t.byN)) <= n {
+				t.byN = append(t.byN, target{})
+			}
+			if guid != nil {
+				id = string(appendGUID(nil, guid))
+			}
+			t.byN[n] = target{kind, id}
+		})
+		if err != nil {
+			return nil, fmt.Errorf("the link target names are damaged: %w", err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	s.names = t
+	return t, nil
 }
 
 // AuditEntry is one captured directory audit record.
@@ -270,7 +471,9 @@ func (s *Store) Audit(ctx context.Context, since, until time.Time, fn func(Audit
 		if e.At, err = time.Parse(time.RFC3339Nano, at); err != nil {
 			return fmt.Errorf("audit entry %s has a damaged time %q", e.ID, at)
 		}
-		e.JSON = data
+		if e.JSON, err = decompressAudit(data); err != nil {
+			return fmt.Errorf("audit entry %s is damaged: %w", e.ID, err)
+		}
 		if err := fn(e); err != nil {
 			return err
 		}

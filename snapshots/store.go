@@ -20,6 +20,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -39,6 +40,9 @@ type Store struct {
 	w *sql.DB
 	// r serves concurrent reads (WAL lets them run beside the writer).
 	r *sql.DB
+
+	namesMu sync.Mutex
+	names   *nameTable // cached link target numbering
 }
 
 // OpenOptions says how to open a snapshot file.
@@ -132,6 +136,11 @@ func checkHeader(path string) error {
 	return nil
 }
 
+// pageSize is the page size of new files: the largest SQLite has. Object versions are
+// kilobytes, and 4 KB pages hold one of them and waste the rest (the file was twice its
+// data); large pages also make fewer, larger writes.
+const pageSize = 65536
+
 func openPool(path string, readOnly bool, conns int) (*sql.DB, error) {
 	q := url.Values{}
 	// busy_timeout must come first so the connection waits instead of failing while
@@ -141,10 +150,15 @@ func openPool(path string, readOnly bool, conns int) (*sql.DB, error) {
 	if readOnly {
 		q.Add("_pragma", "query_only(1)")
 	} else {
-		q.Add("_pragma", "journal_mode(WAL)")
+		// page_size must precede the switch to WAL, which the driver applies after the
+		// _pragma list; it is a no-op on existing files.
+		q.Add("_pragma", "page_size("+strconv.Itoa(pageSize)+")")
+		q.Set("_journal_mode", "WAL")
 		q.Add("_pragma", "synchronous(NORMAL)")
 		q.Add("_pragma", "temp_store(MEMORY)")
-		q.Add("_pragma", "cache_size(-65536)")
+		// In pages, not KiB: the driver applies cache_size before page_size, and a size in
+		// KiB would be converted at the default 4 KB page and then hold 16 times as much.
+		q.Add("_pragma", "cache_size("+strconv.Itoa(64<<20/pageSize)+")")
 		// BEGIN IMMEDIATE takes the write lock up front instead of upgrading mid-transaction.
 		q.Set("_txlock", "immediate")
 	}

@@ -82,8 +82,8 @@ func (s *Store) verifySnapshot(ctx context.Context, id int64, checked map[Hash]s
 	if err != nil {
 		return fmt.Errorf("cannot read snapshot %d: %w", id, err)
 	}
-	root := newRootHasher()
-	rows, err := s.r.QueryContext(ctx, `SELECT o.kind, o.id, o.hash, o.in_bin, b.data FROM objects o LEFT JOIN blobs b ON b.hash = o.hash
+	objLines, linkLines := sha256.New(), sha256.New()
+	rows, err := s.r.QueryContext(ctx, `SELECT o.kind, o.id, o.hash, o.in_bin, b.data FROM objects o LEFT JOIN blobs b ON b.id = o.blob
 		WHERE `+inSnapshot+` ORDER BY o.kind, o.id`, id)
 	if err != nil {
 		return fmt.Errorf("cannot read snapshot %d: %w", id, err)
@@ -107,8 +107,10 @@ func (s *Store) verifySnapshot(ctx context.Context, id int64, checked map[Hash]s
 				problem = "its manifest entry has a malformed hash"
 			case data == nil:
 				problem = "its content is missing from the file"
-			case sha256.Sum256(data) != h:
-				problem = "its content does not match its hash (tampered or corrupted)"
+			default:
+				if doc, err := resolveBlob(ctx, s.r, data); err != nil || sha256.Sum256(doc) != h {
+					problem = "its content does not match its hash (tampered or corrupted)"
+				}
 			}
 			checked[h] = problem
 		}
@@ -122,22 +124,32 @@ func (s *Store) verifySnapshot(ctx context.Context, id int64, checked map[Hash]s
 		line = append(line, '\t')
 		line = appendHex(line, hash)
 		line = append(line, '\t', byte('0'+inBin), '\n')
-		root.h.Write(line)
+		objLines.Write(line)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	lrows, err := s.r.QueryContext(ctx, "SELECT kind, from_id, name, to_id, to_kind FROM links WHERE "+inSnapshot+" ORDER BY kind, from_id, name, to_id", id)
+	err = s.holderLinks(ctx, id, func(links []Link) error {
+		for _, l := range links {
+			rep.Links++
+			line = append(line[:0], "l\t"...)
+			for i, f := range []string{string(l.Kind), l.From, l.Name, l.To, string(l.ToKind)} {
+				if i > 0 {
+					line = append(line, '\t')
+				}
+				line = append(line, f...)
+			}
+			line = append(line, '\n')
+			linkLines.Write(line)
+		}
+		return nil
+	})
 	if err != nil {
-		return err
+		rep.Damage = append(rep.Damage, Damage{Snapshot: id, Problem: "its links cannot be read: " + err.Error()})
+		return nil
 	}
-	links, err := root.links(lrows)
-	if err != nil {
-		return err
-	}
-	rep.Links += links
-	if got := root.sum(); got != stored {
+	if got := rootOf(objLines.Sum(nil), linkLines.Sum(nil)); got != stored {
 		rep.Damage = append(rep.Damage, Damage{Snapshot: id, Problem: fmt.Sprintf("its root hash is %s but its manifest and links hash to %s: objects or links were added, removed or altered", short(stored), short(got))})
 	}
 	return nil

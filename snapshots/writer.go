@@ -5,10 +5,9 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/lifelinehq/lifeline/entra"
@@ -34,6 +33,12 @@ type SnapshotMeta struct {
 // nothing of the file's earlier snapshots changes, until Commit. A capture that fails
 // halfway rolls back and leaves no half snapshot. A Writer is not safe for concurrent use;
 // a capture funnels its collectors into one goroutine that owns it.
+//
+// Object versions go to the file as they arrive (unless the previous snapshot already
+// holds the same version); the manifest itself is staged in memory, compactly, and
+// written at Commit in key order, where only what changed since the previous snapshot
+// costs a row: a full capture of a million objects makes a few million cheap appends
+// rather than tens of millions of random index updates.
 type Writer struct {
 	s      *Store
 	tx     *sql.Tx
@@ -41,35 +46,14 @@ type Writer struct {
 	prev   int64
 	done   bool
 	tokens map[string]string
+	prune  bool
 
-	putBlob, putObj, delObj, putLink, delLink, putAudit *sql.Stmt
-	// indexed is set once the staging indexes exist; from then on a put replaces the
-	// staged version in place instead of leaving the newest for commit to pick.
-	indexed bool
-}
-
-// ensureIndexed builds the staging indexes (once).
-func (w *Writer) ensureIndexed(ctx context.Context) error {
-	if w.indexed {
-		return nil
-	}
-	for _, q := range []string{
-		// Index first (one sort), then keep only the newest version of each object and
-		// one copy of each link, finding duplicates through the index.
-		"CREATE INDEX temp.stage_objects_key ON stage_objects(kind, id)",
-		`DELETE FROM stage_objects WHERE EXISTS (SELECT 1 FROM stage_objects n
-			WHERE n.kind = stage_objects.kind AND n.id = stage_objects.id AND n.rowid > stage_objects.rowid)`,
-		"CREATE INDEX temp.stage_links_key ON stage_links(kind, from_id, name, to_id)",
-		`DELETE FROM stage_links WHERE EXISTS (SELECT 1 FROM stage_links o
-			WHERE o.kind = stage_links.kind AND o.from_id = stage_links.from_id AND o.name = stage_links.name
-			AND o.to_id = stage_links.to_id AND o.rowid < stage_links.rowid)`,
-	} {
-		if _, err := w.tx.ExecContext(ctx, q); err != nil {
-			return err
-		}
-	}
-	w.indexed = true
-	return nil
+	putAudit *sql.Stmt
+	st       stage
+	blobs    rowBuffer // pending blob rows (id, data)
+	nextBlob int64     // next blob id
+	newBlob  int64     // blob ids from here on were written by this snapshot
+	orphans  []int64   // blobs written by this snapshot that nothing references any more
 }
 
 // Begin starts a new snapshot of meta.TenantID. It refuses a tenant other than the one
@@ -92,9 +76,12 @@ func (s *Store) Begin(ctx context.Context, meta SnapshotMeta) (*Writer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot start writing to %s: %w", s.path, err)
 	}
-	w := &Writer{s: s, tx: tx, meta: meta, tokens: map[string]string{}}
-	fail := func(err error) (*Writer, error) { tx.Rollback(); return nil, err }
-
+	w := &Writer{s: s, tx: tx, meta: meta, tokens: map[string]string{}, st: newStage()}
+	w.blobs = rowBuffer{table: "blobs(id, data)", cols: 2}
+	fail := func(err error) (*Writer, error) {
+		tx.Rollback()
+		return nil, err
+	}
 	var tenant string
 	err = tx.QueryRowContext(ctx, "SELECT value FROM meta WHERE key = 'tenant_id'").Scan(&tenant)
 	switch {
@@ -110,36 +97,96 @@ func (s *Store) Begin(ctx context.Context, meta SnapshotMeta) (*Writer, error) {
 	if err := tx.QueryRowContext(ctx, "SELECT coalesce(max(id), 0) FROM snapshots").Scan(&w.prev); err != nil {
 		return fail(err)
 	}
-	// Staging tables are plain append-only tables: a full capture writes hundreds of
-	// thousands of rows, and random-key B-tree inserts would dominate its time. Their
-	// indexes are built once, when something first needs to look up (an incremental
-	// capture) or at commit.
-	for _, q := range []string{
-		"DROP TABLE IF EXISTS temp.stage_objects",
-		"DROP TABLE IF EXISTS temp.stage_links",
-		"CREATE TEMP TABLE stage_objects (kind TEXT NOT NULL, id TEXT NOT NULL, hash BLOB NOT NULL, in_bin INTEGER NOT NULL)",
-		"CREATE TEMP TABLE stage_links (kind TEXT NOT NULL, from_id TEXT NOT NULL, name TEXT NOT NULL, to_id TEXT NOT NULL, to_kind TEXT NOT NULL)",
-	} {
-		if _, err := tx.ExecContext(ctx, q); err != nil {
-			return fail(err)
+	if err := tx.QueryRowContext(ctx, "SELECT coalesce(max(id), 0) FROM blobs").Scan(&w.nextBlob); err != nil {
+		return fail(err)
+	}
+	w.nextBlob++
+	w.newBlob = w.nextBlob
+	if err := w.loadNames(ctx); err != nil {
+		return fail(fmt.Errorf("cannot read the link targets in %s: %w", s.path, err))
+	}
+	if w.prev > 0 {
+		if err := w.loadPrevious(ctx); err != nil {
+			return fail(fmt.Errorf("cannot read the newest snapshot in %s: %w", s.path, err))
 		}
 	}
-	err = nil
-	prep := func(dst **sql.Stmt, q string) {
-		if err == nil {
-			*dst, err = tx.PrepareContext(ctx, q)
-		}
-	}
-	prep(&w.putBlob, "INSERT OR IGNORE INTO blobs(hash, data) VALUES (?, ?)")
-	prep(&w.putObj, "INSERT INTO stage_objects(kind, id, hash, in_bin) VALUES (?, ?, ?, ?)")
-	prep(&w.delObj, "DELETE FROM stage_objects WHERE kind = ? AND id = ?")
-	prep(&w.putLink, "INSERT INTO stage_links(kind, from_id, name, to_id, to_kind) VALUES (?, ?, ?, ?, ?)")
-	prep(&w.delLink, "DELETE FROM stage_links WHERE kind = ? AND from_id = ? AND name = ? AND to_id = ?")
-	prep(&w.putAudit, "INSERT OR IGNORE INTO audit(id, activity_at, activity, data) VALUES (?, ?, ?, ?)")
-	if err != nil {
+	if w.putAudit, err = tx.PrepareContext(ctx, "INSERT OR IGNORE INTO audit(id, activity_at, activity, data) VALUES (?, ?, ?, ?)"); err != nil {
 		return fail(err)
 	}
 	return w, nil
+}
+
+// loadNames reads the file's link target numbering, which new numbers continue.
+func (w *Writer) loadNames(ctx context.Context) error {
+	st := &w.st
+	rows, err := w.tx.QueryContext(ctx, "SELECT first, data FROM names ORDER BY first")
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var first int64
+		var data []byte
+		if err := rows.Scan(&first, &data); err != nil {
+			return err
+		}
+		err := decodeNames(data, func(i int, kind entra.Kind, guid *[16]byte, id string) {
+			if guid != nil {
+				id = string(appendGUID(nil, guid))
+			}
+			st.setNumber(st.intern(kind, id), int32(first)+int32(i))
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// loadPrevious stages what the newest snapshot holds, so that unchanged versions are
+// recognised as they arrive and cost nothing: its open manifest and link rows.
+func (w *Writer) loadPrevious(ctx context.Context) error {
+	st := &w.st
+	rows, err := w.tx.QueryContext(ctx, "SELECT kind, id, first_snap, hash, blob, in_bin, refs FROM objects WHERE last_snap IS NULL")
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var kind, id string
+		var p prevRow
+		var hash, refs []byte
+		var inBin int
+		if err := rows.Scan(&kind, &id, &p.first, &hash, &p.blob, &inBin, &refs); err != nil {
+			rows.Close()
+			return err
+		}
+		copy(p.hash[:], hash)
+		p.inBin = inBin == 1
+		p.refs, p.end = st.keep(refs)
+		h := st.intern(entra.Kind(kind), id)
+		st.prevRows = append(st.prevRows, p)
+		st.ents[h].prev = int32(len(st.prevRows))
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows, err = w.tx.QueryContext(ctx, "SELECT kind, from_id, name, first_snap, targets FROM links WHERE last_snap IS NULL")
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var kind, from, name string
+		var p prevSet
+		var targets []byte
+		if err := rows.Scan(&kind, &from, &name, &p.first, &targets); err != nil {
+			return err
+		}
+		p.start, p.end = st.keep(targets)
+		st.prevSets[setKey{st.intern(entra.Kind(kind), from), st.linkName(name)}] = p
+	}
+	return rows.Err()
 }
 
 // Previous returns the id of the newest snapshot before this one (0 when none).
@@ -180,139 +227,247 @@ func Prepare(kind entra.Kind, id string, raw []byte, inBin bool) (Prepared, erro
 
 // PutPrepared records an object Prepare made.
 func (w *Writer) PutPrepared(ctx context.Context, p Prepared) error {
-	if _, err := w.putBlob.ExecContext(ctx, p.Hash[:], p.Data); err != nil {
-		return err
+	st := &w.st
+	h := st.intern(p.Kind, p.ID)
+	e := &st.ents[h]
+	if e.staged() && e.hash == p.Hash {
+		e.stage(e.hash, e.blob, p.InBin)
+		return nil
 	}
-	if w.indexed {
-		if _, err := w.delObj.ExecContext(ctx, string(p.Kind), p.ID); err != nil {
-			return err
+	if prev := st.prevOf(h); prev != nil && prev.hash == p.Hash {
+		w.unstage(h)
+		st.ents[h].stage(p.Hash, prev.blob, p.InBin)
+		return nil
+	}
+	data := p.Data
+	if prev := st.prevOf(h); prev != nil {
+		// A changed version: store what changed against the previous one's whole form.
+		d, err := w.deltaFrom(ctx, prev.blob, p.Data)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", p.Kind, p.ID, err)
+		}
+		if d != nil {
+			data = d
 		}
 	}
-	_, err := w.putObj.ExecContext(ctx, string(p.Kind), p.ID, p.Hash[:], boolInt(p.InBin))
-	return err
+	w.unstage(h)
+	id := w.nextBlob
+	w.nextBlob++
+	if err := w.blobs.add(ctx, w.tx, len(data), id, data); err != nil {
+		return err
+	}
+	st.ents[h].stage(p.Hash, id, p.InBin)
+	return nil
+}
+
+// deltaFrom encodes doc against the whole version behind blob prev (a version of the
+// same object in the previous snapshot), or returns nil to store doc whole.
+func (w *Writer) deltaFrom(ctx context.Context, prev int64, doc []byte) ([]byte, error) {
+	var data []byte
+	if err := w.tx.QueryRowContext(ctx, "SELECT data FROM blobs WHERE id = ?", prev).Scan(&data); err != nil {
+		return nil, fmt.Errorf("its previous version cannot be read: %w", err)
+	}
+	base := prev
+	if len(data) == 0 || data[0] != '{' {
+		b, _, err := deltaBase(data)
+		if err != nil {
+			return nil, fmt.Errorf("its previous version is damaged: %w", err)
+		}
+		base = b
+		if err := w.tx.QueryRowContext(ctx, "SELECT data FROM blobs WHERE id = ?", base).Scan(&data); err != nil {
+			return nil, fmt.Errorf("its previous version cannot be read: %w", err)
+		}
+		if len(data) == 0 || data[0] != '{' {
+			return nil, nil
+		}
+	}
+	return makeDelta(base, data, doc), nil
+}
+
+// unstage takes an object out of the snapshot being written, remembering a version that
+// only this snapshot wrote so that commit can drop it.
+func (w *Writer) unstage(h handle) {
+	e := &w.st.ents[h]
+	if e.staged() && e.blob >= w.newBlob {
+		w.orphans = append(w.orphans, e.blob)
+	}
+	e.flags &^= entStaged | entInBin
 }
 
 // DropBin drops from the snapshot being written every object of kind that was in a
 // recycle bin, before the bin is read again (objects purged since the previous
 // snapshot must not be carried forward).
 func (w *Writer) DropBin(ctx context.Context, kind entra.Kind) error {
-	if err := w.ensureIndexed(ctx); err != nil {
-		return err
+	c := w.st.code(kind)
+	for i := range w.st.ents {
+		if e := &w.st.ents[i]; e.kind == c && e.staged() && e.inBin() {
+			w.unstage(handle(i))
+		}
 	}
-	_, err := w.tx.ExecContext(ctx, "DELETE FROM stage_objects WHERE kind = ? AND in_bin = 1", string(kind))
-	return err
+	return nil
 }
 
 // Staged returns the staged version of an object (for merging a partial delta record
 // onto the previous version), or nil when the object is not staged.
 func (w *Writer) Staged(ctx context.Context, kind entra.Kind, id string) ([]byte, error) {
-	if err := w.ensureIndexed(ctx); err != nil {
+	h, ok := w.st.lookup(kind, id)
+	if !ok || !w.st.ents[h].staged() {
+		return nil, nil
+	}
+	if err := w.blobs.flush(ctx, w.tx); err != nil {
 		return nil, err
 	}
 	var data []byte
-	err := w.tx.QueryRowContext(ctx, "SELECT b.data FROM stage_objects s JOIN blobs b ON b.hash = s.hash WHERE s.kind = ? AND s.id = ?", string(kind), id).Scan(&data)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
+	if err := w.tx.QueryRowContext(ctx, "SELECT data FROM blobs WHERE id = ?", w.st.ents[h].blob).Scan(&data); err != nil {
+		return nil, fmt.Errorf("%s %s: its staged version cannot be read: %w", kind, id, err)
 	}
-	return data, err
+	return resolveBlob(ctx, w.tx, data)
 }
 
 // StagedIDs returns the ids of the live (not binned) objects of kind staged so far.
 func (w *Writer) StagedIDs(ctx context.Context, kind entra.Kind) ([]string, error) {
-	if err := w.ensureIndexed(ctx); err != nil {
-		return nil, err
-	}
-	rows, err := w.tx.QueryContext(ctx, "SELECT id FROM stage_objects WHERE kind = ? AND in_bin = 0 ORDER BY id", string(kind))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
+	c := w.st.code(kind)
 	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
+	for i := range w.st.ents {
+		if e := &w.st.ents[i]; e.kind == c && e.live() {
+			ids = append(ids, w.st.id(handle(i)))
 		}
-		ids = append(ids, id)
 	}
-	return ids, rows.Err()
+	slices.Sort(ids)
+	return ids, nil
 }
 
-// PruneLinks drops staged links whose holder or target is not a live object of the
-// snapshot. Graph hides the links of deleted objects, but an incremental capture carries
-// links forward and a delta round need not report every link a deletion ended (a
-// deleted user's group memberships, the manager link of its reports).
+// PruneLinks makes Commit drop every link whose holder or target is not a live object of
+// the snapshot. Graph hides the links of deleted objects, but an incremental capture
+// carries links forward and a delta round need not report every link a deletion ended
+// (a deleted user's group memberships, the manager link of its reports).
 func (w *Writer) PruneLinks(ctx context.Context) error {
-	if err := w.ensureIndexed(ctx); err != nil {
-		return err
-	}
-	_, err := w.tx.ExecContext(ctx, `DELETE FROM stage_links WHERE
-		NOT EXISTS (SELECT 1 FROM stage_objects s WHERE s.kind = stage_links.to_kind AND s.id = stage_links.to_id AND s.in_bin = 0)
-		OR NOT EXISTS (SELECT 1 FROM stage_objects s WHERE s.kind = stage_links.kind AND s.id = stage_links.from_id AND s.in_bin = 0)`)
-	return err
+	w.prune = true
+	return nil
 }
 
 // RemoveObject drops an object from the snapshot being written (a delta said it is gone).
 func (w *Writer) RemoveObject(ctx context.Context, kind entra.Kind, id string) error {
-	if err := w.ensureIndexed(ctx); err != nil {
-		return err
+	if h, ok := w.st.lookup(kind, id); ok {
+		w.unstage(h)
 	}
-	_, err := w.delObj.ExecContext(ctx, string(kind), id)
-	return err
+	return nil
 }
 
 // PutLink records one relationship.
 func (w *Writer) PutLink(ctx context.Context, l Link) error {
-	if w.indexed {
-		if _, err := w.delLink.ExecContext(ctx, string(l.Kind), l.From, l.Name, l.To); err != nil {
-			return err
-		}
+	st := &w.st
+	st.addLink(st.intern(l.Kind, l.From), st.linkName(l.Name), st.intern(l.ToKind, l.To))
+	return nil
+}
+
+// linkRef is a link target as a capture reads it: its kind and its id, a slice of the
+// page it came in (no string per link).
+type linkRef struct {
+	kind entra.Kind
+	id   []byte
+}
+
+// putLinkRefs records links that share their holder and name.
+func (w *Writer) putLinkRefs(kind entra.Kind, from, name string, to []linkRef) {
+	st := &w.st
+	h, n := st.intern(kind, from), st.linkName(name)
+	for _, l := range to {
+		st.addLink(h, n, st.internBytes(l.kind, l.id))
 	}
-	_, err := w.putLink.ExecContext(ctx, string(l.Kind), l.From, l.Name, l.To, string(l.ToKind))
-	return err
 }
 
 // RemoveLink drops a relationship from the snapshot being written.
 func (w *Writer) RemoveLink(ctx context.Context, l Link) error {
-	if err := w.ensureIndexed(ctx); err != nil {
-		return err
+	st := &w.st
+	from, ok := st.lookup(l.Kind, l.From)
+	if !ok {
+		return nil
 	}
-	_, err := w.delLink.ExecContext(ctx, string(l.Kind), l.From, l.Name, l.To)
-	return err
+	name, ok := st.nameIdx[l.Name]
+	if !ok {
+		return nil
+	}
+	seq := st.nextSeq()
+	// The target's kind is not part of a link's key: drop it under any kind.
+	for _, k := range st.kinds {
+		if to, ok := st.lookup(k, l.To); ok {
+			st.tomb[linkTriple{from, name, to}] = seq
+		}
+	}
+	return nil
 }
 
 // CarryForward copies every object of kind, and the links those objects hold, from the
 // previous snapshot into this one, so that an incremental capture only has to record
 // what a delta round says changed.
 func (w *Writer) CarryForward(ctx context.Context, kind entra.Kind) error {
-	if err := w.ensureIndexed(ctx); err != nil {
-		return err
+	st := &w.st
+	c := st.code(kind)
+	for i := range st.ents {
+		e := &st.ents[i]
+		if e.kind != c || e.prev == 0 {
+			continue
+		}
+		p := st.prevRows[e.prev-1]
+		w.unstage(handle(i))
+		st.ents[i].stage(p.hash, p.blob, p.inBin)
+		if p.end > p.refs {
+			sets, err := readRefs(st.span(p.refs, p.end))
+			if err != nil {
+				return fmt.Errorf("%s %s: its stored links are damaged: %w", kind, st.id(handle(i)), err)
+			}
+			for _, s := range sets {
+				if err := st.carrySet(handle(i), st.linkName(s.name), s.ns); err != nil {
+					return err
+				}
+			}
+		}
 	}
-	if w.prev == 0 {
-		return nil
+	for k, p := range st.prevSets {
+		if st.ents[k.h].kind != c {
+			continue
+		}
+		ns, _, err := readSet(st.span(p.start, p.end), nil)
+		if err != nil {
+			return fmt.Errorf("%s %s: its stored %s are damaged: %w", kind, st.id(k.h), st.linkNames[k.name], err)
+		}
+		if err := st.carrySet(k.h, k.name, ns); err != nil {
+			return err
+		}
 	}
-	if _, err := w.tx.ExecContext(ctx, `INSERT OR REPLACE INTO stage_objects(kind, id, hash, in_bin)
-		SELECT kind, id, hash, in_bin FROM objects WHERE kind = ? AND last_snap IS NULL`, string(kind)); err != nil {
-		return err
+	return nil
+}
+
+func (st *stage) carrySet(from handle, name uint16, ns []int64) error {
+	for _, n := range ns {
+		if n <= 0 || n >= int64(len(st.byPN)) || st.byPN[n] < 0 {
+			return fmt.Errorf("a stored link points at target number %d, which the file does not name", n)
+		}
+		st.addLink(from, name, st.byPN[n])
 	}
-	_, err := w.tx.ExecContext(ctx, `INSERT OR IGNORE INTO stage_links(kind, from_id, name, to_id, to_kind)
-		SELECT kind, from_id, name, to_id, to_kind FROM links WHERE kind = ? AND last_snap IS NULL`, string(kind))
-	return err
+	return nil
 }
 
 // ClearLinks drops from the snapshot being written every link of one name held by one
 // object, before its full list is recorded again.
 func (w *Writer) ClearLinks(ctx context.Context, kind entra.Kind, from, name string) error {
-	if err := w.ensureIndexed(ctx); err != nil {
-		return err
+	st := &w.st
+	h, ok := st.lookup(kind, from)
+	if !ok {
+		return nil
 	}
-	_, err := w.tx.ExecContext(ctx, "DELETE FROM stage_links WHERE kind = ? AND from_id = ? AND name = ?", string(kind), from, name)
-	return err
+	ni, ok := st.nameIdx[name]
+	if !ok {
+		return nil
+	}
+	st.clears[setKey{h, ni}] = st.nextSeq()
+	return nil
 }
 
 // PutAudit records a directory audit entry; entries already in the file are kept once.
 func (w *Writer) PutAudit(ctx context.Context, id string, at time.Time, activity string, raw []byte) error {
-	_, err := w.putAudit.ExecContext(ctx, id, at.UTC().Format(time.RFC3339Nano), activity, raw)
+	_, err := w.putAudit.ExecContext(ctx, id, at.UTC().Format(time.RFC3339Nano), activity, compressAudit(raw))
 	return err
 }
 
@@ -345,163 +500,39 @@ func (w *Writer) Commit(ctx context.Context) (Snapshot, error) {
 	return snap, nil
 }
 
-func (w *Writer) commit(ctx context.Context) (Snapshot, error) {
-	tx := w.tx
-	if err := w.ensureIndexed(ctx); err != nil {
-		return Snapshot{}, err
+// dropOrphans deletes the versions this snapshot wrote but does not reference (an
+// object put twice with different content, or removed after it was put).
+func (w *Writer) dropOrphans(ctx context.Context) error {
+	if len(w.orphans) == 0 {
+		return nil
 	}
-	id := w.prev + 1
-	snap := Snapshot{
-		ID: id, TenantID: w.meta.TenantID, GraphURL: w.meta.GraphURL, TakenAt: w.meta.TakenAt.UTC().Truncate(time.Millisecond),
-		Label: w.meta.Label, Incremental: w.meta.Incremental, Source: w.meta.Source,
-		Counts: map[string]int{}, BinCounts: map[string]int{}, DeltaTokens: w.tokens,
-	}
-	rows, err := tx.QueryContext(ctx, "SELECT kind, in_bin, count(*) FROM stage_objects GROUP BY kind, in_bin")
-	if err != nil {
-		return snap, err
-	}
-	for rows.Next() {
-		var kind string
-		var inBin, n int
-		if err := rows.Scan(&kind, &inBin, &n); err != nil {
-			rows.Close()
-			return snap, err
-		}
-		if inBin == 1 {
-			snap.BinCounts[kind] = n
-		} else {
-			snap.Counts[kind] = n
+	referenced := map[int64]bool{}
+	for i := range w.st.ents {
+		if e := &w.st.ents[i]; e.staged() && e.blob >= w.newBlob {
+			referenced[e.blob] = true
 		}
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return snap, err
-	}
-	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM stage_links").Scan(&snap.LinkCount); err != nil {
-		return snap, err
-	}
-	root, err := w.rootHash(ctx)
-	if err != nil {
-		return snap, err
-	}
-	snap.RootHash = root
-
-	counts, _ := json.Marshal(snap.Counts)
-	binCounts, _ := json.Marshal(snap.BinCounts)
-	tokens, _ := json.Marshal(snap.DeltaTokens)
-	if _, err := tx.ExecContext(ctx, `INSERT INTO snapshots(id, tenant_id, graph_url, taken_at, label, counts, bin_counts, link_count, delta_tokens, root_hash, incremental, source)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		id, snap.TenantID, snap.GraphURL, snap.TakenAt.Format(time.RFC3339Nano), snap.Label, string(counts), string(binCounts),
-		snap.LinkCount, string(tokens), root, boolInt(snap.Incremental), snap.Source); err != nil {
-		return snap, err
-	}
-	for _, q := range []string{
-		// Close the rows of objects whose version or bin state changed, or that are gone.
-		`UPDATE objects SET last_snap = ?1 - 1 WHERE last_snap IS NULL AND NOT EXISTS (
-			SELECT 1 FROM stage_objects s WHERE s.kind = objects.kind AND s.id = objects.id AND s.hash = objects.hash AND s.in_bin = objects.in_bin)`,
-		// Open rows for everything not still covered by an open row.
-		`INSERT INTO objects(kind, id, first_snap, last_snap, hash, in_bin)
-			SELECT s.kind, s.id, ?1, NULL, s.hash, s.in_bin FROM stage_objects s WHERE NOT EXISTS (
-				SELECT 1 FROM objects o WHERE o.kind = s.kind AND o.id = s.id AND o.last_snap IS NULL)
-			ORDER BY s.kind, s.id`,
-		`UPDATE links SET last_snap = ?1 - 1 WHERE last_snap IS NULL AND NOT EXISTS (
-			SELECT 1 FROM stage_links s WHERE s.kind = links.kind AND s.from_id = links.from_id AND s.name = links.name AND s.to_id = links.to_id)`,
-		`INSERT INTO links(kind, from_id, name, to_id, to_kind, first_snap, last_snap)
-			SELECT s.kind, s.from_id, s.name, s.to_id, s.to_kind, ?1, NULL FROM stage_links s WHERE NOT EXISTS (
-				SELECT 1 FROM links l WHERE l.kind = s.kind AND l.from_id = s.from_id AND l.name = s.name AND l.to_id = s.to_id AND l.last_snap IS NULL)
-			ORDER BY s.kind, s.from_id, s.name, s.to_id`,
-	} {
-		var args []any
-		if strings.Contains(q, "?1") {
-			args = []any{id}
+	for _, b := range w.orphans {
+		if referenced[b] {
+			continue
 		}
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-			return snap, fmt.Errorf("cannot record snapshot %d: %w", id, err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return snap, fmt.Errorf("cannot commit snapshot %d to %s: %w", id, w.s.path, err)
-	}
-	return snap, nil
-}
-
-// rootHash hashes the staged manifest and links in key order; verify recomputes it from
-// the stored intervals and blobs.
-func (w *Writer) rootHash(ctx context.Context) (string, error) {
-	h := newRootHasher()
-	rows, err := w.tx.QueryContext(ctx, "SELECT kind, id, hash, in_bin FROM stage_objects ORDER BY kind, id")
-	if err != nil {
-		return "", err
-	}
-	if err := h.objects(rows); err != nil {
-		return "", err
-	}
-	rows, err = w.tx.QueryContext(ctx, "SELECT kind, from_id, name, to_id, to_kind FROM stage_links ORDER BY kind, from_id, name, to_id")
-	if err != nil {
-		return "", err
-	}
-	if _, err := h.links(rows); err != nil {
-		return "", err
-	}
-	return h.sum(), nil
-}
-
-// rootHasher defines the root hash: SHA-256 over one line per manifest entry
-// ("o\tkind\tid\thash\tin_bin\n", in (kind, id) order) then one per link
-// ("l\tkind\tfrom\tname\tto\tto_kind\n", in key order).
-type rootHasher struct {
-	h   interface{ Write([]byte) (int, error) }
-	sum func() string
-}
-
-func newRootHasher() *rootHasher {
-	d := sha256.New()
-	return &rootHasher{h: d, sum: func() string { return hex.EncodeToString(d.Sum(nil)) }}
-}
-
-func (r *rootHasher) objects(rows *sql.Rows) error {
-	defer rows.Close()
-	var line []byte
-	for rows.Next() {
-		var kind, id string
-		var hash []byte
-		var inBin int
-		if err := rows.Scan(&kind, &id, &hash, &inBin); err != nil {
+		if _, err := w.tx.ExecContext(ctx, "DELETE FROM blobs WHERE id = ?", b); err != nil {
 			return err
 		}
-		line = append(line[:0], "o\t"...)
-		line = append(line, kind...)
-		line = append(line, '\t')
-		line = append(line, id...)
-		line = append(line, '\t')
-		line = hex.AppendEncode(line, hash)
-		line = append(line, '\t', byte('0'+inBin), '\n')
-		r.h.Write(line)
 	}
-	return rows.Err()
+	return nil
 }
 
-func (r *rootHasher) links(rows *sql.Rows) (int, error) {
-	defer rows.Close()
-	var line []byte
-	n := 0
-	for rows.Next() {
-		var kind, from, name, to, toKind string
-		if err := rows.Scan(&kind, &from, &name, &to, &toKind); err != nil {
-			return n, err
-		}
-		n++
-		line = append(line[:0], "l\t"...)
-		for i, f := range []string{kind, from, name, to, toKind} {
-			if i > 0 {
-				line = append(line, '\t')
-			}
-			line = append(line, f...)
-		}
-		line = append(line, '\n')
-		r.h.Write(line)
-	}
-	return n, rows.Err()
+// rootOf defines the root hash: the SHA-256 of the hex SHA-256 of the manifest lines
+// ("o\tkind\tid\thash\tin_bin\n", in (kind, id) order), a newline, and the hex SHA-256 of
+// the link lines ("l\tkind\tfrom\tname\tto\tto_kind\n", in (kind, from, name, to_kind,
+// to) order). Two digests rather than one stream, so that both are computed in one pass.
+func rootOf(objects, links []byte) string {
+	d := sha256.New()
+	d.Write(hex.AppendEncode(nil, objects))
+	d.Write([]byte{'\n'})
+	d.Write(hex.AppendEncode(nil, links))
+	return hex.EncodeToString(d.Sum(nil))
 }
 
 func boolInt(b bool) int {
