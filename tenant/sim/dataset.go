@@ -8,7 +8,7 @@
 // docs/graph-spec.md. Incidents are injected through the same Graph API an attacker
 // would use, so the audit log tells the story.
 //
-// The package imports entra and the standard library only, never tenant/graphapi: the
+// The package imports entra and the standard library only, never lifeline's Graph client: the
 // sim is tested through the real client, from outside.
 package sim
 
