@@ -8,7 +8,6 @@ import (
 	"math"
 	"net/http"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/lifelinehq/lifeline/entra"
@@ -155,13 +154,17 @@ func attachDeleters(ctx context.Context, client *graphapi.Client, store *snapsho
 	actors := map[string]string{}
 	stamp := map[string]time.Time{}
 	consider := func(raw []byte) {
-		var e auditEntry
-		if json.Unmarshal(raw, &e) != nil || !deletion(e.ActivityDisplayName) {
+		rec, err := snapshots.ParseAudit(raw)
+		if err != nil || !snapshots.ActivityFits(snapshots.SoftDeleted, rec.Activity) {
 			return
 		}
-		for _, t := range e.TargetResources {
-			if want[t.ID] && !e.ActivityDateTime.Before(stamp[t.ID]) {
-				actors[t.ID], stamp[t.ID] = e.actor(), e.ActivityDateTime
+		actor := rec.Actor
+		if actor == "" {
+			actor = "unknown"
+		}
+		for _, t := range rec.Targets {
+			if want[t] && !rec.At.Before(stamp[t]) {
+				actors[t], stamp[t] = actor, rec.At
 			}
 		}
 	}
@@ -194,45 +197,6 @@ func attachDeleters(ctx context.Context, client *graphapi.Client, store *snapsho
 		}
 	}
 	return nil
-}
-
-type auditEntry struct {
-	ActivityDisplayName string    `json:"activityDisplayName"`
-	ActivityDateTime    time.Time `json:"activityDateTime"`
-	InitiatedBy         struct {
-		User *struct {
-			UserPrincipalName string `json:"userPrincipalName"`
-			DisplayName       string `json:"displayName"`
-		} `json:"user"`
-		App *struct {
-			DisplayName string `json:"displayName"`
-			AppID       string `json:"appId"`
-		} `json:"app"`
-	} `json:"initiatedBy"`
-	TargetResources []struct {
-		ID string `json:"id"`
-	} `json:"targetResources"`
-}
-
-func (e auditEntry) actor() string {
-	switch {
-	case e.InitiatedBy.User != nil && e.InitiatedBy.User.UserPrincipalName != "":
-		return e.InitiatedBy.User.UserPrincipalName
-	case e.InitiatedBy.User != nil && e.InitiatedBy.User.DisplayName != "":
-		return e.InitiatedBy.User.DisplayName
-	case e.InitiatedBy.App != nil && e.InitiatedBy.App.DisplayName != "":
-		return e.InitiatedBy.App.DisplayName
-	case e.InitiatedBy.App != nil:
-		return e.InitiatedBy.App.AppID
-	}
-	return "unknown"
-}
-
-// deletion reports whether an activity soft-deletes something ("Delete user", "Remove
-// service principal"); names vary in casing, so the match ignores it.
-func deletion(activity string) bool {
-	a := strings.ToLower(activity)
-	return strings.HasPrefix(a, "delete ") || strings.HasPrefix(a, "remove service principal")
 }
 
 // attachDependents counts, in the newest snapshot of the tenant, what each binned

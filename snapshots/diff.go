@@ -487,40 +487,12 @@ func attachAudit(ctx context.Context, from, to State, res *DiffResult) error {
 	byTarget := map[string][]auditHit{}
 	collect := func(s *Store) error {
 		return s.Audit(ctx, since, time.Time{}, func(e AuditEntry) error {
-			var entry struct {
-				ActivityDisplayName string `json:"activityDisplayName"`
-				InitiatedBy         struct {
-					User *struct {
-						UserPrincipalName string `json:"userPrincipalName"`
-						DisplayName       string `json:"displayName"`
-					} `json:"user"`
-					App *struct {
-						DisplayName string `json:"displayName"`
-						AppID       string `json:"appId"`
-					} `json:"app"`
-				} `json:"initiatedBy"`
-				TargetResources []struct {
-					ID string `json:"id"`
-				} `json:"targetResources"`
-			}
-			if err := json.Unmarshal(e.JSON, &entry); err != nil {
+			rec, err := ParseAudit(e.JSON)
+			if err != nil {
 				return nil // an unreadable entry is no evidence
 			}
-			actor := ""
-			switch {
-			case entry.InitiatedBy.User != nil && entry.InitiatedBy.User.UserPrincipalName != "":
-				actor = entry.InitiatedBy.User.UserPrincipalName
-			case entry.InitiatedBy.User != nil && entry.InitiatedBy.User.DisplayName != "":
-				actor = entry.InitiatedBy.User.DisplayName
-			case entry.InitiatedBy.App != nil && entry.InitiatedBy.App.DisplayName != "":
-				actor = entry.InitiatedBy.App.DisplayName
-			case entry.InitiatedBy.App != nil:
-				actor = entry.InitiatedBy.App.AppID
-			}
-			for _, t := range entry.TargetResources {
-				if t.ID != "" {
-					byTarget[t.ID] = append(byTarget[t.ID], auditHit{at: e.At, activity: entry.ActivityDisplayName, actor: actor, id: e.ID})
-				}
+			for _, t := range rec.Targets {
+				byTarget[t] = append(byTarget[t], auditHit{at: e.At, activity: rec.Activity, actor: rec.Actor, id: e.ID})
 			}
 			return nil
 		})
@@ -541,7 +513,7 @@ func attachAudit(ctx context.Context, from, to State, res *DiffResult) error {
 			if !to.Live && h.at.After(to.Snapshot.TakenAt.Add(time.Minute)) {
 				continue
 			}
-			if !activityFits(c.Change, h.activity) {
+			if !ActivityFits(c.Change, h.activity) {
 				continue
 			}
 			if best == nil || h.at.After(best.at) || (h.at.Equal(best.at) && h.id > best.id) {
@@ -566,9 +538,10 @@ type auditHit struct {
 	id       string
 }
 
-// activityFits says whether an audit activity can explain a change class. Activity
-// names vary in casing between the portal and the API, so matching ignores case.
-func activityFits(class, activity string) bool {
+// ActivityFits says whether an audit activity can explain a change class (Added,
+// SoftDeleted, ...). Activity names vary in casing between the portal and the API, so
+// matching ignores case.
+func ActivityFits(class, activity string) bool {
 	a := strings.ToLower(activity)
 	switch class {
 	case Added:
