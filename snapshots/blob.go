@@ -51,14 +51,6 @@ func resolveBlob(ctx context.Context, q queryer, data []byte) ([]byte, error) {
 	return patchVersion(whole, rest)
 }
 
-// decodeBlob returns the canonical JSON of a whole-version row (deltas need resolveBlob).
-func decodeBlob(data []byte) ([]byte, error) {
-	if len(data) == 0 || data[0] != '{' {
-		return nil, errors.New("not a stored object")
-	}
-	return data, nil
-}
-
 func deltaBase(data []byte) (int64, []byte, error) {
 	if len(data) < 2 || data[0] != deltaMarker {
 		return 0, nil, errors.New("not a stored object")

@@ -3,7 +3,6 @@ package snapshots
 import (
 	"encoding/binary"
 	"errors"
-	"slices"
 )
 
 // Link sets are stored as names.n numbers, ascending, delta-encoded as uvarints after
@@ -79,10 +78,4 @@ func readRefs(b []byte) ([]namedSet, error) {
 		out = append(out, namedSet{name, ns})
 	}
 	return out, nil
-}
-
-// sortUnique sorts ns and drops repeats.
-func sortUnique(ns []int64) []int64 {
-	slices.Sort(ns)
-	return slices.Compact(ns)
 }

@@ -15,11 +15,6 @@ const namesPerRow = 4096
 
 var errBadNames = errors.New("malformed names row")
 
-type nameEntry struct {
-	kind entra.Kind
-	id   string
-}
-
 type namesEncoder struct {
 	kinds []entra.Kind
 	idx   map[entra.Kind]byte

@@ -2,7 +2,6 @@ package sim
 
 import (
 	"strings"
-	"time"
 
 	"github.com/lifelinehq/lifeline/entra"
 )
@@ -22,9 +21,6 @@ type object struct {
 }
 
 func (o *object) live() bool { return o.deleted == 0 }
-
-// deletedAt returns the time the object went to its bin.
-func (o *object) deletedAt() time.Time { return time.Unix(0, o.deleted).UTC() }
 
 // linkKey names one link collection: the holder's id and the navigation property.
 type linkKey struct {
