@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -237,6 +238,24 @@ func TestCaptureThenInspectEndToEnd(t *testing.T) {
 	if bin[0]["id"] != users.Value[1].ID || bin[0]["days_left"] != float64(30) || bin[0]["actor"] == nil || bin[0]["dependents"] == nil {
 		t.Errorf("bin item: %v", bin[0])
 	}
+	// A flipped byte in the file: verify names the damage and exits 1.
+	raw, err := os.ReadFile(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(raw, []byte("Tampered"))
+	if i < 0 {
+		t.Fatal("the tampered department is not in the snapshot file")
+	}
+	raw[i+5] ^= 0x20 // "Tampered" -> "TampeRed"
+	if err := os.WriteFile(db, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _, code = lifeline(t, "snapshots", "verify", "--db", db)
+	if code != 1 || !strings.Contains(out, "DAMAGED") {
+		t.Errorf("verify of a damaged file: exit %d\n%s", code, out)
+	}
+
 	// Ten days later by the sim's clock, twenty are left.
 	client.send(t, "POST", "/_sim/clock", `{"advance":"240h"}`)
 	out, _, _ = lifeline(t, "bin", "--graph-url", info.GraphURL, "--json")
