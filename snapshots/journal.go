@@ -1,0 +1,196 @@
+package snapshots
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/lifelinehq/lifeline/entra"
+)
+
+// Step states in the apply journal. A step with no row is pending.
+const (
+	StepSent    = "sent"
+	StepDone    = "done"
+	StepFailed  = "failed"
+	StepSkipped = "skipped"
+)
+
+// Run is the journal's record of one plan being applied to the file's tenant.
+type Run struct {
+	PlanHash   string
+	TenantID   string
+	Snapshot   int64
+	PlanPath   string
+	Operator   string
+	StartedAt  time.Time
+	UpdatedAt  time.Time
+	FinishedAt time.Time // zero while steps remain
+}
+
+// StepRecord is one step's journaled state and result.
+type StepRecord struct {
+	StepID   string
+	State    string
+	Attempts int
+	// Result is the step's JSON result: new ids, request ids, the error sentence.
+	Result    json.RawMessage
+	UpdatedAt time.Time
+}
+
+// LedgerEntry maps one recreated object's old id (and appId) to the new one.
+type LedgerEntry struct {
+	Kind        entra.Kind `json:"kind"`
+	OldID       string     `json:"old_id"`
+	NewID       string     `json:"new_id"`
+	OldAppID    string     `json:"old_app_id,omitempty"`
+	NewAppID    string     `json:"new_app_id,omitempty"`
+	DisplayName string     `json:"display_name"`
+	PlanHash    string     `json:"plan"`
+	StepID      string     `json:"step"`
+	RequestID   string     `json:"request_id"`
+	RecordedAt  time.Time  `json:"recorded_at"`
+}
+
+const timeLayout = time.RFC3339Nano
+
+func parseTime(s string) time.Time {
+	t, _ := time.Parse(timeLayout, s)
+	return t
+}
+
+// Run returns the journal's record of the plan with this hash, and whether there is one.
+func (s *Store) Run(ctx context.Context, planHash string) (Run, bool, error) {
+	var r Run
+	var started, updated, finished string
+	err := s.r.QueryRowContext(ctx, `SELECT plan_hash, tenant_id, snapshot, plan_path, operator, started_at, updated_at, finished_at
+		FROM apply_runs WHERE plan_hash = ?`, planHash).Scan(&r.PlanHash, &r.TenantID, &r.Snapshot, &r.PlanPath, &r.Operator, &started, &updated, &finished)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Run{}, false, nil
+	}
+	if err != nil {
+		return Run{}, false, fmt.Errorf("reading the apply journal of %s: %w", s.path, err)
+	}
+	r.StartedAt, r.UpdatedAt = parseTime(started), parseTime(updated)
+	if finished != "" {
+		r.FinishedAt = parseTime(finished)
+	}
+	return r, true, nil
+}
+
+// StartRun records that a plan's apply began (or resumed): the first call creates the
+// run, later ones only touch its updated time and clear its finish.
+func (s *Store) StartRun(ctx context.Context, r Run) error {
+	w, err := s.writable()
+	if err != nil {
+		return err
+	}
+	at := r.StartedAt.UTC().Format(timeLayout)
+	_, err = w.ExecContext(ctx, `INSERT INTO apply_runs (plan_hash, tenant_id, snapshot, plan_path, operator, started_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (plan_hash) DO UPDATE SET updated_at = excluded.updated_at, finished_at = ''`,
+		r.PlanHash, r.TenantID, r.Snapshot, r.PlanPath, r.Operator, at, at)
+	if err != nil {
+		return fmt.Errorf("writing the apply journal to %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// FinishRun records that no step of the run remains pending.
+func (s *Store) FinishRun(ctx context.Context, planHash string, at time.Time) error {
+	w, err := s.writable()
+	if err != nil {
+		return err
+	}
+	_, err = w.ExecContext(ctx, `UPDATE apply_runs SET finished_at = ?, updated_at = ? WHERE plan_hash = ?`,
+		at.UTC().Format(timeLayout), at.UTC().Format(timeLayout), planHash)
+	return err
+}
+
+// StepRecords returns the journaled state of every step of a run that has one.
+func (s *Store) StepRecords(ctx context.Context, planHash string) (map[string]StepRecord, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT step_id, state, attempts, result, updated_at FROM apply_steps WHERE plan_hash = ?`, planHash)
+	if err != nil {
+		return nil, fmt.Errorf("reading the apply journal of %s: %w", s.path, err)
+	}
+	defer rows.Close()
+	out := map[string]StepRecord{}
+	for rows.Next() {
+		var r StepRecord
+		var result, updated string
+		if err := rows.Scan(&r.StepID, &r.State, &r.Attempts, &result, &updated); err != nil {
+			return nil, err
+		}
+		r.Result, r.UpdatedAt = json.RawMessage(result), parseTime(updated)
+		out[r.StepID] = r
+	}
+	return out, rows.Err()
+}
+
+// Journal writes step states and the ledger entries they produced in one transaction:
+// either the tenant-side effect of a step is fully recorded, or the step is retried
+// (and reconciled by natural key) on resume.
+func (s *Store) Journal(ctx context.Context, planHash, tenantID string, steps []StepRecord, ledger []LedgerEntry) error {
+	w, err := s.writable()
+	if err != nil {
+		return err
+	}
+	tx, err := w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("writing the apply journal to %s: %w", s.path, err)
+	}
+	defer tx.Rollback()
+	for _, r := range steps {
+		result := string(r.Result)
+		if result == "" {
+			result = "{}"
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO apply_steps (plan_hash, step_id, state, attempts, result, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (plan_hash, step_id) DO UPDATE SET state = excluded.state, attempts = excluded.attempts, result = excluded.result, updated_at = excluded.updated_at`,
+			planHash, r.StepID, r.State, r.Attempts, result, r.UpdatedAt.UTC().Format(timeLayout)); err != nil {
+			return fmt.Errorf("writing the apply journal to %s: %w", s.path, err)
+		}
+	}
+	for _, e := range ledger {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO ledger (tenant_id, kind, old_id, new_id, old_app_id, new_app_id, display_name, plan_hash, step_id, request_id, recorded_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (tenant_id, old_id) DO UPDATE SET new_id = excluded.new_id, new_app_id = excluded.new_app_id, plan_hash = excluded.plan_hash,
+				step_id = excluded.step_id, request_id = excluded.request_id, recorded_at = excluded.recorded_at`,
+			tenantID, string(e.Kind), e.OldID, e.NewID, e.OldAppID, e.NewAppID, e.DisplayName, planHash, e.StepID, e.RequestID, e.RecordedAt.UTC().Format(timeLayout)); err != nil {
+			return fmt.Errorf("writing the ledger to %s: %w", s.path, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("writing the apply journal to %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Ledger returns every old id -> new id mapping recorded for a tenant, oldest first.
+func (s *Store) Ledger(ctx context.Context, tenantID string) ([]LedgerEntry, error) {
+	// A file written before schema 2, opened read-only, has no ledger: nothing recreated.
+	var tables int
+	if err := s.r.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE name = 'ledger'").Scan(&tables); err != nil || tables == 0 {
+		return []LedgerEntry{}, err
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT kind, old_id, new_id, old_app_id, new_app_id, display_name, plan_hash, step_id, request_id, recorded_at
+		FROM ledger WHERE tenant_id = ? ORDER BY recorded_at, kind, old_id`, tenantID)
+	if err != nil {
+		return nil, fmt.Errorf("reading the ledger of %s: %w", s.path, err)
+	}
+	defer rows.Close()
+	out := []LedgerEntry{}
+	for rows.Next() {
+		var e LedgerEntry
+		var kind, at string
+		if err := rows.Scan(&kind, &e.OldID, &e.NewID, &e.OldAppID, &e.NewAppID, &e.DisplayName, &e.PlanHash, &e.StepID, &e.RequestID, &at); err != nil {
+			return nil, err
+		}
+		e.Kind, e.RecordedAt = entra.Kind(kind), parseTime(at)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
