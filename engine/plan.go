@@ -72,7 +72,11 @@ type Step struct {
 	TargetKind string `json:"target_kind,omitempty"`
 	TargetID   string `json:"target_id,omitempty"`
 	// Paths are the properties a rollback step puts back.
-	Paths     []string  `json:"paths,omitempty"`
+	Paths []string `json:"paths,omitempty"`
+	// IfMissing marks a link that a restore from the bin usually brings back: apply
+	// reads the holder's links first and adds it only when it is still missing (an
+	// incident may have removed it before deleting the object).
+	IfMissing bool      `json:"if_missing,omitempty"`
 	DependsOn []string  `json:"depends_on"`
 	Requests  []Request `json:"requests"`
 }
@@ -88,6 +92,7 @@ type PlanSummary struct {
 	RestoreFromBin  int  `json:"restore_from_bin"`
 	Recreate        int  `json:"recreate"`
 	Links           int  `json:"links"`
+	LinksToCheck    int  `json:"links_to_check,omitempty"`
 	Properties      int  `json:"properties"`
 	Removals        int  `json:"removals"`
 	CAPolicies      int  `json:"ca_policies"`
@@ -105,6 +110,9 @@ type Plan struct {
 	Summary         PlanSummary `json:"summary"`
 	Stages          []Stage     `json:"stages"`
 	Warnings        []string    `json:"warnings"`
+	// DB is the snapshot file the plan was built from: apply journals its steps and
+	// ledger there. Absolute; set by whoever writes the plan file.
+	DB string `json:"db,omitempty"`
 }
 
 // PlanOptions shape a plan.
@@ -120,12 +128,17 @@ type PlanOptions struct {
 // StepID returns a step's deterministic id: the first 12 hex digits of the SHA-256 of
 // what the step is about, so the same diff always gives the same ids.
 func StepID(stage, action string, kind entra.Kind, objectID string, extra ...string) string {
-	h := sha256.New()
-	for _, s := range append([]string{stage, action, string(kind), objectID}, extra...) {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
+	// One buffer and one hash call: a large plan has hundreds of thousands of steps.
+	var buf [256]byte
+	b := buf[:0]
+	for _, s := range [...]string{stage, action, string(kind), objectID} {
+		b = append(append(b, s...), 0)
 	}
-	return hex.EncodeToString(h.Sum(nil))[:12]
+	for _, s := range extra {
+		b = append(append(b, s...), 0)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:6])
 }
 
 // IDPlaceholder is how a plan names the new id of a recreated object.
@@ -142,6 +155,9 @@ var recreatable = map[entra.Kind]bool{
 	entra.KindUser: true, entra.KindGroup: true, entra.KindApplication: true, entra.KindServicePrincipal: true,
 	entra.KindNamedLocation: true, entra.KindAdministrativeUnit: true, entra.KindRoleDefinition: true,
 }
+
+// nullsOnCreate are the kinds whose create bodies carry the snapshot's nulls.
+var nullsOnCreate = map[entra.Kind]bool{entra.KindApplication: true, entra.KindServicePrincipal: true}
 
 var assignmentKinds = map[entra.Kind]bool{
 	entra.KindRoleAssignment: true, entra.KindAppRoleAssignment: true, entra.KindOAuth2PermissionGrant: true,
@@ -162,6 +178,8 @@ var kindRank = func() map[entra.Kind]int {
 type side struct {
 	objs  map[graphx.NodeID]snapshots.Object
 	links map[snapshots.Link]bool
+	// ready holds objects decoded ahead of use by prefetch, each handed out once.
+	ready map[graphx.NodeID]decoded
 }
 
 // readSide reads a state's objects and links; it keeps the JSON of the objects of the
@@ -192,6 +210,10 @@ func (s *side) present(n graphx.NodeID) bool {
 }
 
 func (s *side) decode(n graphx.NodeID) (map[string]any, error) {
+	if d, ok := s.ready[n]; ok {
+		delete(s.ready, n)
+		return d.obj, d.err
+	}
 	o, ok := s.objs[n]
 	if !ok || o.JSON == nil {
 		return nil, fmt.Errorf("%s is not in the snapshot", n)
@@ -237,24 +259,18 @@ func BuildPlan(ctx context.Context, target snapshots.State, live snapshots.State
 			return nil, fmt.Errorf("scope: %w", err)
 		}
 	}
-	g, err := LoadGraph(ctx, target.Store, target.Snapshot.ID)
-	if err != nil {
-		return nil, err
+	in := loadPlanInputs(ctx, target, live)
+	if in.targetErr != nil {
+		return nil, in.targetErr
 	}
-	p := &planner{graph: g, changes: map[graphx.NodeID]*snapshots.Change{}, ledger: graphx.NewLedger(),
+	p := &planner{graph: in.graph, changes: map[graphx.NodeID]*snapshots.Change{}, ledger: graphx.NewLedger(),
 		restored: map[graphx.NodeID]string{}, created: map[graphx.NodeID]string{}, stages: map[string][]Step{},
 		stepObj: map[string]graphx.NodeID{}, stepTarget: map[string]graphx.NodeID{}, dynamic: map[graphx.NodeID]bool{}}
-	if p.target, err = readSide(ctx, target, nil); err != nil {
-		return nil, err
+	p.target = in.target
+	if in.liveErr != nil {
+		return nil, in.liveErr
 	}
-	// Live JSON is kept only where the plan needs it: an assignment's parent for a
-	// removal, and what changed in an object before it went to the bin.
-	if p.live, err = readSide(ctx, live, func(o snapshots.Object) bool {
-		spec, ok := entra.Lookup(o.Kind)
-		return ok && (spec.Parent != "" || o.InBin)
-	}); err != nil {
-		return nil, err
-	}
+	p.live = in.live
 	for _, n := range opts.Scope {
 		if _, a := p.target.objs[n]; !a {
 			if _, b := p.live.objs[n]; !b {
@@ -262,10 +278,10 @@ func BuildPlan(ctx context.Context, target snapshots.State, live snapshots.State
 			}
 		}
 	}
-	diff, err := snapshots.Diff(ctx, target, live, snapshots.DiffOptions{})
-	if err != nil {
-		return nil, err
+	if in.diffErr != nil {
+		return nil, in.diffErr
 	}
+	diff := in.diff
 	for i := range diff.Changes {
 		c := &diff.Changes[i]
 		p.changes[graphx.NodeID{Kind: c.Kind, ID: c.ID}] = c
@@ -340,7 +356,11 @@ func summarize(plan *Plan, without bool) PlanSummary {
 			case StageRecreate:
 				s.Recreate++
 			case StageRelink:
-				s.Links++
+				if step.IfMissing {
+					s.LinksToCheck++
+				} else {
+					s.Links++
+				}
 			case StageRollback:
 				s.Properties += len(step.Paths)
 			case StageRemoveAdditions:
@@ -363,9 +383,11 @@ func (p *planner) add(stage string, s Step, obj graphx.NodeID, target *graphx.No
 	}
 	if target != nil {
 		extra = append(extra, string(target.Kind), target.ID)
-		p.stepTarget[StepID(stage, s.Action, entra.Kind(s.Kind), s.ObjectID, extra...)] = *target
 	}
 	s.ID = StepID(stage, s.Action, entra.Kind(s.Kind), s.ObjectID, extra...)
+	if target != nil {
+		p.stepTarget[s.ID] = *target
+	}
 	if s.DependsOn == nil {
 		s.DependsOn = []string{}
 	}
@@ -392,24 +414,32 @@ func (p *planner) displayName(n graphx.NodeID) string {
 
 // sortedChanges returns the changes of a class in stable order (kind order, name, id).
 func (p *planner) sortedChanges(class string, keep func(*snapshots.Change) bool) []*snapshots.Change {
-	var out []*snapshots.Change
+	type changeKey struct {
+		rank int
+		c    *snapshots.Change
+	}
+	var keys []changeKey
 	for _, c := range p.changes {
 		if c.Change == class && keep(c) {
-			out = append(out, c)
+			keys = append(keys, changeKey{kindRank[c.Kind], c})
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return lessChange(out[i], out[j]) })
+	// Kind order, name, id, with each kind's rank looked up once.
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := &keys[i], &keys[j]
+		if a.rank != b.rank {
+			return a.rank < b.rank
+		}
+		if a.c.DisplayName != b.c.DisplayName {
+			return a.c.DisplayName < b.c.DisplayName
+		}
+		return a.c.ID < b.c.ID
+	})
+	var out []*snapshots.Change
+	for _, k := range keys {
+		out = append(out, k.c)
+	}
 	return out
-}
-
-func lessChange(a, b *snapshots.Change) bool {
-	if kindRank[a.Kind] != kindRank[b.Kind] {
-		return kindRank[a.Kind] < kindRank[b.Kind]
-	}
-	if a.DisplayName != b.DisplayName {
-		return a.DisplayName < b.DisplayName
-	}
-	return a.ID < b.ID
 }
 
 func mustJSON(v any) json.RawMessage {
@@ -526,12 +556,16 @@ func (p *planner) restoreFromBin() error {
 
 // createBody returns the POST body recreating obj: only properties entra says are
 // writable on create, never secrets, references to recreated objects as placeholders.
+// For applications and service principals a null is sent as null: left out, Graph
+// fills in its own default (isFallbackPublicClient becomes false) and the copy would
+// differ. Other kinds leave nulls out: their snapshots hold the union of subtypes'
+// properties (a country named location has no ipRanges to set to null).
 func (p *planner) createBody(kind entra.Kind, obj map[string]any) map[string]any {
 	spec := entra.MustLookup(kind)
 	body := map[string]any{}
 	for k, v := range obj {
 		prop, ok := spec.Property(k)
-		if !ok || prop.Secret || prop.Volatile || !spec.Writable(k, true) || v == nil {
+		if !ok || prop.Secret || prop.Volatile || !spec.Writable(k, true) || (v == nil && !nullsOnCreate[kind]) {
 			continue
 		}
 		body[k] = v
@@ -546,7 +580,9 @@ func (p *planner) createBody(kind entra.Kind, obj map[string]any) map[string]any
 func (p *planner) recreate() error {
 	var ids []graphx.NodeID
 	decoded := map[graphx.NodeID]map[string]any{}
-	for _, c := range p.sortedChanges(snapshots.HardDeleted, func(c *snapshots.Change) bool { return recreatable[c.Kind] && p.wasLive(c) }) {
+	gone := p.sortedChanges(snapshots.HardDeleted, func(c *snapshots.Change) bool { return recreatable[c.Kind] && p.wasLive(c) })
+	p.target.prefetch(changeNodes(gone))
+	for _, c := range gone {
 		n := graphx.NodeID{Kind: c.Kind, ID: c.ID}
 		obj, err := p.target.decode(n)
 		if err != nil {
@@ -592,36 +628,50 @@ func (p *planner) recreate() error {
 // target kind, target id.
 func sortLinks(ls []snapshots.Link, name func(graphx.NodeID) string) {
 	names := make(map[graphx.NodeID]string, len(ls))
-	for _, l := range ls {
-		n := graphx.NodeID{Kind: l.Kind, ID: l.From}
-		if _, ok := names[n]; !ok {
-			names[n] = name(n)
-		}
+	// The sort keys are looked up once per link, not twice per comparison; the
+	// comparisons are the same, so sort.Slice makes the same moves.
+	type linkKey struct {
+		rank, toRank int
+		name         string
+		l            snapshots.Link
 	}
-	sort.Slice(ls, func(i, j int) bool {
-		a, b := ls[i], ls[j]
-		if kindRank[a.Kind] != kindRank[b.Kind] {
-			return kindRank[a.Kind] < kindRank[b.Kind]
+	keys := make([]linkKey, len(ls))
+	for i, l := range ls {
+		n := graphx.NodeID{Kind: l.Kind, ID: l.From}
+		nm, ok := names[n]
+		if !ok {
+			nm = name(n)
+			names[n] = nm
 		}
-		na, nb := names[graphx.NodeID{Kind: a.Kind, ID: a.From}], names[graphx.NodeID{Kind: b.Kind, ID: b.From}]
-		if na != nb {
-			return na < nb
+		keys[i] = linkKey{rank: kindRank[l.Kind], toRank: kindRank[l.ToKind], name: nm, l: l}
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := &keys[i], &keys[j]
+		if a.rank != b.rank {
+			return a.rank < b.rank
 		}
-		if a.From != b.From {
-			return a.From < b.From
+		if a.name != b.name {
+			return a.name < b.name
 		}
-		if a.Name != b.Name {
-			return a.Name < b.Name
+		if a.l.From != b.l.From {
+			return a.l.From < b.l.From
 		}
-		if kindRank[a.ToKind] != kindRank[b.ToKind] {
-			return kindRank[a.ToKind] < kindRank[b.ToKind]
+		if a.l.Name != b.l.Name {
+			return a.l.Name < b.l.Name
 		}
-		return a.To < b.To
+		if a.toRank != b.toRank {
+			return a.toRank < b.toRank
+		}
+		return a.l.To < b.l.To
 	})
+	for i := range keys {
+		ls[i] = keys[i].l
+	}
 }
 
 func (p *planner) relink() error {
 	var missing []snapshots.Link
+	ifMissing := map[snapshots.Link]bool{}
 	for l := range p.target.links {
 		if p.live.links[l] {
 			continue
@@ -631,17 +681,16 @@ func (p *planner) relink() error {
 			continue
 		}
 		// A restore from the bin brings back the object's links to objects that still
-		// exist; a link to an object being recreated has to be added again.
+		// exist, unless the incident removed them first: apply checks those before
+		// adding them. A link to an object being recreated has to be added again.
 		_, fromRestored := p.restored[from]
 		_, toRestored := p.restored[to]
 		_, fromCreated := p.created[from]
 		_, toCreated := p.created[to]
-		if (fromRestored && !toCreated) || (toRestored && !fromCreated) {
-			continue
-		}
 		if !p.exists(from) || !p.exists(to) || p.dynamicMembers(from, l.Name) {
 			continue
 		}
+		ifMissing[l] = (fromRestored && !toCreated) || (toRestored && !fromCreated)
 		missing = append(missing, l)
 	}
 	sortLinks(missing, p.displayName)
@@ -668,7 +717,7 @@ func (p *planner) relink() error {
 		}
 		sort.Strings(deps)
 		p.add(StageRelink, Step{Kind: string(l.Kind), ObjectID: l.From, DisplayName: p.displayName(from), Action: ActionAddLink,
-			Link: l.Name, TargetKind: string(l.ToKind), TargetID: l.To, DependsOn: deps,
+			Link: l.Name, TargetKind: string(l.ToKind), TargetID: l.To, DependsOn: deps, IfMissing: ifMissing[l],
 			Requests: []Request{{Method: method, Path: path, Body: body}}}, from, &to)
 	}
 	// Assignments and grants are objects, recreated with rewritten ids.
@@ -809,17 +858,30 @@ func (p *planner) survivors(ca bool) []graphx.NodeID {
 }
 
 func (p *planner) sortNodes(ns []graphx.NodeID) {
-	sort.Slice(ns, func(i, j int) bool {
-		a, b := ns[i], ns[j]
-		if kindRank[a.Kind] != kindRank[b.Kind] {
-			return kindRank[a.Kind] < kindRank[b.Kind]
+	// Names and ranks are looked up once per node rather than twice per comparison;
+	// the comparisons are the same, so sort.Slice makes the same moves.
+	type nodeKey struct {
+		rank int
+		name string
+		n    graphx.NodeID
+	}
+	keys := make([]nodeKey, len(ns))
+	for i, n := range ns {
+		keys[i] = nodeKey{kindRank[n.Kind], p.displayName(n), n}
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := &keys[i], &keys[j]
+		if a.rank != b.rank {
+			return a.rank < b.rank
 		}
-		na, nb := p.displayName(a), p.displayName(b)
-		if na != nb {
-			return na < nb
+		if a.name != b.name {
+			return a.name < b.name
 		}
-		return a.ID < b.ID
+		return a.n.ID < b.n.ID
 	})
+	for i := range keys {
+		ns[i] = keys[i].n
+	}
 }
 
 // binChanges returns the PATCH body and paths that undo what changed in an object
@@ -875,6 +937,8 @@ func (p *planner) rollback() error {
 		restored = append(restored, n)
 	}
 	p.sortNodes(restored)
+	p.target.prefetch(restored)
+	p.live.prefetch(restored)
 	for _, n := range restored {
 		body, paths := p.binChanges(n)
 		if body == nil {
@@ -884,7 +948,9 @@ func (p *planner) rollback() error {
 		p.add(StageRollback, Step{Kind: string(n.Kind), ObjectID: n.ID, DisplayName: p.displayName(n), Action: ActionRollback,
 			Paths: paths, DependsOn: append([]string{p.restored[n]}, p.deps(n)...), Requests: []Request{{Method: "PATCH", Path: spec.ObjectPath(n.ID), Body: mustJSON(body)}}}, n, nil)
 	}
-	for _, n := range p.survivors(false) {
+	survivors := p.survivors(false)
+	p.target.prefetch(survivors)
+	for _, n := range survivors {
 		body, paths, err := p.patchFor(n)
 		if err != nil {
 			return err

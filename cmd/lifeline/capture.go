@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lifelinehq/lifeline/engine"
 	"github.com/lifelinehq/lifeline/snapshots"
 	"github.com/lifelinehq/lifeline/tenant/graphapi"
 )
@@ -101,28 +101,10 @@ func captureLive(ctx context.Context, graphURL string, against snapshots.Snapsho
 	if err != nil {
 		return snapshots.State{}, nil, err
 	}
-	if client.TenantID() != against.TenantID {
-		return snapshots.State{}, nil, fmt.Errorf("the snapshot is of tenant %s but the credentials reach tenant %s; point --graph-url or AZURE_TENANT_ID at the snapshot's tenant", against.TenantID, client.TenantID())
-	}
-	dir, err := os.MkdirTemp("", "lifeline-live-")
-	if err != nil {
-		return snapshots.State{}, nil, err
-	}
-	cleanup := func() { os.RemoveAll(dir) }
-	store, err := snapshots.Open(ctx, filepath.Join(dir, "live.db"), snapshots.OpenOptions{Create: true})
-	if err != nil {
-		cleanup()
-		return snapshots.State{}, nil, err
-	}
 	prog := newProgress(stderr, isTerminal(os.Stderr))
-	rep, err := snapshots.Capture(ctx, client, store, snapshots.CaptureOptions{Label: "live", Progress: prog.update})
+	live, cleanup, err := engine.CaptureLive(ctx, client, against.TenantID, prog.update)
 	prog.finish()
-	if err != nil {
-		store.Close()
-		cleanup()
-		return snapshots.State{}, nil, fmt.Errorf("reading the live tenant: %w", err)
-	}
-	return snapshots.State{Store: store, Snapshot: rep.Snapshot, Live: true}, func() { store.Close(); cleanup() }, nil
+	return live, cleanup, err
 }
 
 // progress renders capture progress on a terminal: objects per kind, rate and a

@@ -80,6 +80,9 @@ AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH). Against a simulated tenan
 		newPlanCommand(stdout, stderr),
 		newTUICommand(stdout, stderr),
 		newDrillCommand(stdout, stderr),
+		newVerifyCommand(stdout, stderr),
+		newApplyCommand(stdout, stderr),
+		newLedgerCommand(stdout),
 	)
 	return root
 }

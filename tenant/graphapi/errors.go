@@ -89,7 +89,8 @@ func IsNotFound(err error) bool {
 // IsConflict reports whether err says the object, or the link, already exists: a 409, or
 // the 400 Request_BadRequest Graph uses for duplicate keys ("Another object with the same
 // value for property ... already exists") and for links that are already there ("One or
-// more added object references already exist"). A restore treats both as "already done,
+// more added object references already exist", "Permission being assigned already exists
+// on the object" for app role assignments). A restore treats these as "already done,
 // reconcile".
 func IsConflict(err error) bool {
 	s, code, msg := errorFacts(err)
@@ -98,7 +99,8 @@ func IsConflict(err error) bool {
 	}
 	return s == http.StatusBadRequest &&
 		(strings.Contains(msg, "Another object with the same value") ||
-			strings.Contains(msg, "added object references already exist"))
+			strings.Contains(msg, "added object references already exist") ||
+			strings.Contains(msg, "Permission being assigned already exists"))
 }
 
 // IsThrottled reports whether err is Graph throttling the request (429), after the SDK's

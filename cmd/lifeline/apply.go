@@ -1,0 +1,306 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lifelinehq/lifeline/engine"
+	"github.com/lifelinehq/lifeline/snapshots"
+	"github.com/lifelinehq/lifeline/tenant/graphapi"
+)
+
+// exitPending is apply's exit code when it stopped with steps still pending: running
+// the same command again resumes (DESIGN.md).
+const exitPending = 4
+
+func newApplyCommand(stdout, stderr io.Writer) *cobra.Command {
+	var (
+		db, graphURL, passwords string
+		yes, asJSON             bool
+		pace                    float64
+	)
+	cmd := &cobra.Command{
+		Use:   "apply PLAN.json",
+		Short: "Run a restore plan against the tenant, paced, batched, journaled and resumable",
+		Long: `apply runs a plan written by 'lifeline plan'. It refuses a plan for another tenant,
+or one the tenant has moved past (its live fingerprint no longer matches), then runs the
+stages in order: requests are paced to the tenant's Graph budget (--pace is the fraction
+of it lifeline may use), sent 20 to a $batch, throttled ones waited out and sent again;
+a step that fails has its dependents skipped and the rest go on.
+
+Every step's state and result, and the old id -> new id of every recreated object, are
+journaled in the plan's snapshot file in the same transaction. Running the same command
+again after a crash, Ctrl-C or kill -9 resumes where it stopped and creates nothing twice.
+
+Recreated users get generated passwords, written only to the --passwords file (mode 0600,
+default PLAN.passwords next to the plan), never printed. Before any Conditional Access
+policy leaves report-only, a lockout check proves that no enabled policy blocks every
+administrator or a break-glass account of the snapshot.
+
+Progress goes to stderr; --json prints one event per line on stdout instead
+({"type", "at", "stage", "step": {...}, "progress": {...}, "message"}), the last being
+"finished". Exit codes: 0 every step done, 1 a step failed, 4 stopped with steps pending.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("pace") && (pace <= 0 || pace > 1) {
+				return usagef(fmt.Sprintf("--pace %v: give the fraction of the tenant's budget to use, above 0 and at most 1 (default %v)", pace, graphapi.DefaultPace))
+			}
+			planPath := args[0]
+			data, err := os.ReadFile(planPath)
+			if err != nil {
+				return fmt.Errorf("cannot read the plan: %w", err)
+			}
+			plan, err := engine.ReadPlan(data)
+			if err != nil {
+				return fmt.Errorf("%s: %w", planPath, err)
+			}
+			if db == "" {
+				db = plan.DB
+			}
+			if db == "" {
+				return usagef("the plan does not name its snapshot file; pass --db FILE")
+			}
+			if passwords == "" {
+				passwords = strings.TrimSuffix(planPath, filepath.Ext(planPath)) + ".passwords"
+			}
+			ctx := cmd.Context()
+			store, err := openStore(ctx, db, true)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			client, err := connect(ctx, graphURL, stderr)
+			if err != nil {
+				return err
+			}
+			if pace > 0 {
+				client.SetPace(pace)
+			}
+			if !yes {
+				if err := confirmApply(ctx, client, plan, os.Stdin, stderr); err != nil {
+					return err
+				}
+			}
+			snap, err := store.Resolve(ctx, fmt.Sprint(plan.Snapshot))
+			if err != nil {
+				return err
+			}
+			out := newApplyOutput(stdout, stderr, asJSON, isTerminal(os.Stderr))
+			rep, err := engine.Apply(ctx, plan, engine.ApplyOptions{
+				Store: store, Client: client, PlanPath: planPath, Operator: operatorName(client),
+				PasswordFile: passwords, Events: out.event,
+				Fingerprint: func(ctx context.Context) (string, error) {
+					fmt.Fprintln(stderr, "Reading the live tenant to check that the plan is current...")
+					return engine.LiveFingerprint(ctx, client, plan.TenantID)
+				},
+				Verify: func(ctx context.Context) (bool, string, error) {
+					rep, err := engine.VerifyLive(ctx, client, snapshots.State{Store: store, Snapshot: snap}, engine.VerifyOptions{})
+					if err != nil {
+						return false, "", err
+					}
+					return rep.Clean, engine.VerifySentence(rep), nil
+				},
+			})
+			out.finish()
+			if rep == nil {
+				return err
+			}
+			if !asJSON {
+				printApplyReport(stdout, plan, rep)
+			}
+			switch {
+			case err != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
+				return &exitError{code: exitPending, err: fmt.Errorf("apply stopped with %d steps pending; run 'lifeline apply %s' again to resume", rep.Pending, planPath)}
+			case err != nil:
+				return &exitError{code: exitPending, err: fmt.Errorf("%v; %d steps are pending: run 'lifeline apply %s' again to resume", err, rep.Pending, planPath)}
+			case rep.Failed > 0:
+				return &exitError{code: exitFailure, err: fmt.Errorf("%d steps failed and %d were skipped because of them; fix what each failure names, then run 'lifeline apply %s' again", rep.Failed, rep.Skipped, planPath)}
+			case rep.Pending > 0:
+				return &exitError{code: exitPending, err: fmt.Errorf("%d steps are still pending; run 'lifeline apply %s' again to resume", rep.Pending, planPath)}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&db, "db", "", "snapshot file (default: the one the plan names)")
+	f.StringVar(&graphURL, "graph-url", "", "Graph base URL (default $LIFELINE_GRAPH_URL or Microsoft Graph)")
+	f.StringVar(&passwords, "passwords", "", "file for generated passwords, mode 0600 (default PLAN.passwords)")
+	f.BoolVar(&yes, "yes", false, "do not ask for confirmation")
+	f.Float64Var(&pace, "pace", 0, fmt.Sprintf("fraction of the tenant's Graph budget to use, 0 < pace <= 1 (default %v)", graphapi.DefaultPace))
+	f.BoolVar(&asJSON, "json", false, "print one JSON event per line")
+	return cmd
+}
+
+// confirmApply asks the operator to type the tenant's primary domain: a restore writes to
+// a production directory, and the domain is what tells one tenant from another.
+func confirmApply(ctx context.Context, client *graphapi.Client, plan *engine.Plan, in *os.File, stderr io.Writer) error {
+	if !isTerminal(in) {
+		return usagef(fmt.Sprintf("apply writes to tenant %s; pass --yes to confirm when not at a terminal", plan.TenantID))
+	}
+	domain, err := engine.PrimaryDomain(ctx, client)
+	if err != nil {
+		return err
+	}
+	s := plan.Summary
+	fmt.Fprintf(stderr, "This will write to tenant %s (%s):\n", domain, plan.TenantID)
+	fmt.Fprintf(stderr, "  %d to restore from the bin, %d to recreate, %d links to restore, %d properties to roll back, %d additions to remove, %d CA policies\n",
+		s.RestoreFromBin, s.Recreate, s.Links, s.Properties, s.Removals, s.CAPolicies)
+	fmt.Fprintf(stderr, "Type the tenant's domain (%s) to go on: ", domain)
+	line, _ := bufio.NewReader(in).ReadString('\n')
+	if strings.TrimSpace(line) != domain {
+		return &exitError{code: exitFailure, err: errors.New("the domain typed does not match; nothing was written")}
+	}
+	return nil
+}
+
+// operatorName is who the journal says ran the apply.
+func operatorName(client *graphapi.Client) string {
+	name := "unknown"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s@%s via %s", name, host, client.GraphURL())
+}
+
+// applyOutput renders apply's events: JSON lines on stdout, or progress on stderr
+// (redrawn in place on a terminal, one line per stage and failure otherwise).
+type applyOutput struct {
+	mu       sync.Mutex
+	stdout   io.Writer
+	stderr   io.Writer
+	json     bool
+	terminal bool
+	enc      *json.Encoder
+	last     time.Time
+	drawn    bool
+}
+
+func newApplyOutput(stdout, stderr io.Writer, asJSON, terminal bool) *applyOutput {
+	o := &applyOutput{stdout: stdout, stderr: stderr, json: asJSON, terminal: terminal}
+	o.enc = json.NewEncoder(stdout)
+	o.enc.SetEscapeHTML(false)
+	return o
+}
+
+func (o *applyOutput) event(e engine.Event) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.json {
+		_ = o.enc.Encode(e)
+		return
+	}
+	switch e.Type {
+	case engine.EventRun:
+		o.line(e.Message)
+	case engine.EventStage:
+		o.line(fmt.Sprintf("Stage %s: %d steps", e.Stage, stageTotal(e.Progress, e.Stage)))
+	case engine.EventStep:
+		if e.Step.State == snapshots.StepFailed {
+			o.line("  FAILED " + e.Step.Error)
+		} else if e.Step.Action == engine.ActionLockoutCheck && e.Step.State == snapshots.StepDone {
+			o.line("  lockout check passed: " + e.Step.Note)
+		}
+	case engine.EventThrottle:
+		o.line(fmt.Sprintf("  throttled: %s (%.1f s)", e.Message, e.WaitSeconds))
+	case engine.EventProgress:
+		if o.terminal && time.Since(o.last) > 200*time.Millisecond {
+			o.last = time.Now()
+			fmt.Fprintf(o.stderr, "\r\033[K  %s", progressLine(e.Progress))
+			o.drawn = true
+		}
+	case engine.EventPaused, engine.EventResumed:
+		o.line(e.Type)
+	}
+}
+
+func (o *applyOutput) line(s string) {
+	if o.drawn {
+		fmt.Fprint(o.stderr, "\r\033[K")
+		o.drawn = false
+	}
+	fmt.Fprintln(o.stderr, s)
+}
+
+func (o *applyOutput) finish() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.drawn {
+		fmt.Fprintln(o.stderr)
+		o.drawn = false
+	}
+}
+
+func stageTotal(p *engine.Progress, stage string) int {
+	if p == nil {
+		return 0
+	}
+	for _, s := range p.Stages {
+		if s.Name == stage {
+			return s.Total
+		}
+	}
+	return 0
+}
+
+// progressLine is one line of where a run stands: steps, rate against budget, ETA.
+func progressLine(p *engine.Progress) string {
+	if p == nil {
+		return ""
+	}
+	line := fmt.Sprintf("%d/%d steps, %d failed; %.1f writes/s of a %.1f/s budget (pace %.0f%%)",
+		p.Done, p.Total, p.Failed, p.WritesPerSecond, p.BudgetWritesPerSecond, p.Pace*100)
+	if p.ETASeconds > 0 {
+		line += fmt.Sprintf(", ETA %s", (time.Duration(p.ETASeconds) * time.Second).String())
+	}
+	if p.Throttled > 0 {
+		line += fmt.Sprintf(", %d throttled", p.Throttled)
+	}
+	return line
+}
+
+func printApplyReport(w io.Writer, plan *engine.Plan, rep *engine.ApplyReport) {
+	p := rep.Progress
+	verb := "Applied"
+	if rep.Resumed {
+		verb = "Resumed and applied"
+	}
+	fmt.Fprintf(w, "%s plan %s to tenant %s: %d steps done, %d failed, %d skipped, %d pending\n",
+		verb, rep.PlanHash[:12], plan.TenantID, rep.Done, rep.Failed, rep.Skipped, rep.Pending)
+	rate := 0.0
+	if p.BudgetWritesPerSecond > 0 {
+		rate = p.WritesPerSecond / p.BudgetWritesPerSecond * 100
+	}
+	fmt.Fprintf(w, "%d requests, %d writes in %.1f s: %.1f writes/s, %.0f%% of the tenant's write budget; %d throttled, %d retried\n",
+		p.Requests, p.Writes, p.ElapsedSeconds, p.WritesPerSecond, rate, p.Throttled, p.Retries)
+	if rep.Recreated > 0 {
+		fmt.Fprintf(w, "%d objects recreated with new ids: 'lifeline ledger --db FILE' lists old -> new\n", rep.Recreated)
+	}
+	if rep.Reconciled > 0 {
+		fmt.Fprintf(w, "%d creates whose answer was lost were found by natural key, not created twice\n", rep.Reconciled)
+	}
+	if rep.PasswordFile != "" && rep.Passwords > 0 {
+		fmt.Fprintf(w, "%d generated passwords are in %s (mode 0600); deliver them out of band\n", rep.Passwords, rep.PasswordFile)
+	}
+	for _, l := range rep.Lockouts {
+		fmt.Fprintf(w, "LOCKOUT: %s\n", l.Reason)
+	}
+	for _, f := range rep.Failures {
+		fmt.Fprintf(w, "FAILED %s: %s\n", f.ID, f.Reason)
+	}
+	if len(rep.Skips) > 0 {
+		fmt.Fprintf(w, "%d steps skipped because a step they depend on did not complete\n", len(rep.Skips))
+	}
+}

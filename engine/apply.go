@@ -1,0 +1,880 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/lifelinehq/lifeline/entra"
+	"github.com/lifelinehq/lifeline/graphx"
+	"github.com/lifelinehq/lifeline/snapshots"
+	"github.com/lifelinehq/lifeline/tenant/graphapi"
+)
+
+// roundSize is how many requests one round of apply hands to $batch: four envelopes of
+// twenty, which the client sends in parallel. The pacer, not this number, sets the rate.
+const roundSize = 80
+
+// maxAttempts bounds how often a step is sent again after Graph failed it with a 5xx or
+// never answered; throttling (429) does not count, it is waited out.
+const maxAttempts = 5
+
+// ApplyOptions say where a plan is applied and how.
+type ApplyOptions struct {
+	// Store is the snapshot file the plan was built from: its target snapshot, and the
+	// journal and ledger apply writes.
+	Store *snapshots.Store
+	// Client reaches the tenant; it must be the plan's tenant.
+	Client *graphapi.Client
+	// PlanPath is recorded in the journal (informational).
+	PlanPath string
+	// Operator says who ran the apply (OS user, host, app), for the journal.
+	Operator string
+	// PasswordFile receives the generated passwords of recreated users, created with
+	// mode 0600. Required when the plan recreates users.
+	PasswordFile string
+	// Control pauses, resumes and re-paces the run (nil: none).
+	Control *Control
+	// Events receives the run's events, synchronously from the run's goroutine.
+	Events func(Event)
+	// Fingerprint returns the live tenant's fingerprint (the root hash of a fresh
+	// capture). It is called when a plan's run starts, not when it resumes: a plan the
+	// tenant has moved past is refused.
+	Fingerprint func(context.Context) (string, error)
+	// Verify runs the plan's verify step: it re-reads the tenant and reports whether it
+	// matches the snapshot. Nil leaves the step pending for 'lifeline verify'.
+	Verify func(context.Context) (clean bool, summary string, err error)
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+
+	// failpoint, in tests, is called at named points ("before-send", "after-send",
+	// "after-journal"); an error there stops the run as a crash would.
+	failpoint func(point string) error
+}
+
+// StepOutcome is one step that did not complete, with why.
+type StepOutcome struct {
+	ID          string `json:"id"`
+	Stage       string `json:"stage"`
+	Kind        string `json:"kind"`
+	ObjectID    string `json:"object_id,omitempty"`
+	DisplayName string `json:"display_name"`
+	Action      string `json:"action"`
+	Reason      string `json:"reason"`
+}
+
+// ApplyReport is how a run ended.
+type ApplyReport struct {
+	PlanHash string `json:"plan_hash"`
+	Resumed  bool   `json:"resumed"`
+	// Done, Failed, Skipped and Pending count steps across the whole plan, including
+	// steps done by earlier runs.
+	Done    int `json:"done"`
+	Failed  int `json:"failed"`
+	Skipped int `json:"skipped"`
+	Pending int `json:"pending"`
+	// Reconciled counts creates whose earlier response was lost, found by natural key.
+	Reconciled   int           `json:"reconciled"`
+	Failures     []StepOutcome `json:"failures"`
+	Skips        []StepOutcome `json:"skips"`
+	Lockouts     []Lockout     `json:"lockouts"`
+	Recreated    int           `json:"recreated"`
+	Passwords    int           `json:"passwords"`
+	PasswordFile string        `json:"password_file,omitempty"`
+	Progress     Progress      `json:"progress"`
+}
+
+// ErrStale is returned (wrapped) when the tenant changed since the plan was built.
+var ErrStale = errors.New("the plan is stale")
+
+// ReadPlan parses a plan file and checks that it is one lifeline can apply.
+func ReadPlan(data []byte) (*Plan, error) {
+	var p Plan
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("the plan file is not valid JSON (%v); write it again with 'lifeline plan'", err)
+	}
+	if p.Format != PlanFormat {
+		return nil, fmt.Errorf("the file is not a lifeline plan (format %q, expected %q); write one with 'lifeline plan'", p.Format, PlanFormat)
+	}
+	if p.TenantID == "" || p.Snapshot <= 0 || p.LiveFingerprint == "" {
+		return nil, fmt.Errorf("the plan file has no tenant, snapshot or live fingerprint; write it again with 'lifeline plan'")
+	}
+	seen := map[string]bool{}
+	for _, st := range p.Stages {
+		for _, s := range st.Steps {
+			if s.ID == "" || seen[s.ID] {
+				return nil, fmt.Errorf("the plan file has a missing or repeated step id %q; write it again with 'lifeline plan'", s.ID)
+			}
+			seen[s.ID] = true
+		}
+	}
+	for _, st := range p.Stages {
+		for _, s := range st.Steps {
+			for _, d := range s.DependsOn {
+				if !seen[d] {
+					return nil, fmt.Errorf("step %s depends on %s, which is not in the plan; write the plan again with 'lifeline plan'", s.ID, d)
+				}
+			}
+			for _, r := range s.Requests {
+				if !strings.HasPrefix(r.Path, "/") || strings.Contains(r.Path, "..") {
+					return nil, fmt.Errorf("step %s has a request path %q that is not a Graph path; write the plan again with 'lifeline plan'", s.ID, r.Path)
+				}
+			}
+		}
+	}
+	return &p, nil
+}
+
+// PlanHash identifies a plan in the journal: the SHA-256 of its JSON without the file
+// path, so the same plan resumes wherever its file is.
+func PlanHash(p *Plan) string {
+	c := *p
+	c.DB = ""
+	b, _ := json.Marshal(&c)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// stepRun is one step's state during a run.
+type stepRun struct {
+	step    *Step
+	stage   int
+	state   string // "" pending, or a snapshots.Step* state
+	attempt int
+	res     stepResult
+	// uncertain marks a create whose last attempt may have reached Graph: it is looked
+	// up by natural key before it is sent again.
+	uncertain bool
+}
+
+// stepResult is a step's journaled result.
+type stepResult struct {
+	Next       int      `json:"next,omitempty"` // requests completed so far
+	NewID      string   `json:"new_id,omitempty"`
+	NewAppID   string   `json:"new_app_id,omitempty"`
+	RequestIDs []string `json:"request_ids,omitempty"`
+	Statuses   []int    `json:"statuses,omitempty"`
+	Note       string   `json:"note,omitempty"`
+	Error      string   `json:"error,omitempty"`
+}
+
+// applier holds one run.
+type applier struct {
+	opts   ApplyOptions
+	plan   *Plan
+	hash   string
+	target snapshots.State
+	steps  []*stepRun
+	byID   map[string]*stepRun
+	ledger graphx.Ledger // old -> new, every run's
+	names  map[string]string
+	now    func() time.Time
+	start  time.Time
+	base   graphapi.Stats
+	report *ApplyReport
+	// links caches the targets of holders' link collections read for if-missing steps.
+	links    map[string]map[string]bool
+	pwFile   *os.File
+	lockouts []Lockout
+}
+
+// Apply runs a plan against the tenant, journaling every step in the snapshot file so that
+// running it again resumes where it stopped. It returns the report and an error only for
+// what stopped the run as a whole (wrong tenant, stale plan, the file, the context);
+// failed steps are in the report.
+func Apply(ctx context.Context, plan *Plan, opts ApplyOptions) (*ApplyReport, error) {
+	a := &applier{opts: opts, plan: plan, hash: PlanHash(plan), byID: map[string]*stepRun{}, names: map[string]string{}, now: opts.Now}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	if opts.Store == nil || opts.Client == nil {
+		return nil, errors.New("apply needs a snapshot file and a tenant connection")
+	}
+	if err := a.preflight(ctx); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if a.pwFile != nil {
+			a.pwFile.Close()
+		}
+	}()
+	if opts.Control != nil {
+		opts.Control.attach(opts.Client.SetPace)
+	}
+	a.start, a.base = a.now(), opts.Client.Stats()
+	err := a.run(ctx)
+	a.finishReport()
+	a.emit(Event{Type: EventFinished, Progress: &a.report.Progress, Message: a.summaryLine()})
+	if err == nil && a.report.Pending == 0 {
+		if ferr := opts.Store.FinishRun(context.WithoutCancel(ctx), a.hash, a.now()); ferr != nil {
+			return a.report, ferr
+		}
+	}
+	return a.report, err
+}
+
+// preflight refuses a plan for another tenant or file, a stale plan, and an unusable
+// password file, before anything is written anywhere.
+func (a *applier) preflight(ctx context.Context) error {
+	p, s := a.plan, a.opts.Store
+	if got := a.opts.Client.TenantID(); got != "" && got != p.TenantID {
+		return fmt.Errorf("the plan is for tenant %s but the credentials reach tenant %s; point --graph-url or AZURE_TENANT_ID at the plan's tenant", p.TenantID, got)
+	}
+	fileTenant, err := s.TenantID(ctx)
+	if err != nil {
+		return err
+	}
+	if fileTenant != p.TenantID {
+		return fmt.Errorf("the plan is for tenant %s but %s holds snapshots of tenant %s; give the snapshot file the plan was built from", p.TenantID, s.Path(), fileTenant)
+	}
+	snap, err := s.Resolve(ctx, fmt.Sprint(p.Snapshot))
+	if err != nil {
+		return fmt.Errorf("the plan restores snapshot %d, which %s does not hold; give the snapshot file the plan was built from", p.Snapshot, s.Path())
+	}
+	a.target = snapshots.State{Store: s, Snapshot: snap}
+	_, resumed, err := s.Run(ctx, a.hash)
+	if err != nil {
+		return err
+	}
+	if !resumed && a.opts.Fingerprint != nil {
+		fp, err := a.opts.Fingerprint(ctx)
+		if err != nil {
+			return fmt.Errorf("reading the live tenant to check the plan is current: %w", err)
+		}
+		if fp != p.LiveFingerprint {
+			return fmt.Errorf("%w: the tenant changed since it was built (fingerprint %s, now %s); build a new plan with 'lifeline plan' and apply that", ErrStale, short(p.LiveFingerprint), short(fp))
+		}
+	}
+	if a.ledger, err = LoadLedger(ctx, s, p.TenantID); err != nil {
+		return err
+	}
+	records, err := s.StepRecords(ctx, a.hash)
+	if err != nil {
+		return err
+	}
+	a.report = &ApplyReport{PlanHash: a.hash, Resumed: resumed, Failures: []StepOutcome{}, Skips: []StepOutcome{}, Lockouts: []Lockout{}}
+	needsPasswords := false
+	for si := range p.Stages {
+		for i := range p.Stages[si].Steps {
+			st := &p.Stages[si].Steps[i]
+			sr := &stepRun{step: st, stage: si}
+			if r, ok := records[st.ID]; ok {
+				sr.attempt = r.Attempts
+				_ = json.Unmarshal(r.Result, &sr.res)
+				switch r.State {
+				case snapshots.StepDone:
+					sr.state = snapshots.StepDone
+				case snapshots.StepSent:
+					// The run stopped with this step's requests out: a create may have
+					// happened without its answer reaching the journal.
+					sr.uncertain = st.Action == ActionRecreate && sr.res.Next == 0
+				default:
+					// Failed and skipped steps are tried again: the operator may have
+					// fixed what stopped them.
+					sr.res.Error, sr.attempt = "", 0
+				}
+			}
+			a.steps = append(a.steps, sr)
+			a.byID[st.ID] = sr
+			a.names[st.ID] = st.DisplayName
+			for _, r := range st.Requests {
+				if sr.state != snapshots.StepDone && bytes.Contains(r.Body, []byte(GeneratedPassword)) {
+					needsPasswords = true
+				}
+			}
+		}
+	}
+	if needsPasswords {
+		if err := a.openPasswordFile(); err != nil {
+			return err
+		}
+	}
+	operator := a.opts.Operator
+	if err := s.StartRun(ctx, snapshots.Run{PlanHash: a.hash, TenantID: p.TenantID, Snapshot: p.Snapshot, PlanPath: a.opts.PlanPath, Operator: operator, StartedAt: a.now()}); err != nil {
+		return err
+	}
+	msg := "starting plan " + short(a.hash)
+	if resumed {
+		msg = "resuming plan " + short(a.hash) + " from its journal"
+	}
+	a.emit(Event{Type: EventRun, Message: msg})
+	return nil
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+// openPasswordFile opens (or creates) the file for generated passwords; one readable by
+// anyone but the operator is refused rather than written to.
+func (a *applier) openPasswordFile() error {
+	path := a.opts.PasswordFile
+	if path == "" {
+		return errors.New("the plan recreates users, which get generated passwords, but no password file was given; pass --passwords FILE")
+	}
+	if info, err := os.Stat(path); err == nil && info.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("the password file %s can be read by others (mode %v); run 'chmod 600 %s' or name a new file", path, info.Mode().Perm(), path)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("cannot open the password file: %w", err)
+	}
+	a.pwFile = f
+	a.report.PasswordFile = path
+	return nil
+}
+
+func (a *applier) emit(e Event) {
+	if a.opts.Events == nil {
+		return
+	}
+	if e.At.IsZero() {
+		e.At = a.now().UTC()
+	}
+	a.opts.Events(e)
+}
+
+// run executes the stages in order; within a stage, every step whose dependencies are
+// done goes out in rounds of up to roundSize requests.
+func (a *applier) run(ctx context.Context) error {
+	for si, stage := range a.plan.Stages {
+		if len(stage.Steps) == 0 {
+			continue
+		}
+		a.emit(Event{Type: EventStage, Stage: stage.Name, Progress: a.progress()})
+		for {
+			if a.opts.Control != nil {
+				if err := a.opts.Control.wait(ctx, func(t string) { a.emit(Event{Type: t, Progress: a.progress()}) }); err != nil {
+					return err
+				}
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			ready, pending := a.ready(si)
+			if len(ready) == 0 {
+				if pending > 0 {
+					// Only possible when a step waits on one of a later stage.
+					a.skipWaiting(si)
+				}
+				break
+			}
+			if err := a.round(ctx, ready); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// ready returns the stage's steps that can run now, skipping those whose dependencies
+// failed, and how many of its steps remain pending.
+func (a *applier) ready(stage int) ([]*stepRun, int) {
+	var out []*stepRun
+	pending := 0
+	var skips []*stepRun
+	for _, sr := range a.steps {
+		if sr.stage != stage || finished(sr.state) {
+			continue
+		}
+		pending++
+		ok := true
+		for _, d := range sr.step.DependsOn {
+			dep := a.byID[d]
+			switch {
+			case dep.state == snapshots.StepFailed || dep.state == snapshots.StepSkipped:
+				sr.res.Error = fmt.Sprintf("skipped: it depends on %s %q (step %s), which %s", dep.step.Action, dep.step.DisplayName, d, dep.state)
+				skips = append(skips, sr)
+				ok = false
+			case dep.state != snapshots.StepDone:
+				ok = false
+			}
+			if !ok {
+				break
+			}
+		}
+		if ok {
+			out = append(out, sr)
+		}
+	}
+	if len(skips) > 0 {
+		for _, sr := range skips {
+			sr.state = snapshots.StepSkipped
+		}
+		a.journal(context.Background(), skips, nil)
+		for _, sr := range skips {
+			a.emitStep(sr)
+		}
+		return a.ready(stage)
+	}
+	return out, pending
+}
+
+func finished(state string) bool {
+	return state == snapshots.StepDone || state == snapshots.StepFailed || state == snapshots.StepSkipped
+}
+
+func (a *applier) skipWaiting(stage int) {
+	var skips []*stepRun
+	for _, sr := range a.steps {
+		if sr.stage == stage && !finished(sr.state) {
+			sr.state, sr.res.Error = snapshots.StepSkipped, "skipped: it depends on a step of a later stage"
+			skips = append(skips, sr)
+		}
+	}
+	a.journal(context.Background(), skips, nil)
+	for _, sr := range skips {
+		a.emitStep(sr)
+	}
+}
+
+// journal writes step records and ledger entries in one transaction. A journal that cannot
+// be written stops the run: going on would make creates that a resume cannot see.
+func (a *applier) journal(ctx context.Context, steps []*stepRun, ledger []snapshots.LedgerEntry) error {
+	recs := make([]snapshots.StepRecord, 0, len(steps))
+	at := a.now()
+	for _, sr := range steps {
+		state := sr.state
+		if state == "" {
+			state = snapshots.StepSent
+		}
+		res, _ := json.Marshal(sr.res)
+		recs = append(recs, snapshots.StepRecord{StepID: sr.step.ID, State: state, Attempts: sr.attempt, Result: res, UpdatedAt: at})
+	}
+	return a.opts.Store.Journal(context.WithoutCancel(ctx), a.hash, a.plan.TenantID, recs, ledger)
+}
+
+func (a *applier) fail(point string) error {
+	if a.opts.failpoint == nil {
+		return nil
+	}
+	return a.opts.failpoint(point)
+}
+
+// round sends the next request of each ready step (local steps run in place), then
+// journals every outcome in one transaction.
+func (a *applier) round(ctx context.Context, ready []*stepRun) error {
+	var sending []*stepRun
+	var reqs []graphapi.Request
+	var local []*stepRun
+	for _, sr := range ready {
+		if len(reqs) >= roundSize {
+			break
+		}
+		switch sr.step.Action {
+		case ActionLockoutCheck, ActionVerify:
+			local = append(local, sr)
+			continue
+		}
+		if len(sr.step.Requests) == 0 || sr.res.Next >= len(sr.step.Requests) {
+			sr.state = snapshots.StepDone
+			local = append(local, sr)
+			continue
+		}
+		if sr.uncertain {
+			if err := a.reconcile(ctx, sr); err != nil {
+				return err
+			}
+			if sr.state == snapshots.StepDone {
+				a.report.Reconciled++
+			}
+			if finished(sr.state) {
+				local = append(local, sr)
+				continue
+			}
+		}
+		req, err := a.resolve(sr)
+		if err != nil {
+			sr.state, sr.res.Error = snapshots.StepFailed, err.Error()
+			local = append(local, sr)
+			continue
+		}
+		if sr.step.IfMissing && sr.res.Next == 0 {
+			there, err := a.linkPresent(ctx, req)
+			if err != nil {
+				return err
+			}
+			if there {
+				sr.state, sr.res.Note = snapshots.StepDone, "came back with the restore"
+				local = append(local, sr)
+				continue
+			}
+		}
+		sr.attempt++
+		sending = append(sending, sr)
+		reqs = append(reqs, req)
+	}
+	for _, sr := range local {
+		if finished(sr.state) {
+			continue
+		}
+		switch sr.step.Action {
+		case ActionLockoutCheck:
+			a.lockoutCheck(ctx, sr)
+		case ActionVerify:
+			a.verifyStep(ctx, sr)
+		}
+	}
+	if len(local) > 0 {
+		if err := a.journal(ctx, local, nil); err != nil {
+			return err
+		}
+		for _, sr := range local {
+			a.emitStep(sr)
+		}
+	}
+	if len(sending) == 0 {
+		return nil
+	}
+	// The steps are journaled as sent before their requests go out: a crash from here
+	// on leaves them marked, and resume reconciles their creates by natural key.
+	for _, sr := range sending {
+		sr.state = ""
+		if sr.step.Action == ActionRecreate && sr.res.Next == 0 {
+			sr.uncertain = true
+		}
+	}
+	if err := a.journal(ctx, sending, nil); err != nil {
+		return err
+	}
+	if err := a.fail("before-send"); err != nil {
+		return err
+	}
+	stats := a.opts.Client.Stats()
+	sent := a.now()
+	results, berr := a.opts.Client.Batch(ctx, reqs)
+	if err := a.fail("after-send"); err != nil {
+		return err
+	}
+	after := a.opts.Client.Stats()
+	if after.Throttled > stats.Throttled {
+		a.emit(Event{Type: EventThrottle, WaitSeconds: a.now().Sub(sent).Seconds(),
+			Message: fmt.Sprintf("Graph throttled %d requests; lifeline waited as asked and sent them again", after.Throttled-stats.Throttled)})
+	}
+	var ledger []snapshots.LedgerEntry
+	for i, sr := range sending {
+		if e := a.outcome(ctx, sr, reqs[i], results[i]); e != nil {
+			ledger = append(ledger, *e)
+		}
+	}
+	if err := a.journal(ctx, sending, ledger); err != nil {
+		return err
+	}
+	if err := a.fail("after-journal"); err != nil {
+		return err
+	}
+	for _, sr := range sending {
+		if finished(sr.state) {
+			a.emitStep(sr)
+		}
+	}
+	a.emit(Event{Type: EventProgress, Progress: a.progress()})
+	if berr != nil {
+		return berr
+	}
+	return nil
+}
+
+func (a *applier) emitStep(sr *stepRun) {
+	s := sr.step
+	a.emit(Event{Type: EventStep, Stage: a.plan.Stages[sr.stage].Name, Step: &StepEvent{
+		ID: s.ID, Kind: s.Kind, ObjectID: s.ObjectID, DisplayName: s.DisplayName, Action: s.Action, State: sr.state,
+		NewID: sr.res.NewID, Note: sr.res.Note, Error: sr.res.Error, RequestIDs: sr.res.RequestIDs,
+	}})
+}
+
+// outcome records one request's answer on its step and returns the ledger entry a
+// successful create produced.
+func (a *applier) outcome(ctx context.Context, sr *stepRun, req graphapi.Request, res graphapi.BatchResult) *snapshots.LedgerEntry {
+	if res.Response != nil {
+		if res.Response.RequestID != "" {
+			sr.res.RequestIDs = append(sr.res.RequestIDs, res.Response.RequestID)
+		}
+		sr.res.Statuses = append(sr.res.Statuses, res.Response.Status)
+	}
+	if res.Err == nil {
+		if sr.step.Action == ActionAddLink {
+			a.linkAdded(req)
+		}
+		return a.succeeded(sr, req, res.Response)
+	}
+	var gerr *graphapi.Error
+	status := 0
+	if errors.As(res.Err, &gerr) {
+		status = gerr.Status
+		if gerr.RequestID != "" && (res.Response == nil || res.Response.RequestID == "") {
+			sr.res.RequestIDs = append(sr.res.RequestIDs, gerr.RequestID)
+		}
+	}
+	switch {
+	case graphapi.IsThrottled(res.Err):
+		// Still throttled after the client's own requeues: the step waits for the next
+		// round; throttling never fails a step.
+		sr.attempt--
+		return nil
+	case status == 0 || status >= 500:
+		if sr.attempt >= maxAttempts {
+			sr.state, sr.res.Error = snapshots.StepFailed, fmt.Sprintf("%s failed %d times (%v); run apply again to retry it", describe(sr.step), sr.attempt, res.Err)
+		}
+		return nil
+	case graphapi.IsNotFound(res.Err):
+		switch {
+		case req.Method == "DELETE":
+			sr.res.Note = "already gone"
+			return a.advance(sr)
+		case sr.step.Action == ActionRestore && strings.HasSuffix(req.Path, "/restore"):
+			if a.exists(ctx, sr.step) {
+				sr.res.Note = "already restored"
+				return a.advance(sr)
+			}
+			sr.state, sr.res.Error = snapshots.StepFailed, fmt.Sprintf("%s is no longer in the recycle bin (it was purged); build a new plan, which will recreate it", describe(sr.step))
+			return nil
+		}
+	case graphapi.IsConflict(res.Err):
+		switch sr.step.Action {
+		case ActionAddLink:
+			sr.res.Note = "link already there"
+			a.linkAdded(req)
+			return a.advance(sr)
+		case ActionRecreate, ActionRestore:
+			// An assignment's natural key is all of it: one that exists is the one the
+			// plan wanted (restoring its principal from the bin brought it back).
+			if sr.step.Action == ActionRecreate && assignmentKinds[entra.Kind(sr.step.Kind)] {
+				if err := a.reconcile(ctx, sr); err == nil && sr.state == snapshots.StepDone {
+					sr.res.Note = "already there: it came back with its principal"
+					return nil
+				}
+			}
+			sr.state, sr.res.Error = snapshots.StepFailed, conflictSentence(sr.step, req, res.Err)
+			return nil
+		}
+	}
+	sr.state, sr.res.Error = snapshots.StepFailed, fmt.Sprintf("%s failed: %v", describe(sr.step), res.Err)
+	return nil
+}
+
+// advance moves a step past a request that needed nothing more.
+func (a *applier) advance(sr *stepRun) *snapshots.LedgerEntry {
+	sr.res.Next++
+	if sr.res.Next >= len(sr.step.Requests) {
+		sr.state = snapshots.StepDone
+	}
+	return nil
+}
+
+func describe(s *Step) string {
+	name := s.DisplayName
+	if s.ObjectID != "" {
+		name = fmt.Sprintf("%q (%s)", s.DisplayName, s.ObjectID)
+	}
+	verb := map[string]string{ActionRestore: "restoring", ActionRecreate: "recreating", ActionAddLink: "adding " + s.Link + " to",
+		ActionRollback: "rolling back", ActionRemoveLink: "removing " + s.Link + " from", ActionRemoveObject: "deleting",
+		ActionReportOnly: "putting back in report-only", ActionEnforce: "enforcing"}[s.Action]
+	if verb == "" {
+		verb = s.Action
+	}
+	return fmt.Sprintf("%s %s %s", verb, s.Kind, name)
+}
+
+// conflictSentence explains a uniqueness conflict: which value is taken, and the fix.
+func conflictSentence(s *Step, req graphapi.Request, err error) string {
+	spec, ok := entra.Lookup(entra.Kind(s.Kind))
+	taken := ""
+	if ok && req.Body != nil {
+		var body map[string]any
+		if json.Unmarshal(req.Body, &body) == nil {
+			for _, k := range append(append([]string{}, spec.Unique...), spec.NaturalKeys...) {
+				if v, ok := body[k].(string); ok && v != "" {
+					taken = fmt.Sprintf(" its %s %q is held by another object now", k, v)
+					break
+				}
+			}
+		}
+	}
+	if taken == "" {
+		var gerr *graphapi.Error
+		if errors.As(err, &gerr) {
+			taken = " " + strings.TrimRight(gerr.Message, ". ")
+		}
+	}
+	return fmt.Sprintf("%s failed:%s; rename or delete that object, then run apply again (the rest of the plan went on)", describe(s), taken)
+}
+
+// succeeded records a 2xx: a create's new ids go to the ledger at once.
+func (a *applier) succeeded(sr *stepRun, req graphapi.Request, resp *graphapi.Response) *snapshots.LedgerEntry {
+	var entry *snapshots.LedgerEntry
+	if sr.step.Action == ActionRecreate && sr.res.Next == 0 && req.Method == "POST" {
+		var created struct {
+			ID    string `json:"id"`
+			AppID string `json:"appId"`
+		}
+		if resp == nil || json.Unmarshal(resp.Body, &created) != nil || created.ID == "" {
+			sr.state, sr.res.Error = snapshots.StepFailed, fmt.Sprintf("%s: Graph answered without the new object's id; capture the tenant and build a new plan", describe(sr.step))
+			return nil
+		}
+		rid := ""
+		if resp.RequestID != "" {
+			rid = resp.RequestID
+		}
+		entry = a.record(sr, created.ID, created.AppID, rid)
+	}
+	sr.uncertain = false
+	a.advance(sr)
+	return entry
+}
+
+// record puts a recreated object's new ids in the ledger (memory now, file with the
+// step's journal row).
+func (a *applier) record(sr *stepRun, newID, newAppID, requestID string) *snapshots.LedgerEntry {
+	s := sr.step
+	sr.res.NewID, sr.res.NewAppID = newID, newAppID
+	e := &snapshots.LedgerEntry{Kind: entra.Kind(s.Kind), OldID: s.ObjectID, NewID: newID, DisplayName: s.DisplayName,
+		StepID: s.ID, RequestID: requestID, RecordedAt: a.now().UTC()}
+	a.ledger.IDs[s.ObjectID] = newID
+	if newAppID != "" {
+		if old := a.oldAppID(s); old != "" {
+			e.OldAppID, e.NewAppID = old, newAppID
+			a.ledger.AppIDs[old] = newAppID
+		}
+	}
+	return e
+}
+
+// oldAppID reads a recreated application's original appId from the target snapshot.
+func (a *applier) oldAppID(s *Step) string {
+	if entra.Kind(s.Kind) != entra.KindApplication {
+		return ""
+	}
+	o, err := a.target.Store.Object(context.Background(), a.target.Snapshot.ID, entra.KindApplication, s.ObjectID)
+	if err != nil {
+		return ""
+	}
+	obj, err := o.Decode()
+	if err != nil {
+		return ""
+	}
+	id, _ := obj["appId"].(string)
+	return id
+}
+
+// exists reports whether the step's object is live (a restore whose answer was lost).
+func (a *applier) exists(ctx context.Context, s *Step) bool {
+	spec, ok := entra.Lookup(entra.Kind(s.Kind))
+	if !ok || s.ObjectID == "" {
+		return false
+	}
+	_, err := a.opts.Client.Get(ctx, spec.ObjectPath(s.ObjectID), graphapi.ListOptions{Select: []string{"id"}})
+	return err == nil
+}
+
+func (a *applier) finishReport() {
+	r := a.report
+	r.Done, r.Failed, r.Skipped, r.Pending = 0, 0, 0, 0
+	for _, sr := range a.steps {
+		out := StepOutcome{ID: sr.step.ID, Stage: a.plan.Stages[sr.stage].Name, Kind: sr.step.Kind, ObjectID: sr.step.ObjectID,
+			DisplayName: sr.step.DisplayName, Action: sr.step.Action, Reason: sr.res.Error}
+		switch sr.state {
+		case snapshots.StepDone:
+			r.Done++
+			if sr.step.Action == ActionRecreate && sr.res.NewID != "" {
+				r.Recreated++
+			}
+		case snapshots.StepFailed:
+			r.Failed++
+			r.Failures = append(r.Failures, out)
+		case snapshots.StepSkipped:
+			r.Skipped++
+			r.Skips = append(r.Skips, out)
+		default:
+			r.Pending++
+		}
+	}
+	r.Lockouts = append(r.Lockouts, a.lockouts...)
+	r.Progress = *a.progress()
+}
+
+func (a *applier) summaryLine() string {
+	r := a.report
+	return fmt.Sprintf("%d steps done, %d failed, %d skipped, %d pending", r.Done, r.Failed, r.Skipped, r.Pending)
+}
+
+// progress counts steps per stage and the write rate against the budget.
+func (a *applier) progress() *Progress {
+	p := &Progress{}
+	for _, st := range a.plan.Stages {
+		p.Stages = append(p.Stages, StageProgress{Name: st.Name})
+	}
+	remainingWrites := 0
+	for _, sr := range a.steps {
+		sp := &p.Stages[sr.stage]
+		sp.Total++
+		p.Total++
+		switch sr.state {
+		case snapshots.StepDone:
+			sp.Done++
+			p.Done++
+		case snapshots.StepFailed:
+			sp.Failed++
+			p.Failed++
+		case snapshots.StepSkipped:
+			sp.Skipped++
+			p.Skipped++
+		default:
+			for _, r := range sr.step.Requests[min(sr.res.Next, len(sr.step.Requests)):] {
+				if r.Method != "GET" {
+					remainingWrites++
+				}
+			}
+		}
+	}
+	if a.opts.Client == nil || a.start.IsZero() {
+		return p
+	}
+	s := a.opts.Client.Stats()
+	p.Writes = s.Writes - a.base.Writes
+	p.Requests = s.Requests - a.base.Requests
+	p.Throttled = s.Throttled - a.base.Throttled
+	p.Retries = s.Retries - a.base.Retries
+	p.Pace = s.Pace
+	p.BudgetWritesPerSecond = float64(s.Budget.WritesPer150s) / 150
+	p.ElapsedSeconds = a.now().Sub(a.start).Seconds()
+	if p.ElapsedSeconds > 0 {
+		p.WritesPerSecond = float64(p.Writes) / p.ElapsedSeconds
+	}
+	if rate := p.BudgetWritesPerSecond * p.Pace; rate > 0 {
+		p.ETASeconds = float64(remainingWrites) / rate
+		if p.WritesPerSecond > rate {
+			p.ETASeconds = float64(remainingWrites) / p.WritesPerSecond
+		}
+	}
+	return p
+}
+
+// writePassword appends one generated password to the operator's file before the
+// request carrying it goes out, so a lost answer never leaves a password unknown.
+func (a *applier) writePassword(s *Step, upn, password string) error {
+	if a.pwFile == nil {
+		return errors.New("no password file is open")
+	}
+	line := fmt.Sprintf("%s\t%s\t%s\t%s\n", upn, password, s.ObjectID, a.now().UTC().Format(time.RFC3339))
+	if _, err := io.WriteString(a.pwFile, line); err != nil {
+		return fmt.Errorf("writing the password file: %w", err)
+	}
+	if err := a.pwFile.Sync(); err != nil {
+		return fmt.Errorf("writing the password file: %w", err)
+	}
+	a.report.Passwords++
+	return nil
+}

@@ -1,0 +1,175 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/lifelinehq/lifeline/snapshots"
+)
+
+// recovery is a drill tenant with its baseline captured into a snapshot file.
+type recovery struct {
+	*drillTenant
+	store  *snapshots.Store
+	target snapshots.State
+	dir    string
+}
+
+func newRecovery(t *testing.T, users int, seed int64) *recovery {
+	t.Helper()
+	d := newDrillTenant(t, users, seed)
+	dir := t.TempDir()
+	ctx := context.Background()
+	store, err := snapshots.Open(ctx, filepath.Join(dir, "tenant.db"), snapshots.OpenOptions{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	rep, err := snapshots.Capture(ctx, d.op, store, snapshots.CaptureOptions{Label: "baseline"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &recovery{drillTenant: d, store: store, target: snapshots.State{Store: store, Snapshot: rep.Snapshot}, dir: dir}
+}
+
+// plan captures the live tenant and builds the plan back to the baseline.
+func (r *recovery) plan(t *testing.T) *Plan {
+	t.Helper()
+	ctx := context.Background()
+	live, cleanup, err := CaptureLive(ctx, r.op, r.target.Snapshot.TenantID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cleanup()
+	p, err := BuildPlan(ctx, r.target, live, PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.DB = r.store.Path()
+	return p
+}
+
+func (r *recovery) options(events *[]Event) ApplyOptions {
+	var mu sync.Mutex
+	return ApplyOptions{
+		Store: r.store, Client: r.op, PlanPath: "plan.json", Operator: "test",
+		PasswordFile: filepath.Join(r.dir, "passwords"),
+		Fingerprint: func(ctx context.Context) (string, error) {
+			return LiveFingerprint(ctx, r.op, r.target.Snapshot.TenantID)
+		},
+		Verify: func(ctx context.Context) (bool, string, error) {
+			rep, err := VerifyLive(ctx, r.op, r.target, VerifyOptions{})
+			if err != nil {
+				return false, "", err
+			}
+			return rep.Clean, VerifySentence(rep), nil
+		},
+		Events: func(e Event) {
+			if events == nil {
+				return
+			}
+			mu.Lock()
+			*events = append(*events, e)
+			mu.Unlock()
+		},
+	}
+}
+
+func TestApplyRecoversKitchenSink(t *testing.T) {
+	t.Parallel()
+	r := newRecovery(t, 60, 7)
+	r.inject(t, "kitchen-sink", 7)
+	plan := r.plan(t)
+	var events []Event
+	rep, err := Apply(context.Background(), plan, r.options(&events))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range rep.Failures {
+		t.Errorf("failed: %s %s", f.ID, f.Reason)
+	}
+	if rep.Pending != 0 || rep.Failed != 0 {
+		t.Fatalf("report: %+v", rep)
+	}
+	if rep.Recreated == 0 {
+		t.Errorf("kitchen-sink recreates users: recreated %d, passwords %d", rep.Recreated, rep.Passwords)
+	}
+	if last := events[len(events)-1]; last.Type != EventFinished {
+		t.Errorf("last event %+v", last)
+	}
+	// Running the same plan again resumes a finished journal: nothing is sent.
+	before := r.op.Stats().Writes
+	rep2, err := Apply(context.Background(), plan, r.options(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep2.Resumed || rep2.Done != rep.Done || r.op.Stats().Writes != before {
+		t.Errorf("second apply: resumed %v, done %d (first %d), writes %d -> %d", rep2.Resumed, rep2.Done, rep.Done, before, r.op.Stats().Writes)
+	}
+}
+
+func TestApplyRefusesStalePlanAndOtherTenant(t *testing.T) {
+	t.Parallel()
+	r := newRecovery(t, 30, 3)
+	r.inject(t, "mass-user-deletion", 3)
+	plan := r.plan(t)
+	// The tenant moves on after the plan was built.
+	r.inject(t, "attribute-tampering", 4)
+	_, err := Apply(context.Background(), plan, r.options(nil))
+	if !errors.Is(err, ErrStale) || !strings.Contains(err.Error(), "lifeline plan") {
+		t.Fatalf("stale plan: %v", err)
+	}
+	if run, ok, _ := r.store.Run(context.Background(), PlanHash(plan)); ok {
+		t.Errorf("a refused plan left a run: %+v", run)
+	}
+	other := *plan
+	other.TenantID = "00000000-0000-0000-0000-000000000000"
+	if _, err := Apply(context.Background(), &other, r.options(nil)); err == nil || !strings.Contains(err.Error(), "tenant") {
+		t.Fatalf("other tenant: %v", err)
+	}
+}
+
+// TestApplyRecoversEveryScenario runs each drill end to end on a fresh small tenant:
+// baseline, incident, plan, apply (whose last step verifies), and a separate verify.
+func TestApplyRecoversEveryScenario(t *testing.T) {
+	t.Parallel()
+	for i, name := range ScenarioNames() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			seed := int64(20 + i)
+			r := newRecovery(t, 40, seed)
+			r.inject(t, name, seed)
+			plan := r.plan(t)
+			rep, err := Apply(context.Background(), plan, r.options(nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range append(rep.Failures, rep.Skips...) {
+				t.Errorf("%s %s: %s", f.Stage, f.ID, f.Reason)
+			}
+			if rep.Done == 0 || rep.Pending != 0 {
+				t.Fatalf("done %d, pending %d", rep.Done, rep.Pending)
+			}
+			v, err := VerifyLive(context.Background(), r.op, r.target, VerifyOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !v.Clean {
+				for _, d := range v.Differences {
+					t.Errorf("still differs: %s %s %q %s %+v %+v", d.Change, d.Kind, d.DisplayName, d.ID, d.Properties, d.Links)
+				}
+			}
+			if rep.Passwords > 0 {
+				info, err := os.Stat(rep.PasswordFile)
+				if err != nil || info.Mode().Perm() != 0o600 {
+					t.Errorf("password file: %v %v", info, err)
+				}
+			}
+		})
+	}
+}

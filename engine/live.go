@@ -1,0 +1,108 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/lifelinehq/lifeline/snapshots"
+	"github.com/lifelinehq/lifeline/tenant/graphapi"
+)
+
+// CaptureLive reads the live tenant into a scratch snapshot file, so that diff, plan,
+// apply's staleness check and verify read both sides the same way. tenantID, when set,
+// must be the tenant the client reaches. The returned cleanup closes and removes the
+// scratch file.
+func CaptureLive(ctx context.Context, client *graphapi.Client, tenantID string, progress func(snapshots.CaptureProgress)) (snapshots.State, func(), error) {
+	if tenantID != "" && client.TenantID() != tenantID {
+		return snapshots.State{}, nil, fmt.Errorf("the snapshot is of tenant %s but the credentials reach tenant %s; point --graph-url or AZURE_TENANT_ID at the snapshot's tenant", tenantID, client.TenantID())
+	}
+	dir, err := os.MkdirTemp("", "lifeline-live-")
+	if err != nil {
+		return snapshots.State{}, nil, err
+	}
+	cleanup := func() { os.RemoveAll(dir) }
+	store, err := snapshots.Open(ctx, filepath.Join(dir, "live.db"), snapshots.OpenOptions{Create: true})
+	if err != nil {
+		cleanup()
+		return snapshots.State{}, nil, err
+	}
+	rep, err := snapshots.Capture(ctx, client, store, snapshots.CaptureOptions{Label: "live", Progress: progress})
+	if err != nil {
+		store.Close()
+		cleanup()
+		return snapshots.State{}, nil, fmt.Errorf("reading the live tenant: %w", err)
+	}
+	return snapshots.State{Store: store, Snapshot: rep.Snapshot, Live: true}, func() { store.Close(); cleanup() }, nil
+}
+
+// LiveFingerprint captures the tenant and returns the capture's root hash: what a plan
+// records as live_fingerprint, and what apply compares it with.
+func LiveFingerprint(ctx context.Context, client *graphapi.Client, tenantID string) (string, error) {
+	live, cleanup, err := CaptureLive(ctx, client, tenantID, nil)
+	if err != nil {
+		return "", err
+	}
+	defer cleanup()
+	return live.Snapshot.RootHash, nil
+}
+
+// PrimaryDomain returns the tenant's default verified domain: what an operator types to
+// confirm a restore, because it tells one tenant from another at a glance.
+func PrimaryDomain(ctx context.Context, client *graphapi.Client) (string, error) {
+	raw, err := client.Get(ctx, "/organization", graphapi.ListOptions{Select: []string{"id", "verifiedDomains"}})
+	if err != nil {
+		return "", fmt.Errorf("reading the tenant's domains: %w", err)
+	}
+	var org struct {
+		Value []struct {
+			VerifiedDomains []struct {
+				Name      string `json:"name"`
+				IsDefault bool   `json:"isDefault"`
+			} `json:"verifiedDomains"`
+		} `json:"value"`
+	}
+	if err := json.Unmarshal(raw, &org); err != nil {
+		return "", fmt.Errorf("reading the tenant's domains: Graph's answer was not the organization list: %w", err)
+	}
+	for _, o := range org.Value {
+		for _, d := range o.VerifiedDomains {
+			if d.IsDefault {
+				return d.Name, nil
+			}
+		}
+	}
+	for _, o := range org.Value {
+		for _, d := range o.VerifiedDomains {
+			return d.Name, nil
+		}
+	}
+	return "", fmt.Errorf("the tenant lists no verified domain; confirm with --yes instead")
+}
+
+// VerifyLive captures the tenant and verifies it against target through the file's
+// ledger: what `lifeline verify` and apply's verify step run.
+func VerifyLive(ctx context.Context, client *graphapi.Client, target snapshots.State, opts VerifyOptions) (*VerifyReport, error) {
+	ledger, err := LoadLedger(ctx, target.Store, target.Snapshot.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	live, cleanup, err := CaptureLive(ctx, client, target.Snapshot.TenantID, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	return Verify(ctx, target, live, ledger, opts)
+}
+
+// VerifySentence says in one line how a verify came out.
+func VerifySentence(rep *VerifyReport) string {
+	if rep.Clean {
+		return fmt.Sprintf("the tenant matches snapshot %d: every restorable property and link is back (%d things cannot be restored by Graph)", rep.Snapshot, len(rep.Unrestorable))
+	}
+	s := rep.Summary
+	return fmt.Sprintf("%d differences remain against snapshot %d (%d added, %d modified, %d soft-deleted, %d hard-deleted)",
+		len(rep.Differences), rep.Snapshot, s.Added, s.Modified, s.SoftDeleted, s.HardDeleted)
+}
