@@ -254,9 +254,17 @@ func (a *applier) preflight(ctx context.Context) error {
 			return fmt.Errorf("%w: the tenant changed since it was built (fingerprint %s, now %s); build a new plan with 'lifeline plan' and apply that", ErrStale, short(p.LiveFingerprint), short(fp))
 		}
 	}
-	if a.ledger, err = LoadLedger(ctx, s, p.TenantID); err != nil {
+	// Only ledger entries about this target's objects apply: the ledger spans every
+	// restore ever run on the tenant (resolveLedger follows chains and drops the rest).
+	all, err := LoadLedger(ctx, s, p.TenantID)
+	if err != nil {
 		return err
 	}
+	inv, _, err := resolveLedger(ctx, a.target, all)
+	if err != nil {
+		return err
+	}
+	a.ledger = ledgerNewToOld(inv)
 	records, err := s.StepRecords(ctx, a.hash)
 	if err != nil {
 		return err

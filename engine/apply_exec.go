@@ -267,7 +267,11 @@ func (a *applier) lockoutCheck(ctx context.Context, sr *stepRun) {
 			}
 		}
 	}
-	inv := ledgerNewToOld(a.ledger)
+	inv, _, err := resolveLedger(ctx, a.target, a.ledger)
+	if err != nil {
+		sr.state, sr.res.Error = snapshots.StepFailed, fmt.Sprintf("lockout check: reading the ledger failed (%v); every restored policy stays in report-only", err)
+		return
+	}
 	spec := entra.MustLookup(entra.KindConditionalAccessPolicy)
 	var policies []map[string]any
 	_, err = a.opts.Client.List(ctx, spec.Collection, graphapi.ListOptions{}, func(p graphapi.Page) error {

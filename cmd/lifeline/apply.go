@@ -81,6 +81,15 @@ Progress goes to stderr; --json prints one event per line on stdout instead
 				return err
 			}
 			defer store.Close()
+			snap, err := store.Resolve(ctx, fmt.Sprint(plan.Snapshot))
+			if err != nil {
+				return err
+			}
+			// The tenant the snapshot was taken from, unless told otherwise: a plan is
+			// only ever applied to its own tenant.
+			if graphURL == "" && os.Getenv("LIFELINE_GRAPH_URL") == "" {
+				graphURL = snap.GraphURL
+			}
 			client, err := connect(ctx, graphURL, stderr)
 			if err != nil {
 				return err
@@ -92,10 +101,6 @@ Progress goes to stderr; --json prints one event per line on stdout instead
 				if err := confirmApply(ctx, client, plan, os.Stdin, stderr); err != nil {
 					return err
 				}
-			}
-			snap, err := store.Resolve(ctx, fmt.Sprint(plan.Snapshot))
-			if err != nil {
-				return err
 			}
 			out := newApplyOutput(stdout, stderr, asJSON, isTerminal(os.Stderr))
 			rep, err := engine.Apply(ctx, plan, engine.ApplyOptions{
@@ -135,7 +140,7 @@ Progress goes to stderr; --json prints one event per line on stdout instead
 	}
 	f := cmd.Flags()
 	f.StringVar(&db, "db", "", "snapshot file (default: the one the plan names)")
-	f.StringVar(&graphURL, "graph-url", "", "Graph base URL (default $LIFELINE_GRAPH_URL or Microsoft Graph)")
+	f.StringVar(&graphURL, "graph-url", "", "Graph base URL (default $LIFELINE_GRAPH_URL, else the snapshot's own)")
 	f.StringVar(&passwords, "passwords", "", "file for generated passwords, mode 0600 (default PLAN.passwords)")
 	f.BoolVar(&yes, "yes", false, "do not ask for confirmation")
 	f.Float64Var(&pace, "pace", 0, fmt.Sprintf("fraction of the tenant's Graph budget to use, 0 < pace <= 1 (default %v)", graphapi.DefaultPace))

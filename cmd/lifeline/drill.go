@@ -21,12 +21,12 @@ first asks the tenant to prove it is one, and refuses anything else.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return usagef(fmt.Sprintf("unknown command %q for \"lifeline drill\": use list or incident", args[0]))
+				return usagef(fmt.Sprintf("unknown command %q for \"lifeline drill\": use list, incident or run", args[0]))
 			}
 			return cmd.Help()
 		},
 	}
-	cmd.AddCommand(newDrillListCommand(stdout), newDrillIncidentCommand(stdout, stderr))
+	cmd.AddCommand(newDrillListCommand(stdout), newDrillIncidentCommand(stdout, stderr), newDrillRunCommand(stdout, stderr))
 	return cmd
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -32,7 +33,7 @@ written to the tenant; 'apply' runs a plan and refuses one the tenant has moved 
 The plan file is {"format": "lifeline-plan/1", "tenant_id", "snapshot", "built_at",
 "live_fingerprint", "summary", "stages": [{"name", "steps": [{"id", "kind", "object_id",
 "display_name", "action", "depends_on", "requests": [{"method", "path", "body", "beta"}]}]}],
-"warnings"}. --json prints {"plan", "tenant_id", "snapshot", "live_fingerprint", "summary",
+"warnings", "db"}; "db" is the snapshot file's absolute path, where apply journals. --json prints {"plan", "tenant_id", "snapshot", "live_fingerprint", "summary",
 "warnings"} instead of the summary for people.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -66,6 +67,10 @@ The plan file is {"format": "lifeline-plan/1", "tenant_id", "snapshot", "built_a
 			defer cleanup()
 			plan, err := engine.BuildPlan(ctx, snapshots.State{Store: s, Snapshot: snap}, live, engine.PlanOptions{Scope: scope, WithoutRemovals: withoutRemovals})
 			if err != nil {
+				return err
+			}
+			// apply journals into the file the plan came from, found through the plan.
+			if plan.DB, err = filepath.Abs(db); err != nil {
 				return err
 			}
 			var buf bytes.Buffer
@@ -144,6 +149,9 @@ func printPlanSummary(w io.Writer, plan *engine.Plan, out string) {
 	fmt.Fprintf(w, "Plan to restore tenant %s to snapshot %d written to %s\n", plan.TenantID, plan.Snapshot, out)
 	fmt.Fprintf(w, "%d to restore from the bin, %d to recreate, %d links to restore, %d properties to roll back, %s, %d CA policies (report-only first)\n",
 		s.RestoreFromBin, s.Recreate, s.Links, s.Properties, removals, s.CAPolicies)
+	if s.LinksToCheck > 0 {
+		fmt.Fprintf(w, "%d links usually come back with a restore from the bin: apply checks each and adds only the missing\n", s.LinksToCheck)
+	}
 	for _, st := range plan.Stages {
 		fmt.Fprintf(w, "  %-20s %d steps\n", st.Name, len(st.Steps))
 	}

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestApplyEndToEnd walks a recovery through the binary: capture, incident, plan,
+// apply --json, verify, ledger; then a second apply resumes a finished journal.
+func TestApplyEndToEnd(t *testing.T) {
+	t.Parallel()
+	info := serveSim(t, "--users", "40", "--seed", "9", "--throttle", "off")
+	dir := t.TempDir()
+	db := filepath.Join(dir, "tenant.db")
+	if out, errs, code := lifeline(t, "capture", "--graph-url", info.GraphURL, "--out", db); code != 0 {
+		t.Fatalf("capture: %d\n%s\n%s", code, out, errs)
+	}
+	if out, errs, code := lifeline(t, "drill", "incident", "slow-burn", "--graph-url", info.GraphURL, "--seed", "9"); code != 0 {
+		t.Fatalf("incident: %d\n%s\n%s", code, out, errs)
+	}
+	planFile := filepath.Join(dir, "plan.json")
+	if out, errs, code := lifeline(t, "plan", "--db", db, "--from", "1", "--graph-url", info.GraphURL, "--out", planFile); code != 0 {
+		t.Fatalf("plan: %d\n%s\n%s", code, out, errs)
+	}
+	// No --graph-url: the plan names its file, the file its tenant.
+	out, errs, code := lifeline(t, "apply", planFile, "--yes", "--json")
+	if code != 0 {
+		t.Fatalf("apply: %d\n%s\n%s", code, out, errs)
+	}
+	var last map[string]any
+	types := map[string]int{}
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		last = nil
+		if err := json.Unmarshal(sc.Bytes(), &last); err != nil {
+			t.Fatalf("--json line is not JSON: %q", sc.Text())
+		}
+		types[last["type"].(string)]++
+	}
+	if last["type"] != "finished" || types["stage"] == 0 || types["step"] == 0 || types["run"] != 1 {
+		t.Errorf("events: %v, last %v", types, last)
+	}
+	if strings.Contains(out, "{{generated}}") {
+		t.Error("a password placeholder leaked")
+	}
+	pw := strings.TrimSuffix(planFile, ".json") + ".passwords"
+	if st, err := os.Stat(pw); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("password file: %v %v", st, err)
+	}
+	data, _ := os.ReadFile(pw)
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		if f := strings.Split(line, "\t"); len(f) < 3 || !strings.Contains(f[0], "@") || len(f[1]) < 16 || strings.Contains(out+errs, f[1]) {
+			t.Errorf("password line %q (or the password was printed)", line)
+		}
+	}
+	if out, errs, code := lifeline(t, "verify", "--db", db, "--snapshot", "1", "--graph-url", info.GraphURL); code != 0 {
+		t.Fatalf("verify: %d\n%s\n%s", code, out, errs)
+	}
+	out, _, code = lifeline(t, "ledger", "--db", db, "--json")
+	var ledger []map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &ledger) != nil || len(ledger) == 0 {
+		t.Fatalf("ledger --json: %d %s", code, out)
+	}
+	for _, k := range []string{"kind", "old_id", "new_id", "display_name", "plan", "step", "recorded_at"} {
+		if _, ok := ledger[0][k]; !ok {
+			t.Errorf("ledger entry lacks %s: %v", k, ledger[0])
+		}
+	}
+	out, _, code = lifeline(t, "ledger", "--db", db, "--csv")
+	if code != 0 || !strings.HasPrefix(out, "kind,old_id,new_id,old_app_id,new_app_id,display_name") || strings.Count(out, "\n") != len(ledger)+1 {
+		t.Errorf("ledger --csv: %d\n%s", code, out)
+	}
+	out, errs, code = lifeline(t, "apply", planFile, "--yes")
+	if code != 0 || !strings.Contains(out, "Resumed and applied") || !strings.Contains(out, "0 failed") {
+		t.Errorf("second apply: %d\n%s\n%s", code, out, errs)
+	}
+}
+
+// TestApplyRefusesAndExplains: a stale plan, bad flags and a broken plan file each get
+// one sentence and change nothing.
+func TestApplyRefusesAndExplains(t *testing.T) {
+	t.Parallel()
+	info := serveSim(t, "--users", "20", "--seed", "4", "--throttle", "off")
+	dir := t.TempDir()
+	db := filepath.Join(dir, "tenant.db")
+	if _, errs, code := lifeline(t, "capture", "--graph-url", info.GraphURL, "--out", db); code != 0 {
+		t.Fatal(errs)
+	}
+	if _, errs, code := lifeline(t, "drill", "incident", "mass-user-deletion", "--graph-url", info.GraphURL); code != 0 {
+		t.Fatal(errs)
+	}
+	planFile := filepath.Join(dir, "plan.json")
+	if _, errs, code := lifeline(t, "plan", "--db", db, "--from", "1", "--graph-url", info.GraphURL, "--out", planFile); code != 0 {
+		t.Fatal(errs)
+	}
+	if _, errs, code := lifeline(t, "drill", "incident", "attribute-tampering", "--graph-url", info.GraphURL); code != 0 {
+		t.Fatal(errs)
+	}
+	_, errs, code := lifeline(t, "apply", planFile, "--yes")
+	if code != 1 || !strings.Contains(errs, "stale") || !strings.Contains(errs, "lifeline plan") || strings.Count(strings.TrimSpace(errs), "\n") > 1 {
+		t.Errorf("stale plan: %d %q", code, errs)
+	}
+	if out, _, _ := lifeline(t, "ledger", "--db", db); !strings.Contains(out, "ledger is empty") {
+		t.Errorf("a refused apply wrote to the ledger: %s", out)
+	}
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"apply", planFile}, 2, "--yes"},
+		{[]string{"apply", planFile, "--yes", "--pace", "0"}, 2, "--pace"},
+		{[]string{"apply", planFile, "--yes", "--pace", "1.5"}, 2, "--pace"},
+		{[]string{"apply", filepath.Join(dir, "missing.json"), "--yes"}, 1, "cannot read the plan"},
+		{[]string{"apply", db, "--yes"}, 1, "not valid JSON"},
+		{[]string{"ledger", "--db", db, "--json", "--csv"}, 2, "pick one"},
+	} {
+		if c.want == "--yes" && isTerminal(os.Stdin) {
+			continue // at a terminal apply asks for the domain instead
+		}
+		_, errs, code := lifeline(t, c.args...)
+		if code != c.code || !strings.Contains(errs, c.want) || strings.Contains(errs, "goroutine") {
+			t.Errorf("%v: %d %q", c.args, code, errs)
+		}
+	}
+}
+
+// TestDrillRun scores a whole drill on an in-process tenant.
+func TestDrillRun(t *testing.T) {
+	t.Parallel()
+	out, errs, code := lifeline(t, "drill", "run", "group-purge", "--users", "40", "--seed", "2", "--json")
+	if code != 0 {
+		t.Fatalf("drill run: %d\n%s\n%s", code, out, errs)
+	}
+	var score struct {
+		Scenario string `json:"scenario"`
+		Score    int    `json:"score"`
+		Phases   []struct {
+			Name    string  `json:"name"`
+			Seconds float64 `json:"seconds"`
+		} `json:"phases"`
+		Verify struct {
+			Clean bool `json:"clean"`
+		} `json:"verify"`
+		Apply struct {
+			Done int `json:"done"`
+		} `json:"apply"`
+		VersusMicrosoft float64 `json:"versus_microsoft"`
+	}
+	if err := json.Unmarshal([]byte(out), &score); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var names []string
+	for _, p := range score.Phases {
+		names = append(names, p.Name)
+	}
+	if score.Scenario != "group-purge" || score.Score != 100 || !score.Verify.Clean || score.Apply.Done == 0 ||
+		strings.Join(names, ",") != "baseline,incident,plan,apply,verify" || score.VersusMicrosoft <= 0 {
+		t.Errorf("score: %+v", score)
+	}
+	if _, errs, code := lifeline(t, "drill", "run", "nope"); code != 2 || !strings.Contains(errs, "unknown incident") {
+		t.Errorf("unknown incident: %d %s", code, errs)
+	}
+}
