@@ -71,6 +71,26 @@ func (s *Sim) serveControl(w http.ResponseWriter, r *http.Request, rest string) 
 		s.Advance(d)
 		s.log.Info("sim clock advanced", "by", d.String(), "clock", s.Now().Format(time.RFC3339))
 		writePlainJSON(w, http.StatusOK, map[string]any{"clock": s.Now().Format(time.RFC3339)})
+	case rest == "throttle" && r.Method == http.MethodPost:
+		var body struct {
+			Mode string `json:"mode"`
+		}
+		b, berr := readBody(r)
+		if berr != nil {
+			writeHTTPErrorWith(w, r, berr)
+			return
+		}
+		mode, err := ParseThrottleMode("")
+		if json.Unmarshal(b, &body) == nil {
+			mode, err = ParseThrottleMode(body.Mode)
+		}
+		if err != nil {
+			writeHTTPErrorWith(w, r, badRequest("Give {\"mode\": \"off\"} or {\"mode\": \"realistic\"}."))
+			return
+		}
+		s.SetThrottle(mode)
+		s.log.Info("sim throttling set", "mode", string(mode))
+		writePlainJSON(w, http.StatusOK, map[string]any{"throttle": string(mode)})
 	case rest == "reset" && r.Method == http.MethodPost:
 		if err := s.reset(); err != nil {
 			writeHTTPErrorWith(w, r, newError(http.StatusConflict, "Conflict", "%s", err.Error()))

@@ -98,6 +98,16 @@ func TestControlSurface(t *testing.T) {
 	if r := e.do("POST", "/_sim/clock", map[string]any{"advance": "soon"}); r.status != 400 {
 		t.Errorf("bad advance: %d", r.status)
 	}
+	if r := e.must(e.do("POST", "/_sim/throttle", map[string]any{"mode": "realistic"}), 200); r.str("throttle") != "realistic" {
+		t.Errorf("throttle: %s", r.raw)
+	}
+	if r := e.must(e.do("GET", "/_sim/identity", nil), 200); r.str("throttle") != "realistic" {
+		t.Errorf("identity after the switch: %s", r.raw)
+	}
+	if r := e.do("POST", "/_sim/throttle", map[string]any{"mode": "fast"}); r.status != 400 {
+		t.Errorf("unknown throttle mode: %d", r.status)
+	}
+	e.must(e.do("POST", "/_sim/throttle", map[string]any{"mode": "off"}), 200)
 	e.must(e.do("DELETE", "/v1.0/users/"+tAlice, nil), 204)
 	e.must(e.do("POST", "/_sim/reset", nil), 200)
 	e.must(e.do("GET", "/v1.0/users/"+tAlice, nil), 200)

@@ -148,6 +148,16 @@ func (s *Sim) resetThrottler() {
 	s.throttler = NewThrottler(s.opts.Throttle, users, s.Now)
 }
 
+// SetThrottle switches the throttling model of a running sim, with fresh budgets: a
+// benchmark or drill can stage an incident at full speed and then measure a recovery
+// against Graph's published limits.
+func (s *Sim) SetThrottle(mode ThrottleMode) {
+	s.throttleMu.Lock()
+	s.opts.Throttle = mode
+	s.throttleMu.Unlock()
+	s.resetThrottler()
+}
+
 func (s *Sim) currentThrottler() *Throttler {
 	s.throttleMu.Lock()
 	defer s.throttleMu.Unlock()
