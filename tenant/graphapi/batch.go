@@ -157,7 +157,7 @@ func hasHeader(h map[string]string, name string) bool {
 }
 
 // batchRound sends the queue in envelopes of up to 20 (v1.0 and beta apart, since an
-// envelope belongs to one version) and returns the items to send again with the longest
+// envelope belongs to one version; Conditional Access items alone) and returns the items to send again with the longest
 // Retry-After among them.
 func (c *Client) batchRound(ctx context.Context, queue []*batchItem, results []BatchResult) ([]*batchItem, time.Duration) {
 	var chunks [][]*batchItem
@@ -165,6 +165,13 @@ func (c *Client) batchRound(ctx context.Context, queue []*batchItem, results []B
 		var cur []*batchItem
 		for _, it := range queue {
 			if it.beta != beta {
+				continue
+			}
+			// Graph allows one Conditional Access request per second per tenant and
+			// counts batch items one by one: each goes in an envelope of its own, so the
+			// pacer spaces them instead of sending a burst Graph would refuse.
+			if it.cost.ca > 0 {
+				chunks = append(chunks, []*batchItem{it})
 				continue
 			}
 			cur = append(cur, it)
