@@ -173,3 +173,43 @@ func TestApplyRecoversEveryScenario(t *testing.T) {
 		})
 	}
 }
+
+// TestApplyPauseResumeAndPace drives the console's keys from another goroutine: the run
+// holds while paused, says so, takes a new pace, and finishes once resumed.
+func TestApplyPauseResumeAndPace(t *testing.T) {
+	t.Parallel()
+	r := newRecovery(t, 30, 5)
+	r.inject(t, "group-purge", 5)
+	plan := r.plan(t)
+	ctl := NewControl()
+	ctl.Pause()
+	opts := r.options(nil)
+	opts.Control = ctl
+	paused := make(chan struct{})
+	var once sync.Once
+	var mu sync.Mutex
+	var seen []string
+	opts.Events = func(e Event) {
+		mu.Lock()
+		seen = append(seen, e.Type)
+		mu.Unlock()
+		if e.Type == EventPaused {
+			once.Do(func() { close(paused) })
+		}
+	}
+	go func() {
+		<-paused
+		ctl.SetPace(0.5)
+		ctl.Resume()
+	}()
+	rep, err := Apply(context.Background(), plan, opts)
+	if err != nil || rep.Failed != 0 || rep.Pending != 0 {
+		t.Fatalf("apply: %v %+v", err, rep)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	joined := strings.Join(seen, ",")
+	if !strings.Contains(joined, "paused,resumed") || ctl.Pace() != 0.5 || r.op.Stats().Pace != 0.5 {
+		t.Errorf("events %s, pace %v / %v", joined, ctl.Pace(), r.op.Stats().Pace)
+	}
+}
