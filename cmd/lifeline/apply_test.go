@@ -3,10 +3,13 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lifelinehq/lifeline/engine"
 )
 
 // TestApplyEndToEnd walks a recovery through the binary: capture, incident, plan,
@@ -130,10 +133,23 @@ func TestApplyRefusesAndExplains(t *testing.T) {
 	}
 }
 
-// TestDrillRun scores a whole drill on an in-process tenant.
-func TestDrillRun(t *testing.T) {
+// TestDrillRunEveryScenario recovers each incident end to end through the binary, on a
+// small in-process tenant: baseline, incident, plan, apply, verify clean, score 100.
+func TestDrillRunEveryScenario(t *testing.T) {
 	t.Parallel()
-	out, errs, code := lifeline(t, "drill", "run", "group-purge", "--users", "40", "--seed", "2", "--json")
+	for i, name := range engine.ScenarioNames() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			drillRunClean(t, name, fmt.Sprint(30+i))
+		})
+	}
+	if _, errs, code := lifeline(t, "drill", "run", "nope"); code != 2 || !strings.Contains(errs, "unknown incident") {
+		t.Errorf("unknown incident: %d %s", code, errs)
+	}
+}
+
+func drillRunClean(t *testing.T, name, seed string) {
+	out, errs, code := lifeline(t, "drill", "run", name, "--users", "40", "--seed", seed, "--json")
 	if code != 0 {
 		t.Fatalf("drill run: %d\n%s\n%s", code, out, errs)
 	}
@@ -159,11 +175,8 @@ func TestDrillRun(t *testing.T) {
 	for _, p := range score.Phases {
 		names = append(names, p.Name)
 	}
-	if score.Scenario != "group-purge" || score.Score != 100 || !score.Verify.Clean || score.Apply.Done == 0 ||
+	if score.Scenario != name || score.Score != 100 || !score.Verify.Clean || score.Apply.Done == 0 ||
 		strings.Join(names, ",") != "baseline,incident,plan,apply,verify" || score.VersusMicrosoft <= 0 {
 		t.Errorf("score: %+v", score)
-	}
-	if _, errs, code := lifeline(t, "drill", "run", "nope"); code != 2 || !strings.Contains(errs, "unknown incident") {
-		t.Errorf("unknown incident: %d %s", code, errs)
 	}
 }
