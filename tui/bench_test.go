@@ -3,10 +3,14 @@ package tui
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 
+	"github.com/lifelinehq/lifeline/engine"
 	"github.com/lifelinehq/lifeline/entra"
+	"github.com/lifelinehq/lifeline/snapshots"
+	"github.com/lifelinehq/lifeline/tenant/graphapi"
 )
 
 // BenchmarkFilter1M measures one filter keystroke on a 1,000,000-row object table, from
@@ -55,4 +59,54 @@ func BenchmarkFilter1M(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/op")
+}
+
+// BenchmarkRunScreenEvents measures the Run screen taking an apply's event stream at
+// full budget: each iteration is one engine event through the root's Update (to every
+// screen, as the program delivers it) and a full View at 160x48, with 200 Graph calls in
+// the log and the sparkline and failures growing as a long run's do. The first 10,000
+// iterations are a realistic mix: a step event, then a progress event, every tenth step a
+// failure, every hundredth a throttle wait.
+func BenchmarkRunScreenEvents(b *testing.B) {
+	d, f := newLiveDriver(b, 160, 48, false)
+	p := d.toPlan(f)
+	d.keys("a", testDomain, "enter")
+	r := d.m.base["run"].(*runScreen)
+	d.send(callsMsg{run: r.run, calls: append(testCalls(), make([]graphapi.Call, 170)...)})
+	at := testNow
+	prog := &engine.Progress{Total: 10_000, BudgetWritesPerSecond: 20, Pace: 0.9}
+	for _, st := range p.plan.Stages {
+		prog.Stages = append(prog.Stages, engine.StageProgress{Name: st.Name, Total: 10_000 / len(p.plan.Stages)})
+	}
+	event := func(i int) engine.Event {
+		at = at.Add(50 * time.Millisecond)
+		switch {
+		case i%100 == 99:
+			return engine.Event{Type: engine.EventThrottle, At: at, WaitSeconds: 1.5}
+		case i%2 == 1:
+			pr := *prog
+			pr.Done, pr.Writes = i/2, int64(i)
+			pr.ElapsedSeconds = at.Sub(testNow).Seconds()
+			pr.WritesPerSecond = float64(i) / pr.ElapsedSeconds
+			return engine.Event{Type: engine.EventProgress, At: at, Progress: &pr}
+		}
+		state := snapshots.StepDone
+		if i%20 == 0 {
+			state = snapshots.StepFailed
+		}
+		return engine.Event{Type: engine.EventStep, At: at, Stage: engine.StageRelink, Step: &engine.StepEvent{
+			ID: fmt.Sprint(i), Kind: "group", DisplayName: fmt.Sprintf("Group %d", i), Action: engine.ActionAddLink, State: state, Error: "Graph answered 404"}}
+	}
+	var worst time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		start := time.Now()
+		nm, _ := d.m.Update(runBatchMsg{run: r.run, events: []engine.Event{event(i)}})
+		d.m = nm.(Model)
+		_ = d.m.View()
+		worst = max(worst, time.Since(start))
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/1000, "ms/op")
+	b.ReportMetric(float64(worst.Microseconds())/1000, "worst-ms")
 }

@@ -37,6 +37,7 @@ func loadStore(e *env) tea.Cmd {
 
 type diffLoadedMsg struct {
 	from, to int64
+	live     bool // to is a capture of the live tenant, not a snapshot of the file
 	res      *snapshots.DiffResult
 	err      error
 }

@@ -17,15 +17,17 @@ import (
 type diffScreen struct {
 	env      *env
 	from, to int // indexes into env.snaps
-	loading  bool
-	err      error
-	res      *snapshots.DiffResult
-	lines    []diffLine
-	cursor   int // index into lines; always on a change line when there is one
-	offset   int
-	width    int
-	height   int
-	keys     diffKeys
+	// live makes the "to" side the live tenant (its latest capture) instead of snaps[to].
+	live    bool
+	loading bool
+	err     error
+	res     *snapshots.DiffResult
+	lines   []diffLine
+	cursor  int // index into lines; always on a change line when there is one
+	offset  int
+	width   int
+	height  int
+	keys    diffKeys
 
 	filtering bool   // the filter input has focus
 	filter    string // k9s-style: text in name or id, "!" inverts
@@ -41,6 +43,7 @@ type diffKeys struct {
 	FromOlder, FromNewer         key.Binding
 	ToOlder, ToNewer, Dependents key.Binding
 	Filter                       key.Binding
+	Plan                         key.Binding
 }
 
 func newDiffScreen(e *env) *diffScreen {
@@ -52,6 +55,7 @@ func newDiffScreen(e *env) *diffScreen {
 		ToNewer:    key.NewBinding(key.WithKeys("T")),
 		Dependents: key.NewBinding(key.WithKeys("d"), key.WithHelp("d", "dependencies")),
 		Filter:     key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter (!inverts)")),
+		Plan:       key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "plan the restore")),
 	}}
 }
 
@@ -70,6 +74,10 @@ func (d *diffScreen) KeyMap() help.KeyMap {
 		enter := key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "apply filter"))
 		esc := key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "clear filter"))
 		return keyMap{short: []key.Binding{enter, esc}, full: [][]key.Binding{{enter, esc}}}
+	}
+	if d.live {
+		return keyMap{short: []key.Binding{k.list.Open, k.Filter, k.Plan, k.FromOlder, k.ToOlder, k.Dependents},
+			full: [][]key.Binding{k.list.moves(), {k.list.Open, k.Filter, k.Plan, k.FromOlder, k.ToOlder, k.Dependents}}}
 	}
 	return keyMap{short: []key.Binding{k.list.Open, k.Filter, k.FromOlder, k.ToOlder, k.Dependents},
 		full: [][]key.Binding{k.list.moves(), {k.list.Open, k.Filter, k.FromOlder, k.ToOlder, k.Dependents}}}
@@ -125,12 +133,32 @@ func (d *diffScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 	switch msg := msg.(type) {
 	case storeLoadedMsg:
 		n := len(d.env.snaps)
+		if l := d.env.live; l != nil && n >= 1 {
+			// Live, the diff that matters is the incident: the newest snapshot against
+			// the tenant now. The root computes it once the capture is in.
+			d.from, d.to, d.live, d.loading = n-1, n-1, true, true
+			return d, nil
+		}
 		if n >= 2 {
 			d.from, d.to = n-2, n-1
 			return d, d.reload()
 		}
+	case liveCapturedMsg:
+		if d.live && d.from >= 0 && d.env.live.state != nil {
+			if d.from == len(d.env.snaps)-1 {
+				d.loading, d.res, d.lines = true, nil, nil // the root's incident diff is coming
+				return d, nil
+			}
+			return d, d.reload()
+		}
 	case diffLoadedMsg:
-		if d.from < 0 || msg.from != d.env.snaps[d.from].ID || msg.to != d.env.snaps[d.to].ID {
+		if d.from < 0 || msg.live != d.live || msg.from != d.env.snaps[d.from].ID {
+			return d, nil
+		}
+		if d.live && (d.env.live.state == nil || msg.to != d.env.live.state.Snapshot.ID) {
+			return d, nil
+		}
+		if !d.live && msg.to != d.env.snaps[d.to].ID {
 			return d, nil
 		}
 		d.loading, d.err, d.res = false, msg.err, msg.res
@@ -147,14 +175,46 @@ func (d *diffScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 
 func (d *diffScreen) reload() tea.Cmd {
 	d.loading, d.res, d.lines, d.cursor, d.offset = true, nil, nil, 0, 0
+	if d.live {
+		if d.env.live.state == nil {
+			return nil // the capture's arrival reloads
+		}
+		return liveDiff(d.env, d.env.snaps[d.from], *d.env.live.state)
+	}
 	return loadDiff(d.env, d.env.snaps[d.from], d.env.snaps[d.to])
 }
 
 func (d *diffScreen) key(msg tea.KeyPressMsg) tea.Cmd {
 	k := d.keys
 	n := len(d.env.snaps)
-	if n >= 2 {
+	if d.live && n >= 1 {
+		from, live := d.from, true
+		switch {
+		case key.Matches(msg, k.FromOlder):
+			from = max(from-1, 0)
+		case key.Matches(msg, k.FromNewer):
+			from = min(from+1, n-1)
+		case key.Matches(msg, k.ToOlder):
+			if n >= 2 {
+				live, from = false, min(from, n-2)
+				d.to = n - 1
+			}
+		case key.Matches(msg, k.Plan):
+			if d.from >= 0 {
+				snap := d.env.snaps[d.from].ID
+				return func() tea.Msg { return jumpMsg{name: "plan", then: buildPlanMsg{snap: snap}} }
+			}
+		}
+		if from != d.from || live != d.live {
+			d.from, d.live = from, live
+			return d.reload()
+		}
+	} else if n >= 2 {
 		from, to := d.from, d.to
+		if key.Matches(msg, k.ToNewer) && to == n-1 && d.env.live != nil {
+			d.live = true
+			return d.reload()
+		}
 		switch {
 		case key.Matches(msg, k.FromOlder):
 			from = max(from-1, 0)
@@ -200,7 +260,7 @@ func (d *diffScreen) key(msg tea.KeyPressMsg) tea.Cmd {
 // snapFor is the snapshot in which a change's object exists: the "to" side, unless it
 // is gone there.
 func (d *diffScreen) snapFor(c snapshots.Change) int64 {
-	if c.Change == snapshots.HardDeleted {
+	if c.Change == snapshots.HardDeleted || d.live {
 		return d.env.snaps[d.from].ID
 	}
 	return d.env.snaps[d.to].ID
@@ -284,11 +344,18 @@ func (d *diffScreen) build() {
 func (d *diffScreen) View() string {
 	var b strings.Builder
 	n := len(d.env.snaps)
-	if n < 2 {
+	switch {
+	case d.live:
+		f := d.env.snaps[d.from]
+		fmt.Fprintf(&b, "%s snapshot %d (%s) → the live tenant\n", styles.title.Render("Diff"), f.ID, f.TakenAt.UTC().Format(time.DateTime))
+	case d.env.live != nil && n == 1:
+		return "Reading the live tenant to compare it with snapshot " + fmt.Sprint(d.env.snaps[0].ID) + "…"
+	case n < 2 || d.from < 0:
 		return "The file holds " + fmt.Sprint(n) + " snapshot(s): a diff needs two."
+	default:
+		f, t := d.env.snaps[d.from], d.env.snaps[d.to]
+		fmt.Fprintf(&b, "%s snapshot %d (%s) → snapshot %d (%s)\n", styles.title.Render("Diff"), f.ID, f.TakenAt.UTC().Format(time.DateTime), t.ID, t.TakenAt.UTC().Format(time.DateTime))
 	}
-	f, t := d.env.snaps[d.from], d.env.snaps[d.to]
-	fmt.Fprintf(&b, "%s snapshot %d (%s) → snapshot %d (%s)\n", styles.title.Render("Diff"), f.ID, f.TakenAt.UTC().Format(time.DateTime), t.ID, t.TakenAt.UTC().Format(time.DateTime))
 	switch {
 	case d.loading:
 		b.WriteString("comparing…")

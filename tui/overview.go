@@ -23,9 +23,12 @@ type overview struct {
 	diffErr error
 	diffing bool
 	keys    listKeys
+	refresh key.Binding
 }
 
-func newOverview(e *env) *overview { return &overview{env: e, keys: newListKeys()} }
+func newOverview(e *env) *overview {
+	return &overview{env: e, keys: newListKeys(), refresh: key.NewBinding(key.WithKeys("R"), key.WithHelp("R", "read the tenant again"))}
+}
 
 func (o *overview) Title() string { return "Overview" }
 
@@ -33,6 +36,9 @@ func (o *overview) SetSize(w, h int) { o.width, o.height = w, h }
 
 func (o *overview) KeyMap() help.KeyMap {
 	open := key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "browse snapshot"))
+	if o.env.live != nil {
+		return keyMap{short: []key.Binding{o.keys.Up, o.keys.Down, open, o.refresh}, full: [][]key.Binding{{o.keys.Up, o.keys.Down, open, o.refresh}}}
+	}
 	return keyMap{short: []key.Binding{o.keys.Up, o.keys.Down, open}, full: [][]key.Binding{{o.keys.Up, o.keys.Down, open}}}
 }
 
@@ -41,13 +47,13 @@ func (o *overview) Update(msg tea.Msg) (Screen, tea.Cmd) {
 	case storeLoadedMsg:
 		n := len(o.env.snaps)
 		o.cursor = max(n-1, 0)
-		if n >= 2 {
+		if n >= 2 && o.env.live == nil {
 			o.diffing = true
 			return o, loadDiff(o.env, o.env.snaps[n-2], o.env.snaps[n-1])
 		}
 	case diffLoadedMsg:
 		n := len(o.env.snaps)
-		if n >= 2 && msg.from == o.env.snaps[n-2].ID && msg.to == o.env.snaps[n-1].ID {
+		if n >= 2 && !msg.live && msg.from == o.env.snaps[n-2].ID && msg.to == o.env.snaps[n-1].ID {
 			o.diffing, o.diff, o.diffErr = false, msg.res, msg.err
 		}
 	case tea.KeyPressMsg:
@@ -56,6 +62,8 @@ func (o *overview) Update(msg tea.Msg) (Screen, tea.Cmd) {
 			o.cursor = max(o.cursor-1, 0)
 		case key.Matches(msg, o.keys.Down):
 			o.cursor = min(o.cursor+1, max(len(o.env.snaps)-1, 0))
+		case key.Matches(msg, o.refresh) && o.env.live != nil:
+			return o, func() tea.Msg { return refreshMsg{} }
 		case key.Matches(msg, o.keys.Open):
 			if len(o.env.snaps) > 0 {
 				id := o.env.snaps[o.cursor].ID
@@ -69,14 +77,18 @@ func (o *overview) Update(msg tea.Msg) (Screen, tea.Cmd) {
 func (o *overview) View() string {
 	var b strings.Builder
 	e := o.env
-	fmt.Fprintf(&b, "%s %s\n", styles.title.Render("Tenant    "), nameOr(e.tenant, "…"))
-	fmt.Fprintf(&b, "%s offline file: %s (read-only, no network)\n\n", styles.title.Render("Connection"), e.path)
+	if e.live != nil {
+		b.WriteString(o.liveHeader())
+	} else {
+		fmt.Fprintf(&b, "%s %s\n", styles.title.Render("Tenant    "), nameOr(e.tenant, "…"))
+		fmt.Fprintf(&b, "%s offline file: %s (read-only, no network)\n\n", styles.title.Render("Connection"), e.path)
+	}
 	fmt.Fprintf(&b, "%s\n", styles.header.Render(fmt.Sprintf("Snapshots (%d)", len(e.snaps))))
 	if len(e.snaps) == 0 {
 		b.WriteString("the file holds no snapshots yet\n")
 	}
 	// Snapshot rows: keep room for the diff summary below.
-	room := max(o.height-6-o.diffHeight(), 2)
+	room := max(o.height-3-strings.Count(o.headerText(), "\n")-o.diffHeight(), 2)
 	off := scrollTo(0, o.cursor, room, len(e.snaps))
 	if len(e.snaps) > 0 {
 		b.WriteString(styles.faint.Render(pad(fmt.Sprintf("%4s  %-20s  %-16s  %8s  %6s  %7s  %s", "ID", "TAKEN AT (UTC)", "LABEL", "OBJECTS", "IN BIN", "LINKS", "BY KIND"), o.width)) + "\n")
@@ -96,7 +108,17 @@ func (o *overview) View() string {
 
 func (o *overview) diffHeight() int { return strings.Count(o.diffView(), "\n") + 1 }
 
+func (o *overview) headerText() string {
+	if o.env.live != nil {
+		return o.liveHeader()
+	}
+	return "\n\n\n"
+}
+
 func (o *overview) diffView() string {
+	if o.env.live != nil {
+		return o.incidentView()
+	}
 	n := len(o.env.snaps)
 	if n < 2 {
 		return ""
@@ -170,4 +192,78 @@ func groupChanges(cs []snapshots.Change) []changeGroup {
 		out = append(out, g)
 	}
 	return out
+}
+
+// liveHeader is the live session's first lines: the tenant, how it is reached, its
+// recycle bin with the nearest purge, and the incident at a glance.
+func (o *overview) liveHeader() string {
+	e, l := o.env, o.env.live
+	var b strings.Builder
+	tenant := nameOr(e.tenant, "…")
+	if l.domain != "" {
+		tenant += " (" + l.domain + ")"
+	}
+	fmt.Fprintf(&b, "%s %s\n", styles.title.Render("Tenant     "), tenant)
+	conn := e.connection() + ": " + l.url
+	if e.readOnly {
+		conn += " (read-only: no writes)"
+	}
+	if l.connErr != nil {
+		conn += " · " + l.connErr.Error()
+	}
+	fmt.Fprintf(&b, "%s %s\n", styles.title.Render("Connection "), conn)
+	fmt.Fprintf(&b, "%s %s\n", styles.title.Render("Recycle bin"), binLine(l))
+	fmt.Fprintf(&b, "%s %s\n\n", styles.title.Render("Incident   "), o.incidentLine())
+	return b.String()
+}
+
+// binLine counts the bin and names the object purged soonest.
+func binLine(l *liveEnv) string {
+	switch {
+	case l.binErr != nil:
+		return styles.err.Render(l.binErr.Error())
+	case l.bin == nil:
+		return "reading…"
+	case len(l.bin.Items) == 0:
+		return "empty"
+	}
+	it := l.bin.Items[0]
+	return fmt.Sprintf("%d objects · nearest purge in %d days: %s %s", len(l.bin.Items), it.DaysLeft, it.Kind, nameOr(it.DisplayName, it.ID))
+}
+
+// incidentLine is the live diff's summary in one line.
+func (o *overview) incidentLine() string {
+	l := o.env.live
+	switch {
+	case l.liveErr != nil:
+		return styles.err.Render(l.liveErr.Error())
+	case l.incident == nil && l.capturing:
+		return "reading the tenant…"
+	case l.incident == nil:
+		return "comparing…"
+	}
+	s := l.incident.Summary
+	if len(l.incident.Changes) == 0 {
+		return fmt.Sprintf("none: the tenant matches snapshot %d", l.incFrom)
+	}
+	return fmt.Sprintf("%d changes since snapshot %d: %d hard-deleted, %d soft-deleted, %d modified, %d added",
+		len(l.incident.Changes), l.incFrom, s.HardDeleted, s.SoftDeleted, s.Modified, s.Added)
+}
+
+// incidentView lists the live diff by class and kind.
+func (o *overview) incidentView() string {
+	l := o.env.live
+	if l.incident == nil || len(l.incident.Changes) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n%s\n", styles.header.Render(fmt.Sprintf("Changes from snapshot %d to the live tenant (:diff to read them, :plan to undo them)", l.incFrom)))
+	for _, g := range groupChanges(l.incident.Changes) {
+		var kinds []string
+		for _, k := range g.kinds {
+			kinds = append(kinds, fmt.Sprintf("%s %d", k.kind, len(k.idx)))
+		}
+		fmt.Fprintf(&b, "%-13s %5d  %s\n", strings.ReplaceAll(g.class, "_", " "), g.count, strings.Join(kinds, ", "))
+	}
+	return strings.TrimRight(b.String(), "\n")
 }

@@ -8,6 +8,7 @@ package tui
 
 import (
 	"strings"
+	"time"
 
 	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/key"
@@ -43,6 +44,9 @@ type env struct {
 	snaps    []snapshots.Snapshot
 	// graphs caches loaded dependency graphs by snapshot id; written only in Update.
 	graphs map[int64]*graphx.Graph
+	// live is the tenant connection; nil offline.
+	live *liveEnv
+	now  func() time.Time
 }
 
 func (e *env) snapshot(id int64) (snapshots.Snapshot, bool) {
@@ -54,8 +58,9 @@ func (e *env) snapshot(id int64) (snapshots.Snapshot, bool) {
 	return snapshots.Snapshot{}, false
 }
 
-// Screen names for ":" jumps, in tab order.
-var screenNames = []string{"overview", "snapshots", "diff", "graph"}
+// Screen names for ":" jumps, in tab order: the order of a recovery, from what is
+// in the bin to what still differs.
+var screenNames = []string{"overview", "bin", "snapshots", "diff", "graph", "plan", "run", "verify"}
 
 // Model is the console's root model.
 type Model struct {
@@ -79,14 +84,21 @@ type Model struct {
 // NewOffline returns the console over an open snapshot file, with no network: every
 // screen is read-only. path is shown in the status bar.
 func NewOffline(store *snapshots.Store, path string, readOnly bool) Model {
-	e := &env{store: store, path: path, readOnly: true, graphs: map[int64]*graphx.Graph{}}
 	_ = readOnly // offline sessions are always read-only; the flag matters for live sessions
+	return New(Options{Store: store, Path: path, ReadOnly: true})
+}
+
+func newModel(e *env) Model {
 	m := Model{env: e, keys: newGlobalKeys(), help: help.New(), width: 80, height: 24}
 	m.base = map[string]Screen{
 		"overview":  newOverview(e),
+		"bin":       newBinScreen(e),
 		"snapshots": newBrowser(e),
 		"diff":      newDiffScreen(e),
 		"graph":     newGraphScreen(e),
+		"plan":      newPlanScreen(e),
+		"run":       newRunScreen(e),
+		"verify":    newVerifyScreen(e),
 	}
 	m.cur = "overview"
 	m.stack = []Screen{m.base["overview"]}
@@ -94,8 +106,17 @@ func NewOffline(store *snapshots.Store, path string, readOnly bool) Model {
 	return m
 }
 
-// Init starts reading the snapshot file.
-func (m Model) Init() tea.Cmd { return loadStore(m.env) }
+// Init starts reading the snapshot file and, live, the tenant: what it is, a capture
+// (for the incident at a glance) and its recycle bin.
+func (m Model) Init() tea.Cmd {
+	cmds := []tea.Cmd{loadStore(m.env)}
+	if l := m.env.live; l != nil {
+		l.liveGen++
+		l.capturing = true
+		cmds = append(cmds, checkConnection(l), captureLive(l, l.liveGen), loadBin(m.env))
+	}
+	return tea.Batch(cmds...)
+}
 
 // Update routes a message: window sizes and key presses to the root first, then keys to
 // the screen on top, and every other message (command results) to all open screens,
@@ -119,6 +140,8 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if msg.err == nil {
 			m.env.graphs[msg.snap] = msg.g
 		}
+	case refreshMsg:
+		return m, m.refreshLive()
 	case pushMsg:
 		msg.screen.SetSize(m.bodySize())
 		m.stack = append(m.stack, msg.screen)
@@ -137,6 +160,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.status = string(msg)
 		return m, nil
 	}
+	cmds = append(cmds, m.liveUpdate(msg))
 	// Results of commands go to every screen: base screens and pushed ones.
 	for name, s := range m.base {
 		ns, cmd := s.Update(msg)
@@ -169,6 +193,11 @@ func (m Model) key(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	m.status = ""
 	switch {
 	case key.Matches(msg, m.keys.Quit):
+		if r, ok := m.base["run"].(*runScreen); ok && r.phase == runRunning {
+			// Quitting mid-run would stop it between rounds; say how to do that on purpose.
+			m.status = "a run is in progress: p pauses it, ctrl+c stops it (apply again resumes from its journal)"
+			return m, nil
+		}
 		return m, tea.Quit
 	case key.Matches(msg, m.keys.Help):
 		m.fullHelp = !m.fullHelp
@@ -349,14 +378,25 @@ func (m Model) tabBar() string {
 }
 
 func (m Model) statusBar() string {
-	mode := styles.badge.Render(" OFFLINE · READ-ONLY ")
-	tenant := m.env.tenant
+	e := m.env
+	mode := strings.ToUpper(e.connection())
+	if e.live == nil {
+		mode = "OFFLINE"
+	}
+	if e.readOnly {
+		mode += " · READ-ONLY"
+	}
+	badge := styles.badge.Render(" " + mode + " ")
+	tenant := e.tenant
 	if tenant == "" {
 		tenant = "…"
 	}
-	s := mode + " offline file: " + m.env.path + " · tenant " + tenant
+	s := badge + " " + e.connection() + ": " + e.path + " · tenant " + tenant
+	if e.live != nil {
+		s = badge + " " + e.live.url + " · " + e.path + " · tenant " + tenant
+	}
 	if m.status != "" {
-		s = mode + " " + styles.err.Render(m.status)
+		s = badge + " " + styles.err.Render(m.status)
 	}
 	return clip(s, m.width)
 }
@@ -388,3 +428,6 @@ type jumpMsg struct {
 
 // statusMsg shows a one-line notice in the status bar.
 type statusMsg string
+
+// refreshMsg asks the root to read the tenant again (a capture and the bin).
+type refreshMsg struct{}

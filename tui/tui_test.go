@@ -27,6 +27,8 @@ func press(k string) tea.KeyPressMsg {
 		return tea.KeyPressMsg{Code: tea.KeyUp}
 	case "ctrl+c":
 		return tea.KeyPressMsg{Code: 'c', Mod: tea.ModCtrl}
+	case " ":
+		return tea.KeyPressMsg{Code: tea.KeySpace, Text: " "}
 	}
 	r := []rune(k)[0]
 	return tea.KeyPressMsg{Code: r, Text: k}
@@ -291,6 +293,11 @@ func TestViewGolden(t *testing.T) {
 		{"graph", []string{":", "diff", "enter", "j", "j", "d"}},
 		{"graph-find", []string{":", "graph", "enter", "/", "Admins", "enter"}},
 		{"help", []string{"?"}},
+		// Offline, the recovery screens say what they need instead of acting.
+		{"bin-offline", []string{":", "bin", "enter"}},
+		{"plan-offline", []string{":", "plan", "enter", "s"}},
+		{"run-offline", []string{":", "run", "enter"}},
+		{"verify-offline", []string{":", "verify", "enter"}},
 	}
 	for _, size := range [][2]int{{80, 24}, {160, 48}} {
 		for _, s := range screens {

@@ -14,6 +14,7 @@ import (
 	"github.com/lifelinehq/lifeline/snapshots"
 	"github.com/lifelinehq/lifeline/tenant/graphapi"
 	"github.com/lifelinehq/lifeline/tenant/sim"
+	"github.com/lifelinehq/lifeline/tui"
 )
 
 // demoUsers and demoSeed shape the embedded demo tenant: large enough to feel real,
@@ -90,41 +91,73 @@ func startDemo(ctx context.Context, logs io.Writer, addr string) (*demoTenant, e
 const demoIncident = "kitchen-sink"
 
 func newDemoCommand(stdout, stderr io.Writer) *cobra.Command {
-	var addr string
+	var (
+		addr      string
+		noConsole bool
+	)
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Start an embedded simulated tenant mid-incident, to try lifeline with nothing set up",
+		Short: "Open the console on an embedded simulated tenant mid-incident, with nothing set up",
 		Long: `Start a simulated tenant in-process on loopback (3,000 users, seed 42), take a
 baseline snapshot of it into a temporary file, inject the kitchen-sink incident
 (mass deletion, purged groups, deleted apps, tampered Conditional Access and
-attributes, all by an "attacker" app), and keep serving until Ctrl-C, printing
-the commands to walk the recovery with. Everything is removed on exit.`,
+attributes, all by an "attacker" app), and open the console on it, live: the
+recycle bin, the incident, a plan, apply and verify, all against the sim.
+
+With --no-console, or when stdout is not a terminal, it prints the commands to
+walk the recovery with instead and keeps serving until Ctrl-C. Everything is
+removed on exit.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			logf, err := os.CreateTemp("", "lifeline-demo-*.log")
-			if err != nil {
-				return err
-			}
-			defer os.Remove(logf.Name())
-			defer logf.Close()
-			fmt.Fprintf(stdout, "Starting the demo tenant (%d users), taking its baseline snapshot and injecting the %s incident...\n", demoUsers, demoIncident)
-			d, err := startDemo(ctx, logf, addr)
-			if err != nil {
-				return err
-			}
-			defer d.cleanup()
-			url := d.srv.Info().GraphURL
-			fmt.Fprintf(stdout, "\nThe incident, as %s did it:\n", d.incident.Actor)
-			for _, a := range d.incident.Actions {
-				fmt.Fprintf(stdout, "  %s\n", a.Summary)
-			}
-			fmt.Fprintf(stdout, `
+			return runDemo(cmd.Context(), cmd.InOrStdin(), stdout, addr, !noConsole && isTerminalWriter(stdout))
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:0", "address for the embedded tenant (loopback)")
+	cmd.Flags().BoolVar(&noConsole, "no-console", false, "print the walk-through instead of opening the console")
+	return cmd
+}
+
+// isTerminalWriter reports whether w is a terminal: the console needs one to draw on.
+func isTerminalWriter(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && isTerminal(f)
+}
+
+// runDemo starts the demo tenant, then opens the console on it (console) or prints the
+// walk-through and serves until ctx ends.
+func runDemo(ctx context.Context, in io.Reader, stdout io.Writer, addr string, console bool) error {
+	logf, err := os.CreateTemp("", "lifeline-demo-*.log")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(logf.Name())
+	defer logf.Close()
+	fmt.Fprintf(stdout, "Starting the demo tenant (%d users), taking its baseline snapshot and injecting the %s incident...\n", demoUsers, demoIncident)
+	d, err := startDemo(ctx, logf, addr)
+	if err != nil {
+		return err
+	}
+	defer d.cleanup()
+	if console {
+		store, err := snapshots.Open(ctx, d.db, snapshots.OpenOptions{})
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		return runConsole(ctx, in, stdout, tui.Options{Store: store, Path: d.db, Client: d.client})
+	}
+	url := d.srv.Info().GraphURL
+	fmt.Fprintf(stdout, "\nThe incident, as %s did it:\n", d.incident.Actor)
+	for _, a := range d.incident.Actions {
+		fmt.Fprintf(stdout, "  %s\n", a.Summary)
+	}
+	fmt.Fprintf(stdout, `
 The demo tenant %s is serving Microsoft Graph at %s
 and its known-good baseline is snapshot 1 in %s
 
 Walk the recovery, in another terminal:
 
+  lifeline tui --db %[3]s --graph-url %[2]s
   lifeline diff --db %[3]s --from 1 --live --graph-url %[2]s
   lifeline bin --graph-url %[2]s --db %[3]s
   lifeline graph --db %[3]s --snapshot 1 "Break Glass 1"
@@ -132,11 +165,7 @@ Walk the recovery, in another terminal:
 
 The sim's log is in %[4]s. Press Ctrl-C to stop; the demo files are removed.
 `, d.client.TenantID(), url, d.db, logf.Name(), filepath.Join(d.dir, "plan.json"))
-			<-ctx.Done()
-			fmt.Fprintln(stdout, "Stopping the demo tenant.")
-			return nil
-		},
-	}
-	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:0", "address for the embedded tenant (loopback)")
-	return cmd
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "Stopping the demo tenant.")
+	return nil
 }

@@ -3,9 +3,12 @@ package main
 import (
 	"errors"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/lifelinehq/lifeline/tui"
 )
 
 // Exit codes are part of the CLI contract (DESIGN.md): scripts branch on them.
@@ -54,6 +57,10 @@ func isUsageError(err error) bool {
 }
 
 func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
+	var (
+		db       string
+		readOnly bool
+	)
 	root := &cobra.Command{
 		Use:   "lifeline",
 		Short: "A recovery console for Microsoft Entra ID tenants",
@@ -62,10 +69,19 @@ and what depends on what, and puts the tenant back through Microsoft Graph.
 
 Credentials come from the environment (AZURE_TENANT_ID, AZURE_CLIENT_ID and
 AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH). Against a simulated tenant
-('lifeline sim serve'), --graph-url http://127.0.0.1:PORT/v1.0 alone is enough.`,
+('lifeline sim serve'), --graph-url http://127.0.0.1:PORT/v1.0 alone is enough.
+
+With no command, lifeline opens the console: on the embedded demo tenant when
+nothing is configured, live against LIFELINE_GRAPH_URL (or the AZURE_*
+credentials) on the snapshot file --db names, or offline on --db alone.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runDefault(cmd, stdout, stderr, db, readOnly)
+		},
 	}
+	root.Flags().StringVar(&db, "db", "", "snapshot file for the console")
+	root.Flags().BoolVar(&readOnly, "read-only", false, "never write to the tenant")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usagef(err.Error()) })
@@ -85,4 +101,35 @@ AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH). Against a simulated tenan
 		newLedgerCommand(stdout),
 	)
 	return root
+}
+
+// runDefault is plain 'lifeline': the console, wherever the environment points.
+func runDefault(cmd *cobra.Command, stdout, stderr io.Writer, db string, readOnly bool) error {
+	ctx := cmd.Context()
+	configured := os.Getenv("LIFELINE_GRAPH_URL") != ""
+	for _, v := range []string{"AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH"} {
+		configured = configured || os.Getenv(v) != ""
+	}
+	switch {
+	case configured && db == "":
+		return usagef("a tenant is configured (LIFELINE_GRAPH_URL or AZURE_*), so the console opens live and needs the snapshot file: pass --db FILE")
+	case configured:
+		s, client, err := openLive(ctx, db, "", stderr)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		return runConsole(ctx, cmd.InOrStdin(), stdout, tui.Options{Store: s, Path: db, Client: client, ReadOnly: readOnly})
+	case db != "":
+		s, err := openStore(ctx, db, false)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		return runConsole(ctx, cmd.InOrStdin(), stdout, tui.Options{Store: s, Path: db, ReadOnly: true})
+	case !isTerminalWriter(stdout):
+		// Scripts and pipes get the usage, not a console they cannot drive.
+		return cmd.Help()
+	}
+	return runDemo(ctx, cmd.InOrStdin(), stdout, "127.0.0.1:0", true)
 }

@@ -1,30 +1,38 @@
 package main
 
 import (
+	"context"
 	"io"
 	"os"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/spf13/cobra"
 
+	"github.com/lifelinehq/lifeline/snapshots"
+	"github.com/lifelinehq/lifeline/tenant/graphapi"
 	"github.com/lifelinehq/lifeline/tui"
 )
 
 func newTUICommand(stdout, stderr io.Writer) *cobra.Command {
 	var (
-		db       string
-		readOnly bool
+		db, graphURL string
+		readOnly     bool
 	)
 	cmd := &cobra.Command{
-		Use:   "tui --db FILE [--read-only]",
-		Short: "The console: browse snapshots, diffs and dependencies",
-		Long: `Open the console. With --db only, it works offline on a snapshot file, with no
-network and no credentials: everything is read-only. Keys: ? help, : go to a
-screen, / filter, enter open, esc back, q quit.`,
+		Use:   "tui --db FILE [--read-only] [--graph-url URL]",
+		Short: "The console: the whole recovery, from the recycle bin to verify",
+		Long: `Open the console on a snapshot file. With --db only, it works offline, with no
+network and no credentials: everything is read-only. With --graph-url (or
+LIFELINE_GRAPH_URL and credentials in the environment) it is live: the
+recycle bin, the incident against the newest snapshot, plans, apply and verify.
+--read-only keeps a live session from writing anything.
+
+Keys: ? help, : go to a screen (overview, bin, snapshots, diff, graph, plan,
+run, verify), / filter, space mark, enter open, esc back, q quit.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if db == "" {
-				return usagef("--db is required for now: the console opens a snapshot file offline (live sessions are not built yet)")
+				return usagef("--db is required: the snapshot file the console opens")
 			}
 			ctx := cmd.Context()
 			s, err := openStore(ctx, db, false)
@@ -32,20 +40,50 @@ screen, / filter, enter open, esc back, q quit.`,
 				return err
 			}
 			defer s.Close()
-			opts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithOutput(stdout)}
-			if in := cmd.InOrStdin(); in != os.Stdin {
-				opts = append(opts, tea.WithInput(in)) // tests drive the console through a reader
+			var client *graphapi.Client
+			if graphURL != "" {
+				if client, err = connect(ctx, graphURL, stderr); err != nil {
+					return err
+				}
 			}
-			p := tea.NewProgram(tui.NewOffline(s, db, readOnly), opts...)
-			_, err = p.Run()
-			if err != nil && ctx.Err() != nil {
-				return nil // interrupted: a clean exit
-			}
-			return err
+			return runConsole(ctx, cmd.InOrStdin(), stdout, tui.Options{Store: s, Path: db, Client: client, ReadOnly: readOnly})
 		},
 	}
 	cmd.SetErr(stderr)
-	cmd.Flags().StringVar(&db, "db", "", "snapshot file to open offline")
+	cmd.Flags().StringVar(&db, "db", "", "snapshot file to open")
+	cmd.Flags().StringVar(&graphURL, "graph-url", "", "Graph base URL: open the console live against it (offline when empty)")
 	cmd.Flags().BoolVar(&readOnly, "read-only", false, "never write (offline sessions are always read-only)")
 	return cmd
+}
+
+// runConsole runs the console until the operator quits, then stops what it still runs
+// and removes its scratch files.
+func runConsole(ctx context.Context, in io.Reader, out io.Writer, opts tui.Options) error {
+	popts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithOutput(out)}
+	if in != os.Stdin {
+		popts = append(popts, tea.WithInput(in)) // tests drive the console through a reader
+	}
+	p := tea.NewProgram(tui.New(opts), popts...)
+	final, err := p.Run()
+	if m, ok := final.(tui.Model); ok {
+		m.Close()
+	}
+	if err != nil && ctx.Err() != nil {
+		return nil // interrupted: a clean exit
+	}
+	return err
+}
+
+// openLive opens a snapshot file and connects to the tenant for a live console.
+func openLive(ctx context.Context, db, graphURL string, stderr io.Writer) (*snapshots.Store, *graphapi.Client, error) {
+	s, err := openStore(ctx, db, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	client, err := connect(ctx, graphURL, stderr)
+	if err != nil {
+		s.Close()
+		return nil, nil, err
+	}
+	return s, client, nil
 }

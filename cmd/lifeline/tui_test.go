@@ -69,3 +69,50 @@ func TestTUIOpensAFileOfflineAndQuits(t *testing.T) {
 		t.Fatalf("the console did not start and restore the terminal:\n%q", o)
 	}
 }
+
+func TestTUIOpensLiveAgainstTheSimAndQuits(t *testing.T) {
+	t.Parallel()
+	info := serveSim(t, "--users", "30", "--seed", "5", "--throttle", "off")
+	db := filepath.Join(t.TempDir(), "tenant.db")
+	if out, errs, code := lifeline(t, "capture", "--graph-url", info.GraphURL, "--out", db, "--label", "baseline"); code != 0 {
+		t.Fatalf("capture: %d\n%s\n%s", code, out, errs)
+	}
+	var out, errb bytes.Buffer
+	cmd := newTUICommand(&out, &errb)
+	cmd.SetIn(strings.NewReader("q"))
+	cmd.SetArgs([]string{"--db", db, "--graph-url", info.GraphURL})
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(context.Background()) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("tui --graph-url: %v (%s)", err, errb.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the live console did not quit on q")
+	}
+	if o := out.String(); !strings.Contains(o, "lifeline · Overview") || !strings.Contains(o, "\x1b[?1049l") {
+		t.Fatalf("the live console did not start and restore the terminal:\n%q", o)
+	}
+}
+
+// Plain 'lifeline' opens the console where the environment points; these cases must
+// answer at once, never wait on a console nobody can drive.
+func TestPlainLifeline(t *testing.T) {
+	for _, v := range []string{"AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH"} {
+		t.Setenv(v, "")
+	}
+	t.Setenv("LIFELINE_GRAPH_URL", "http://127.0.0.1:1/v1.0")
+	_, stderr, code := lifeline(t)
+	if code != exitUsage || !strings.Contains(stderr, "--db") || strings.Count(stderr, "\n") > 2 {
+		t.Fatalf("lifeline with LIFELINE_GRAPH_URL and no --db: exit %d, %q; want one sentence naming --db", code, stderr)
+	}
+	t.Setenv("LIFELINE_GRAPH_URL", "")
+	stdout, _, code := lifeline(t)
+	if code != exitOK || !strings.Contains(stdout, "Usage:") {
+		t.Fatalf("lifeline with nothing configured and no terminal should print the usage: exit %d\n%s", code, stdout)
+	}
+	if _, _, code := lifeline(t, "nonsense"); code != exitUsage {
+		t.Fatalf("an unknown command is still a usage error: exit %d", code)
+	}
+}

@@ -1,0 +1,318 @@
+package tui
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	osuser "os/user"
+	"path/filepath"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/lifelinehq/lifeline/engine"
+	"github.com/lifelinehq/lifeline/graphx"
+	"github.com/lifelinehq/lifeline/snapshots"
+	"github.com/lifelinehq/lifeline/tenant/graphapi"
+)
+
+// Options open a console session.
+type Options struct {
+	// Store is the open snapshot file and Path its name as the operator gave it.
+	Store *snapshots.Store
+	Path  string
+	// Client, when set, makes the session live: the recycle bin, plans, apply and verify
+	// reach the tenant through it. Nil opens the file offline, read-only.
+	Client *graphapi.Client
+	// ReadOnly disables every write to the tenant and to disk, even when live.
+	ReadOnly bool
+	// Operator is recorded in the apply journal ("console" plus the OS user when empty).
+	Operator string
+	// Now is the console's clock (time.Now when nil); tests pin it so goldens are stable.
+	Now func() time.Time
+}
+
+// Connection kinds the overview and the status bar name.
+const (
+	connOffline   = "offline file"
+	connLive      = "live"
+	connSimulated = "simulated"
+)
+
+// liveEnv is what a live session knows about the tenant; every field is written only in
+// the root's Update, from the messages of the commands below.
+type liveEnv struct {
+	// client reaches the tenant. Tests build sessions without one: every command that
+	// would read or write the tenant is then left out.
+	client   *graphapi.Client
+	url      string          // the Graph URL, as shown
+	ctx      context.Context // cancelled by Close: stops captures and applies in flight
+	cancel   context.CancelFunc
+	operator string
+
+	conn    string // connLive or connSimulated once checked; "" while checking
+	domain  string // the tenant's primary domain, typed to confirm an apply
+	connErr error
+
+	state     *snapshots.State // the latest capture of the tenant
+	liveGen   int              // the capture asked for last; older answers are dropped
+	capturing bool
+	liveErr   error
+	incident  *snapshots.DiffResult // latest snapshot -> live
+	incFrom   int64
+
+	bin    *engine.BinReport
+	binErr error
+
+	// lockout is the verdict of the last run's lockout check, for the Plan screen.
+	lockout string
+
+	// cleanups remove the scratch files of captures; Close runs them.
+	cleanups []func()
+}
+
+// New opens the console: offline over the file when opts.Client is nil, live otherwise.
+func New(opts Options) Model {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	e := &env{store: opts.Store, path: opts.Path, readOnly: opts.ReadOnly || opts.Client == nil, graphs: map[int64]*graphx.Graph{}, now: now}
+	if opts.Client != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		op := opts.Operator
+		if op == "" {
+			op = "console " + osUser()
+		}
+		e.live = &liveEnv{client: opts.Client, url: opts.Client.GraphURL(), ctx: ctx, cancel: cancel, operator: op}
+	}
+	return newModel(e)
+}
+
+// osUser names who runs the console, for the journal: the OS account, or $USER when
+// the account cannot be looked up (containers without /etc/passwd entries).
+func osUser() string {
+	if u, err := osuser.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
+	return "unknown"
+}
+
+// Close stops what the session still runs (a capture, an apply) and removes the scratch
+// files of its live captures. Call it once the program has ended, on its final model.
+func (m Model) Close() {
+	if l := m.env.live; l != nil {
+		l.cancel()
+		for _, c := range l.cleanups {
+			c()
+		}
+		l.cleanups = nil
+	}
+}
+
+// connection names how the session reaches the tenant.
+func (e *env) connection() string {
+	switch {
+	case e.live == nil:
+		return connOffline
+	case e.live.conn == "":
+		return "connecting"
+	}
+	return e.live.conn
+}
+
+// latest is the newest snapshot of the file.
+func (e *env) latest() (snapshots.Snapshot, bool) {
+	if len(e.snaps) == 0 {
+		return snapshots.Snapshot{}, false
+	}
+	return e.snaps[len(e.snaps)-1], true
+}
+
+// ctx is the session's context: background offline.
+func (e *env) ctx() context.Context {
+	if e.live != nil {
+		return e.live.ctx
+	}
+	return context.Background()
+}
+
+// dbPath is the snapshot file's absolute path: what a saved plan's DB names.
+func (e *env) dbPath() string {
+	p := e.path
+	if e.store != nil {
+		p = e.store.Path()
+	}
+	if abs, err := filepath.Abs(p); err == nil {
+		p = abs
+	}
+	return p
+}
+
+// sideFile is a file next to the snapshot file (the saved plan).
+func (e *env) sideFile(name string) string { return filepath.Join(filepath.Dir(e.dbPath()), name) }
+
+// passwordFile is where apply writes recreated users' generated passwords.
+func (e *env) passwordFile() string { return e.dbPath() + ".passwords" }
+
+// connInfoMsg says what the tenant is: simulated or live, and its primary domain.
+type connInfoMsg struct {
+	conn   string
+	domain string
+	err    error
+}
+
+// checkConnection asks the tenant whether it is a simulated one and reads its primary
+// domain (the verified domain marked isDefault) from GET /organization.
+func checkConnection(l *liveEnv) tea.Cmd {
+	client, ctx := l.client, l.ctx
+	if client == nil {
+		return nil
+	}
+	return func() tea.Msg {
+		msg := connInfoMsg{conn: connLive}
+		if _, err := engine.CheckSimulated(ctx, client); err == nil {
+			msg.conn = connSimulated
+		}
+		raw, err := client.Get(ctx, "/organization", graphapi.ListOptions{})
+		if err != nil {
+			msg.err = fmt.Errorf("reading the organization: %w", err)
+			return msg
+		}
+		msg.domain, msg.err = primaryDomain(raw)
+		return msg
+	}
+}
+
+// primaryDomain reads the default verified domain from GET /organization's answer.
+func primaryDomain(raw []byte) (string, error) {
+	var org struct {
+		Value []struct {
+			VerifiedDomains []struct {
+				Name      string `json:"name"`
+				IsDefault bool   `json:"isDefault"`
+			} `json:"verifiedDomains"`
+		} `json:"value"`
+	}
+	if err := json.Unmarshal(raw, &org); err != nil {
+		return "", fmt.Errorf("the organization is not JSON: %w", err)
+	}
+	for _, o := range org.Value {
+		for _, d := range o.VerifiedDomains {
+			if d.IsDefault && d.Name != "" {
+				return d.Name, nil
+			}
+		}
+	}
+	return "", errors.New("the organization names no default verified domain")
+}
+
+// liveCapturedMsg is a fresh capture of the tenant.
+type liveCapturedMsg struct {
+	gen     int
+	state   snapshots.State
+	cleanup func()
+	err     error
+}
+
+// captureLive reads the whole tenant into a scratch file.
+func captureLive(l *liveEnv, gen int) tea.Cmd {
+	client, ctx := l.client, l.ctx
+	if client == nil {
+		return nil
+	}
+	return func() tea.Msg {
+		st, cleanup, err := engine.CaptureLive(ctx, client, "", nil)
+		return liveCapturedMsg{gen: gen, state: st, cleanup: cleanup, err: err}
+	}
+}
+
+// liveDiff compares a snapshot with the live capture (the incident as it stands).
+func liveDiff(e *env, from snapshots.Snapshot, live snapshots.State) tea.Cmd {
+	store := e.store
+	return func() tea.Msg {
+		res, err := snapshots.Diff(context.Background(), snapshots.State{Store: store, Snapshot: from}, live, snapshots.DiffOptions{})
+		return diffLoadedMsg{from: from.ID, to: live.Snapshot.ID, live: true, res: res, err: err}
+	}
+}
+
+// binLoadedMsg is the live recycle bin.
+type binLoadedMsg struct {
+	rep *engine.BinReport
+	err error
+}
+
+func loadBin(e *env) tea.Cmd {
+	client, ctx, store := e.live.client, e.live.ctx, e.store
+	if client == nil {
+		return nil
+	}
+	return func() tea.Msg {
+		rep, err := engine.RecycleBin(ctx, client, store)
+		return binLoadedMsg{rep: &rep, err: err}
+	}
+}
+
+// refreshLive starts a new capture (and with it a new incident diff) and a new bin read.
+func (m *Model) refreshLive() tea.Cmd {
+	l := m.env.live
+	if l == nil {
+		return nil
+	}
+	l.liveGen++
+	l.capturing = true
+	return tea.Batch(captureLive(l, l.liveGen), loadBin(m.env))
+}
+
+// liveUpdate handles the messages that change what the session knows about the tenant,
+// before they go on to the screens.
+func (m *Model) liveUpdate(msg tea.Msg) tea.Cmd {
+	l := m.env.live
+	if l == nil {
+		return nil
+	}
+	switch msg := msg.(type) {
+	case connInfoMsg:
+		l.conn, l.domain, l.connErr = msg.conn, msg.domain, msg.err
+	case liveCapturedMsg:
+		if msg.cleanup != nil {
+			l.cleanups = append(l.cleanups, msg.cleanup)
+		}
+		if msg.gen != l.liveGen {
+			return nil
+		}
+		l.capturing, l.liveErr = false, msg.err
+		if msg.err == nil {
+			st := msg.state
+			l.state = &st
+			if s, ok := m.env.latest(); ok {
+				return liveDiff(m.env, s, st)
+			}
+		}
+	case storeLoadedMsg:
+		if s, ok := m.env.latest(); ok && l.state != nil && msg.err == nil {
+			return liveDiff(m.env, s, *l.state)
+		}
+	case diffLoadedMsg:
+		if s, ok := m.env.latest(); ok && msg.live && msg.from == s.ID && l.state != nil && msg.to == l.state.Snapshot.ID {
+			l.incident, l.incFrom = msg.res, msg.from
+			if msg.err != nil {
+				l.liveErr = msg.err
+			}
+		}
+	case binLoadedMsg:
+		l.bin, l.binErr = msg.rep, msg.err
+	case runBatchMsg:
+		if msg.done != nil {
+			// A run changed the tenant: read it again, so the overview, the bin and the
+			// diff show what is left rather than what was.
+			return m.refreshLive()
+		}
+	}
+	return nil
+}

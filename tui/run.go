@@ -1,0 +1,605 @@
+package tui
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/help"
+	"charm.land/bubbles/v2/key"
+	"charm.land/bubbles/v2/progress"
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/lifelinehq/lifeline/engine"
+	"github.com/lifelinehq/lifeline/snapshots"
+	"github.com/lifelinehq/lifeline/tenant/graphapi"
+)
+
+// runBuffer is how many engine events may wait for the UI. Step and finished events
+// block the run only when this many are unread; progress events never block it.
+const runBuffer = 4096
+
+// callsShown bounds the Graph call log the screen keeps.
+const callsShown = 200
+
+// callsEvery is how often the call log is read while a run goes on.
+const callsEvery = 500 * time.Millisecond
+
+// confirmMsg opens the confirmation of a plan on the Run screen.
+type confirmMsg struct {
+	plan *engine.Plan
+	path string // where the plan was saved, for the journal ("" when not saved)
+}
+
+// runBatchMsg carries the engine events that were waiting, in order, and, last, the
+// run's end. The pump sends them in batches so a fast run costs one Update per batch.
+type runBatchMsg struct {
+	run    int // which run (a later run's screen ignores an earlier one's leftovers)
+	events []engine.Event
+	done   *runDone
+}
+
+// runDone is how Apply returned.
+type runDone struct {
+	report *engine.ApplyReport
+	err    error
+}
+
+// callsMsg is the tail of the client's call log.
+type callsMsg struct {
+	run   int
+	calls []graphapi.Call
+}
+
+// forward adapts Apply's event callback to the channel the pump reads. Progress and
+// throttle events are dropped when the UI is behind (the next one says the same, newer);
+// every other event waits for room, so no step is ever missing from the screen.
+func forward(ch chan<- any) func(engine.Event) {
+	return func(ev engine.Event) {
+		switch ev.Type {
+		case engine.EventProgress, engine.EventThrottle:
+			select {
+			case ch <- ev:
+			default:
+			}
+		default:
+			ch <- ev
+		}
+	}
+}
+
+// pump waits for the run's next event, then takes every event already waiting (up to a
+// bound, so one message stays cheap), and re-arms itself from Update.
+func pump(run int, ch <-chan any) tea.Cmd {
+	if ch == nil {
+		return nil
+	}
+	return func() tea.Msg {
+		first, ok := <-ch
+		if !ok {
+			return nil
+		}
+		msg := runBatchMsg{run: run}
+		add := func(x any) {
+			switch x := x.(type) {
+			case engine.Event:
+				msg.events = append(msg.events, x)
+			case runDone:
+				msg.done = &x
+			}
+		}
+		add(first)
+		for len(msg.events) < 512 && msg.done == nil {
+			select {
+			case x, ok := <-ch:
+				if !ok {
+					return msg
+				}
+				add(x)
+			default:
+				return msg
+			}
+		}
+		return msg
+	}
+}
+
+// startApply runs the plan. The command itself is the run's goroutine: it returns only
+// when Apply does, having sent the end through the channel after the last event.
+func startApply(e *env, plan *engine.Plan, path string, ch chan<- any, control *engine.Control) tea.Cmd {
+	l, store := e.live, e.store
+	client, ctx := l.client, l.ctx
+	if client == nil {
+		return nil
+	}
+	opts := engine.ApplyOptions{
+		Store:        store,
+		Client:       client,
+		PlanPath:     path,
+		Operator:     l.operator,
+		PasswordFile: e.passwordFile(),
+		Control:      control,
+		Events:       forward(ch),
+		Fingerprint: func(ctx context.Context) (string, error) {
+			return engine.LiveFingerprint(ctx, client, plan.TenantID)
+		},
+		Verify: func(ctx context.Context) (bool, string, error) {
+			rep, err := verifyNow(ctx, client, store, plan.Snapshot)
+			if err != nil {
+				return false, "", err
+			}
+			return rep.Clean, verifySentence(rep), nil
+		},
+	}
+	return func() tea.Msg {
+		rep, err := engine.Apply(ctx, plan, opts)
+		ch <- runDone{report: rep, err: err}
+		close(ch)
+		return nil
+	}
+}
+
+// readCalls reads the tail of the call log after a pause.
+func readCalls(run int, client *graphapi.Client, after time.Duration) tea.Cmd {
+	if client == nil {
+		return nil
+	}
+	return tea.Tick(after, func(time.Time) tea.Msg {
+		calls := client.Calls()
+		if len(calls) > callsShown {
+			calls = calls[len(calls)-callsShown:]
+		}
+		return callsMsg{run: run, calls: calls}
+	})
+}
+
+type runPhase int
+
+const (
+	runIdle runPhase = iota
+	runConfirm
+	runRunning
+	runFinished
+)
+
+// runScreen confirms a plan, runs it and shows it running: per-stage progress, the
+// write rate against the budget, throttling, failures and the Graph calls.
+type runScreen struct {
+	env    *env
+	width  int
+	height int
+	phase  runPhase
+	run    int // counts runs started, to tell their messages apart
+	plan   *engine.Plan
+	path   string
+	typed  string
+	refuse string // why the last confirmation did not start
+
+	events  chan any
+	control *engine.Control
+	paused  bool
+	pace    float64
+
+	stages    []engine.StageProgress
+	stage     string
+	prog      *engine.Progress
+	lastAt    time.Time
+	lastW     int64
+	rates     []float64 // writes/s between progress events: the sparkline
+	waited    float64   // seconds throttling held requests back
+	throttles int
+	failures  []engine.StepEvent
+	lines     []string // run, stage, pause and end messages
+	calls     []graphapi.Call
+	report    *engine.ApplyReport
+	err       error
+	bar       progress.Model
+	keys      runKeys
+}
+
+type runKeys struct {
+	Pause, Faster, Slower, Verify, Cancel key.Binding
+}
+
+func newRunScreen(e *env) *runScreen {
+	return &runScreen{env: e, pace: graphapi.DefaultPace,
+		bar: progress.New(progress.WithWidth(30), progress.WithoutPercentage(), progress.WithFillCharacters('█', '░')),
+		keys: runKeys{
+			Pause:  key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "pause/resume")),
+			Faster: key.NewBinding(key.WithKeys("+", "="), key.WithHelp("+/-", "pace ±0.1")),
+			Slower: key.NewBinding(key.WithKeys("-", "_")),
+			Verify: key.NewBinding(key.WithKeys("v"), key.WithHelp("v", "verify")),
+			Cancel: key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "cancel")),
+		}}
+}
+
+// Title names the screen.
+func (r *runScreen) Title() string { return "Run" }
+
+// SetSize sizes the stage bars to the room left of the counts.
+func (r *runScreen) SetSize(w, h int) {
+	r.width, r.height = w, h
+	r.bar.SetWidth(min(max(w-60, 10), 40))
+}
+
+// Capturing is true while the operator types the domain: q and : are letters then.
+func (r *runScreen) Capturing() bool { return r.phase == runConfirm }
+
+// KeyMap shows the keys of the phase.
+func (r *runScreen) KeyMap() help.KeyMap {
+	k := r.keys
+	switch r.phase {
+	case runConfirm:
+		enter := key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "start"))
+		return keyMap{short: []key.Binding{enter, k.Cancel}, full: [][]key.Binding{{enter, k.Cancel}}}
+	case runRunning:
+		return keyMap{short: []key.Binding{k.Pause, k.Faster}, full: [][]key.Binding{{k.Pause, k.Faster}}}
+	case runFinished:
+		return keyMap{short: []key.Binding{k.Verify}, full: [][]key.Binding{{k.Verify}}}
+	}
+	return keyMap{}
+}
+
+// Update handles the confirmation, the run's events and the operator's controls.
+func (r *runScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
+	switch msg := msg.(type) {
+	case confirmMsg:
+		if r.phase == runRunning {
+			return r, status("a run is in progress: wait for it to finish before applying another plan")
+		}
+		r.phase, r.plan, r.path, r.typed, r.refuse = runConfirm, msg.plan, msg.path, "", ""
+	case runBatchMsg:
+		if msg.run != r.run {
+			return r, nil
+		}
+		for _, ev := range msg.events {
+			r.event(ev)
+		}
+		if msg.done != nil {
+			r.phase, r.report, r.err = runFinished, msg.done.report, msg.done.err
+			if r.report != nil {
+				r.prog = &r.report.Progress
+				r.stages = r.report.Progress.Stages
+			}
+			return r, readCalls(r.run, r.env.live.client, 0)
+		}
+		return r, pump(r.run, r.events)
+	case callsMsg:
+		if msg.run != r.run {
+			return r, nil
+		}
+		r.calls = msg.calls
+		if r.phase == runRunning {
+			return r, readCalls(r.run, r.env.live.client, callsEvery)
+		}
+	case tea.KeyPressMsg:
+		return r, r.key(msg)
+	}
+	return r, nil
+}
+
+func (r *runScreen) key(msg tea.KeyPressMsg) tea.Cmd {
+	switch r.phase {
+	case runConfirm:
+		return r.confirmKey(msg)
+	case runRunning:
+		switch {
+		case key.Matches(msg, r.keys.Pause):
+			if r.paused {
+				r.control.Resume()
+			} else {
+				r.control.Pause()
+			}
+			r.paused = !r.paused
+		case key.Matches(msg, r.keys.Faster), key.Matches(msg, r.keys.Slower):
+			d := 0.1
+			if key.Matches(msg, r.keys.Slower) {
+				d = -0.1
+			}
+			r.pace = math.Round(min(max(r.pace+d, 0.1), 1)*10) / 10
+			r.control.SetPace(r.pace)
+		}
+	case runFinished:
+		if key.Matches(msg, r.keys.Verify) && r.plan != nil {
+			snap := r.plan.Snapshot
+			return func() tea.Msg { return jumpMsg{name: "verify", then: verifyMsg{snap: snap}} }
+		}
+	}
+	return nil
+}
+
+// confirmKey takes the typed domain; only an exact match starts the run.
+func (r *runScreen) confirmKey(msg tea.KeyPressMsg) tea.Cmd {
+	switch msg.String() {
+	case "esc":
+		r.phase, r.typed, r.refuse = runIdle, "", ""
+		return status("apply cancelled: nothing was written")
+	case "backspace":
+		if t := []rune(r.typed); len(t) > 0 {
+			r.typed = string(t[:len(t)-1])
+		}
+	case "enter":
+		l := r.env.live
+		switch {
+		case l.domain == "":
+			r.refuse = "the tenant's primary domain is not known yet (or could not be read), so the apply cannot be confirmed"
+		case r.typed != l.domain:
+			r.refuse = fmt.Sprintf("%q is not the tenant's primary domain; nothing was written", r.typed)
+			r.typed = ""
+		default:
+			return r.start()
+		}
+	default:
+		r.typed += msg.Text
+	}
+	return nil
+}
+
+// start begins the run: the engine's events come back through a buffered channel.
+func (r *runScreen) start() tea.Cmd {
+	r.run++
+	r.phase, r.refuse, r.typed = runRunning, "", ""
+	r.events = nil
+	r.control = engine.NewControl()
+	r.paused, r.report, r.err = false, nil, nil
+	r.stages, r.stage, r.prog, r.rates, r.failures, r.lines, r.calls = nil, "", nil, nil, nil, nil, nil
+	r.waited, r.throttles, r.lastW, r.lastAt = 0, 0, 0, time.Time{}
+	if c := r.env.live.client; c != nil && c.Stats().Pace > 0 {
+		r.pace = math.Round(c.Stats().Pace*10) / 10
+	}
+	for _, st := range r.plan.Stages {
+		r.stages = append(r.stages, engine.StageProgress{Name: st.Name, Total: len(st.Steps)})
+	}
+	if r.env.live.client == nil {
+		return nil // a test session: the test sends the events
+	}
+	r.events = make(chan any, runBuffer)
+	return tea.Batch(startApply(r.env, r.plan, r.path, r.events, r.control), pump(r.run, r.events), readCalls(r.run, r.env.live.client, callsEvery))
+}
+
+// event folds one engine event into the screen.
+func (r *runScreen) event(ev engine.Event) {
+	if ev.Progress != nil {
+		r.progress(ev)
+	}
+	switch ev.Type {
+	case engine.EventRun:
+		r.log(ev, ev.Message)
+	case engine.EventStage:
+		r.stage = ev.Stage
+		r.log(ev, "stage "+ev.Stage)
+	case engine.EventStep:
+		s := ev.Step
+		if s.State == snapshots.StepFailed {
+			r.failures = append(r.failures, *s)
+		}
+		if s.Action == engine.ActionLockoutCheck && r.env.live != nil {
+			switch s.State {
+			case snapshots.StepDone:
+				r.env.live.lockout = "passed: " + s.Note
+			case snapshots.StepFailed:
+				r.env.live.lockout = "FAILED: " + s.Error
+			}
+		}
+	case engine.EventThrottle:
+		r.throttles++
+		r.waited += ev.WaitSeconds
+	case engine.EventPaused:
+		r.paused = true
+		r.log(ev, "paused: requests in flight finish, none start")
+	case engine.EventResumed:
+		r.paused = false
+		r.log(ev, "resumed")
+	case engine.EventFinished:
+		r.log(ev, "finished: "+ev.Message)
+	}
+}
+
+func (r *runScreen) log(ev engine.Event, s string) {
+	r.lines = append(r.lines, ev.At.UTC().Format("15:04:05")+" "+s)
+	if len(r.lines) > 50 {
+		r.lines = r.lines[len(r.lines)-50:]
+	}
+}
+
+// progress takes the engine's counts and samples the write rate since the last sample.
+func (r *runScreen) progress(ev engine.Event) {
+	p := ev.Progress
+	r.prog = p
+	if len(p.Stages) > 0 {
+		r.stages = p.Stages
+	}
+	if !r.lastAt.IsZero() {
+		if dt := ev.At.Sub(r.lastAt).Seconds(); dt > 0 {
+			r.rates = append(r.rates, float64(p.Writes-r.lastW)/dt)
+			if len(r.rates) > 512 {
+				r.rates = r.rates[len(r.rates)-512:]
+			}
+		}
+	}
+	r.lastAt, r.lastW = ev.At, p.Writes
+}
+
+// sparkline draws the last w samples, scaled to the largest.
+func sparkline(samples []float64, w int) string {
+	const ticks = "▁▂▃▄▅▆▇█"
+	bars := []rune(ticks)
+	if w <= 0 || len(samples) == 0 {
+		return ""
+	}
+	if len(samples) > w {
+		samples = samples[len(samples)-w:]
+	}
+	top := 0.0
+	for _, s := range samples {
+		top = max(top, s)
+	}
+	var b strings.Builder
+	for _, s := range samples {
+		i := 0
+		if top > 0 {
+			i = int(math.Round(s / top * float64(len(bars)-1)))
+		}
+		b.WriteRune(bars[min(max(i, 0), len(bars)-1)])
+	}
+	return b.String()
+}
+
+// View renders the phase.
+func (r *runScreen) View() string {
+	switch {
+	case r.env.live == nil:
+		return "Applying a plan needs the live tenant:\nthis session is offline (read-only: no writes)."
+	case r.env.readOnly:
+		return "READ-ONLY session: no writes. Open the console without --read-only to apply a plan."
+	}
+	switch r.phase {
+	case runConfirm:
+		return r.confirmView()
+	case runRunning, runFinished:
+		return r.runView()
+	}
+	return "No run yet.\n\nBuild a plan on the Plan screen (:plan), review it, then press a there to apply it."
+}
+
+func (r *runScreen) confirmView() string {
+	l, p := r.env.live, r.plan
+	var b strings.Builder
+	domain := l.domain
+	if domain == "" {
+		domain = "(unknown)"
+	}
+	fmt.Fprintf(&b, "%s\n\n", styles.title.Render("Apply this plan? It writes to the tenant."))
+	fmt.Fprintf(&b, "Tenant   %s · %s · %s\n", p.TenantID, domain, l.url)
+	fmt.Fprintf(&b, "Restores snapshot %d · plan built %s · %s\n\n", p.Snapshot, p.BuiltAt.UTC().Format(time.DateTime), connNoun(r.env.connection()))
+	total := 0
+	for _, st := range p.Stages {
+		total += len(st.Steps)
+		fmt.Fprintf(&b, "  %-20s %5d steps\n", st.Name, len(st.Steps))
+	}
+	s := p.Summary
+	fmt.Fprintf(&b, "  %-20s %5d steps: %d from the bin, %d recreated, %d links, %d properties, %d removals, %d CA policies\n\n",
+		"total", total, s.RestoreFromBin, s.Recreate, s.Links, s.Properties, s.Removals, s.CAPolicies)
+	fmt.Fprintf(&b, "Type the tenant's primary domain, %s, and press enter to start (esc cancels):\n", domain)
+	b.WriteString("> " + r.typed + "█\n")
+	if r.refuse != "" {
+		b.WriteString(styles.err.Render(r.refuse) + "\n")
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// connNoun names the connection for the confirmation.
+func connNoun(conn string) string {
+	if conn == connSimulated {
+		return "a simulated tenant"
+	}
+	return "a " + conn + " tenant"
+}
+
+func (r *runScreen) runView() string {
+	var b strings.Builder
+	state := "RUNNING"
+	switch {
+	case r.phase == runFinished:
+		state = "FINISHED"
+	case r.paused:
+		state = "PAUSED (p resumes)"
+	}
+	fmt.Fprintf(&b, "%s %s · plan for tenant %s → snapshot %d · pace %.1f of the budget\n",
+		styles.title.Render("Run"), state, r.plan.TenantID, r.plan.Snapshot, r.pace)
+	for _, st := range r.stages {
+		pct := 1.0
+		if st.Total > 0 {
+			pct = float64(st.Done+st.Failed+st.Skipped) / float64(st.Total)
+		}
+		name := st.Name
+		if st.Name == r.stage && r.phase == runRunning {
+			name = "▸ " + name
+		} else {
+			name = "  " + name
+		}
+		line := fmt.Sprintf("%-22s %s %4d/%-4d", name, r.bar.ViewAs(pct), st.Done, st.Total)
+		if st.Failed > 0 {
+			line += fmt.Sprintf(" · %d failed", st.Failed)
+		}
+		if st.Skipped > 0 {
+			line += fmt.Sprintf(" · %d skipped", st.Skipped)
+		}
+		b.WriteString(line + "\n")
+	}
+	if p := r.prog; p != nil {
+		budget := "unlimited"
+		if p.BudgetWritesPerSecond > 0 && p.BudgetWritesPerSecond < 1e6 {
+			budget = fmt.Sprintf("%.1f/s", p.BudgetWritesPerSecond*p.Pace)
+		}
+		fmt.Fprintf(&b, "Writes %d at %.1f/s (budget %s) · requests %d · retries %d · throttled %d, waited %.1fs · elapsed %s",
+			p.Writes, p.WritesPerSecond, budget, p.Requests, p.Retries, r.throttles, r.waited, time.Duration(p.ElapsedSeconds*float64(time.Second)).Round(time.Second))
+		if p.ETASeconds > 0 && r.phase == runRunning {
+			fmt.Fprintf(&b, " · ETA %s", time.Duration(p.ETASeconds*float64(time.Second)).Round(time.Second))
+		}
+		b.WriteByte('\n')
+	} else if r.phase == runRunning {
+		b.WriteString("Reading the tenant to check the plan is current…\n")
+	}
+	fmt.Fprintf(&b, "writes/s %s\n", sparkline(r.rates, max(r.width-10, 1)))
+	if n := len(r.lines); n > 0 {
+		fmt.Fprintf(&b, "%s\n", styles.faint.Render(r.lines[n-1]))
+	}
+	if r.phase == runFinished {
+		b.WriteString(r.endView())
+	}
+	if len(r.failures) > 0 {
+		fmt.Fprintf(&b, "%s\n", styles.header.Render(fmt.Sprintf("Failures (%d)", len(r.failures))))
+		from := max(len(r.failures)-3, 0)
+		for _, f := range r.failures[from:] {
+			fmt.Fprintf(&b, "  %s %s %s: %s\n", f.Action, f.Kind, nameOr(f.DisplayName, f.ObjectID), f.Error)
+		}
+	}
+	used := strings.Count(b.String(), "\n")
+	room := r.height - used - 1
+	if room >= 2 {
+		fmt.Fprintf(&b, "%s\n", styles.header.Render(fmt.Sprintf("Graph calls (last %d of %d kept)", min(room-1, len(r.calls)), len(r.calls))))
+		from := max(len(r.calls)-(room-1), 0)
+		for _, c := range r.calls[from:] {
+			status := fmt.Sprint(c.Status)
+			if c.Status == 0 {
+				status = "---"
+			}
+			line := fmt.Sprintf("  %s %-6s %-3s retry %d %6s  %s", c.Time.UTC().Format("15:04:05.000"), c.Method, status, c.Retry, c.Duration.Round(time.Millisecond), c.Path)
+			if c.Batch {
+				line += fmt.Sprintf(" (%d requests)", c.Items)
+			}
+			b.WriteString(line + "\n")
+		}
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// endView says how the run ended and what to do next.
+func (r *runScreen) endView() string {
+	var b strings.Builder
+	if r.err != nil {
+		fmt.Fprintf(&b, "%s\n", styles.err.Render("The run stopped: "+r.err.Error()))
+	}
+	if rep := r.report; rep != nil {
+		fmt.Fprintf(&b, "Done %d · failed %d · skipped %d · pending %d", rep.Done, rep.Failed, rep.Skipped, rep.Pending)
+		if rep.Passwords > 0 {
+			fmt.Fprintf(&b, " · %d generated passwords in %s", rep.Passwords, rep.PasswordFile)
+		}
+		b.WriteString(" · v verifies the tenant\n")
+		for _, lo := range rep.Lockouts {
+			fmt.Fprintf(&b, "%s\n", styles.err.Render("lockout: "+lo.Reason))
+		}
+		// Skips are steps that never ran because something they need did not happen:
+		// name a few with why, so the operator knows what verify will still find.
+		if n := len(rep.Skips); n > 0 {
+			fmt.Fprintf(&b, "%s\n", styles.header.Render(fmt.Sprintf("Skipped (%d)", n)))
+			for _, s := range rep.Skips[:min(n, 3)] {
+				fmt.Fprintf(&b, "  %s %s %s: %s\n", s.Action, s.Kind, nameOr(s.DisplayName, s.ObjectID), s.Reason)
+			}
+		}
+	}
+	return b.String()
+}

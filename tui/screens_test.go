@@ -1,0 +1,527 @@
+package tui
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/exp/golden"
+
+	"github.com/lifelinehq/lifeline/engine"
+	"github.com/lifelinehq/lifeline/entra"
+	"github.com/lifelinehq/lifeline/graphx"
+	"github.com/lifelinehq/lifeline/snapshots"
+	"github.com/lifelinehq/lifeline/tenant/graphapi"
+)
+
+// The live screens are tested on a session without a client: the test stands in for the
+// tenant, sending what its commands would have answered. The hand-made tenant's first
+// snapshot is the file's only one and its second plays the live capture, so the
+// incident is the fixture's seven changes.
+
+const testDomain = "contoso.example"
+
+var testNow = t0.Add(48 * time.Hour)
+
+type liveFixture struct {
+	store *snapshots.Store
+	snaps []snapshots.Snapshot
+}
+
+func newLiveDriver(t testing.TB, w, h int, readOnly bool) (*driver, *liveFixture) {
+	t.Helper()
+	store, _ := newTestStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	snaps, err := store.Snapshots(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{store: store, path: "tenant.db", readOnly: readOnly, graphs: map[int64]*graphx.Graph{}, now: func() time.Time { return testNow }}
+	e.live = &liveEnv{url: "https://graph.example.test/v1.0", ctx: ctx, cancel: cancel, operator: "console test"}
+	d := &driver{t: t, m: newModel(e)}
+	d.send(tea.WindowSizeMsg{Width: w, Height: h})
+	d.send(connInfoMsg{conn: connSimulated, domain: testDomain})
+	d.send(storeLoadedMsg{tenant: tenantID, snaps: snaps[:1]})
+	d.send(liveCapturedMsg{gen: e.live.liveGen, state: snapshots.State{Store: store, Snapshot: snaps[1], Live: true}})
+	d.send(binLoadedMsg{rep: testBin()})
+	return d, &liveFixture{store: store, snaps: snaps}
+}
+
+func strp(s string) *string { return &s }
+func intp(n int) *int       { return &n }
+
+// testBin is a bin with one object in each purge band.
+func testBin() *engine.BinReport {
+	item := func(kind entra.Kind, id, name string, days int, actor *string, deps *int) engine.BinItem {
+		purge := testNow.Add(time.Duration(days)*24*time.Hour - time.Hour)
+		return engine.BinItem{Kind: kind, ID: id, DisplayName: name, DeletedAt: purge.Add(-engine.Retention), PurgeAt: purge, DaysLeft: days, Actor: actor, Dependents: deps}
+	}
+	return &engine.BinReport{Now: testNow, Snapshot: 1, Warnings: []string{}, Items: []engine.BinItem{
+		item(entra.KindUser, uCarol, "Carol", 2, strp("mallory@contoso.example"), intp(1)),
+		item(entra.KindGroup, gSales, "Sales", 6, strp("mallory@contoso.example"), intp(0)),
+		item(entra.KindApplication, appPay, "Payroll", 25, nil, nil),
+	}}
+}
+
+// testPlan is the plan back to snapshot 1 from the fixture's second snapshot.
+func (f *liveFixture) plan(t testing.TB, scope ...graphx.NodeID) *engine.Plan {
+	t.Helper()
+	p, err := engine.BuildPlan(context.Background(), snapshots.State{Store: f.store, Snapshot: f.snaps[0]},
+		snapshots.State{Store: f.store, Snapshot: f.snaps[1], Live: true}, engine.PlanOptions{Scope: scope, Now: testNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// toPlan opens the Plan screen from the diff and hands it the built plan.
+func (d *driver) toPlan(f *liveFixture) *planScreen {
+	d.keys(":", "diff", "enter", "p")
+	p := d.m.base["plan"].(*planScreen)
+	d.send(planBuiltMsg{tag: p.tag, plan: f.plan(d.t)})
+	return p
+}
+
+// runEvents is a short run of the fixture's plan as the engine reports it.
+func runEvents(plan *engine.Plan) []engine.Event {
+	at := testNow
+	var evs []engine.Event
+	tick := func() time.Time { at = at.Add(time.Second); return at }
+	prog := func(done, writes int) *engine.Progress {
+		p := &engine.Progress{Total: 0, Done: done, Writes: int64(writes), WritesPerSecond: float64(writes) / at.Sub(testNow).Seconds(),
+			BudgetWritesPerSecond: 20, Pace: 0.9, Requests: int64(writes + 3), ElapsedSeconds: at.Sub(testNow).Seconds(), ETASeconds: 4}
+		left := done
+		for _, st := range plan.Stages {
+			sp := engine.StageProgress{Name: st.Name, Total: len(st.Steps)}
+			sp.Done = min(left, sp.Total)
+			left -= sp.Done
+			p.Stages = append(p.Stages, sp)
+			p.Total += sp.Total
+		}
+		return p
+	}
+	evs = append(evs, engine.Event{Type: engine.EventRun, At: tick(), Message: "starting plan 0123456789ab"})
+	done := 0
+	for _, st := range plan.Stages {
+		if len(st.Steps) == 0 {
+			continue
+		}
+		evs = append(evs, engine.Event{Type: engine.EventStage, At: tick(), Stage: st.Name, Progress: prog(done, done*2)})
+		for _, s := range st.Steps {
+			state := snapshots.StepDone
+			ev := &engine.StepEvent{ID: s.ID, Kind: s.Kind, ObjectID: s.ObjectID, DisplayName: s.DisplayName, Action: s.Action, State: state}
+			if s.Action == engine.ActionLockoutCheck {
+				ev.Note = "3 policies checked: none blocks every administrator (1) or a break-glass account (1)"
+			}
+			evs = append(evs, engine.Event{Type: engine.EventStep, At: tick(), Stage: st.Name, Step: ev})
+			done++
+			evs = append(evs, engine.Event{Type: engine.EventProgress, At: tick(), Progress: prog(done, done*2+done%3)})
+		}
+	}
+	evs = append(evs, engine.Event{Type: engine.EventThrottle, At: tick(), WaitSeconds: 2.5, Message: "throttled"})
+	return evs
+}
+
+func testCalls() []graphapi.Call {
+	var calls []graphapi.Call
+	for i := range 30 {
+		c := graphapi.Call{Time: testNow.Add(time.Duration(i) * 300 * time.Millisecond), Method: "POST", Path: "/$batch", Status: 200, Duration: 42 * time.Millisecond, Batch: true, Items: 20}
+		if i%7 == 3 {
+			c.Status, c.Throttled, c.Retry = 429, true, 1
+		}
+		if i%5 == 0 {
+			c = graphapi.Call{Time: c.Time, Method: "GET", Path: "/identity/conditionalAccess/policies", Status: 200, Duration: 12 * time.Millisecond}
+		}
+		calls = append(calls, c)
+	}
+	return calls
+}
+
+func TestLiveOverviewShowsTheIncidentAndTheBin(t *testing.T) {
+	t.Parallel()
+	d, _ := newLiveDriver(t, 120, 30, false)
+	v := d.view()
+	for _, want := range []string{"SIMULATED", "simulated: https://graph.example.test/v1.0", "(" + testDomain + ")",
+		"3 objects · nearest purge in 2 days: user Carol", "7 changes since snapshot 1", "hard deleted      1  user 1"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("overview lacks %q:\n%s", want, v)
+		}
+	}
+	if strings.Contains(v, "READ-ONLY") {
+		t.Errorf("a writable live session shows no READ-ONLY badge:\n%s", v)
+	}
+}
+
+func TestJumpToTheRecoveryScreens(t *testing.T) {
+	t.Parallel()
+	d, _ := newLiveDriver(t, 80, 24, false)
+	for _, c := range []struct{ typed, want string }{{"bin", "Recycle bin"}, {"pl", "Plan"}, {"run", "Run"}, {"v", "Verify"}, {"b", "Recycle bin"}} {
+		d.keys(":", c.typed, "enter")
+		if got := d.m.Current(); got != c.want {
+			t.Errorf(":%s went to %q, want %q", c.typed, got, c.want)
+		}
+	}
+}
+
+func TestBinMarksAndPlansTheMarkedObjects(t *testing.T) {
+	t.Parallel()
+	d, _ := newLiveDriver(t, 120, 30, false)
+	d.keys(":", "bin", "enter")
+	b := d.m.base["bin"].(*binScreen)
+	if it, _ := b.selected(); it.ID != uCarol {
+		t.Fatalf("soonest purge first: cursor on %s, want Carol", it.DisplayName)
+	}
+	d.keys(" ", "j", " ") // mark Carol, skip Sales, mark Payroll
+	if len(b.marked) != 2 || !b.marked[graphx.NodeID{Kind: entra.KindUser, ID: uCarol}] || !b.marked[graphx.NodeID{Kind: entra.KindApplication, ID: appPay}] {
+		t.Fatalf("marked %v", b.marked)
+	}
+	if !strings.Contains(d.view(), "2 marked") {
+		t.Fatalf("the bin should count the marks:\n%s", d.view())
+	}
+	d.keys("/", "pay", "enter")
+	if len(b.rows) != 1 {
+		t.Fatalf("filter pay kept %d rows", len(b.rows))
+	}
+	d.keys("esc", "enter")
+	p := d.m.base["plan"].(*planScreen)
+	if d.m.Current() != "Plan" || !p.building || p.snap != 1 || len(p.scope) != 2 || p.scope[0].ID != uCarol || p.scope[1].ID != appPay {
+		t.Fatalf("enter should plan the marked objects: on %q, building %v, snap %d, scope %v", d.m.Current(), p.building, p.snap, p.scope)
+	}
+	if !strings.Contains(d.view(), "for 2 objects") {
+		t.Fatalf("the plan screen should say what it builds:\n%s", d.view())
+	}
+}
+
+func TestPlanTogglesStepsWithTheirDependents(t *testing.T) {
+	t.Parallel()
+	d, f := newLiveDriver(t, 120, 40, false)
+	p := d.toPlan(f)
+	if p.plan == nil || p.building {
+		t.Fatalf("no plan on the screen")
+	}
+	// Find a step something else depends on.
+	var line, deps int
+	for i, l := range p.lines {
+		if l.step >= 0 {
+			if n := len(p.dependents[p.plan.Stages[l.stage].Steps[l.step].ID]); n > deps {
+				line, deps = i, n
+			}
+		}
+	}
+	if deps == 0 {
+		t.Fatal("the fixture's plan has no step with dependents")
+	}
+	p.cursor = line
+	step := p.plan.Stages[p.lines[line].stage].Steps[p.lines[line].step]
+	d.keys(" ")
+	if !p.excluded[step.ID] || len(p.excluded) < 1+deps {
+		t.Fatalf("excluding %s should exclude its %d dependents: %v", step.ID, deps, p.excluded)
+	}
+	if !strings.Contains(p.note, "that depend") {
+		t.Fatalf("the screen should say dependents went too: %q", p.note)
+	}
+	eff := p.effective()
+	for _, st := range eff.Stages {
+		for _, s := range st.Steps {
+			if p.excluded[s.ID] {
+				t.Fatalf("effective plan keeps excluded step %s", s.ID)
+			}
+			for _, dep := range s.DependsOn {
+				if p.excluded[dep] {
+					t.Fatalf("step %s still depends on excluded %s", s.ID, dep)
+				}
+			}
+		}
+	}
+	if _, err := engine.ReadPlan(mustMarshal(t, eff)); err != nil {
+		t.Fatalf("the edited plan must still be a valid plan: %v", err)
+	}
+	d.keys(" ")
+	if len(p.excluded) != 0 || !strings.Contains(p.note, "put back") {
+		t.Fatalf("putting the step back should bring back what went out with it: excluded %v, note %q", p.excluded, p.note)
+	}
+	// A stage row takes the whole stage out.
+	for i, l := range p.lines {
+		if l.step < 0 && len(p.plan.Stages[l.stage].Steps) > 0 {
+			p.cursor = i
+			break
+		}
+	}
+	st := p.plan.Stages[p.lines[p.cursor].stage]
+	d.keys(" ")
+	for _, s := range st.Steps {
+		if !p.excluded[s.ID] {
+			t.Fatalf("stage %s: step %s still in", st.Name, s.ID)
+		}
+	}
+	if !strings.Contains(d.view(), "[ ] "+st.Name) {
+		t.Fatalf("the stage row should show it is out:\n%s", d.view())
+	}
+}
+
+func TestReadOnlyRefusesEveryWrite(t *testing.T) {
+	t.Parallel()
+	d, f := newLiveDriver(t, 120, 30, true)
+	if v := d.view(); !strings.Contains(v, "SIMULATED · READ-ONLY") {
+		t.Fatalf("a read-only session shows the badge:\n%s", v)
+	}
+	d.toPlan(f)
+	d.keys("s")
+	if !strings.Contains(d.view(), "read-only: no writes") {
+		t.Fatalf("s in a read-only session should say so:\n%s", d.view())
+	}
+	d.keys("a")
+	if d.m.Current() != "Plan" || !strings.Contains(d.view(), "read-only: no writes") {
+		t.Fatalf("a in a read-only session should stay and say so: on %q\n%s", d.m.Current(), d.view())
+	}
+	if !strings.Contains(d.view(), "apply (read-only: no writes)") {
+		t.Fatalf("the help should show apply as refused:\n%s", d.view())
+	}
+	d = newDriver(t, 80, 24)
+	d.keys(":", "run", "enter")
+	if !strings.Contains(d.view(), "offline (read-only: no writes)") {
+		t.Fatalf("offline, the run screen says it cannot write:\n%s", d.view())
+	}
+}
+
+func TestRunStartsOnlyOnTheExactDomain(t *testing.T) {
+	t.Parallel()
+	d, f := newLiveDriver(t, 120, 40, false)
+	d.toPlan(f)
+	d.keys("a")
+	r := d.m.base["run"].(*runScreen)
+	if d.m.Current() != "Run" || r.phase != runConfirm {
+		t.Fatalf("a should open the confirmation: on %q, phase %d", d.m.Current(), r.phase)
+	}
+	v := d.view()
+	for _, want := range []string{tenantID, testDomain, "restore-from-bin", "relink", "Type the tenant's primary domain"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("the confirmation lacks %q:\n%s", want, v)
+		}
+	}
+	d.keys("Contoso.example", "enter")
+	if r.phase != runConfirm || !strings.Contains(d.view(), "is not the tenant's primary domain") {
+		t.Fatalf("a near miss must not start: phase %d\n%s", r.phase, d.view())
+	}
+	d.keys("q")
+	if d.quit || r.typed != "q" {
+		t.Fatalf("q while confirming is a letter: quit %v, typed %q", d.quit, r.typed)
+	}
+	d.keys("esc")
+	if r.phase != runIdle {
+		t.Fatalf("esc should cancel the confirmation")
+	}
+	d.keys(":", "plan", "enter", "a", testDomain, "enter")
+	if r.phase != runRunning || r.control == nil || r.run != 1 {
+		t.Fatalf("the exact domain should start the run: phase %d", r.phase)
+	}
+	d.keys("q")
+	if d.quit || !strings.Contains(d.view(), "a run is in progress") {
+		t.Fatalf("q during a run should warn, not quit")
+	}
+}
+
+func TestRunFoldsEventsAndControls(t *testing.T) {
+	t.Parallel()
+	d, f := newLiveDriver(t, 120, 40, false)
+	p := d.toPlan(f)
+	d.keys("a", testDomain, "enter")
+	r := d.m.base["run"].(*runScreen)
+	evs := runEvents(p.plan)
+	fail := engine.Event{Type: engine.EventStep, At: testNow.Add(time.Minute), Stage: engine.StageRelink,
+		Step: &engine.StepEvent{ID: "x", Kind: "group", DisplayName: "Sales", Action: engine.ActionAddLink, State: snapshots.StepFailed, Error: "Graph answered 400: one or more added object references already exist"}}
+	d.send(runBatchMsg{run: r.run, events: append(evs, fail)})
+	d.send(runBatchMsg{run: r.run - 1, events: []engine.Event{fail}}) // an earlier run's leftover
+	if len(r.failures) != 1 || r.throttles != 1 || r.waited != 2.5 || len(r.rates) == 0 {
+		t.Fatalf("failures %d, throttles %d waited %v, %d rate samples", len(r.failures), r.throttles, r.waited, len(r.rates))
+	}
+	if !strings.HasPrefix(d.m.env.live.lockout, "passed: 3 policies checked") {
+		t.Fatalf("the lockout verdict should come from the run: %q", d.m.env.live.lockout)
+	}
+	d.keys("p")
+	if !r.paused || !r.control.Paused() {
+		t.Fatal("p should pause the run")
+	}
+	d.keys("p")
+	if r.paused || r.control.Paused() {
+		t.Fatal("p again should resume")
+	}
+	for range 20 {
+		d.keys("+")
+	}
+	if r.pace != 1 || r.control.Pace() != 1 {
+		t.Fatalf("pace clamps at 1: %v", r.pace)
+	}
+	for range 20 {
+		d.keys("-")
+	}
+	if r.pace != 0.1 || r.control.Pace() != 0.1 {
+		t.Fatalf("pace clamps at 0.1: %v", r.pace)
+	}
+	d.send(runBatchMsg{run: r.run, done: &runDone{report: &engine.ApplyReport{Done: 10, Failed: 1}}})
+	if r.phase != runFinished {
+		t.Fatal("the end should finish the run")
+	}
+	d.keys("v")
+	if d.m.Current() != "Verify" || !d.m.base["verify"].(*verifyScreen).running {
+		t.Fatalf("v after a run should verify: on %q", d.m.Current())
+	}
+}
+
+func TestForwardDropsProgressNeverSteps(t *testing.T) {
+	t.Parallel()
+	ch := make(chan any, 2)
+	send := forward(ch)
+	for range 5 {
+		send(engine.Event{Type: engine.EventProgress})
+	}
+	if len(ch) != 2 {
+		t.Fatalf("progress events beyond the buffer are dropped, not waited for: %d queued", len(ch))
+	}
+	sent := make(chan struct{})
+	go func() {
+		send(engine.Event{Type: engine.EventStep, Step: &engine.StepEvent{ID: "s1"}})
+		close(sent)
+	}()
+	<-ch
+	<-sent
+	<-ch
+	if ev := (<-ch).(engine.Event); ev.Type != engine.EventStep {
+		t.Fatalf("the step event must arrive: got %s", ev.Type)
+	}
+}
+
+func TestPumpBatchesAndEnds(t *testing.T) {
+	t.Parallel()
+	ch := make(chan any, 10)
+	for range 3 {
+		ch <- engine.Event{Type: engine.EventProgress}
+	}
+	ch <- runDone{report: &engine.ApplyReport{}}
+	close(ch)
+	msg := pump(7, ch)().(runBatchMsg)
+	if msg.run != 7 || len(msg.events) != 3 || msg.done == nil {
+		t.Fatalf("pump: %+v", msg)
+	}
+	if pump(7, ch)() != nil {
+		t.Fatal("a closed channel ends the pump")
+	}
+}
+
+func TestSparkline(t *testing.T) {
+	t.Parallel()
+	if got := sparkline([]float64{0, 1, 2, 3, 4, 5, 6, 7}, 8); got != "▁▂▃▄▅▆▇█" {
+		t.Fatalf("sparkline %q", got)
+	}
+	if got := sparkline([]float64{5, 5, 1, 9}, 2); got != "▂█" {
+		t.Fatalf("the last w samples: %q", got)
+	}
+	if sparkline(nil, 5) != "" {
+		t.Fatal("no samples, no line")
+	}
+}
+
+// TestLiveViewGolden renders the recovery screens at 80x24 and 160x48, ANSI stripped;
+// regenerate with go test ./tui -run TestLiveViewGolden -update.
+func TestLiveViewGolden(t *testing.T) {
+	screens := []struct {
+		name string
+		do   func(d *driver, f *liveFixture)
+	}{
+		{"overview-live", func(*driver, *liveFixture) {}},
+		{"bin", func(d *driver, _ *liveFixture) { d.keys(":", "bin", "enter", " ") }},
+		{"diff-live", func(d *driver, _ *liveFixture) { d.keys(":", "diff", "enter") }},
+		{"plan", func(d *driver, f *liveFixture) { d.toPlan(f) }},
+		{"plan-excluded", func(d *driver, f *liveFixture) { d.toPlan(f); d.keys("j", "j", " ") }},
+		{"run-confirm", func(d *driver, f *liveFixture) { d.toPlan(f); d.keys("a", "contoso") }},
+		{"run", func(d *driver, f *liveFixture) {
+			p := d.toPlan(f)
+			d.keys("a", testDomain, "enter")
+			r := d.m.base["run"].(*runScreen)
+			evs := runEvents(p.plan)
+			d.send(runBatchMsg{run: r.run, events: evs[:len(evs)/2]})
+			d.send(callsMsg{run: r.run, calls: testCalls()})
+		}},
+		{"run-finished", func(d *driver, f *liveFixture) {
+			p := d.toPlan(f)
+			d.keys("a", testDomain, "enter")
+			r := d.m.base["run"].(*runScreen)
+			d.send(runBatchMsg{run: r.run, events: runEvents(p.plan)})
+			d.send(callsMsg{run: r.run, calls: testCalls()})
+			total := 0
+			for _, st := range p.plan.Stages {
+				total += len(st.Steps)
+			}
+			prog := *r.prog
+			d.send(runBatchMsg{run: r.run, done: &runDone{report: &engine.ApplyReport{Done: total, Progress: prog, Lockouts: []engine.Lockout{}}}})
+		}},
+		{"verify", func(d *driver, _ *liveFixture) {
+			d.keys(":", "verify", "enter", "v")
+			v := d.m.base["verify"].(*verifyScreen)
+			d.send(verifiedMsg{tag: v.tag, rep: &engine.VerifyReport{Snapshot: 1, Clean: false,
+				Summary: snapshots.Summary{Modified: 1},
+				Differences: []snapshots.Change{{Kind: entra.KindUser, ID: uAlice, DisplayName: "Alice", Change: snapshots.Modified,
+					Properties: []snapshots.PropertyChange{{Path: "department", Before: "Finance", After: "Treasury"}}}},
+				Unrestorable: []engine.Unrestorable{
+					{Kind: "user", ID: uBob, NewID: "11111111-1111-4111-8111-0000000000b2", DisplayName: "Bob", What: "password (a generated one was issued)"},
+					{Kind: "application", ID: appPay, DisplayName: "Payroll", What: "client secrets and certificates"},
+				}}})
+		}},
+	}
+	for _, size := range [][2]int{{80, 24}, {160, 48}} {
+		for _, s := range screens {
+			t.Run(fmt.Sprintf("%s-%dx%d", s.name, size[0], size[1]), func(t *testing.T) {
+				d, f := newLiveDriver(t, size[0], size[1], false)
+				s.do(d, f)
+				golden.RequireEqual(t, d.view())
+			})
+		}
+	}
+}
+
+func mustMarshal(t testing.TB, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestPlanSavesNextToTheSnapshotFile(t *testing.T) {
+	t.Parallel()
+	d, f := newLiveDriver(t, 120, 40, false)
+	p := d.toPlan(f)
+	d.keys("j", " ", "s") // take the first step out, then save
+	path := filepath.Join(filepath.Dir(f.store.Path()), "PLAN.json")
+	if p.saved != path || !strings.Contains(d.view(), "plan saved to "+path) {
+		t.Fatalf("s should save to %s and say so: saved %q\n%s", path, p.saved, d.view())
+	}
+	info, err := os.Stat(path)
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("the plan file must be 0600: %v %v", info.Mode(), err)
+	}
+	raw, _ := os.ReadFile(path)
+	plan, err := engine.ReadPlan(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	abs, _ := filepath.Abs(f.store.Path())
+	if plan.DB != abs {
+		t.Fatalf("the saved plan names its snapshot file: %q, want %q", plan.DB, abs)
+	}
+	for _, st := range plan.Stages {
+		for _, s := range st.Steps {
+			if p.excluded[s.ID] {
+				t.Fatalf("the saved plan keeps excluded step %s", s.ID)
+			}
+		}
+	}
+}
