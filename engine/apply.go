@@ -438,7 +438,7 @@ func (a *applier) skipWaiting(stage int) {
 	var skips []*stepRun
 	for _, sr := range a.steps {
 		if sr.stage == stage && !finished(sr.state) {
-			sr.state, sr.res.Error = snapshots.StepSkipped, "skipped: it depends on a step of a later stage"
+			sr.state, sr.res.Error = snapshots.StepSkipped, "skipped: it waits on steps that cannot run before it (a step of a later stage, or a dependency cycle); build a new plan"
 			skips = append(skips, sr)
 		}
 	}

@@ -213,3 +213,26 @@ func TestApplyPauseResumeAndPace(t *testing.T) {
 		t.Errorf("events %s, pace %v / %v", joined, ctl.Pace(), r.op.Stats().Pace)
 	}
 }
+
+// TestApplyRecoversTheDemoTenant is the demo's own recovery (3,000 users, seed 42,
+// kitchen-sink): two purged applications name each other (known clients, required
+// resource access), a cycle the plan must break for both to be recreated.
+func TestApplyRecoversTheDemoTenant(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("3,000 users")
+	}
+	r := newRecovery(t, 3000, 42)
+	r.inject(t, "kitchen-sink", 42)
+	plan := r.plan(t)
+	rep, err := Apply(context.Background(), plan, r.options(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range append(rep.Failures, rep.Skips...) {
+		t.Errorf("%s %s %s: %s", f.Stage, f.Action, f.DisplayName, f.Reason)
+	}
+	if rep.Failed+rep.Skipped+rep.Pending != 0 {
+		t.Fatalf("done %d, failed %d, skipped %d, pending %d", rep.Done, rep.Failed, rep.Skipped, rep.Pending)
+	}
+}

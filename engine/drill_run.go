@@ -160,15 +160,18 @@ func RunDrill(ctx context.Context, opts DrillRunOptions) (*DrillScore, error) {
 	return score, nil
 }
 
-// drillScore: 100 for a clean recovery, 10 off per failed step and 5 per difference left,
-// never below 0. The point is a number a drill team can track over time.
+// drillScore: 100 for a clean recovery, 10 off per failed step, 2 per skipped one, 5 per
+// difference left, half off when verify could not run; never below 0. The point is a
+// number a drill team can track over time.
 func drillScore(s *DrillScore) int {
 	n := 100
 	if s.Apply != nil {
-		n -= 10 * s.Apply.Failed
+		n -= 10*s.Apply.Failed + 2*s.Apply.Skipped
 	}
 	if s.Verify != nil {
 		n -= 5 * len(s.Verify.Differences)
+	} else {
+		n -= 50
 	}
 	return max(n, 0)
 }

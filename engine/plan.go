@@ -186,15 +186,15 @@ type side struct {
 // objects keepJSON accepts (all when nil), so a live side costs little memory.
 func readSide(ctx context.Context, s snapshots.State, keepJSON func(snapshots.Object) bool) (*side, error) {
 	sd := &side{objs: map[graphx.NodeID]snapshots.Object{}, links: map[snapshots.Link]bool{}}
-	err := s.Store.Objects(ctx, s.Snapshot.ID, "", func(o snapshots.Object) error {
+	objs, err := s.Store.AllObjects(ctx, s.Snapshot.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range objs {
 		if keepJSON != nil && !keepJSON(o) {
 			o.JSON = nil
 		}
 		sd.objs[graphx.NodeID{Kind: o.Kind, ID: o.ID}] = o
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
 	err = s.Store.Links(ctx, s.Snapshot.ID, func(l snapshots.Link) error {
 		sd.links[l] = true
@@ -234,6 +234,7 @@ type planner struct {
 	stepTarget   map[string]graphx.NodeID
 	dynamic      map[graphx.NodeID]bool
 	warnings     []warning
+	deferred     []deferredRefs
 }
 
 // warning is one thing the plan cannot do, about one object (or the whole plan when
@@ -295,6 +296,7 @@ func BuildPlan(ctx context.Context, target snapshots.State, live snapshots.State
 	if err := p.relink(); err != nil {
 		return nil, err
 	}
+	p.deferredSteps()
 	if err := p.rollback(); err != nil {
 		return nil, err
 	}
@@ -605,23 +607,123 @@ func (p *planner) recreate() error {
 	}
 	order, cycles := p.graph.Order(ids)
 	for _, c := range cycles {
-		p.warn(graphx.NodeID{}, "%s", c)
+		p.warn(graphx.NodeID{}, "%s: they are recreated without the references that close the cycle, which a rollback step sets once all of them exist", c)
 	}
 	// Ids first, so that paths and deps see every recreated object.
 	for _, n := range order {
 		p.created[n] = StepID(StageRecreate, ActionRecreate, n.Kind, n.ID)
 	}
-	for _, n := range order {
+	pos := make(map[graphx.NodeID]int, len(order))
+	for i, n := range order {
+		pos[n] = i
+	}
+	steps := make([]Step, len(order))
+	bodies := make([]map[string]any, len(order))
+	var deferred []deferredRefs
+	for i, n := range order {
 		body := p.createBody(n.Kind, decoded[n])
 		name := p.displayName(n)
 		if n.Kind == entra.KindUser {
 			body["passwordProfile"] = map[string]any{"forceChangePasswordNextSignIn": true, "password": GeneratedPassword}
 		}
 		spec := entra.MustLookup(n.Kind)
-		p.add(StageRecreate, Step{Kind: string(n.Kind), ObjectID: n.ID, DisplayName: name, Action: ActionRecreate,
-			DependsOn: p.deps(n), Requests: []Request{{Method: "POST", Path: spec.Collection, Body: mustJSON(body)}}}, n, nil)
+		deps := p.deps(n)
+		if d := p.breakCycle(n, pos, body); d != nil {
+			deferred = append(deferred, *d)
+			deps = without(deps, d.later)
+		}
+		bodies[i] = body
+		steps[i] = Step{Kind: string(n.Kind), ObjectID: n.ID, DisplayName: name, Action: ActionRecreate,
+			DependsOn: nonNil(deps), Requests: []Request{{Method: "POST", Path: spec.Collection}}}
+	}
+	p.deferred = deferred
+	// Each body is its own: they are marshalled in parallel, then added in order.
+	parallelFor(len(order), func(i int) { steps[i].Requests[0].Body = mustJSON(bodies[i]) })
+	for i, n := range order {
+		p.add(StageRecreate, steps[i], n, nil)
 	}
 	return nil
+}
+
+// deferredRefs are the properties of a recreated object that name objects recreated
+// after it, in a dependency cycle (two apps that list each other as known clients):
+// they are left out of its create and set by a rollback step once both exist.
+type deferredRefs struct {
+	n     graphx.NodeID
+	props map[string]any
+	later []string // the create steps of the objects named
+}
+
+// breakCycle takes out of body the top-level properties that reference an object created
+// later in order, and returns them (nil when there are none).
+func (p *planner) breakCycle(n graphx.NodeID, pos map[graphx.NodeID]int, body map[string]any) *deferredRefs {
+	var d *deferredRefs
+	for _, e := range p.graph.References(n) {
+		if e.Link || e.To == n {
+			continue
+		}
+		at, ok := pos[e.To]
+		if !ok || at <= pos[n] {
+			continue
+		}
+		top := topProperty(e.Pointer)
+		v, ok := body[top]
+		if d == nil {
+			d = &deferredRefs{n: n, props: map[string]any{}}
+		}
+		if ok {
+			d.props[top] = v
+			delete(body, top)
+		}
+		d.later = append(d.later, p.created[e.To])
+	}
+	if d != nil {
+		d.later = uniq(sortedCopy(d.later))
+	}
+	return d
+}
+
+func sortedCopy(s []string) []string {
+	out := append([]string(nil), s...)
+	sort.Strings(out)
+	return out
+}
+
+// without returns s less the values in drop.
+func without(s, drop []string) []string {
+	var out []string
+	for _, v := range s {
+		if !hasString(drop, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func hasString(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// deferredSteps are the rollback steps that complete objects recreated in a cycle.
+func (p *planner) deferredSteps() {
+	for _, d := range p.deferred {
+		if len(d.props) == 0 {
+			continue
+		}
+		paths := make([]string, 0, len(d.props))
+		for k := range d.props {
+			paths = append(paths, k)
+		}
+		sort.Strings(paths)
+		deps := uniq(sortedCopy(append([]string{p.created[d.n]}, d.later...)))
+		p.add(StageRollback, Step{Kind: string(d.n.Kind), ObjectID: d.n.ID, DisplayName: p.displayName(d.n), Action: ActionRollback,
+			Paths: paths, DependsOn: deps, Requests: []Request{{Method: "PATCH", Path: p.objectPath(d.n), Body: mustJSON(d.props)}}}, d.n, nil)
+	}
 }
 
 // sortLinks puts links in stable order: holder kind, holder name, holder id, link name,
@@ -670,15 +772,26 @@ func sortLinks(ls []snapshots.Link, name func(graphx.NodeID) string) {
 }
 
 func (p *planner) relink() error {
-	var missing []snapshots.Link
-	ifMissing := map[snapshots.Link]bool{}
+	// The target's links are checked in parallel (only reading the planner's maps),
+	// then the dynamic-membership check, which decodes and caches, runs on the few
+	// that remain. The order they are found in does not matter: they are sorted.
+	all := make([]snapshots.Link, 0, len(p.target.links))
 	for l := range p.target.links {
+		all = append(all, l)
+	}
+	const (
+		addAgain     = 1 // missing from live: add it again
+		addIfMissing = 2 // missing from live, but a restore usually brings it back
+	)
+	verdict := make([]int8, len(all))
+	parallelFor(len(all), func(i int) {
+		l := all[i]
 		if p.live.links[l] {
-			continue
+			return
 		}
 		from, to := graphx.NodeID{Kind: l.Kind, ID: l.From}, graphx.NodeID{Kind: l.ToKind, ID: l.To}
 		if !p.target.present(from) || !p.target.present(to) {
-			continue
+			return
 		}
 		// A restore from the bin brings back the object's links to objects that still
 		// exist, unless the incident removed them first: apply checks those before
@@ -687,10 +800,24 @@ func (p *planner) relink() error {
 		_, toRestored := p.restored[to]
 		_, fromCreated := p.created[from]
 		_, toCreated := p.created[to]
-		if !p.exists(from) || !p.exists(to) || p.dynamicMembers(from, l.Name) {
+		if !p.exists(from) || !p.exists(to) {
+			return
+		}
+		verdict[i] = addAgain
+		if (fromRestored && !toCreated) || (toRestored && !fromCreated) {
+			verdict[i] = addIfMissing
+		}
+	})
+	var missing []snapshots.Link
+	ifMissing := map[snapshots.Link]bool{}
+	for i, v := range verdict {
+		l := all[i]
+		if v == 0 || p.dynamicMembers(graphx.NodeID{Kind: l.Kind, ID: l.From}, l.Name) {
 			continue
 		}
-		ifMissing[l] = (fromRestored && !toCreated) || (toRestored && !fromCreated)
+		if v == addIfMissing {
+			ifMissing[l] = true
+		}
 		missing = append(missing, l)
 	}
 	sortLinks(missing, p.displayName)
@@ -705,7 +832,8 @@ func (p *planner) relink() error {
 		if ls.Single {
 			method = "PUT"
 		}
-		body := mustJSON(map[string]string{"@odata.id": directoryObjectsURL + p.refID(to)})
+		// What marshalling {"@odata.id": ...} gives, without a map per link.
+		body := json.RawMessage(append(append([]byte(`{"@odata.id":`), mustJSON(directoryObjectsURL+p.refID(to))...), '}'))
 		var deps []string
 		for _, n := range []graphx.NodeID{from, to} {
 			if id, ok := p.created[n]; ok {
@@ -906,7 +1034,7 @@ func (p *planner) binChanges(n graphx.NodeID) (map[string]any, []string) {
 			continue
 		}
 		b, a := before[prop.Name], after[prop.Name]
-		if string(mustJSON(b)) == string(mustJSON(a)) {
+		if jsonEqual(b, a) {
 			continue
 		}
 		body[prop.Name] = b

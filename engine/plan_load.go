@@ -2,9 +2,11 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/lifelinehq/lifeline/entra"
 	"github.com/lifelinehq/lifeline/graphx"
@@ -52,17 +54,17 @@ func loadPlanInputs(ctx context.Context, target, live snapshots.State) *planInpu
 func readTarget(ctx context.Context, s snapshots.State) (*graphx.Graph, *side, error) {
 	b := graphx.NewBuilder()
 	sd := &side{objs: map[graphx.NodeID]snapshots.Object{}, links: map[snapshots.Link]bool{}}
-	err := s.Store.Objects(ctx, s.Snapshot.ID, "", func(o snapshots.Object) error {
+	objs, err := s.Store.AllObjects(ctx, s.Snapshot.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, o := range objs {
 		if _, ok := entra.Lookup(o.Kind); ok {
 			if err := b.AddObject(o.Kind, o.ID, o.JSON, o.InBin); err != nil {
-				return fmt.Errorf("%s %s in snapshot %d is unreadable: %w", o.Kind, o.ID, s.Snapshot.ID, err)
+				return nil, nil, fmt.Errorf("%s %s in snapshot %d is unreadable: %w", o.Kind, o.ID, s.Snapshot.ID, err)
 			}
 		}
 		sd.objs[graphx.NodeID{Kind: o.Kind, ID: o.ID}] = o
-		return nil
-	})
-	if err != nil {
-		return nil, nil, err
 	}
 	err = s.Store.Links(ctx, s.Snapshot.ID, func(l snapshots.Link) error {
 		b.AddLink(l.Kind, l.From, l.Name, l.ToKind, l.To)
@@ -135,4 +137,91 @@ func changeNodes(cs []*snapshots.Change) []graphx.NodeID {
 		out[i] = graphx.NodeID{Kind: c.Kind, ID: c.ID}
 	}
 	return out
+}
+
+// parallelFor calls fn(i) for every i in [0, n), spread over the available cores in
+// chunks. fn must only read what other calls may be reading.
+func parallelFor(n int, fn func(i int)) {
+	const chunk = 1024
+	workers := min(runtime.GOMAXPROCS(0), 4, (n+chunk-1)/chunk)
+	if workers <= 1 {
+		for i := range n {
+			fn(i)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	next := 0
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				lo := next
+				next += chunk
+				mu.Unlock()
+				if lo >= n {
+					return
+				}
+				for i := lo; i < min(lo+chunk, n); i++ {
+					fn(i)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// jsonEqual reports whether a and b marshal to the same JSON, as comparing their
+// mustJSON would, without marshalling the values decoding gives: maps marshal with
+// sorted keys, so equal maps are those with the same keys and equal values, and decoded
+// strings are valid UTF-8, on which marshalling is one-to-one. Other values are
+// compared by marshalling them.
+func jsonEqual(a, b any) bool {
+	switch x := a.(type) {
+	case nil:
+		if b == nil {
+			return true
+		}
+	case string:
+		if y, ok := b.(string); ok && utf8.ValidString(x) && utf8.ValidString(y) {
+			return x == y
+		}
+	case json.Number:
+		if y, ok := b.(json.Number); ok && x == y {
+			return true
+		}
+	case bool:
+		if y, ok := b.(bool); ok {
+			return x == y
+		}
+	case map[string]any:
+		if y, ok := b.(map[string]any); ok && x != nil && y != nil {
+			if len(x) != len(y) {
+				return false
+			}
+			for k, xv := range x {
+				yv, ok := y[k]
+				if !ok || !jsonEqual(xv, yv) {
+					return false
+				}
+			}
+			return true
+		}
+	case []any:
+		if y, ok := b.([]any); ok && x != nil && y != nil {
+			if len(x) != len(y) {
+				return false
+			}
+			for i := range x {
+				if !jsonEqual(x[i], y[i]) {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	return string(mustJSON(a)) == string(mustJSON(b))
 }

@@ -662,3 +662,38 @@ func TestPlanGrantScopeRollsBackAssignmentsDoNot(t *testing.T) {
 		t.Errorf("app role assignment change:\n%s", raw)
 	}
 }
+
+func TestPlanBreaksRecreateCycles(t *testing.T) {
+	// Two purged apps name each other: the CLI is the API's known client, the API is
+	// a resource the CLI requires. Neither create may wait for the other.
+	api := `{"id":"a-api","appId":"appid-api","displayName":"API","api":{"knownClientApplications":["appid-cli"]}}`
+	cli := `{"id":"a-cli","appId":"appid-cli","displayName":"CLI","requiredResourceAccess":[{"resourceAppId":"appid-api","resourceAccess":[]}]}`
+	target := writeState(t, "target", []planObj{{entra.KindUser, "u-alice", alice, false},
+		{entra.KindApplication, "a-api", api, false}, {entra.KindApplication, "a-cli", cli, false}}, nil)
+	live := writeState(t, "live", []planObj{{entra.KindUser, "u-alice", alice, false}}, nil)
+	plan, raw := build(t, target, live, PlanOptions{})
+	rec := stepsOf(plan, StageRecreate)
+	if len(rec) != 2 {
+		t.Fatalf("recreate steps: %s", raw)
+	}
+	first, second := rec[0], rec[1]
+	if len(first.DependsOn) != 0 || !contains(second.DependsOn, first.ID) {
+		t.Errorf("the first create must wait on nothing, the second on the first: %+v %+v", first.DependsOn, second.DependsOn)
+	}
+	var patch *Step
+	for _, s := range stepsOf(plan, StageRollback) {
+		if s.ObjectID == first.ObjectID {
+			patch = &s
+		}
+	}
+	if patch == nil || !contains(patch.DependsOn, first.ID) || !contains(patch.DependsOn, second.ID) ||
+		!bytes.Contains(patch.Requests[0].Body, []byte("{{appId:")) || !strings.HasPrefix(patch.Requests[0].Path, "/applications/{{id:") {
+		t.Fatalf("the reference that closes the cycle is set afterwards: %+v\n%s", patch, raw)
+	}
+	if bytes.Contains(first.Requests[0].Body, []byte("{{appId:")) {
+		t.Errorf("the first create still names the second: %s", first.Requests[0].Body)
+	}
+	if !strings.Contains(strings.Join(plan.Warnings, "\n"), "cycle") {
+		t.Errorf("warnings: %v", plan.Warnings)
+	}
+}

@@ -2,13 +2,20 @@ package snapshots
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
+	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lifelinehq/lifeline/entra"
 )
@@ -100,7 +107,7 @@ type DiffOptions struct {
 type manifestRow struct {
 	kind  string
 	id    string
-	hash  []byte
+	hash  Hash
 	blob  int64
 	inBin bool
 }
@@ -117,43 +124,28 @@ func Diff(ctx context.Context, from, to State, opts DiffOptions) (*DiffResult, e
 	}
 	want := func(kind string) bool { return len(kinds) == 0 || kinds[kind] }
 
-	a, err := from.Store.manifest(ctx, from.Snapshot.ID)
-	if err != nil {
-		return nil, err
-	}
-	b, err := to.Store.manifest(ctx, to.Snapshot.ID)
-	if err != nil {
-		return nil, err
-	}
-	byKey := map[string]int{} // kind\x00id -> index in res.Changes
-	i, j := 0, 0
-	for i < len(a) || j < len(b) {
-		var ra, rb *manifestRow
-		switch {
-		case j >= len(b) || (i < len(a) && cmpRow(&a[i], &b[j]) < 0):
-			ra = &a[i]
-			i++
-		case i >= len(a) || cmpRow(&a[i], &b[j]) > 0:
-			rb = &b[j]
-			j++
-		default:
-			ra, rb = &a[i], &b[j]
-			i++
-			j++
-		}
+	var pairs []rowPair
+	err := manifestPairs(ctx, from, to, func(ra, rb *manifestRow) error {
 		kind := ""
 		if ra != nil {
 			kind = ra.kind
 		} else {
 			kind = rb.kind
 		}
-		if !want(kind) {
-			continue
+		if want(kind) {
+			pairs = append(pairs, rowPair{ra, rb})
 		}
-		ch, err := classify(ctx, from, to, ra, rb, opts)
-		if err != nil {
-			return nil, err
-		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	changes, err := classifyAll(ctx, from, to, pairs, opts)
+	if err != nil {
+		return nil, err
+	}
+	byKey := map[string]int{} // kind\x00id -> index in res.Changes
+	for _, ch := range changes {
 		if ch != nil {
 			byKey[string(ch.Kind)+"\x00"+ch.ID] = len(res.Changes)
 			res.Changes = append(res.Changes, *ch)
@@ -182,6 +174,166 @@ func Diff(ctx context.Context, from, to State, opts DiffOptions) (*DiffResult, e
 	return res, nil
 }
 
+// rowPair is an object's manifest rows in the two states (nil where absent).
+type rowPair struct{ ra, rb *manifestRow }
+
+// classifyAll classifies every pair, in parallel: reading and decoding the changed
+// objects' versions is most of a large diff's cost, and each pair is independent.
+// Pairs are taken in the order of the versions they read, a chunk at a time with one
+// query per store for the chunk's versions: versions are stored in arrival order, so
+// this reads the file's pages about once each instead of once per object. The result is
+// in pair order, and the error is the one of the first failing pair, as if the pairs
+// had been classified one after another.
+func classifyAll(ctx context.Context, from, to State, pairs []rowPair, opts DiffOptions) ([]*Change, error) {
+	out := make([]*Change, len(pairs))
+	errs := make([]error, len(pairs))
+	var order []int // the pairs that read versions, by the first version they read
+	for i, p := range pairs {
+		if fb, tb := blobsNeeded(p.ra, p.rb); fb != 0 || tb != 0 {
+			order = append(order, i)
+		} else {
+			out[i], errs[i] = classify(ctx, from, to, p.ra, p.rb, opts, nil)
+		}
+	}
+	first := func(i int) int64 {
+		fb, tb := blobsNeeded(pairs[i].ra, pairs[i].rb)
+		if fb != 0 {
+			return fb
+		}
+		return tb
+	}
+	slices.SortFunc(order, func(x, y int) int { return cmp.Compare(first(x), first(y)) })
+
+	const chunk = 128
+	workers := max(1, min(runtime.GOMAXPROCS(0), 4, (len(order)+chunk-1)/chunk))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var fromIDs, toIDs []int64
+			for {
+				lo := int(next.Add(chunk)) - chunk
+				if lo >= len(order) {
+					return
+				}
+				idx := order[lo:min(lo+chunk, len(order))]
+				fromIDs, toIDs = fromIDs[:0], toIDs[:0]
+				for _, i := range idx {
+					fb, tb := blobsNeeded(pairs[i].ra, pairs[i].rb)
+					if fb != 0 {
+						fromIDs = append(fromIDs, fb)
+					}
+					if tb != 0 {
+						toIDs = append(toIDs, tb)
+					}
+				}
+				fromData := from.Store.blobsData(ctx, fromIDs)
+				toData := to.Store.blobsData(ctx, toIDs)
+				get := func(s *Store, blob int64) (map[string]any, error) {
+					data := toData
+					if s == from.Store && s != to.Store {
+						data = fromData
+					} else if s == from.Store {
+						// One file for both states: either batch may hold the version.
+						if d, ok := fromData[blob]; ok {
+							return s.decodeBlob(ctx, blob, d, true)
+						}
+					}
+					d, ok := data[blob]
+					return s.decodeBlob(ctx, blob, d, ok)
+				}
+				for _, i := range idx {
+					out[i], errs[i] = classify(ctx, from, to, pairs[i].ra, pairs[i].rb, opts, get)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// blobsNeeded returns the versions classify reads for a pair: from the first state
+// (fromBlob) and from the second (toBlob), 0 for none. It follows classify's cases.
+func blobsNeeded(ra, rb *manifestRow) (fromBlob, toBlob int64) {
+	switch {
+	case ra == nil && rb.inBin:
+		return 0, 0
+	case ra == nil:
+		return 0, rb.blob
+	case rb == nil:
+		return ra.blob, 0
+	case !ra.inBin && rb.inBin:
+		return ra.blob, 0
+	case ra.inBin && !rb.inBin:
+		return ra.blob, rb.blob
+	case ra.inBin && rb.inBin, ra.hash == rb.hash:
+		return 0, 0
+	default:
+		return ra.blob, rb.blob
+	}
+}
+
+// blobsData reads the stored forms of the given versions with one query; a version it
+// leaves out (or all of them, should the query fail) is read again by itself, which
+// reports what went wrong.
+func (s *Store) blobsData(ctx context.Context, ids []int64) map[int64][]byte {
+	out, _ := s.readBlobs(ctx, ids)
+	return out
+}
+
+// readBlobs reads the stored forms of the given versions with one query. Versions not
+// in the file are not in the map.
+func (s *Store) readBlobs(ctx context.Context, ids []int64) (map[int64][]byte, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	q := make([]byte, 0, 48+2*len(ids))
+	q = append(q, "SELECT id, data FROM blobs WHERE id IN (?"...)
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		if i > 0 {
+			q = append(q, ",?"...)
+		}
+		args[i] = id
+	}
+	q = append(q, ')')
+	rows, err := s.r.QueryContext(ctx, string(q), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make(map[int64][]byte, len(ids))
+	for rows.Next() {
+		var id int64
+		var data []byte
+		if err := rows.Scan(&id, &data); err != nil {
+			return out, err
+		}
+		out[id] = data
+	}
+	return out, rows.Err()
+}
+
+// decodeBlob decodes a version whose stored form blobsData read (ok) or, when it did
+// not, reads it as blob does.
+func (s *Store) decodeBlob(ctx context.Context, blob int64, data []byte, ok bool) (map[string]any, error) {
+	if !ok {
+		return s.blob(ctx, blob)
+	}
+	doc, err := resolveBlob(ctx, s.r, data)
+	if err != nil {
+		return nil, fmt.Errorf("object content unreadable in %s (run 'lifeline snapshots verify'): %w", s.path, err)
+	}
+	return decodeObject(doc)
+}
+
 func refOf(s State) StateRef {
 	return StateRef{Snapshot: s.Snapshot.ID, Label: s.Snapshot.Label, TakenAt: s.Snapshot.TakenAt, Live: s.Live}
 }
@@ -193,6 +345,91 @@ func cmpRow(x, y *manifestRow) int {
 	return strings.Compare(x.id, y.id)
 }
 
+// manifestPairs calls fn, in (kind, id) order, with every object whose manifest row is
+// not the same in both states: ra is its row in from (nil when absent), rb its row in to.
+// Two snapshots of one file share the row of every object that did not change between
+// them (the manifest is stored as validity intervals), so SQLite itself skips those and
+// only the churn reaches Go; states in different files are read whole, both at once.
+func manifestPairs(ctx context.Context, from, to State, fn func(ra, rb *manifestRow) error) error {
+	if from.Store == to.Store {
+		rows, err := from.Store.manifestDelta(ctx, from.Snapshot.ID, to.Snapshot.ID)
+		if err != nil {
+			return err
+		}
+		for i := 0; i < len(rows); {
+			var ra, rb *manifestRow
+			r := &rows[i]
+			i++
+			if r.inA {
+				ra = &r.manifestRow
+			} else {
+				rb = &r.manifestRow
+			}
+			if i < len(rows) && rows[i].inA != r.inA && cmpRow(&rows[i].manifestRow, &r.manifestRow) == 0 {
+				if rows[i].inA {
+					ra = &rows[i].manifestRow
+				} else {
+					rb = &rows[i].manifestRow
+				}
+				i++
+			}
+			if err := fn(ra, rb); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var b []manifestRow
+	var errB error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b, errB = to.Store.manifest(ctx, to.Snapshot.ID)
+	}()
+	a, err := from.Store.manifest(ctx, from.Snapshot.ID)
+	<-done
+	if err != nil {
+		return err
+	}
+	if errB != nil {
+		return errB
+	}
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		var ra, rb *manifestRow
+		switch {
+		case j >= len(b) || (i < len(a) && cmpRow(&a[i], &b[j]) < 0):
+			ra = &a[i]
+			i++
+		case i >= len(a) || cmpRow(&a[i], &b[j]) > 0:
+			rb = &b[j]
+			j++
+		default:
+			ra, rb = &a[i], &b[j]
+			i++
+			j++
+			if ra.hash == rb.hash && ra.inBin == rb.inBin {
+				continue // unchanged: classify would say so without reading anything
+			}
+		}
+		if err := fn(ra, rb); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// kindCache hands out one string per kind name read from a result set, so that a
+// manifest of a million rows holds a dozen kind strings rather than a million.
+type kindCache struct{ last string }
+
+func (k *kindCache) get(b []byte) string {
+	if string(b) != k.last {
+		k.last = string(b)
+	}
+	return k.last
+}
+
 // manifest reads a snapshot's (kind, id, hash, in_bin) rows in key order, without the
 // objects' JSON.
 func (s *Store) manifest(ctx context.Context, snap int64) ([]manifestRow, error) {
@@ -202,17 +439,61 @@ func (s *Store) manifest(ctx context.Context, snap int64) ([]manifestRow, error)
 	}
 	defer rows.Close()
 	var out []manifestRow
+	var kinds kindCache
+	var kind, hash sql.RawBytes
 	for rows.Next() {
 		var r manifestRow
 		var inBin int
-		if err := rows.Scan(&r.kind, &r.id, &r.hash, &r.blob, &inBin); err != nil {
+		if err := rows.Scan(&kind, &r.id, &hash, &r.blob, &inBin); err != nil {
 			return nil, err
 		}
+		r.kind = kinds.get(kind)
+		copy(r.hash[:], hash)
 		r.inBin = inBin == 1
 		out = append(out, r)
 	}
 	return out, rows.Err()
 }
+
+// deltaRow is a manifest row that is in exactly one of two snapshots.
+type deltaRow struct {
+	manifestRow
+	inA bool // in the first snapshot (else in the second)
+}
+
+// manifestDelta reads, in key order, the manifest rows of the file that are in snapshot
+// a or in snapshot b but not in both: the objects that differ between them. An object
+// that changed has one row on each side, next to each other.
+func (s *Store) manifestDelta(ctx context.Context, a, b int64) ([]deltaRow, error) {
+	rows, err := s.r.QueryContext(ctx, "SELECT kind, id, hash, blob, in_bin, "+inSnapshotA+" FROM objects WHERE ("+inSnapshotA+") != ("+inSnapshotB+") ORDER BY kind, id", a, b)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read snapshots %d and %d: %w", a, b, err)
+	}
+	defer rows.Close()
+	var out []deltaRow
+	var kinds kindCache
+	var kind, hash sql.RawBytes
+	for rows.Next() {
+		var r deltaRow
+		var inBin, inA int
+		if err := rows.Scan(&kind, &r.id, &hash, &r.blob, &inBin, &inA); err != nil {
+			return nil, err
+		}
+		r.kind = kinds.get(kind)
+		copy(r.hash[:], hash)
+		r.inBin = inBin == 1
+		r.inA = inA == 1
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// inSnapshotA and inSnapshotB are inSnapshot for the first and second of two snapshot
+// parameters.
+const (
+	inSnapshotA = "(first_snap <= ?1 AND (last_snap IS NULL OR last_snap >= ?1))"
+	inSnapshotB = "(first_snap <= ?2 AND (last_snap IS NULL OR last_snap >= ?2))"
+)
 
 func (s *Store) blob(ctx context.Context, blob int64) (map[string]any, error) {
 	var data []byte
@@ -227,6 +508,9 @@ func (s *Store) blob(ctx context.Context, blob int64) (map[string]any, error) {
 }
 
 func decodeObject(data []byte) (map[string]any, error) {
+	if m, ok := decodeFast(data); ok {
+		return m, nil
+	}
 	var m map[string]any
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
@@ -236,7 +520,11 @@ func decodeObject(data []byte) (map[string]any, error) {
 	return m, nil
 }
 
-func classify(ctx context.Context, from, to State, ra, rb *manifestRow, opts DiffOptions) (*Change, error) {
+// classify classifies one pair, reading versions with get (Store.blob when nil).
+func classify(ctx context.Context, from, to State, ra, rb *manifestRow, opts DiffOptions, get func(*Store, int64) (map[string]any, error)) (*Change, error) {
+	if get == nil {
+		get = func(s *Store, blob int64) (map[string]any, error) { return s.blob(ctx, blob) }
+	}
 	var class string
 	switch {
 	case ra == nil && rb.inBin:
@@ -253,7 +541,7 @@ func classify(ctx context.Context, from, to State, ra, rb *manifestRow, opts Dif
 		class = Restored
 	case ra.inBin && rb.inBin:
 		return nil, nil
-	case bytes.Equal(ra.hash, rb.hash):
+	case ra.hash == rb.hash:
 		return nil, nil
 	default:
 		class = Modified
@@ -263,14 +551,14 @@ func classify(ctx context.Context, from, to State, ra, rb *manifestRow, opts Dif
 	if row == nil {
 		row, side = rb, to
 	}
-	obj, err := side.Store.blob(ctx, row.blob)
+	obj, err := get(side.Store, row.blob)
 	if err != nil {
 		return nil, err
 	}
 	kind := entra.Kind(row.kind)
 	ch := &Change{Kind: kind, ID: row.id, DisplayName: entra.DisplayName(kind, obj), Change: class, Properties: []PropertyChange{}, Links: []LinkChange{}}
 	if class == Modified || class == Restored {
-		after, err := to.Store.blob(ctx, rb.blob)
+		after, err := get(to.Store, rb.blob)
 		if err != nil {
 			return nil, err
 		}
@@ -370,63 +658,91 @@ func scalars(vs []any) bool {
 	return true
 }
 
+// scalarKey returns a key of a plain value that two values share exactly when their
+// JSON encodings are equal. Decoded strings are valid UTF-8, on which encoding is
+// one-to-one, so a string is its own key (marked apart from encoded values, none of
+// which starts with 's').
 func scalarKey(v any) string {
+	if s, ok := v.(string); ok {
+		return "s" + s
+	}
 	b, _ := json.Marshal(v)
 	return string(b)
 }
 
+// equalJSON reports whether a and b encode to the same JSON. Values as decoding gives
+// them are compared directly (maps encode with sorted keys, so equal maps are those with
+// the same keys and equal values); anything else is compared by its encoding.
 func equalJSON(a, b any) bool {
-	x, _ := json.Marshal(a)
-	y, _ := json.Marshal(b)
-	return bytes.Equal(x, y)
+	switch x := a.(type) {
+	case nil:
+		if b == nil {
+			return true
+		}
+	case string:
+		if y, ok := b.(string); ok && utf8.ValidString(x) && utf8.ValidString(y) {
+			return x == y
+		}
+	case json.Number:
+		if y, ok := b.(json.Number); ok && x == y {
+			return true // unequal numbers may still encode alike ("1" is never "1.0", but let encoding say)
+		}
+	case bool:
+		if y, ok := b.(bool); ok {
+			return x == y
+		}
+	case map[string]any:
+		if y, ok := b.(map[string]any); ok && x != nil && y != nil {
+			if len(x) != len(y) {
+				return false
+			}
+			for k, xv := range x {
+				yv, ok := y[k]
+				if !ok || !equalJSON(xv, yv) {
+					return false
+				}
+			}
+			return true
+		}
+	case []any:
+		if y, ok := b.([]any); ok && x != nil && y != nil {
+			if len(x) != len(y) {
+				return false
+			}
+			for i := range x {
+				if !equalJSON(x[i], y[i]) {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	xb, _ := json.Marshal(a)
+	yb, _ := json.Marshal(b)
+	return bytes.Equal(xb, yb)
+}
+
+// holderLinkChanges is one holder's added and removed links, in link order.
+type holderLinkChanges struct {
+	key   string // kind\x00id
+	links []LinkChange
 }
 
 // diffLinks merges both states' links and attaches additions and removals to the holder's
 // change (creating a "modified" change for a holder that is otherwise unchanged).
 func diffLinks(ctx context.Context, from, to State, want func(string) bool, byKey map[string]int, res *DiffResult) error {
-	la, err := from.Store.linkRows(ctx, from.Snapshot.ID)
+	var holders []holderLinkChanges
+	var err error
+	if from.Store == to.Store {
+		holders, err = linkChangesDelta(ctx, from.Store, from.Snapshot.ID, to.Snapshot.ID, want)
+	} else {
+		holders, err = linkChangesMerge(ctx, from, to, want)
+	}
 	if err != nil {
 		return err
 	}
-	lb, err := to.Store.linkRows(ctx, to.Snapshot.ID)
-	if err != nil {
-		return err
-	}
-	i, j := 0, 0
-	var pendingHolders []string
-	holderChanges := map[string][]LinkChange{}
-	for i < len(la) || j < len(lb) {
-		var l Link
-		var change string
-		switch {
-		case j >= len(lb) || (i < len(la) && linkLess(la[i], lb[j])):
-			l, change = la[i], "removed"
-			i++
-		case i >= len(la) || linkLess(lb[j], la[i]):
-			l, change = lb[j], "added"
-			j++
-		default:
-			i++
-			j++
-			continue
-		}
-		if !want(string(l.Kind)) {
-			continue
-		}
-		relation := l.Name
-		if spec, ok := entra.Lookup(l.Kind); ok {
-			if ls, ok := spec.Link(l.Name); ok {
-				relation = ls.Relation
-			}
-		}
-		key := string(l.Kind) + "\x00" + l.From
-		if _, seen := holderChanges[key]; !seen {
-			pendingHolders = append(pendingHolders, key)
-		}
-		holderChanges[key] = append(holderChanges[key], LinkChange{Relation: relation, TargetKind: string(l.ToKind), TargetID: l.To, Change: change})
-	}
-	for _, key := range pendingHolders {
-		links := holderChanges[key]
+	for _, h := range holders {
+		key, links := h.key, h.links
 		if idx, ok := byKey[key]; ok {
 			c := &res.Changes[idx]
 			if c.Change == HardDeleted || c.Change == SoftDeleted || c.Change == Added {
@@ -449,13 +765,255 @@ func diffLinks(ctx context.Context, from, to State, want func(string) bool, byKe
 		res.Changes = append(res.Changes, Change{Kind: entra.Kind(kind), ID: id, DisplayName: name, Change: Modified, Properties: []PropertyChange{}, Links: links})
 	}
 	sort.SliceStable(res.Changes, func(i, j int) bool {
-		a, b := res.Changes[i], res.Changes[j]
+		a, b := &res.Changes[i], &res.Changes[j]
 		if a.Kind != b.Kind {
 			return a.Kind < b.Kind
 		}
 		return a.ID < b.ID
 	})
 	return nil
+}
+
+// linkChange returns the LinkChange of l, named by its relation.
+func linkChange(l Link, change string) LinkChange {
+	relation := l.Name
+	if spec, ok := entra.Lookup(l.Kind); ok {
+		if ls, ok := spec.Link(l.Name); ok {
+			relation = ls.Relation
+		}
+	}
+	return LinkChange{Relation: relation, TargetKind: string(l.ToKind), TargetID: l.To, Change: change}
+}
+
+// linkChangesMerge compares the links of states in two files: target numbers differ
+// between files, so both sides are read whole (at the same time) and merged by value.
+func linkChangesMerge(ctx context.Context, from, to State, want func(string) bool) ([]holderLinkChanges, error) {
+	var lb []Link
+	var errB error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		lb, errB = to.Store.linkRows(ctx, to.Snapshot.ID)
+	}()
+	la, err := from.Store.linkRows(ctx, from.Snapshot.ID)
+	<-done
+	if err != nil {
+		return nil, err
+	}
+	if errB != nil {
+		return nil, errB
+	}
+	i, j := 0, 0
+	var out []holderLinkChanges
+	for i < len(la) || j < len(lb) {
+		var l Link
+		var change string
+		switch {
+		case j >= len(lb) || (i < len(la) && linkLess(la[i], lb[j])):
+			l, change = la[i], "removed"
+			i++
+		case i >= len(la) || linkLess(lb[j], la[i]):
+			l, change = lb[j], "added"
+			j++
+		default:
+			i++
+			j++
+			continue
+		}
+		if !want(string(l.Kind)) {
+			continue
+		}
+		// Links come in holder order, so a holder's changes are contiguous.
+		key := string(l.Kind) + "\x00" + l.From
+		if n := len(out); n == 0 || out[n-1].key != key {
+			out = append(out, holderLinkChanges{key: key})
+		}
+		h := &out[len(out)-1]
+		h.links = append(h.links, linkChange(l, change))
+	}
+	return out, nil
+}
+
+// holderDelta is what changed of one holder's links between two snapshots of a file:
+// the link sets (by name) of the rows that are in only one of them.
+type holderDelta struct {
+	kind, id string
+	a, b     map[string][]int64
+}
+
+// linkChangesDelta compares the links of two snapshots of one file. A holder's link
+// rows (and the manifest row holding its single-valued links) that did not change are
+// shared by both snapshots, so only the rows in exactly one of them are read, and their
+// sets are compared as target numbers, which one file gives each target once.
+func linkChangesDelta(ctx context.Context, s *Store, a, b int64, want func(string) bool) ([]holderLinkChanges, error) {
+	names, err := s.nameTable(ctx)
+	if err != nil {
+		return nil, err
+	}
+	holders := map[string]*holderDelta{}
+	var keys []string
+	holder := func(kind, id string) *holderDelta {
+		key := kind + "\x00" + id
+		h := holders[key]
+		if h == nil {
+			h = &holderDelta{kind: kind, id: id, a: map[string][]int64{}, b: map[string][]int64{}}
+			holders[key] = h
+			keys = append(keys, key)
+		}
+		return h
+	}
+	add := func(h *holderDelta, inA bool, name string, ns []int64) {
+		side := h.b
+		if inA {
+			side = h.a
+		}
+		if prev, ok := side[name]; ok {
+			// One name in two rows of a side: keep the set ascending and free of
+			// duplicates, as the merge below expects.
+			ns = append(append([]int64(nil), prev...), ns...)
+			slices.Sort(ns)
+			ns = slices.Compact(ns)
+		}
+		side[name] = ns
+	}
+	wrap := func(err error) error {
+		return fmt.Errorf("cannot read links of snapshots %d and %d: %w", a, b, err)
+	}
+
+	refRows, err := s.r.QueryContext(ctx, "SELECT kind, id, refs, "+inSnapshotA+" FROM objects WHERE ("+inSnapshotA+") != ("+inSnapshotB+") AND refs IS NOT NULL", a, b)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	defer refRows.Close()
+	var kinds kindCache
+	var kind, refs sql.RawBytes
+	for refRows.Next() {
+		var id string
+		var inA int
+		if err := refRows.Scan(&kind, &id, &refs, &inA); err != nil {
+			return nil, wrap(err)
+		}
+		k := kinds.get(kind)
+		if !want(k) {
+			continue
+		}
+		sets, err := readRefs(refs)
+		if err != nil {
+			return nil, wrap(fmt.Errorf("%s %s: its stored links are damaged: %w", k, id, err))
+		}
+		h := holder(k, id)
+		for _, set := range sets {
+			add(h, inA == 1, set.name, set.ns)
+		}
+	}
+	if err := refRows.Err(); err != nil {
+		return nil, wrap(err)
+	}
+	setRows, err := s.r.QueryContext(ctx, "SELECT kind, from_id, name, targets, "+inSnapshotA+" FROM links WHERE ("+inSnapshotA+") != ("+inSnapshotB+")", a, b)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	defer setRows.Close()
+	var targets sql.RawBytes
+	for setRows.Next() {
+		var id, name string
+		var inA int
+		if err := setRows.Scan(&kind, &id, &name, &targets, &inA); err != nil {
+			return nil, wrap(err)
+		}
+		k := kinds.get(kind)
+		if !want(k) {
+			continue
+		}
+		ns, rest, err := readSet(targets, nil)
+		if err == nil && len(rest) > 0 {
+			err = errBadLinkSet
+		}
+		if err != nil {
+			return nil, wrap(fmt.Errorf("%s %s: its stored %s are damaged: %w", k, id, name, err))
+		}
+		add(holder(k, id), inA == 1, name, ns)
+	}
+	if err := setRows.Err(); err != nil {
+		return nil, wrap(err)
+	}
+
+	slices.SortFunc(keys, func(x, y string) int {
+		hx, hy := holders[x], holders[y]
+		return cmp.Or(strings.Compare(hx.kind, hy.kind), strings.Compare(hx.id, hy.id))
+	})
+	type diffLink struct {
+		l       Link
+		removed bool
+	}
+	var out []holderLinkChanges
+	var diffs []diffLink
+	for _, key := range keys {
+		h := holders[key]
+		diffs = diffs[:0]
+		emit := func(name string, n int64, removed bool) error {
+			t, ok := names.get(n)
+			if !ok {
+				return wrap(fmt.Errorf("%s %s: a stored %s link points at target number %d, which the file does not name", h.kind, h.id, name, n))
+			}
+			diffs = append(diffs, diffLink{Link{Kind: entra.Kind(h.kind), From: h.id, Name: name, To: t.id, ToKind: t.kind}, removed})
+			return nil
+		}
+		for name, x := range h.a {
+			y := h.b[name]
+			i, j := 0, 0
+			for i < len(x) || j < len(y) {
+				switch {
+				case j >= len(y) || (i < len(x) && x[i] < y[j]):
+					if err := emit(name, x[i], true); err != nil {
+						return nil, err
+					}
+					i++
+				case i >= len(x) || y[j] < x[i]:
+					if err := emit(name, y[j], false); err != nil {
+						return nil, err
+					}
+					j++
+				default:
+					i++
+					j++
+				}
+			}
+		}
+		for name, y := range h.b {
+			if _, ok := h.a[name]; ok {
+				continue
+			}
+			for _, n := range y {
+				if err := emit(name, n, false); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if len(diffs) == 0 {
+			continue
+		}
+		slices.SortFunc(diffs, func(x, y diffLink) int {
+			return cmp.Or(strings.Compare(x.l.Name, y.l.Name), strings.Compare(string(x.l.ToKind), string(y.l.ToKind)), strings.Compare(x.l.To, y.l.To))
+		})
+		hc := holderLinkChanges{key: key}
+		for i := 0; i < len(diffs); i++ {
+			d := diffs[i]
+			if i+1 < len(diffs) && diffs[i+1].l == d.l && diffs[i+1].removed != d.removed {
+				i++ // two numbers naming one target: the link is on both sides
+				continue
+			}
+			change := "added"
+			if d.removed {
+				change = "removed"
+			}
+			hc.links = append(hc.links, linkChange(d.l, change))
+		}
+		if len(hc.links) > 0 {
+			out = append(out, hc)
+		}
+	}
+	return out, nil
 }
 
 func linkLess(a, b Link) bool {

@@ -45,6 +45,9 @@ type Object struct {
 
 // Decode returns the object's JSON as a map.
 func (o Object) Decode() (map[string]any, error) {
+	if m, ok := decodeFast(o.JSON); ok {
+		return m, nil
+	}
 	var m map[string]any
 	dec := json.NewDecoder(strings.NewReader(string(o.JSON)))
 	dec.UseNumber()
@@ -176,6 +179,79 @@ func (s *Store) Objects(ctx context.Context, snap int64, kind entra.Kind, fn fun
 		}
 	}
 	return rows.Err()
+}
+
+// AllObjects returns every object of snapshot snap in (kind, id) order, recycle-bin
+// objects included: what collecting Objects(ctx, snap, "", ...) gives, errors
+// included, read faster. Objects reads each object's version as it goes, which visits
+// the file's pages in no useful order (ids are random, versions are stored in arrival
+// order) and, once the snapshot is larger than SQLite's page cache, reads a page per
+// object; AllObjects reads the manifest first and then the versions in stored order,
+// each page once. It holds the whole snapshot in memory, so it is for callers that
+// keep every object anyway.
+func (s *Store) AllObjects(ctx context.Context, snap int64) ([]Object, error) {
+	rows, err := s.r.QueryContext(ctx, "SELECT kind, id, hash, in_bin, blob FROM objects WHERE "+inSnapshot+" ORDER BY kind, id", snap)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read snapshot %d: %w", snap, err)
+	}
+	var objs []Object
+	var blobs []int64
+	var kinds kindCache
+	var kind, hash sql.RawBytes
+	for rows.Next() {
+		var o Object
+		var inBin int
+		var blob int64
+		if err := rows.Scan(&kind, &o.ID, &hash, &inBin, &blob); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		o.Kind = entra.Kind(kinds.get(kind))
+		copy(o.Hash[:], hash)
+		o.InBin = inBin == 1
+		objs = append(objs, o)
+		blobs = append(blobs, blob)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// The versions, in stored order, a batch at a time.
+	ids := slices.Clone(blobs)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	data := make(map[int64][]byte, len(ids))
+	const batch = 512
+	for lo := 0; lo < len(ids); lo += batch {
+		chunk := ids[lo:min(lo+batch, len(ids))]
+		got, err := s.readBlobs(ctx, chunk)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read snapshot %d: %w", snap, err)
+		}
+		for id, d := range got {
+			data[id] = d
+		}
+	}
+	out := objs[:0]
+	used := make(map[int64]bool, len(ids))
+	for i, o := range objs {
+		d, ok := data[blobs[i]]
+		if !ok {
+			// Objects joins the manifest with the versions: an object whose version
+			// is missing is not listed (verify reports it).
+			continue
+		}
+		if used[blobs[i]] {
+			d = slices.Clone(d) // every object gets JSON of its own, as from Objects
+		}
+		used[blobs[i]] = true
+		o.JSON = d
+		if o.JSON, err = s.objectJSON(ctx, o); err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	return out, nil
 }
 
 // objectJSON resolves what scanObject read (a whole version or a delta) to canonical JSON.

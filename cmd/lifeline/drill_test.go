@@ -46,7 +46,7 @@ func TestDrillIncidentUsage(t *testing.T) {
 	if code != 2 || !strings.Contains(errOut, "unknown incident \"mass-deletion\"") || !strings.Contains(errOut, strings.Join(drillNames, ", ")) {
 		t.Errorf("unknown incident: exit %d: %s", code, errOut)
 	}
-	if _, errOut, code := lifeline(t, "drill", "run-it"); code != 2 || !strings.Contains(errOut, "use list or incident") {
+	if _, errOut, code := lifeline(t, "drill", "run-it"); code != 2 || !strings.Contains(errOut, "use list, incident or run") {
 		t.Errorf("unknown drill command: exit %d: %s", code, errOut)
 	}
 	if _, errOut, code := lifeline(t, "drill", "incident"); code != 2 {

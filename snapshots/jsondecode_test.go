@@ -1,0 +1,57 @@
+package snapshots
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"testing"
+)
+
+// decodeFastCases are objects decodeFast must decode as encoding/json does, or refuse.
+var decodeFastCases = []string{
+	`{}`, `{"a":1}`, ` {"a" : [ ] , "b" : { } } `, `{"a":1,"a":2}`,
+	`{"a":[1,2,{"b":null}],"c":"x\u00e9\ud83d\ude00","d":true,"e":false,"f":-0.5e+10}`,
+	`{"a":"\xff"}`, `{"a":01}`, `{"a":"\"\\"}`, `{"a":"\ud800"}`, `{"a":1.}`, `{"a":-}`,
+	`{"a":"é"}`, "{\"a\":\"x\ty\"}", `{"a":1}x`, `{"a":1} `, `[1]`, `null`, `{"a":tru}`,
+	`{"displayName":"Ann","businessPhones":["+1 555"],"onPremisesExtensionAttributes":{"extensionAttribute1":null}}`,
+}
+
+func referenceDecode(data []byte) (map[string]any, error) {
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	err := dec.Decode(&m)
+	return m, err
+}
+
+func checkDecodeFast(t *testing.T, data []byte) {
+	m, ok := decodeFast(data)
+	if !ok {
+		return // the caller falls back to encoding/json
+	}
+	want, err := referenceDecode(data)
+	if err != nil {
+		t.Fatalf("decodeFast accepted %q, which encoding/json refuses: %v", data, err)
+	}
+	if !reflect.DeepEqual(m, want) {
+		t.Fatalf("%q: decodeFast gave %#v, encoding/json %#v", data, m, want)
+	}
+}
+
+func TestDecodeFastIsEncodingJSON(t *testing.T) {
+	for _, c := range decodeFastCases {
+		checkDecodeFast(t, []byte(c))
+	}
+	// Empty arrays decode as empty, not nil, slices, as encoding/json gives them.
+	m, ok := decodeFast([]byte(`{"a":[]}`))
+	if !ok || m["a"] == nil || len(m["a"].([]any)) != 0 {
+		t.Fatalf(`decodeFast({"a":[]}) = %#v, %v`, m, ok)
+	}
+}
+
+func FuzzDecodeFast(f *testing.F) {
+	for _, c := range decodeFastCases {
+		f.Add([]byte(c))
+	}
+	f.Fuzz(checkDecodeFast)
+}
