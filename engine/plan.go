@@ -349,8 +349,14 @@ func nonNil(s []string) []string {
 }
 
 func summarize(plan *Plan, without bool) PlanSummary {
+	return Summarize(plan.Stages, without)
+}
+
+// Summarize counts what stages do: the plan's summary, recomputed by a console that
+// takes steps in or out of a plan.
+func Summarize(stages []Stage, without bool) PlanSummary {
 	s := PlanSummary{WithoutRemovals: without}
-	for _, st := range plan.Stages {
+	for _, st := range stages {
 		for _, step := range st.Steps {
 			switch st.Name {
 			case StageRestoreFromBin:

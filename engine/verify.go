@@ -457,6 +457,9 @@ func classifyChange(ctx context.Context, target snapshots.State, c *snapshots.Ch
 	_, isNew := rec[c.ID]
 	props := c.Properties[:0:0]
 	for _, pc := range c.Properties {
+		if isNew && stampedOnCreate[topProperty(pc.Path)] {
+			continue // a new object is new: saying so for each one buries what matters
+		}
 		if what := unrestorableProperty(spec, topProperty(pc.Path), isNew); what != "" {
 			u.What = what
 			lost(u)
@@ -488,6 +491,11 @@ func classifyChange(ctx context.Context, target snapshots.State, c *snapshots.Ch
 	c.Links = links
 	return len(c.Properties)+len(c.Links) > 0, nil
 }
+
+// stampedOnCreate are the properties Graph sets on every object it creates: a recreated
+// object always differs there, and listing them would hide the passwords and secrets
+// that someone has to act on.
+var stampedOnCreate = map[string]bool{"createdDateTime": true}
 
 // unrestorableProperty says why a changed top-level property cannot be put back ("" when
 // it can): a recreated object can only be given what Graph accepts on create, a

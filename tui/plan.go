@@ -361,34 +361,8 @@ func (p *planScreen) effective() *engine.Plan {
 		}
 		c.Stages = append(c.Stages, ns)
 	}
-	c.Summary = summarize(c.Stages, p.plan.Summary.WithoutRemovals)
+	c.Summary = engine.Summarize(c.Stages, p.plan.Summary.WithoutRemovals)
 	return &c
-}
-
-// summarize counts what a plan does, as engine.BuildPlan does.
-func summarize(stages []engine.Stage, without bool) engine.PlanSummary {
-	s := engine.PlanSummary{WithoutRemovals: without}
-	for _, st := range stages {
-		for _, step := range st.Steps {
-			switch st.Name {
-			case engine.StageRestoreFromBin:
-				s.RestoreFromBin++
-			case engine.StageRecreate:
-				s.Recreate++
-			case engine.StageRelink:
-				s.Links++
-			case engine.StageRollback:
-				s.Properties += len(step.Paths)
-			case engine.StageRemoveAdditions:
-				s.Removals++
-			case engine.StageConditionalAccess:
-				if step.Action != engine.ActionLockoutCheck && step.Action != engine.ActionEnforce {
-					s.CAPolicies++
-				}
-			}
-		}
-	}
-	return s
 }
 
 func (p *planScreen) headerLines() []string {
@@ -403,15 +377,15 @@ func (p *planScreen) headerLines() []string {
 			}
 		}
 	}
-	sum := summarize(p.effective().Stages, pl.Summary.WithoutRemovals)
+	sum := engine.Summarize(p.effective().Stages, pl.Summary.WithoutRemovals)
 	out = append(out, fmt.Sprintf("%s restore tenant %s to snapshot %d · built %s · %d of %d steps in",
 		styles.title.Render("Plan"), pl.TenantID, pl.Snapshot, pl.BuiltAt.UTC().Format(time.DateTime), in, total))
 	scope := ""
 	if len(p.scope) > 0 {
 		scope = fmt.Sprintf(" · scoped to %d objects", len(p.scope))
 	}
-	out = append(out, fmt.Sprintf("%d from the bin · %d to recreate · %d links · %d properties · %d removals · %d CA policies (report-only first)%s",
-		sum.RestoreFromBin, sum.Recreate, sum.Links, sum.Properties, sum.Removals, sum.CAPolicies, scope))
+	out = append(out, fmt.Sprintf("%d from the bin · %d to recreate · %d links, %d to check · %d properties · %d removals · %d CA policies%s",
+		sum.RestoreFromBin, sum.Recreate, sum.Links, sum.LinksToCheck, sum.Properties, sum.Removals, sum.CAPolicies, scope))
 	room := 1
 	if p.height >= 30 {
 		room = 3
