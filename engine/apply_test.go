@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/lifelinehq/lifeline/snapshots"
+	"github.com/lifelinehq/lifeline/tenant/graphapi"
 )
 
 // recovery is a drill tenant with its baseline captured into a snapshot file.
@@ -234,5 +235,62 @@ func TestApplyRecoversTheDemoTenant(t *testing.T) {
 	}
 	if rep.Failed+rep.Skipped+rep.Pending != 0 {
 		t.Fatalf("done %d, failed %d, skipped %d, pending %d", rep.Done, rep.Failed, rep.Skipped, rep.Pending)
+	}
+}
+
+// TestApplyLockoutKeepsPoliciesInReportOnly: the snapshot itself holds a policy that
+// blocks everyone, break-glass accounts included. Restoring it would lock the tenant
+// out, so the lockout check fails, names it, and every restored policy stays in
+// report-only; the rest of the plan completes.
+func TestApplyLockoutKeepsPoliciesInReportOnly(t *testing.T) {
+	t.Parallel()
+	d := newDrillTenant(t, 40, 19)
+	ctx := context.Background()
+	policies := d.list(t, "/identity/conditionalAccess/policies", false)
+	victim := policies[0]["id"].(string)
+	blockAll := `{"state":"enabled","conditions":{"users":{"includeUsers":["All"],"excludeUsers":[],"excludeGroups":[],"excludeRoles":[]},` +
+		`"applications":{"includeApplications":["All"]}},"grantControls":{"operator":"OR","builtInControls":["block"]}}`
+	if _, err := d.op.Do(ctx, graphapi.Request{Method: "PATCH", Path: "/identity/conditionalAccess/policies/" + victim, Body: []byte(blockAll)}); err != nil {
+		t.Fatal(err)
+	}
+	r := &recovery{drillTenant: d, dir: t.TempDir()}
+	store, err := snapshots.Open(ctx, filepath.Join(r.dir, "tenant.db"), snapshots.OpenOptions{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	snap, err := snapshots.Capture(ctx, d.op, store, snapshots.CaptureOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.store, r.target = store, snapshots.State{Store: store, Snapshot: snap.Snapshot}
+	// The incident switches the blocking policy to report-only among others.
+	r.inject(t, "ca-tampering", 19)
+	if _, err := d.at.Do(ctx, graphapi.Request{Method: "PATCH", Path: "/identity/conditionalAccess/policies/" + victim, Body: []byte(`{"state":"disabled"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	plan := r.plan(t)
+	rep, err := Apply(ctx, plan, r.options(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Lockouts) == 0 || rep.Lockouts[0].PolicyID != victim || !strings.Contains(rep.Lockouts[0].Reason, "Break Glass") {
+		t.Fatalf("lockouts: %+v", rep.Lockouts)
+	}
+	var lockFailed bool
+	for _, f := range rep.Failures {
+		lockFailed = lockFailed || f.Action == ActionLockoutCheck
+	}
+	enforceSkipped := 0
+	for _, s := range rep.Skips {
+		if s.Action == ActionEnforce {
+			enforceSkipped++
+		}
+	}
+	if !lockFailed || enforceSkipped == 0 {
+		t.Errorf("the lockout check must fail and hold every enforce step: %+v", rep)
+	}
+	if p, _ := d.get(t, "/identity/conditionalAccess/policies/"+victim, false); p["state"] != CAReportOnly {
+		t.Errorf("the blocking policy is %v, not report-only", p["state"])
 	}
 }
