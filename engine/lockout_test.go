@@ -7,51 +7,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/lifelinehq/lifeline/entra"
 	"github.com/lifelinehq/lifeline/snapshots"
 	"github.com/lifelinehq/lifeline/tenant/graphapi"
 	"github.com/lifelinehq/lifeline/tenant/sim"
 )
-
-// fixtureObj is one object of a hand-built snapshot.
-type fixtureObj struct {
-	kind  entra.Kind
-	id    string
-	json  string
-	inBin bool
-}
-
-// fixtureState writes one snapshot of tenant-1 into a new store of its own.
-func fixtureState(t *testing.T, name string, objs []fixtureObj, links []snapshots.Link) snapshots.State {
-	t.Helper()
-	ctx := context.Background()
-	s, err := snapshots.Open(ctx, filepath.Join(t.TempDir(), name+".db"), snapshots.OpenOptions{Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	w, err := s.Begin(ctx, snapshots.SnapshotMeta{TenantID: "tenant-1", TakenAt: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), Label: name})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range objs {
-		if err := w.PutObject(ctx, o.kind, o.id, []byte(o.json), o.inBin); err != nil {
-			t.Fatalf("%s %s: %v", o.kind, o.id, err)
-		}
-	}
-	for _, l := range links {
-		if err := w.PutLink(ctx, l); err != nil {
-			t.Fatal(err)
-		}
-	}
-	snap, err := w.Commit(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return snapshots.State{Store: s, Snapshot: snap}
-}
 
 func member(group string, kind entra.Kind, id string) snapshots.Link {
 	return snapshots.Link{Kind: entra.KindGroup, From: group, Name: "members", ToKind: kind, To: id}
@@ -95,7 +56,7 @@ func policyJSON(id, name, state, control, apps, users string) string {
 // Glass 1 (a Global Administrator, found by name) and the Ops Vault account (found only
 // because both enabled policies exclude it) are there too.
 func lockoutTenant(t *testing.T, breakGlass bool) snapshots.State {
-	objs := []fixtureObj{
+	objs := []planObj{
 		{entra.KindUser, "u-gail", userJSON("u-gail", "Gail", "gail@contoso.test", ""), false},
 		{entra.KindUser, "u-grace", userJSON("u-grace", "Grace", "grace@contoso.test", ""), false},
 		{entra.KindUser, "u-dave", userJSON("u-dave", "Dave", "dave@contoso.test", `"accountEnabled":false`), false},
@@ -119,24 +80,24 @@ func lockoutTenant(t *testing.T, breakGlass bool) snapshots.State {
 	}
 	if !breakGlass {
 		// Report-only: in the snapshot, but no exclusion in it makes a break-glass account.
-		objs = append(objs, fixtureObj{entra.KindConditionalAccessPolicy, "ca-old", policyJSON("ca-old", "Block everyone", "enabledForReportingButNotEnforced", "block", `["All"]`,
+		objs = append(objs, planObj{entra.KindConditionalAccessPolicy, "ca-old", policyJSON("ca-old", "Block everyone", "enabledForReportingButNotEnforced", "block", `["All"]`,
 			`{"includeUsers":["All"]}`), false})
 	}
 	if breakGlass {
 		objs = append(objs,
-			fixtureObj{entra.KindUser, "u-bg1", userJSON("u-bg1", "Break Glass 1", "bg1@contoso.test", ""), false},
-			fixtureObj{entra.KindUser, "u-vault", userJSON("u-vault", "", "vault@contoso.test", ""), false},
-			fixtureObj{entra.KindRoleAssignment, "ra-bg1", roleJSON("ra-bg1", "u-bg1", roleGA, "/"), false},
-			fixtureObj{entra.KindConditionalAccessPolicy, "ca-mfa", policyJSON("ca-mfa", "Require MFA", "enabled", "mfa", `["All"]`,
+			planObj{entra.KindUser, "u-bg1", userJSON("u-bg1", "Break Glass 1", "bg1@contoso.test", ""), false},
+			planObj{entra.KindUser, "u-vault", userJSON("u-vault", "", "vault@contoso.test", ""), false},
+			planObj{entra.KindRoleAssignment, "ra-bg1", roleJSON("ra-bg1", "u-bg1", roleGA, "/"), false},
+			planObj{entra.KindConditionalAccessPolicy, "ca-mfa", policyJSON("ca-mfa", "Require MFA", "enabled", "mfa", `["All"]`,
 				`{"includeUsers":["All"],"excludeUsers":["u-bg1","u-vault"]}`), false},
-			fixtureObj{entra.KindConditionalAccessPolicy, "ca-legacy", policyJSON("ca-legacy", "Block legacy authentication", "enabled", "block", `["All"]`,
+			planObj{entra.KindConditionalAccessPolicy, "ca-legacy", policyJSON("ca-legacy", "Block legacy authentication", "enabled", "block", `["All"]`,
 				`{"includeUsers":["All"],"excludeUsers":["u-bg1","u-vault"]}`), false},
 			// Report-only: it does not decide who is a break-glass account.
-			fixtureObj{entra.KindConditionalAccessPolicy, "ca-pilot", policyJSON("ca-pilot", "Pilot", "enabledForReportingButNotEnforced", "mfa", `["All"]`,
+			planObj{entra.KindConditionalAccessPolicy, "ca-pilot", policyJSON("ca-pilot", "Pilot", "enabledForReportingButNotEnforced", "mfa", `["All"]`,
 				`{"includeUsers":["All"]}`), false},
 		)
 	}
-	return fixtureState(t, "lockout", objs, links)
+	return writeState(t, "lockout", objs, links)
 }
 
 func decodePolicy(t *testing.T, s string) map[string]any {

@@ -25,7 +25,7 @@ const (
 // verifyTarget is the known-good snapshot: Carol holds a role, is in Admins and owns
 // Payroll; the CA policy leaves Admins out and targets Payroll by appId.
 func verifyTarget(t *testing.T) snapshots.State {
-	return fixtureState(t, "target", []fixtureObj{
+	return writeState(t, "target", []planObj{
 		{entra.KindUser, "u-alice", vAlice, false},
 		{entra.KindUser, "u-carol", vCarol, false},
 		{entra.KindGroup, "g-admins", vAdmins, false},
@@ -67,10 +67,10 @@ func verifyLedger() graphx.Ledger {
 // ids and new creation data, everything that named them names the new ids, and the
 // recreated application has no secret. edit changes the objects' JSON further; links
 // replaces the links when not nil.
-func recreatedLive(t *testing.T, edit func(kind entra.Kind, json string) string, extra []fixtureObj, links []snapshots.Link) snapshots.State {
+func recreatedLive(t *testing.T, edit func(kind entra.Kind, json string) string, extra []planObj, links []snapshots.Link) snapshots.State {
 	fresh := strings.NewReplacer(`"createdDateTime":"2020-01-01T00:00:00Z"`, `"createdDateTime":"2026-11-22T04:00:00Z"`,
 		`"S-1-5-21-11"`, `"S-1-5-21-99"`, `,"passwordCredentials":[{"keyId":"k1","hint":"abc"}]`, ``)
-	objs := []fixtureObj{
+	objs := []planObj{
 		{entra.KindUser, "u-alice", vAlice, false},
 		{entra.KindUser, "u-carol-2", fresh.Replace(recreatedIDs.Replace(vCarol)), false},
 		{entra.KindGroup, "g-admins-2", fresh.Replace(recreatedIDs.Replace(vAdmins)), false},
@@ -88,7 +88,7 @@ func recreatedLive(t *testing.T, edit func(kind entra.Kind, json string) string,
 	if links == nil {
 		links = verifyLinks(recreatedIDs)
 	}
-	return fixtureState(t, "live", objs, links)
+	return writeState(t, "live", objs, links)
 }
 
 func whats(us []Unrestorable) []string {
@@ -197,7 +197,7 @@ func TestVerify(t *testing.T) {
 			unrestorable: slices.Insert(slices.Clone(faithful), 1, "user u-alice: read-only property securityIdentifier")},
 		{name: "an object added since the snapshot is a difference", ledger: verifyLedger(),
 			live: func(t *testing.T) snapshots.State {
-				return recreatedLive(t, nil, []fixtureObj{{entra.KindUser, "u-mallory", userJSON("u-mallory", "Mallory", "mallory@contoso.test", ""), false}}, nil)
+				return recreatedLive(t, nil, []planObj{{entra.KindUser, "u-mallory", userJSON("u-mallory", "Mallory", "mallory@contoso.test", ""), false}}, nil)
 			},
 			differences:  []string{"user u-mallory added"},
 			unrestorable: faithful},
@@ -227,7 +227,7 @@ func TestVerify(t *testing.T) {
 		{name: "a ledger entry from before the snapshot maps nothing away",
 			ledger: graphx.Ledger{IDs: map[string]string{"u-alice-original": "u-alice"}, AppIDs: map[string]string{}},
 			live: func(t *testing.T) snapshots.State {
-				return fixtureState(t, "live", []fixtureObj{
+				return writeState(t, "live", []planObj{
 					{entra.KindUser, "u-alice", vAlice, false}, {entra.KindUser, "u-carol", vCarol, false},
 					{entra.KindGroup, "g-admins", vAdmins, false}, {entra.KindApplication, "a-payroll", vPayroll, false},
 					{entra.KindServicePrincipal, "sp-payroll", vPayrSP, false}, {entra.KindConditionalAccessPolicy, "ca-1", vCA, false},
@@ -290,14 +290,14 @@ func TestVerifyWhatNoRestoreCanDo(t *testing.T) {
 	t.Parallel()
 	dyn := `{"id":"g-dyn","displayName":"All Finance","groupTypes":["DynamicMembership"],"membershipRule":"user.department -eq \"Finance\"","membershipRuleProcessingState":"On","mailEnabled":false,"mailNickname":"fin","securityEnabled":true}`
 	builtin := `{"id":"rd-b","displayName":"Global Reader","isBuiltIn":true,"isEnabled":true,"rolePermissions":[],"templateId":"rd-b"}`
-	target := fixtureState(t, "target", []fixtureObj{
+	target := writeState(t, "target", []planObj{
 		{entra.KindUser, "u-alice", vAlice, false},
 		{entra.KindUser, "u-carol", vCarol, false},
 		{entra.KindUser, "u-old", userJSON("u-old", "Old", "old@contoso.test", ""), true},
 		{entra.KindGroup, "g-dyn", dyn, false},
 		{entra.KindRoleDefinition, "rd-b", builtin, false},
 	}, []snapshots.Link{member("g-dyn", entra.KindUser, "u-carol"), member("g-dyn", entra.KindUser, "u-old")})
-	live := fixtureState(t, "live", []fixtureObj{
+	live := writeState(t, "live", []planObj{
 		{entra.KindUser, "u-alice", vAlice, false},
 		{entra.KindUser, "u-carol", vCarol, true},
 		{entra.KindUser, "u-carol-2", strings.ReplaceAll(vCarol, "u-carol", "u-carol-2"), false},

@@ -2,9 +2,6 @@ package tui
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"os"
 	osuser "os/user"
 	"path/filepath"
@@ -179,37 +176,9 @@ func checkConnection(l *liveEnv) tea.Cmd {
 		if _, err := engine.CheckSimulated(ctx, client); err == nil {
 			msg.conn = connSimulated
 		}
-		raw, err := client.Get(ctx, "/organization", graphapi.ListOptions{})
-		if err != nil {
-			msg.err = fmt.Errorf("reading the organization: %w", err)
-			return msg
-		}
-		msg.domain, msg.err = primaryDomain(raw)
+		msg.domain, msg.err = engine.PrimaryDomain(ctx, client)
 		return msg
 	}
-}
-
-// primaryDomain reads the default verified domain from GET /organization's answer.
-func primaryDomain(raw []byte) (string, error) {
-	var org struct {
-		Value []struct {
-			VerifiedDomains []struct {
-				Name      string `json:"name"`
-				IsDefault bool   `json:"isDefault"`
-			} `json:"verifiedDomains"`
-		} `json:"value"`
-	}
-	if err := json.Unmarshal(raw, &org); err != nil {
-		return "", fmt.Errorf("the organization is not JSON: %w", err)
-	}
-	for _, o := range org.Value {
-		for _, d := range o.VerifiedDomains {
-			if d.IsDefault && d.Name != "" {
-				return d.Name, nil
-			}
-		}
-	}
-	return "", errors.New("the organization names no default verified domain")
 }
 
 // liveCapturedMsg is a fresh capture of the tenant.
