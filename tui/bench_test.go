@@ -18,6 +18,41 @@ import (
 // Update, and View. It alternates typing and deleting a character so every iteration
 // scans the whole table (no narrowing shortcut).
 func BenchmarkFilter1M(b *testing.B) {
+	step, view := bench1MTable(b)
+	step(press("/"))
+	step(press("9"))
+	b.ResetTimer()
+	for i := range b.N {
+		if i%2 == 0 {
+			step(press("7"))
+		} else {
+			step(press("backspace"))
+		}
+		_ = view()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/op")
+}
+
+// BenchmarkScroll1M measures one scrolling keystroke on the same 1,000,000-row table,
+// key press to rendered frame, cycling through a line down, a page down, the bottom, a
+// page up and the top, so the view moves across the whole table.
+func BenchmarkScroll1M(b *testing.B) {
+	step, view := bench1MTable(b)
+	keys := []string{"down", "pgdown", "G", "pgup", "up", "g"}
+	b.ResetTimer()
+	for i := range b.N {
+		step(press(keys[i%len(keys)]))
+		_ = view()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/op")
+}
+
+// bench1MTable opens a console on a 1,000,000-row object table at 120x40 and returns
+// how to send it a message (running the commands it returns) and render it.
+func bench1MTable(b *testing.B) (func(tea.Msg), func() string) {
+	b.Helper()
 	const n = 1_000_000
 	rows := make([]objRow, n)
 	for i := range rows {
@@ -46,19 +81,7 @@ func BenchmarkFilter1M(b *testing.B) {
 		}
 	}
 	step(tea.WindowSizeMsg{Width: 120, Height: 40})
-	step(press("/"))
-	step(press("9"))
-	b.ResetTimer()
-	for i := range b.N {
-		if i%2 == 0 {
-			step(press("7"))
-		} else {
-			step(press("backspace"))
-		}
-		_ = m.View()
-	}
-	b.StopTimer()
-	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/op")
+	return step, func() string { return m.View().Content }
 }
 
 // BenchmarkRunScreenEvents measures the Run screen taking an apply's event stream at
