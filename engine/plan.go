@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -176,31 +178,14 @@ var kindRank = func() map[entra.Kind]int {
 }()
 
 type side struct {
-	objs  map[graphx.NodeID]snapshots.Object
-	links map[snapshots.Link]bool
+	objs map[graphx.NodeID]snapshots.Object
+	// links are the side's links in key order, each once, and inOther[i] whether
+	// links[i] is a link of the other side too: found by merging the two sorted lists
+	// (matchLinks), cheaper than hashing hundreds of thousands of five-string keys.
+	links   []snapshots.Link
+	inOther []bool
 	// ready holds objects decoded ahead of use by prefetch, each handed out once.
 	ready map[graphx.NodeID]decoded
-}
-
-// readSide reads a state's objects and links; it keeps the JSON of the objects of the
-// objects keepJSON accepts (all when nil), so a live side costs little memory.
-func readSide(ctx context.Context, s snapshots.State, keepJSON func(snapshots.Object) bool) (*side, error) {
-	sd := &side{objs: map[graphx.NodeID]snapshots.Object{}, links: map[snapshots.Link]bool{}}
-	objs, err := s.Store.AllObjects(ctx, s.Snapshot.ID)
-	if err != nil {
-		return nil, err
-	}
-	for _, o := range objs {
-		if keepJSON != nil && !keepJSON(o) {
-			o.JSON = nil
-		}
-		sd.objs[graphx.NodeID{Kind: o.Kind, ID: o.ID}] = o
-	}
-	err = s.Store.Links(ctx, s.Snapshot.ID, func(l snapshots.Link) error {
-		sd.links[l] = true
-		return nil
-	})
-	return sd, err
 }
 
 // present reports whether the side has the object outside any bin.
@@ -260,6 +245,7 @@ func BuildPlan(ctx context.Context, target snapshots.State, live snapshots.State
 			return nil, fmt.Errorf("scope: %w", err)
 		}
 	}
+	defer raiseGCPercent()()
 	in := loadPlanInputs(ctx, target, live)
 	if in.targetErr != nil {
 		return nil, in.targetErr
@@ -283,6 +269,7 @@ func BuildPlan(ctx context.Context, target snapshots.State, live snapshots.State
 		return nil, in.diffErr
 	}
 	diff := in.diff
+	p.changes = make(map[graphx.NodeID]*snapshots.Change, len(diff.Changes))
 	for i := range diff.Changes {
 		c := &diff.Changes[i]
 		p.changes[graphx.NodeID{Kind: c.Kind, ID: c.ID}] = c
@@ -385,14 +372,45 @@ func Summarize(stages []Stage, without bool) PlanSummary {
 
 // add appends a step to a stage, computing its id.
 func (p *planner) add(stage string, s Step, obj graphx.NodeID, target *graphx.NodeID) string {
-	extra := []string{}
+	s.ID = stepID(stage, &s, target)
+	return p.addWithID(stage, s, obj, target)
+}
+
+// stepID is the id add gives a step; computing it only reads the step, so steps built
+// in parallel compute theirs there and are added with addWithID.
+func stepID(stage string, s *Step, target *graphx.NodeID) string {
+	var extra [3]string
+	n := 0
 	if s.Link != "" {
-		extra = append(extra, s.Link)
+		extra[n] = s.Link
+		n++
 	}
 	if target != nil {
-		extra = append(extra, string(target.Kind), target.ID)
+		extra[n], extra[n+1] = string(target.Kind), target.ID
+		n += 2
 	}
-	s.ID = StepID(stage, s.Action, entra.Kind(s.Kind), s.ObjectID, extra...)
+	return StepID(stage, s.Action, entra.Kind(s.Kind), s.ObjectID, extra[:n]...)
+}
+
+// reserve makes room for n more steps of a stage, with or without targets, so that
+// adding hundreds of thousands of link steps does not grow the step maps a dozen times.
+func (p *planner) reserve(stage string, n int, targets bool) {
+	if n < 1024 {
+		return
+	}
+	p.stages[stage] = slices.Grow(p.stages[stage], n)
+	objs := make(map[string]graphx.NodeID, len(p.stepObj)+n)
+	maps.Copy(objs, p.stepObj)
+	p.stepObj = objs
+	if targets {
+		ts := make(map[string]graphx.NodeID, len(p.stepTarget)+n)
+		maps.Copy(ts, p.stepTarget)
+		p.stepTarget = ts
+	}
+}
+
+// addWithID is add of a step whose ID stepID has already set.
+func (p *planner) addWithID(stage string, s Step, obj graphx.NodeID, target *graphx.NodeID) string {
 	if target != nil {
 		p.stepTarget[s.ID] = *target
 	}
@@ -451,7 +469,7 @@ func (p *planner) sortedChanges(class string, keep func(*snapshots.Change) bool)
 }
 
 func mustJSON(v any) json.RawMessage {
-	b, err := json.Marshal(v)
+	b, err := appendJSON(nil, v)
 	if err != nil {
 		panic(err) // maps of decoded JSON always marshal
 	}
@@ -623,30 +641,39 @@ func (p *planner) recreate() error {
 	for i, n := range order {
 		pos[n] = i
 	}
-	steps := make([]Step, len(order))
-	bodies := make([]map[string]any, len(order))
-	var deferred []deferredRefs
+	// Names are looked up in order (a lookup may decode); each object's body, deps and
+	// JSON are its own and computed in parallel; the steps are added in order.
+	names := make([]string, len(order))
 	for i, n := range order {
+		names[i] = p.displayName(n)
+	}
+	steps := make([]Step, len(order))
+	cuts := make([]*deferredRefs, len(order))
+	parallelFor(len(order), func(i int) {
+		n := order[i]
 		body := p.createBody(n.Kind, decoded[n])
-		name := p.displayName(n)
 		if n.Kind == entra.KindUser {
 			body["passwordProfile"] = map[string]any{"forceChangePasswordNextSignIn": true, "password": GeneratedPassword}
 		}
 		spec := entra.MustLookup(n.Kind)
 		deps := p.deps(n)
 		if d := p.breakCycle(n, pos, body); d != nil {
-			deferred = append(deferred, *d)
+			cuts[i] = d
 			deps = without(deps, d.later)
 		}
-		bodies[i] = body
-		steps[i] = Step{Kind: string(n.Kind), ObjectID: n.ID, DisplayName: name, Action: ActionRecreate,
-			DependsOn: nonNil(deps), Requests: []Request{{Method: "POST", Path: spec.Collection}}}
+		steps[i] = Step{Kind: string(n.Kind), ObjectID: n.ID, DisplayName: names[i], Action: ActionRecreate,
+			DependsOn: nonNil(deps), Requests: []Request{{Method: "POST", Path: spec.Collection, Body: mustJSON(body)}}}
+		steps[i].ID = stepID(StageRecreate, &steps[i], nil)
+	})
+	var deferred []deferredRefs
+	for _, d := range cuts {
+		if d != nil {
+			deferred = append(deferred, *d)
+		}
 	}
 	p.deferred = deferred
-	// Each body is its own: they are marshalled in parallel, then added in order.
-	parallelFor(len(order), func(i int) { steps[i].Requests[0].Body = mustJSON(bodies[i]) })
 	for i, n := range order {
-		p.add(StageRecreate, steps[i], n, nil)
+		p.addWithID(StageRecreate, steps[i], n, nil)
 	}
 	return nil
 }
@@ -734,7 +761,8 @@ func (p *planner) deferredSteps() {
 
 // sortLinks puts links in stable order: holder kind, holder name, holder id, link name,
 // target kind, target id.
-func sortLinks(ls []snapshots.Link, name func(graphx.NodeID) string) {
+// It returns the holders' names it looked up.
+func sortLinks(ls []snapshots.Link, name func(graphx.NodeID) string) map[graphx.NodeID]string {
 	names := make(map[graphx.NodeID]string, len(ls))
 	// The sort keys are looked up once per link, not twice per comparison; the
 	// comparisons are the same, so sort.Slice makes the same moves.
@@ -775,16 +803,14 @@ func sortLinks(ls []snapshots.Link, name func(graphx.NodeID) string) {
 	for i := range keys {
 		ls[i] = keys[i].l
 	}
+	return names
 }
 
 func (p *planner) relink() error {
 	// The target's links are checked in parallel (only reading the planner's maps),
 	// then the dynamic-membership check, which decodes and caches, runs on the few
 	// that remain. The order they are found in does not matter: they are sorted.
-	all := make([]snapshots.Link, 0, len(p.target.links))
-	for l := range p.target.links {
-		all = append(all, l)
-	}
+	all := p.target.links
 	const (
 		addAgain     = 1 // missing from live: add it again
 		addIfMissing = 2 // missing from live, but a restore usually brings it back
@@ -792,8 +818,8 @@ func (p *planner) relink() error {
 	verdict := make([]int8, len(all))
 	parallelFor(len(all), func(i int) {
 		l := all[i]
-		if p.live.links[l] {
-			return
+		if p.target.inOther[i] {
+			return // live has it
 		}
 		from, to := graphx.NodeID{Kind: l.Kind, ID: l.From}, graphx.NodeID{Kind: l.ToKind, ID: l.To}
 		if !p.target.present(from) || !p.target.present(to) {
@@ -806,7 +832,8 @@ func (p *planner) relink() error {
 		_, toRestored := p.restored[to]
 		_, fromCreated := p.created[from]
 		_, toCreated := p.created[to]
-		if !p.exists(from) || !p.exists(to) {
+		// p.exists, with what is already known.
+		if !(fromCreated || fromRestored || p.live.present(from)) || !(toCreated || toRestored || p.live.present(to)) {
 			return
 		}
 		verdict[i] = addAgain
@@ -826,13 +853,18 @@ func (p *planner) relink() error {
 		}
 		missing = append(missing, l)
 	}
-	sortLinks(missing, p.displayName)
-	for _, l := range missing {
+	names := sortLinks(missing, p.displayName)
+	// Each step is built (id included) in parallel, reading only what is settled by
+	// now; they are added in order.
+	steps := make([]Step, len(missing))
+	built := make([]bool, len(missing))
+	parallelFor(len(missing), func(i int) {
+		l := missing[i]
 		from, to := graphx.NodeID{Kind: l.Kind, ID: l.From}, graphx.NodeID{Kind: l.ToKind, ID: l.To}
 		spec := entra.MustLookup(l.Kind)
 		ls, ok := spec.Link(l.Name)
 		if !ok {
-			continue
+			return
 		}
 		method, path := "POST", p.objectPath(from)+"/"+l.Name+"/$ref"
 		if ls.Single {
@@ -850,9 +882,18 @@ func (p *planner) relink() error {
 			}
 		}
 		sort.Strings(deps)
-		p.add(StageRelink, Step{Kind: string(l.Kind), ObjectID: l.From, DisplayName: p.displayName(from), Action: ActionAddLink,
+		steps[i] = Step{Kind: string(l.Kind), ObjectID: l.From, DisplayName: names[from], Action: ActionAddLink,
 			Link: l.Name, TargetKind: string(l.ToKind), TargetID: l.To, DependsOn: deps, IfMissing: ifMissing[l],
-			Requests: []Request{{Method: method, Path: path, Body: body}}}, from, &to)
+			Requests: []Request{{Method: method, Path: path, Body: body}}}
+		steps[i].ID = stepID(StageRelink, &steps[i], &to)
+		built[i] = true
+	})
+	p.reserve(StageRelink, len(missing), true)
+	for i, l := range missing {
+		if built[i] {
+			from, to := graphx.NodeID{Kind: l.Kind, ID: l.From}, graphx.NodeID{Kind: l.ToKind, ID: l.To}
+			p.addWithID(StageRelink, steps[i], from, &to)
+		}
 	}
 	// Assignments and grants are objects, recreated with rewritten ids.
 	for _, c := range p.sortedChanges(snapshots.HardDeleted, func(c *snapshots.Change) bool { return assignmentKinds[c.Kind] && p.wasLive(c) }) {
@@ -905,6 +946,15 @@ func (p *planner) patchFor(n graphx.NodeID) (map[string]any, []string, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	body, paths, warns := p.patchOf(n, spec, obj)
+	p.warnings = append(p.warnings, warns...)
+	return body, paths, nil
+}
+
+// patchOf is patchFor of the decoded object: it only reads the planner, so rollback
+// runs it in parallel, and returns its warnings rather than adding them.
+func (p *planner) patchOf(n graphx.NodeID, spec *entra.Spec, obj map[string]any) (map[string]any, []string, []warning) {
+	var warns []warning
 	props := map[string][]string{}
 	if c, ok := p.changes[n]; ok && c.Change == snapshots.Modified {
 		for _, pc := range c.Properties {
@@ -914,7 +964,7 @@ func (p *planner) patchFor(n graphx.NodeID) (map[string]any, []string, error) {
 				continue
 			}
 			if !spec.Writable(top, false) {
-				p.warn(n, "%s %q (%s): %s changed but Graph does not let a restore write it", n.Kind, c.DisplayName, n.ID, top)
+				warns = append(warns, warning{obj: n, text: fmt.Sprintf("%s %q (%s): %s changed but Graph does not let a restore write it", n.Kind, c.DisplayName, n.ID, top)})
 				continue
 			}
 			props[top] = append(props[top], pc.Path)
@@ -932,7 +982,7 @@ func (p *planner) patchFor(n graphx.NodeID) (map[string]any, []string, error) {
 		}
 	}
 	if len(props) == 0 {
-		return nil, nil, nil
+		return nil, nil, warns
 	}
 	body := map[string]any{}
 	var paths []string
@@ -943,7 +993,7 @@ func (p *planner) patchFor(n graphx.NodeID) (map[string]any, []string, error) {
 	graphx.Rewrite(n.Kind, body, p.ledger)
 	sort.Strings(paths)
 	paths = uniq(paths)
-	return body, paths, nil
+	return body, paths, warns
 }
 
 func uniq(s []string) []string {
@@ -965,11 +1015,23 @@ func (p *planner) survivors(ca bool) []graphx.NodeID {
 			set[n] = true
 		}
 	}
+	// What references each recreated object is gathered in parallel (the graph is only
+	// read), then added to the set.
+	created := make([]graphx.NodeID, 0, len(p.created))
 	for n := range p.created {
-		for _, e := range p.graph.ReferencedBy(n) {
+		created = append(created, n)
+	}
+	froms := make([][]graphx.NodeID, len(created))
+	parallelFor(len(created), func(i int) {
+		for _, e := range p.graph.ReferencedBy(created[i]) {
 			if !e.Link {
-				set[e.From] = true
+				froms[i] = append(froms[i], e.From)
 			}
+		}
+	})
+	for _, fs := range froms {
+		for _, n := range fs {
+			set[n] = true
 		}
 	}
 	var out []graphx.NodeID
@@ -1033,6 +1095,12 @@ func (p *planner) binChanges(n graphx.NodeID) (map[string]any, []string) {
 	if err != nil {
 		return nil, nil
 	}
+	return p.binChangesOf(n, spec, before, after)
+}
+
+// binChangesOf is binChanges of the decoded objects: it only reads the planner, so
+// rollback runs it in parallel.
+func (p *planner) binChangesOf(n graphx.NodeID, spec *entra.Spec, before, after map[string]any) (map[string]any, []string) {
 	body := map[string]any{}
 	var paths []string
 	for _, prop := range spec.Properties {
@@ -1073,36 +1141,97 @@ func (p *planner) rollback() error {
 	p.sortNodes(restored)
 	p.target.prefetch(restored)
 	p.live.prefetch(restored)
-	for _, n := range restored {
-		body, paths := p.binChanges(n)
-		if body == nil {
+	// Decoded objects and names are taken in order, as binChanges and patchFor would
+	// take them; the patches, their JSON and their steps' ids are computed in parallel
+	// (each object's are its own), and the steps added in order.
+	type input struct {
+		spec          *entra.Spec
+		before, after map[string]any
+		name          string
+	}
+	ins := make([]input, len(restored))
+	for i, n := range restored {
+		spec, ok := entra.Lookup(n.Kind)
+		if !ok {
 			continue
 		}
-		spec := entra.MustLookup(n.Kind)
-		p.add(StageRollback, Step{Kind: string(n.Kind), ObjectID: n.ID, DisplayName: p.displayName(n), Action: ActionRollback,
-			Paths: paths, DependsOn: append([]string{p.restored[n]}, p.deps(n)...), Requests: []Request{{Method: "PATCH", Path: spec.ObjectPath(n.ID), Body: mustJSON(body)}}}, n, nil)
+		before, err := p.target.decode(n)
+		if err != nil {
+			continue
+		}
+		after, err := p.live.decode(n)
+		if err != nil {
+			continue
+		}
+		ins[i] = input{spec: spec, before: before, after: after}
 	}
+	steps := make([]Step, len(restored))
+	parallelFor(len(restored), func(i int) {
+		in, n := ins[i], restored[i]
+		if in.spec == nil {
+			return
+		}
+		body, paths := p.binChangesOf(n, in.spec, in.before, in.after)
+		if body == nil {
+			return
+		}
+		spec := entra.MustLookup(n.Kind)
+		steps[i] = Step{Kind: string(n.Kind), ObjectID: n.ID, Action: ActionRollback,
+			Paths: paths, DependsOn: append([]string{p.restored[n]}, p.deps(n)...), Requests: []Request{{Method: "PATCH", Path: spec.ObjectPath(n.ID), Body: mustJSON(body)}}}
+		steps[i].ID = stepID(StageRollback, &steps[i], nil)
+	})
+	for i, n := range restored {
+		if steps[i].ID != "" {
+			steps[i].DisplayName = p.displayName(n)
+			p.addWithID(StageRollback, steps[i], n, nil)
+		}
+	}
+
 	survivors := p.survivors(false)
 	p.target.prefetch(survivors)
-	for _, n := range survivors {
-		body, paths, err := p.patchFor(n)
+	ins = make([]input, len(survivors))
+	for i, n := range survivors {
+		spec, ok := entra.Lookup(n.Kind)
+		if !ok || spec.ReadOnlyKind {
+			continue
+		}
+		obj, err := p.target.decode(n)
 		if err != nil {
 			return err
 		}
+		ins[i] = input{spec: spec, before: obj}
+	}
+	steps = make([]Step, len(survivors))
+	warns := make([][]warning, len(survivors))
+	parallelFor(len(survivors), func(i int) {
+		in, n := ins[i], survivors[i]
+		if in.spec == nil {
+			return
+		}
+		body, paths, w := p.patchOf(n, in.spec, in.before)
+		warns[i] = w
 		if body == nil {
-			continue
+			return
 		}
 		spec := entra.MustLookup(n.Kind)
-		p.add(StageRollback, Step{Kind: string(n.Kind), ObjectID: n.ID, DisplayName: p.displayName(n), Action: ActionRollback,
-			Paths: paths, DependsOn: p.deps(n), Requests: []Request{{Method: "PATCH", Path: spec.ObjectPath(n.ID), Body: mustJSON(body)}}}, n, nil)
+		steps[i] = Step{Kind: string(n.Kind), ObjectID: n.ID, Action: ActionRollback,
+			Paths: paths, DependsOn: p.deps(n), Requests: []Request{{Method: "PATCH", Path: spec.ObjectPath(n.ID), Body: mustJSON(body)}}}
+		steps[i].ID = stepID(StageRollback, &steps[i], nil)
+	})
+	for i, n := range survivors {
+		p.warnings = append(p.warnings, warns[i]...)
+		if steps[i].ID != "" {
+			steps[i].DisplayName = p.displayName(n)
+			p.addWithID(StageRollback, steps[i], n, nil)
+		}
 	}
 	return nil
 }
 
 func (p *planner) removeAdditions() error {
 	var added []snapshots.Link
-	for l := range p.live.links {
-		if p.target.links[l] {
+	for i, l := range p.live.links {
+		if p.live.inOther[i] {
 			continue
 		}
 		from, to := graphx.NodeID{Kind: l.Kind, ID: l.From}, graphx.NodeID{Kind: l.ToKind, ID: l.To}
@@ -1246,11 +1375,15 @@ func (p *planner) conditionalAccess() error {
 
 // danglingWarnings lists references of planned objects whose targets are in neither state.
 func (p *planner) danglingWarnings() {
+	dangling := p.graph.Dangling()
+	if len(dangling) == 0 {
+		return // no need to gather the planned objects
+	}
 	planned := map[graphx.NodeID]bool{}
 	for _, n := range p.stepObj {
 		planned[n] = true
 	}
-	for _, d := range p.graph.Dangling() {
+	for _, d := range dangling {
 		if !planned[d.From] {
 			continue
 		}
@@ -1284,9 +1417,12 @@ func (p *planner) finalWarnings(scope []graphx.NodeID) []string {
 			secrets = append(secrets, fmt.Sprintf("%s (%s)", s.DisplayName, n.ID))
 		}
 	}
-	for _, steps := range p.stages {
-		for _, s := range steps {
-			keep[p.stepObj[s.ID]] = true
+	if len(scope) > 0 {
+		// Only a scoped plan filters its warnings.
+		for _, steps := range p.stages {
+			for _, s := range steps {
+				keep[p.stepObj[s.ID]] = true
+			}
 		}
 	}
 	out := []string{}

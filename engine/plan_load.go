@@ -1,10 +1,13 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"unicode/utf8"
 
@@ -23,42 +26,84 @@ type planInputs struct {
 	targetErr, liveErr, diffErr error
 }
 
-// loadPlanInputs reads the target, the live state and their diff at the same time: the
-// three reads are independent, and on a large incident each takes seconds. The target
-// is read once for both its graph and its objects (LoadGraph and readSide would each
-// read every object's JSON).
+// loadPlanInputs reads the target and the live state, each whole and once, then diffs
+// them from memory while it builds the target's graph and both sides: the diff used to
+// read the manifests, the changed objects and every link of both files again, which was
+// most of what it cost. The two reads are independent and run at the same time, as do
+// the diff and the graph. The diff keeps the target objects it decoded, and the target
+// side hands them out (side.ready) instead of decoding them a second time.
 func loadPlanInputs(ctx context.Context, target, live snapshots.State) *planInputs {
 	in := &planInputs{}
-	var wg sync.WaitGroup
-	wg.Add(2)
+	// Objects and links of both states are read at the same time, each by itself.
+	tl, ll := &snapshots.Loaded{}, &snapshots.Loaded{}
+	var tObjErr, tLinkErr, lObjErr, lLinkErr error
+	var reads sync.WaitGroup
+	reads.Add(3)
 	go func() {
-		defer wg.Done()
-		in.diff, in.diffErr = snapshots.Diff(ctx, target, live, snapshots.DiffOptions{})
+		defer reads.Done()
+		lObjErr = ll.LoadObjects(ctx, live)
 	}()
 	go func() {
-		defer wg.Done()
+		defer reads.Done()
+		lLinkErr = ll.LoadLinks(ctx, live)
+	}()
+	go func() {
+		defer reads.Done()
+		tLinkErr = tl.LoadLinks(ctx, target)
+	}()
+	tObjErr = tl.LoadObjects(ctx, target)
+	reads.Wait()
+	lErr := cmp.Or(lObjErr, lLinkErr)
+	if tObjErr != nil {
+		in.targetErr = tObjErr
+		return in
+	}
+	// BuildPlan reports the target's errors first, then the live state's, then the
+	// diff's: the diff is only needed when both were read.
+	var wg sync.WaitGroup
+	if tLinkErr == nil && lErr == nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			in.diff, in.diffErr = snapshots.DiffLoaded(ctx, target, live, tl, ll, snapshots.DiffOptions{KeepBefore: true})
+		}()
+	}
+	in.graph, in.target, in.targetErr = readTarget(target, tl, tLinkErr)
+	if lErr != nil {
+		in.liveErr = lErr
+	} else {
 		// Live JSON is kept only where the plan needs it: an assignment's parent for a
 		// removal, and what changed in an object before it went to the bin.
-		in.live, in.liveErr = readSide(ctx, live, func(o snapshots.Object) bool {
+		in.live = loadedSide(ll, func(o snapshots.Object) bool {
 			spec, ok := entra.Lookup(o.Kind)
 			return ok && (spec.Parent != "" || o.InBin)
 		})
-	}()
-	in.graph, in.target, in.targetErr = readTarget(ctx, target)
+	}
+	if in.target != nil && in.live != nil {
+		matchLinks(in.target, in.live)
+	}
 	wg.Wait()
+	if in.diffErr == nil && in.diff != nil && in.target != nil {
+		// Decoded by the diff: the changed objects as the target holds them.
+		in.target.ready = make(map[graphx.NodeID]decoded, len(in.diff.Changes))
+		for i := range in.diff.Changes {
+			c := &in.diff.Changes[i]
+			if m := c.TakeBefore(); m != nil {
+				in.target.ready[graphx.NodeID{Kind: c.Kind, ID: c.ID}] = decoded{obj: m}
+			}
+		}
+	}
 	return in
 }
 
-// readTarget reads the target's objects and links once, building both its graph (as
-// LoadGraph does) and its side (as readSide does, keeping every object's JSON).
-func readTarget(ctx context.Context, s snapshots.State) (*graphx.Graph, *side, error) {
+// readTarget builds the target's graph (as LoadGraph does) and its side (as readSide
+// does, keeping every object's JSON) from the loaded target; linkErr is the error
+// reading its links gave, reported after any unreadable object as reading them in that
+// order would.
+func readTarget(s snapshots.State, l *snapshots.Loaded, linkErr error) (*graphx.Graph, *side, error) {
 	b := graphx.NewBuilder()
-	sd := &side{objs: map[graphx.NodeID]snapshots.Object{}, links: map[snapshots.Link]bool{}}
-	objs, err := s.Store.AllObjects(ctx, s.Snapshot.ID)
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, o := range objs {
+	sd := &side{objs: make(map[graphx.NodeID]snapshots.Object, len(l.Objects)), links: sortedLinks(l.Links)}
+	for _, o := range l.Objects {
 		if _, ok := entra.Lookup(o.Kind); ok {
 			if err := b.AddObject(o.Kind, o.ID, o.JSON, o.InBin); err != nil {
 				return nil, nil, fmt.Errorf("%s %s in snapshot %d is unreadable: %w", o.Kind, o.ID, s.Snapshot.ID, err)
@@ -66,15 +111,71 @@ func readTarget(ctx context.Context, s snapshots.State) (*graphx.Graph, *side, e
 		}
 		sd.objs[graphx.NodeID{Kind: o.Kind, ID: o.ID}] = o
 	}
-	err = s.Store.Links(ctx, s.Snapshot.ID, func(l snapshots.Link) error {
-		b.AddLink(l.Kind, l.From, l.Name, l.ToKind, l.To)
-		sd.links[l] = true
-		return nil
-	})
-	if err != nil {
-		return nil, nil, err
+	if linkErr != nil {
+		return nil, nil, linkErr
+	}
+	for _, k := range l.Links {
+		b.AddLink(k.Kind, k.From, k.Name, k.ToKind, k.To)
 	}
 	return b.Build(), sd, nil
+}
+
+// loadedSide is readSide of a loaded state: it keeps the JSON of the objects keepJSON
+// accepts (all when nil). The loaded objects are not changed (a diff may be reading
+// them).
+func loadedSide(l *snapshots.Loaded, keepJSON func(snapshots.Object) bool) *side {
+	sd := &side{objs: make(map[graphx.NodeID]snapshots.Object, len(l.Objects)), links: sortedLinks(l.Links)}
+	for _, o := range l.Objects {
+		if keepJSON != nil && !keepJSON(o) {
+			o.JSON = nil
+		}
+		sd.objs[graphx.NodeID{Kind: o.Kind, ID: o.ID}] = o
+	}
+	return sd
+}
+
+// linkCmp orders links by key (kind, from, name, to kind, to), as Links gives them.
+func linkCmp(x, y snapshots.Link) int {
+	return cmp.Or(strings.Compare(string(x.Kind), string(y.Kind)), strings.Compare(x.From, y.From), strings.Compare(x.Name, y.Name),
+		strings.Compare(string(x.ToKind), string(y.ToKind)), strings.Compare(x.To, y.To))
+}
+
+// sortedLinks returns links in key order, each once. Links come that way from the
+// store, and are then returned as they are (they may be shared with a diff, so they are
+// never changed in place); otherwise a sorted copy is.
+func sortedLinks(links []snapshots.Link) []snapshots.Link {
+	strict := true
+	for i := 1; i < len(links); i++ {
+		if linkCmp(links[i-1], links[i]) >= 0 {
+			strict = false
+			break
+		}
+	}
+	if strict {
+		return links
+	}
+	out := slices.Clone(links)
+	slices.SortFunc(out, linkCmp)
+	return slices.Compact(out)
+}
+
+// matchLinks marks the links each side shares with the other, merging the two sorted
+// lists.
+func matchLinks(a, b *side) {
+	a.inOther, b.inOther = make([]bool, len(a.links)), make([]bool, len(b.links))
+	i, j := 0, 0
+	for i < len(a.links) && j < len(b.links) {
+		switch c := linkCmp(a.links[i], b.links[j]); {
+		case c < 0:
+			i++
+		case c > 0:
+			j++
+		default:
+			a.inOther[i], b.inOther[j] = true, true
+			i++
+			j++
+		}
+	}
 }
 
 // decoded is one object's JSON decoded ahead of its use, with the error decoding gave.

@@ -76,6 +76,20 @@ type Change struct {
 	At       *time.Time `json:"at"`
 	Activity string     `json:"activity,omitempty"`
 	Evidence string     `json:"evidence"`
+
+	// before is the object decoded from the first state, kept when DiffOptions asked.
+	before map[string]any
+}
+
+// TakeBefore returns the object as the first state holds it, decoded, when the diff was
+// asked to keep it (DiffOptions.KeepBefore) and read it; nil otherwise. The diff had to
+// decode it anyway, and a restore plan needs it again: taking it saves decoding it
+// twice. It is handed out once (the caller may change it), and values of Properties
+// may share parts of it.
+func (c *Change) TakeBefore() map[string]any {
+	m := c.before
+	c.before = nil
+	return m
 }
 
 // Summary counts changes by class.
@@ -102,6 +116,9 @@ type DiffOptions struct {
 	// KeepVolatile reports properties that change on their own (entra's Volatile
 	// list), which diff otherwise ignores.
 	KeepVolatile bool
+	// KeepBefore keeps on each change the object decoded from the first state, when
+	// the diff read it (every change but an added object), for Change.TakeBefore.
+	KeepBefore bool
 }
 
 type manifestRow struct {
@@ -144,6 +161,12 @@ func Diff(ctx context.Context, from, to State, opts DiffOptions) (*DiffResult, e
 	if err != nil {
 		return nil, err
 	}
+	return finishDiff(ctx, from, to, want, changes, res, nil, nil)
+}
+
+// finishDiff completes a diff from its classified objects: links, audit evidence and
+// the summary. a and b are the states loaded whole (DiffLoaded), nil to read the files.
+func finishDiff(ctx context.Context, from, to State, want func(string) bool, changes []*Change, res *DiffResult, a, b *Loaded) (*DiffResult, error) {
 	byKey := map[string]int{} // kind\x00id -> index in res.Changes
 	for _, ch := range changes {
 		if ch != nil {
@@ -151,7 +174,7 @@ func Diff(ctx context.Context, from, to State, opts DiffOptions) (*DiffResult, e
 			res.Changes = append(res.Changes, *ch)
 		}
 	}
-	if err := diffLinks(ctx, from, to, want, byKey, res); err != nil {
+	if err := diffLinks(ctx, from, to, want, byKey, res, a, b); err != nil {
 		return nil, err
 	}
 	if err := attachAudit(ctx, from, to, res); err != nil {
@@ -571,20 +594,66 @@ func classify(ctx context.Context, from, to State, ra, rb *manifestRow, opts Dif
 				}
 			}
 		}
-		for k := range ignore {
-			if ignore[k] {
-				delete(obj, k)
-				delete(after, k)
-			}
-		}
-		ch.Properties = diffValues("", obj, after, ch.Properties)
+		// The ignored properties are skipped rather than deleted: the decoded object
+		// may be kept (KeepBefore) and must stay as stored.
+		ch.Properties = diffTop(obj, after, ignore, ch.Properties)
 		if class == Modified && len(ch.Properties) == 0 {
 			// Only ignored properties changed; links are compared separately and may
 			// still bring the object back as modified.
 			return nil, nil
 		}
 	}
+	if opts.KeepBefore && ra != nil {
+		ch.before = obj
+	}
 	return ch, nil
+}
+
+// diffTop is diffValues of two decoded objects less their ignored top-level members:
+// what deleting those members from both and diffing would give, leaving both as they
+// are.
+func diffTop(a, b map[string]any, ignore map[string]bool, out []PropertyChange) []PropertyChange {
+	// The union of the keys without a set: a's, then b's that a lacks.
+	keys := make([]string, 0, len(a)+4)
+	for k := range a {
+		if !ignore[k] {
+			keys = append(keys, k)
+		}
+	}
+	for k := range b {
+		if _, inA := a[k]; !inA && !ignore[k] {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		av, bv := a[k], b[k]
+		if sameScalar(av, bv) {
+			continue // what diffValues finds for them: nothing
+		}
+		out = diffValues(k, av, bv, out)
+	}
+	return out
+}
+
+// sameScalar reports whether a and b are the same string, number, bool or both null:
+// values diffValues finds no change in, checked without its encoding comparison (most
+// members of a changed object did not change).
+func sameScalar(a, b any) bool {
+	switch x := a.(type) {
+	case nil:
+		return b == nil
+	case string:
+		y, ok := b.(string)
+		return ok && x == y
+	case json.Number:
+		y, ok := b.(json.Number)
+		return ok && x == y
+	case bool:
+		y, ok := b.(bool)
+		return ok && x == y
+	}
+	return false
 }
 
 // diffValues appends the differences between a and b under path.
@@ -730,10 +799,13 @@ type holderLinkChanges struct {
 
 // diffLinks merges both states' links and attaches additions and removals to the holder's
 // change (creating a "modified" change for a holder that is otherwise unchanged).
-func diffLinks(ctx context.Context, from, to State, want func(string) bool, byKey map[string]int, res *DiffResult) error {
+// a and b are the states loaded whole (DiffLoaded, two files), nil to read the files.
+func diffLinks(ctx context.Context, from, to State, want func(string) bool, byKey map[string]int, res *DiffResult, a, b *Loaded) error {
 	var holders []holderLinkChanges
 	var err error
-	if from.Store == to.Store {
+	if a != nil && b != nil {
+		holders, err = mergeLinkChanges(a.Links, b.Links, want)
+	} else if from.Store == to.Store {
 		holders, err = linkChangesDelta(ctx, from.Store, from.Snapshot.ID, to.Snapshot.ID, want)
 	} else {
 		holders, err = linkChangesMerge(ctx, from, to, want)
@@ -756,7 +828,13 @@ func diffLinks(ctx context.Context, from, to State, want func(string) bool, byKe
 		}
 		kind, id, _ := strings.Cut(key, "\x00")
 		name := id
-		if o, err := to.Store.Object(ctx, to.Snapshot.ID, entra.Kind(kind), id); err == nil {
+		if b != nil {
+			if o, ok := b.object(entra.Kind(kind), id); ok {
+				if m, err := o.Decode(); err == nil {
+					name = entra.DisplayName(entra.Kind(kind), m)
+				}
+			}
+		} else if o, err := to.Store.Object(ctx, to.Snapshot.ID, entra.Kind(kind), id); err == nil {
 			if m, err := o.Decode(); err == nil {
 				name = entra.DisplayName(entra.Kind(kind), m)
 			}
@@ -803,6 +881,11 @@ func linkChangesMerge(ctx context.Context, from, to State, want func(string) boo
 	if errB != nil {
 		return nil, errB
 	}
+	return mergeLinkChanges(la, lb, want)
+}
+
+// mergeLinkChanges compares two states' links, each in key order, by value.
+func mergeLinkChanges(la, lb []Link, want func(string) bool) ([]holderLinkChanges, error) {
 	i, j := 0, 0
 	var out []holderLinkChanges
 	for i < len(la) || j < len(lb) {

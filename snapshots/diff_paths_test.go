@@ -111,6 +111,21 @@ func TestDiffOneFileIsTwoFiles(t *testing.T) {
 			if string(got[0]) != string(got[1]) {
 				t.Errorf("snapshots %d and %d (%+v): one file and two files differ:\n%s\n%s", pair[0].ID, pair[1].ID, opts, got[0], got[1])
 			}
+			// The planner's in-memory diff of the same two states gives the same bytes.
+			from, to := snapshots.State{Store: store, Snapshot: pair[0]}, snapshots.State{Store: other, Snapshot: pair[1]}
+			var a, b snapshots.Loaded
+			for _, load := range []error{a.LoadObjects(ctx, from), a.LoadLinks(ctx, from), b.LoadObjects(ctx, to), b.LoadLinks(ctx, to)} {
+				if load != nil {
+					t.Fatal(load)
+				}
+			}
+			res, err := snapshots.DiffLoaded(ctx, from, to, &a, &b, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if loaded, _ := json.Marshal(res); string(loaded) != string(got[1]) {
+				t.Errorf("snapshots %d and %d (%+v): DiffLoaded differs from Diff:\n%s\n%s", pair[0].ID, pair[1].ID, opts, loaded, got[1])
+			}
 		}
 	}
 }

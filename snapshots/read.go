@@ -190,9 +190,16 @@ func (s *Store) Objects(ctx context.Context, snap int64, kind entra.Kind, fn fun
 // each page once. It holds the whole snapshot in memory, so it is for callers that
 // keep every object anyway.
 func (s *Store) AllObjects(ctx context.Context, snap int64) ([]Object, error) {
+	objs, _, err := s.allObjects(ctx, snap)
+	return objs, err
+}
+
+// allObjects is AllObjects, also reporting whether every object of the manifest is in
+// the result (complete is false when some version was missing and its object left out).
+func (s *Store) allObjects(ctx context.Context, snap int64) (_ []Object, complete bool, err error) {
 	rows, err := s.r.QueryContext(ctx, "SELECT kind, id, hash, in_bin, blob FROM objects WHERE "+inSnapshot+" ORDER BY kind, id", snap)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read snapshot %d: %w", snap, err)
+		return nil, false, fmt.Errorf("cannot read snapshot %d: %w", snap, err)
 	}
 	var objs []Object
 	var blobs []int64
@@ -204,7 +211,7 @@ func (s *Store) AllObjects(ctx context.Context, snap int64) ([]Object, error) {
 		var blob int64
 		if err := rows.Scan(&kind, &o.ID, &hash, &inBin, &blob); err != nil {
 			rows.Close()
-			return nil, err
+			return nil, false, err
 		}
 		o.Kind = entra.Kind(kinds.get(kind))
 		copy(o.Hash[:], hash)
@@ -214,7 +221,7 @@ func (s *Store) AllObjects(ctx context.Context, snap int64) ([]Object, error) {
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	// The versions, in stored order, a batch at a time.
 	ids := slices.Clone(blobs)
@@ -226,19 +233,21 @@ func (s *Store) AllObjects(ctx context.Context, snap int64) ([]Object, error) {
 		chunk := ids[lo:min(lo+batch, len(ids))]
 		got, err := s.readBlobs(ctx, chunk)
 		if err != nil {
-			return nil, fmt.Errorf("cannot read snapshot %d: %w", snap, err)
+			return nil, false, fmt.Errorf("cannot read snapshot %d: %w", snap, err)
 		}
 		for id, d := range got {
 			data[id] = d
 		}
 	}
 	out := objs[:0]
+	complete = true
 	used := make(map[int64]bool, len(ids))
 	for i, o := range objs {
 		d, ok := data[blobs[i]]
 		if !ok {
 			// Objects joins the manifest with the versions: an object whose version
 			// is missing is not listed (verify reports it).
+			complete = false
 			continue
 		}
 		if used[blobs[i]] {
@@ -247,11 +256,11 @@ func (s *Store) AllObjects(ctx context.Context, snap int64) ([]Object, error) {
 		used[blobs[i]] = true
 		o.JSON = d
 		if o.JSON, err = s.objectJSON(ctx, o); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		out = append(out, o)
 	}
-	return out, nil
+	return out, complete, nil
 }
 
 // objectJSON resolves what scanObject read (a whole version or a delta) to canonical JSON.
