@@ -162,6 +162,9 @@ Walk the recovery, in another terminal:
   lifeline bin --graph-url %[2]s --db %[3]s
   lifeline graph --db %[3]s --snapshot 1 "Break Glass 1"
   lifeline plan --db %[3]s --from 1 --graph-url %[2]s --out %[5]s
+  lifeline apply %[5]s
+  lifeline verify --db %[3]s --snapshot 1 --graph-url %[2]s
+  lifeline ledger --db %[3]s
 
 The sim's log is in %[4]s. Press Ctrl-C to stop; the demo files are removed.
 `, d.client.TenantID(), url, d.db, logf.Name(), filepath.Join(d.dir, "plan.json"))
