@@ -284,12 +284,12 @@ func printApplyReport(w io.Writer, plan *engine.Plan, rep *engine.ApplyReport) {
 	}
 	fmt.Fprintf(w, "%s plan %s to tenant %s: %d steps done, %d failed, %d skipped, %d pending\n",
 		verb, rep.PlanHash[:12], plan.TenantID, rep.Done, rep.Failed, rep.Skipped, rep.Pending)
-	rate := 0.0
-	if p.BudgetWritesPerSecond > 0 {
-		rate = p.WritesPerSecond / p.BudgetWritesPerSecond * 100
+	budget := "no write budget (a simulated tenant with throttling off)"
+	if p.BudgetWritesPerSecond > 0 && p.BudgetWritesPerSecond < 1e6 {
+		budget = fmt.Sprintf("%.0f%% of the tenant's write budget", p.WritesPerSecond/p.BudgetWritesPerSecond*100)
 	}
-	fmt.Fprintf(w, "%d requests, %d writes in %.1f s: %.1f writes/s, %.0f%% of the tenant's write budget; %d throttled, %d retried\n",
-		p.Requests, p.Writes, p.ElapsedSeconds, p.WritesPerSecond, rate, p.Throttled, p.Retries)
+	fmt.Fprintf(w, "%d requests, %d writes in %.1f s: %.1f writes/s, %s; %d throttled, %d retried\n",
+		p.Requests, p.Writes, p.ElapsedSeconds, p.WritesPerSecond, budget, p.Throttled, p.Retries)
 	if rep.Recreated > 0 {
 		fmt.Fprintf(w, "%d objects recreated with new ids: 'lifeline ledger --db FILE' lists old -> new\n", rep.Recreated)
 	}

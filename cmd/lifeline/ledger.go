@@ -61,7 +61,7 @@ old ids (Azure RBAC assignments, SaaS apps, scripts) need the new ones.
 			}
 			t := newTable(stdout, "KIND", "NAME", "OLD ID", "NEW ID", "OLD APPID", "NEW APPID", "RECORDED")
 			for _, e := range entries {
-				t.row(string(e.Kind), e.DisplayName, e.OldID, e.NewID, dash(e.OldAppID), dash(e.NewAppID), fmtTime(e.RecordedAt))
+				t.row(string(e.Kind), clipName(e.DisplayName, 48), e.OldID, e.NewID, dash(e.OldAppID), dash(e.NewAppID), fmtTime(e.RecordedAt))
 			}
 			t.flush()
 			return nil
@@ -79,4 +79,14 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// clipName keeps a table column readable: assignments are named after both ends and
+// their scope, which can run to a hundred characters (--json and --csv keep it whole).
+func clipName(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
 }
