@@ -649,7 +649,7 @@ func (p *planner) recreate() error {
 	}
 	steps := make([]Step, len(order))
 	cuts := make([]*deferredRefs, len(order))
-	parallelFor(len(order), func(i int) {
+	parallelFor(len(order), 1024, func(i int) {
 		n := order[i]
 		body := p.createBody(n.Kind, decoded[n])
 		if n.Kind == entra.KindUser {
@@ -659,7 +659,7 @@ func (p *planner) recreate() error {
 		deps := p.deps(n)
 		if d := p.breakCycle(n, pos, body); d != nil {
 			cuts[i] = d
-			deps = without(deps, d.later)
+			deps = slices.DeleteFunc(deps, func(id string) bool { return slices.Contains(d.later, id) })
 		}
 		steps[i] = Step{Kind: string(n.Kind), ObjectID: n.ID, DisplayName: names[i], Action: ActionRecreate,
 			DependsOn: nonNil(deps), Requests: []Request{{Method: "POST", Path: spec.Collection, Body: mustJSON(body)}}}
@@ -711,35 +711,10 @@ func (p *planner) breakCycle(n graphx.NodeID, pos map[graphx.NodeID]int, body ma
 		d.later = append(d.later, p.created[e.To])
 	}
 	if d != nil {
-		d.later = uniq(sortedCopy(d.later))
+		slices.Sort(d.later)
+		d.later = slices.Compact(d.later)
 	}
 	return d
-}
-
-func sortedCopy(s []string) []string {
-	out := append([]string(nil), s...)
-	sort.Strings(out)
-	return out
-}
-
-// without returns s less the values in drop.
-func without(s, drop []string) []string {
-	var out []string
-	for _, v := range s {
-		if !hasString(drop, v) {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
-func hasString(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // deferredSteps are the rollback steps that complete objects recreated in a cycle.
@@ -753,7 +728,7 @@ func (p *planner) deferredSteps() {
 			paths = append(paths, k)
 		}
 		sort.Strings(paths)
-		deps := uniq(sortedCopy(append([]string{p.created[d.n]}, d.later...)))
+		deps := slices.Compact(slices.Sorted(slices.Values(append([]string{p.created[d.n]}, d.later...))))
 		p.add(StageRollback, Step{Kind: string(d.n.Kind), ObjectID: d.n.ID, DisplayName: p.displayName(d.n), Action: ActionRollback,
 			Paths: paths, DependsOn: deps, Requests: []Request{{Method: "PATCH", Path: p.objectPath(d.n), Body: mustJSON(d.props)}}}, d.n, nil)
 	}
@@ -816,7 +791,7 @@ func (p *planner) relink() error {
 		addIfMissing = 2 // missing from live, but a restore usually brings it back
 	)
 	verdict := make([]int8, len(all))
-	parallelFor(len(all), func(i int) {
+	parallelFor(len(all), 1024, func(i int) {
 		l := all[i]
 		if p.target.inOther[i] {
 			return // live has it
@@ -858,7 +833,7 @@ func (p *planner) relink() error {
 	// now; they are added in order.
 	steps := make([]Step, len(missing))
 	built := make([]bool, len(missing))
-	parallelFor(len(missing), func(i int) {
+	parallelFor(len(missing), 1024, func(i int) {
 		l := missing[i]
 		from, to := graphx.NodeID{Kind: l.Kind, ID: l.From}, graphx.NodeID{Kind: l.ToKind, ID: l.To}
 		spec := entra.MustLookup(l.Kind)
@@ -1022,7 +997,7 @@ func (p *planner) survivors(ca bool) []graphx.NodeID {
 		created = append(created, n)
 	}
 	froms := make([][]graphx.NodeID, len(created))
-	parallelFor(len(created), func(i int) {
+	parallelFor(len(created), 1024, func(i int) {
 		for _, e := range p.graph.ReferencedBy(created[i]) {
 			if !e.Link {
 				froms[i] = append(froms[i], e.From)
@@ -1108,7 +1083,7 @@ func (p *planner) binChangesOf(n graphx.NodeID, spec *entra.Spec, before, after 
 			continue
 		}
 		b, a := before[prop.Name], after[prop.Name]
-		if jsonEqual(b, a) {
+		if snapshots.EqualJSON(b, a) {
 			continue
 		}
 		body[prop.Name] = b
@@ -1166,7 +1141,7 @@ func (p *planner) rollback() error {
 		ins[i] = input{spec: spec, before: before, after: after}
 	}
 	steps := make([]Step, len(restored))
-	parallelFor(len(restored), func(i int) {
+	parallelFor(len(restored), 1024, func(i int) {
 		in, n := ins[i], restored[i]
 		if in.spec == nil {
 			return
@@ -1203,7 +1178,7 @@ func (p *planner) rollback() error {
 	}
 	steps = make([]Step, len(survivors))
 	warns := make([][]warning, len(survivors))
-	parallelFor(len(survivors), func(i int) {
+	parallelFor(len(survivors), 1024, func(i int) {
 		in, n := ins[i], survivors[i]
 		if in.spec == nil {
 			return

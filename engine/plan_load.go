@@ -3,13 +3,11 @@ package engine
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/lifelinehq/lifeline/entra"
 	"github.com/lifelinehq/lifeline/graphx"
@@ -96,8 +94,8 @@ func loadPlanInputs(ctx context.Context, target, live snapshots.State) *planInpu
 	return in
 }
 
-// readTarget builds the target's graph (as LoadGraph does) and its side (as readSide
-// does, keeping every object's JSON) from the loaded target; linkErr is the error
+// readTarget builds the target's graph (as LoadGraph does) and its side, keeping every
+// object's JSON, from the loaded target; linkErr is the error
 // reading its links gave, reported after any unreadable object as reading them in that
 // order would.
 func readTarget(s snapshots.State, l *snapshots.Loaded, linkErr error) (*graphx.Graph, *side, error) {
@@ -120,7 +118,7 @@ func readTarget(s snapshots.State, l *snapshots.Loaded, linkErr error) (*graphx.
 	return b.Build(), sd, nil
 }
 
-// loadedSide is readSide of a loaded state: it keeps the JSON of the objects keepJSON
+// loadedSide is the side of a loaded state: it keeps the JSON of the objects keepJSON
 // accepts (all when nil). The loaded objects are not changed (a diff may be reading
 // them).
 func loadedSide(l *snapshots.Loaded, keepJSON func(snapshots.Object) bool) *side {
@@ -201,31 +199,10 @@ func (s *side) prefetch(ns []graphx.NodeID) {
 		}
 	}
 	out := make([]decoded, len(todo))
-	workers := min(runtime.GOMAXPROCS(0), 4)
-	const chunk = 256
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	next := 0
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				mu.Lock()
-				lo := next
-				next += chunk
-				mu.Unlock()
-				if lo >= len(todo) {
-					return
-				}
-				for i := lo; i < min(lo+chunk, len(todo)); i++ {
-					m, err := s.objs[todo[i]].Decode()
-					out[i] = decoded{m, err}
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	parallelFor(len(todo), 256, func(i int) {
+		m, err := s.objs[todo[i]].Decode()
+		out[i] = decoded{m, err}
+	})
 	for i, n := range todo {
 		s.ready[n] = out[i]
 	}
@@ -241,9 +218,8 @@ func changeNodes(cs []*snapshots.Change) []graphx.NodeID {
 }
 
 // parallelFor calls fn(i) for every i in [0, n), spread over the available cores in
-// chunks. fn must only read what other calls may be reading.
-func parallelFor(n int, fn func(i int)) {
-	const chunk = 1024
+// chunks of chunk. fn must only read what other calls may be reading.
+func parallelFor(n, chunk int, fn func(i int)) {
 	workers := min(runtime.GOMAXPROCS(0), 4, (n+chunk-1)/chunk)
 	if workers <= 1 {
 		for i := range n {
@@ -275,54 +251,3 @@ func parallelFor(n int, fn func(i int)) {
 	wg.Wait()
 }
 
-// jsonEqual reports whether a and b marshal to the same JSON, as comparing their
-// mustJSON would, without marshalling the values decoding gives: maps marshal with
-// sorted keys, so equal maps are those with the same keys and equal values, and decoded
-// strings are valid UTF-8, on which marshalling is one-to-one. Other values are
-// compared by marshalling them.
-func jsonEqual(a, b any) bool {
-	switch x := a.(type) {
-	case nil:
-		if b == nil {
-			return true
-		}
-	case string:
-		if y, ok := b.(string); ok && utf8.ValidString(x) && utf8.ValidString(y) {
-			return x == y
-		}
-	case json.Number:
-		if y, ok := b.(json.Number); ok && x == y {
-			return true
-		}
-	case bool:
-		if y, ok := b.(bool); ok {
-			return x == y
-		}
-	case map[string]any:
-		if y, ok := b.(map[string]any); ok && x != nil && y != nil {
-			if len(x) != len(y) {
-				return false
-			}
-			for k, xv := range x {
-				yv, ok := y[k]
-				if !ok || !jsonEqual(xv, yv) {
-					return false
-				}
-			}
-			return true
-		}
-	case []any:
-		if y, ok := b.([]any); ok && x != nil && y != nil {
-			if len(x) != len(y) {
-				return false
-			}
-			for i := range x {
-				if !jsonEqual(x[i], y[i]) {
-					return false
-				}
-			}
-			return true
-		}
-	}
-	return string(mustJSON(a)) == string(mustJSON(b))
-}

@@ -711,7 +711,7 @@ func diffValues(path string, a, b any, out []PropertyChange) []PropertyChange {
 		}
 		return out
 	}
-	if !equalJSON(a, b) {
+	if !EqualJSON(a, b) {
 		out = append(out, PropertyChange{Path: path, Before: a, After: b})
 	}
 	return out
@@ -739,10 +739,10 @@ func scalarKey(v any) string {
 	return string(b)
 }
 
-// equalJSON reports whether a and b encode to the same JSON. Values as decoding gives
+// EqualJSON reports whether a and b encode to the same JSON. Values as decoding gives
 // them are compared directly (maps encode with sorted keys, so equal maps are those with
 // the same keys and equal values); anything else is compared by its encoding.
-func equalJSON(a, b any) bool {
+func EqualJSON(a, b any) bool {
 	switch x := a.(type) {
 	case nil:
 		if b == nil {
@@ -767,7 +767,7 @@ func equalJSON(a, b any) bool {
 			}
 			for k, xv := range x {
 				yv, ok := y[k]
-				if !ok || !equalJSON(xv, yv) {
+				if !ok || !EqualJSON(xv, yv) {
 					return false
 				}
 			}
@@ -779,7 +779,7 @@ func equalJSON(a, b any) bool {
 				return false
 			}
 			for i := range x {
-				if !equalJSON(x[i], y[i]) {
+				if !EqualJSON(x[i], y[i]) {
 					return false
 				}
 			}
