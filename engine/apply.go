@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -174,13 +175,14 @@ type applier struct {
 	hash   string
 	target snapshots.State
 	steps  []*stepRun
-	byID   map[string]*stepRun
-	ledger graphx.Ledger // old -> new, every run's
-	names  map[string]string
-	now    func() time.Time
-	start  time.Time
-	base   graphapi.Stats
-	report *ApplyReport
+	// byStage holds each stage's steps not yet finished; ready drops the rest.
+	byStage [][]*stepRun
+	byID    map[string]*stepRun
+	ledger  graphx.Ledger // old -> new, every run's
+	now     func() time.Time
+	start   time.Time
+	base    graphapi.Stats
+	report  *ApplyReport
 	// links caches the targets of holders' link collections read for if-missing steps.
 	links    map[string]map[string]bool
 	pwFile   *os.File
@@ -192,7 +194,7 @@ type applier struct {
 // what stopped the run as a whole (wrong tenant, stale plan, the file, the context);
 // failed steps are in the report.
 func Apply(ctx context.Context, plan *Plan, opts ApplyOptions) (*ApplyReport, error) {
-	a := &applier{opts: opts, plan: plan, hash: PlanHash(plan), byID: map[string]*stepRun{}, names: map[string]string{}, now: opts.Now}
+	a := &applier{opts: opts, plan: plan, hash: PlanHash(plan), byID: map[string]*stepRun{}, now: opts.Now}
 	if a.now == nil {
 		a.now = time.Now
 	}
@@ -271,6 +273,7 @@ func (a *applier) preflight(ctx context.Context) error {
 	}
 	a.report = &ApplyReport{PlanHash: a.hash, Resumed: resumed, Failures: []StepOutcome{}, Skips: []StepOutcome{}, Lockouts: []Lockout{}}
 	needsPasswords := false
+	a.byStage = make([][]*stepRun, len(p.Stages))
 	for si := range p.Stages {
 		for i := range p.Stages[si].Steps {
 			st := &p.Stages[si].Steps[i]
@@ -292,8 +295,8 @@ func (a *applier) preflight(ctx context.Context) error {
 				}
 			}
 			a.steps = append(a.steps, sr)
+			a.byStage[si] = append(a.byStage[si], sr)
 			a.byID[st.ID] = sr
-			a.names[st.ID] = st.DisplayName
 			for _, r := range st.Requests {
 				if sr.state != snapshots.StepDone && bytes.Contains(r.Body, []byte(GeneratedPassword)) {
 					needsPasswords = true
@@ -363,41 +366,51 @@ func (a *applier) run(ctx context.Context) error {
 		}
 		a.emit(Event{Type: EventStage, Stage: stage.Name, Progress: a.progress()})
 		for {
-			if a.opts.Control != nil {
-				if err := a.opts.Control.wait(ctx, func(t string) { a.emit(Event{Type: t, Progress: a.progress()}) }); err != nil {
-					return err
-				}
-			}
-			if err := ctx.Err(); err != nil {
+			ready, pending, err := a.ready(si)
+			if err != nil {
 				return err
 			}
-			ready, pending := a.ready(si)
 			if len(ready) == 0 {
 				if pending > 0 {
 					// Only possible when a step waits on one of a later stage.
-					a.skipWaiting(si)
+					if err := a.skipWaiting(si); err != nil {
+						return err
+					}
 				}
 				break
 			}
-			if err := a.round(ctx, ready); err != nil {
-				return err
+			// The steps ready now go out round after round; what they make ready is
+			// looked for once they are all sent, not before every round (a stage can
+			// hold hundreds of thousands of steps).
+			for len(ready) > 0 {
+				if a.opts.Control != nil {
+					if err := a.opts.Control.wait(ctx, func(t string) { a.emit(Event{Type: t, Progress: a.progress()}) }); err != nil {
+						return err
+					}
+				}
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				n, err := a.round(ctx, ready)
+				if err != nil {
+					return err
+				}
+				ready = ready[n:]
 			}
 		}
 	}
 	return nil
 }
 
-// ready returns the stage's steps that can run now, skipping those whose dependencies
-// failed, and how many of its steps remain pending.
-func (a *applier) ready(stage int) ([]*stepRun, int) {
+// ready returns the stage's steps that can run now, skipping (and journaling) those
+// whose dependencies failed, and how many of its steps remain pending.
+func (a *applier) ready(stage int) ([]*stepRun, int, error) {
 	var out []*stepRun
-	pending := 0
 	var skips []*stepRun
-	for _, sr := range a.steps {
-		if sr.stage != stage || finished(sr.state) {
-			continue
-		}
-		pending++
+	// Finished steps leave the stage's list for good: later calls look only at the rest.
+	a.byStage[stage] = slices.DeleteFunc(a.byStage[stage], func(sr *stepRun) bool { return finished(sr.state) })
+	pending := len(a.byStage[stage])
+	for _, sr := range a.byStage[stage] {
 		ok := true
 		for _, d := range sr.step.DependsOn {
 			dep := a.byID[d]
@@ -421,31 +434,33 @@ func (a *applier) ready(stage int) ([]*stepRun, int) {
 		for _, sr := range skips {
 			sr.state = snapshots.StepSkipped
 		}
-		a.journal(context.Background(), skips, nil)
+		if err := a.journal(context.Background(), skips, nil); err != nil {
+			return nil, 0, err
+		}
 		for _, sr := range skips {
 			a.emitStep(sr)
 		}
 		return a.ready(stage)
 	}
-	return out, pending
+	return out, pending, nil
 }
 
 func finished(state string) bool {
 	return state == snapshots.StepDone || state == snapshots.StepFailed || state == snapshots.StepSkipped
 }
 
-func (a *applier) skipWaiting(stage int) {
-	var skips []*stepRun
-	for _, sr := range a.steps {
-		if sr.stage == stage && !finished(sr.state) {
-			sr.state, sr.res.Error = snapshots.StepSkipped, "skipped: it waits on steps that cannot run before it (a step of a later stage, or a dependency cycle); build a new plan"
-			skips = append(skips, sr)
-		}
+func (a *applier) skipWaiting(stage int) error {
+	skips := a.byStage[stage] // ready left only unfinished steps here
+	for _, sr := range skips {
+		sr.state, sr.res.Error = snapshots.StepSkipped, "skipped: it waits on steps that cannot run before it (a step of a later stage, or a dependency cycle); build a new plan"
 	}
-	a.journal(context.Background(), skips, nil)
+	if err := a.journal(context.Background(), skips, nil); err != nil {
+		return err
+	}
 	for _, sr := range skips {
 		a.emitStep(sr)
 	}
+	return nil
 }
 
 // journal writes step records and ledger entries in one transaction. A journal that cannot
@@ -473,14 +488,16 @@ func (a *applier) fail(point string) error {
 
 // round sends the next request of each ready step (local steps run in place), then
 // journals every outcome in one transaction.
-func (a *applier) round(ctx context.Context, ready []*stepRun) error {
+func (a *applier) round(ctx context.Context, ready []*stepRun) (int, error) {
 	var sending []*stepRun
 	var reqs []graphapi.Request
 	var local []*stepRun
+	used := 0
 	for _, sr := range ready {
 		if len(reqs) >= roundSize {
 			break
 		}
+		used++
 		switch sr.step.Action {
 		case ActionLockoutCheck, ActionVerify:
 			local = append(local, sr)
@@ -493,7 +510,7 @@ func (a *applier) round(ctx context.Context, ready []*stepRun) error {
 		}
 		if sr.uncertain {
 			if err := a.reconcile(ctx, sr); err != nil {
-				return err
+				return used, err
 			}
 			if sr.state == snapshots.StepDone {
 				a.report.Reconciled++
@@ -512,7 +529,7 @@ func (a *applier) round(ctx context.Context, ready []*stepRun) error {
 		if sr.step.IfMissing && sr.res.Next == 0 {
 			there, err := a.linkPresent(ctx, req)
 			if err != nil {
-				return err
+				return used, err
 			}
 			if there {
 				sr.state, sr.res.Note = snapshots.StepDone, "came back with the restore"
@@ -537,14 +554,14 @@ func (a *applier) round(ctx context.Context, ready []*stepRun) error {
 	}
 	if len(local) > 0 {
 		if err := a.journal(ctx, local, nil); err != nil {
-			return err
+			return used, err
 		}
 		for _, sr := range local {
 			a.emitStep(sr)
 		}
 	}
 	if len(sending) == 0 {
-		return nil
+		return used, nil
 	}
 	// The steps are journaled as sent before their requests go out: a crash from here
 	// on leaves them marked, and resume reconciles their creates by natural key.
@@ -555,16 +572,16 @@ func (a *applier) round(ctx context.Context, ready []*stepRun) error {
 		}
 	}
 	if err := a.journal(ctx, sending, nil); err != nil {
-		return err
+		return used, err
 	}
 	if err := a.fail("before-send"); err != nil {
-		return err
+		return used, err
 	}
 	stats := a.opts.Client.Stats()
 	sent := a.now()
 	results, berr := a.opts.Client.Batch(ctx, reqs)
 	if err := a.fail("after-send"); err != nil {
-		return err
+		return used, err
 	}
 	after := a.opts.Client.Stats()
 	if after.Throttled > stats.Throttled {
@@ -578,10 +595,10 @@ func (a *applier) round(ctx context.Context, ready []*stepRun) error {
 		}
 	}
 	if err := a.journal(ctx, sending, ledger); err != nil {
-		return err
+		return used, err
 	}
 	if err := a.fail("after-journal"); err != nil {
-		return err
+		return used, err
 	}
 	for _, sr := range sending {
 		if finished(sr.state) {
@@ -590,9 +607,9 @@ func (a *applier) round(ctx context.Context, ready []*stepRun) error {
 	}
 	a.emit(Event{Type: EventProgress, Progress: a.progress()})
 	if berr != nil {
-		return berr
+		return used, berr
 	}
-	return nil
+	return used, nil
 }
 
 func (a *applier) emitStep(sr *stepRun) {
@@ -641,11 +658,13 @@ func (a *applier) outcome(ctx context.Context, sr *stepRun, req graphapi.Request
 		switch {
 		case req.Method == "DELETE":
 			sr.res.Note = "already gone"
-			return a.advance(sr)
+			a.advance(sr)
+			return nil
 		case sr.step.Action == ActionRestore && strings.HasSuffix(req.Path, "/restore"):
 			if a.exists(ctx, sr.step) {
 				sr.res.Note = "already restored"
-				return a.advance(sr)
+				a.advance(sr)
+				return nil
 			}
 			sr.state, sr.res.Error = snapshots.StepFailed, fmt.Sprintf("%s is no longer in the recycle bin (it was purged); build a new plan, which will recreate it", describe(sr.step))
 			return nil
@@ -655,7 +674,8 @@ func (a *applier) outcome(ctx context.Context, sr *stepRun, req graphapi.Request
 		case ActionAddLink:
 			sr.res.Note = "link already there"
 			a.linkAdded(req)
-			return a.advance(sr)
+			a.advance(sr)
+			return nil
 		case ActionRecreate, ActionRestore:
 			// An assignment's natural key is all of it: one that exists is the one the
 			// plan wanted (restoring its principal from the bin brought it back).
@@ -674,12 +694,11 @@ func (a *applier) outcome(ctx context.Context, sr *stepRun, req graphapi.Request
 }
 
 // advance moves a step past a request that needed nothing more.
-func (a *applier) advance(sr *stepRun) *snapshots.LedgerEntry {
+func (a *applier) advance(sr *stepRun) {
 	sr.res.Next++
 	if sr.res.Next >= len(sr.step.Requests) {
 		sr.state = snapshots.StepDone
 	}
-	return nil
 }
 
 func describe(s *Step) string {
@@ -732,11 +751,7 @@ func (a *applier) succeeded(sr *stepRun, req graphapi.Request, resp *graphapi.Re
 			sr.state, sr.res.Error = snapshots.StepFailed, fmt.Sprintf("%s: Graph answered without the new object's id; capture the tenant and build a new plan", describe(sr.step))
 			return nil
 		}
-		rid := ""
-		if resp.RequestID != "" {
-			rid = resp.RequestID
-		}
-		entry = a.record(sr, created.ID, created.AppID, rid)
+		entry = a.record(sr, created.ID, created.AppID, resp.RequestID)
 	}
 	sr.uncertain = false
 	a.advance(sr)

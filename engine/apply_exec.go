@@ -227,10 +227,6 @@ func (a *applier) reconcile(ctx context.Context, sr *stepRun) error {
 		sr.res.Note = "found by " + strings.Join(naturalKeys(kind), " and ") + " after a lost answer; not created twice"
 		sr.uncertain = false
 		a.advance(sr)
-		if sr.state == "" {
-			// More requests follow (none today for creates); the journal keeps it sent.
-			return a.journal(ctx, []*stepRun{sr}, []snapshots.LedgerEntry{*e})
-		}
 		return a.journal(ctx, []*stepRun{sr}, []snapshots.LedgerEntry{*e})
 	default:
 		ids := make([]string, 0, len(matches))

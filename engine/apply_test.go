@@ -294,3 +294,27 @@ func TestApplyLockoutKeepsPoliciesInReportOnly(t *testing.T) {
 		t.Errorf("the blocking policy is %v, not report-only", p["state"])
 	}
 }
+
+// TestApplyRefusesAPasswordFileOthersCanRead: the plan recreates users, and the file
+// for their passwords is readable by others; apply refuses before writing anything.
+func TestApplyRefusesAPasswordFileOthersCanRead(t *testing.T) {
+	t.Parallel()
+	r := newRecovery(t, 30, 23)
+	r.inject(t, "slow-burn", 23)
+	plan := r.plan(t)
+	opts := r.options(nil)
+	if err := os.WriteFile(opts.PasswordFile, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := r.op.Stats().Writes
+	_, err := Apply(context.Background(), plan, opts)
+	if err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("apply with a world-readable password file: %v", err)
+	}
+	if r.op.Stats().Writes != before {
+		t.Error("apply wrote to the tenant before refusing")
+	}
+	if _, ok, _ := r.store.Run(context.Background(), PlanHash(plan)); ok {
+		t.Error("a refused apply left a run in the journal")
+	}
+}
