@@ -130,23 +130,33 @@ func printDiff(w io.Writer, res *snapshots.DiffResult) {
 				who = fmt.Sprintf("%s by %s at %s", c.Activity, *c.Actor, fmtTime(*c.At))
 			}
 			fmt.Fprintf(w, "  %s %-26s %s (%s)  [%s]\n", ct.mark, c.Kind, c.DisplayName, c.ID, who)
-			for _, p := range c.Properties {
-				switch {
-				case strings.HasSuffix(p.Path, "[]") && p.After == nil:
-					fmt.Fprintf(w, "      %s: removed %s\n", p.Path, snapshots.FormatValue(p.Before))
-				case strings.HasSuffix(p.Path, "[]") && p.Before == nil:
-					fmt.Fprintf(w, "      %s: added %s\n", p.Path, snapshots.FormatValue(p.After))
-				default:
-					fmt.Fprintf(w, "      %s: %s -> %s\n", p.Path, snapshots.FormatValue(p.Before), snapshots.FormatValue(p.After))
-				}
-			}
-			for _, l := range c.Links {
-				sign := "+"
-				if l.Change == "removed" {
-					sign = "-"
-				}
-				fmt.Fprintf(w, "      %s %s %s/%s\n", sign, l.Relation, l.TargetKind, l.TargetID)
-			}
+			printChangeDetail(w, c, changeWords{removed: "removed", added: "added", linkRemoved: "-", linkAdded: "+"})
 		}
+	}
+}
+
+// changeWords name a change's two directions: diff speaks of what happened ("removed"),
+// verify of what the tenant lacks against the snapshot ("missing").
+type changeWords struct{ removed, added, linkRemoved, linkAdded string }
+
+// printChangeDetail writes a change's properties (one list member per line) and links,
+// indented under its heading.
+func printChangeDetail(w io.Writer, c snapshots.Change, words changeWords) {
+	for _, p := range c.Properties {
+		switch {
+		case strings.HasSuffix(p.Path, "[]") && p.After == nil:
+			fmt.Fprintf(w, "      %s: %s %s\n", p.Path, words.removed, snapshots.FormatValue(p.Before))
+		case strings.HasSuffix(p.Path, "[]") && p.Before == nil:
+			fmt.Fprintf(w, "      %s: %s %s\n", p.Path, words.added, snapshots.FormatValue(p.After))
+		default:
+			fmt.Fprintf(w, "      %s: %s -> %s\n", p.Path, snapshots.FormatValue(p.Before), snapshots.FormatValue(p.After))
+		}
+	}
+	for _, l := range c.Links {
+		mark := words.linkAdded
+		if l.Change == "removed" {
+			mark = words.linkRemoved
+		}
+		fmt.Fprintf(w, "      %s %s %s/%s\n", mark, l.Relation, l.TargetKind, l.TargetID)
 	}
 }

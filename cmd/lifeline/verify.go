@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -127,23 +126,7 @@ func printVerify(w io.Writer, rep *engine.VerifyReport) {
 		fmt.Fprintf(w, "\n%s: %d\n", vt.title, len(rows))
 		for _, c := range rows {
 			fmt.Fprintf(w, "  %s %-26s %s (%s)\n", vt.mark, c.Kind, c.DisplayName, c.ID)
-			for _, p := range c.Properties {
-				switch {
-				case strings.HasSuffix(p.Path, "[]") && p.After == nil:
-					fmt.Fprintf(w, "      %s: missing %s\n", p.Path, snapshots.FormatValue(p.Before))
-				case strings.HasSuffix(p.Path, "[]") && p.Before == nil:
-					fmt.Fprintf(w, "      %s: extra %s\n", p.Path, snapshots.FormatValue(p.After))
-				default:
-					fmt.Fprintf(w, "      %s: %s -> %s\n", p.Path, snapshots.FormatValue(p.Before), snapshots.FormatValue(p.After))
-				}
-			}
-			for _, l := range c.Links {
-				what := "extra"
-				if l.Change == "removed" {
-					what = "missing"
-				}
-				fmt.Fprintf(w, "      %s %s %s/%s\n", what, l.Relation, l.TargetKind, l.TargetID)
-			}
+			printChangeDetail(w, c, changeWords{removed: "missing", added: "extra", linkRemoved: "missing", linkAdded: "extra"})
 		}
 	}
 	if len(rep.Unrestorable) > 0 {
