@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -204,6 +205,18 @@ func (s *side) decode(n graphx.NodeID) (map[string]any, error) {
 		return nil, fmt.Errorf("%s is not in the snapshot", n)
 	}
 	return o.Decode()
+}
+
+// members returns the object split into its top-level members: the plan reads a few
+// properties of most objects it touches, and decoding only those is several times
+// cheaper than decoding the object. Each call decodes anew, so it only reads the side
+// and may run in parallel.
+func (s *side) members(n graphx.NodeID) (snapshots.Members, error) {
+	o, ok := s.objs[n]
+	if !ok || o.JSON == nil {
+		return nil, fmt.Errorf("%s is not in the snapshot", n)
+	}
+	return o.Members(nil)
 }
 
 // planner holds the state of one BuildPlan call.
@@ -523,15 +536,16 @@ func (p *planner) dynamicMembers(n graphx.NodeID, linkName string) bool {
 		return d
 	}
 	d := false
-	if obj, err := p.target.decode(n); err == nil {
-		if types, ok := obj["groupTypes"].([]any); ok {
+	if obj, err := p.target.members(n); err == nil {
+		types, _ := obj.Value("groupTypes")
+		if types, ok := types.([]any); ok {
 			for _, t := range types {
 				if s, _ := t.(string); strings.EqualFold(s, "DynamicMembership") {
 					d = true
 				}
 			}
 		}
-		if mt, _ := obj["membershipType"].(string); strings.EqualFold(mt, "Dynamic") {
+		if strings.EqualFold(obj.String("membershipType"), "Dynamic") {
 			d = true
 		}
 	}
@@ -917,7 +931,7 @@ func (p *planner) patchFor(n graphx.NodeID) (map[string]any, []string, error) {
 	if !ok || spec.ReadOnlyKind {
 		return nil, nil, nil
 	}
-	obj, err := p.target.decode(n)
+	obj, err := p.target.members(n)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -926,9 +940,9 @@ func (p *planner) patchFor(n graphx.NodeID) (map[string]any, []string, error) {
 	return body, paths, nil
 }
 
-// patchOf is patchFor of the decoded object: it only reads the planner, so rollback
+// patchOf is patchFor of the object's members: it only reads the planner, so rollback
 // runs it in parallel, and returns its warnings rather than adding them.
-func (p *planner) patchOf(n graphx.NodeID, spec *entra.Spec, obj map[string]any) (map[string]any, []string, []warning) {
+func (p *planner) patchOf(n graphx.NodeID, spec *entra.Spec, obj snapshots.Members) (map[string]any, []string, []warning) {
 	var warns []warning
 	props := map[string][]string{}
 	if c, ok := p.changes[n]; ok && c.Change == snapshots.Modified {
@@ -962,7 +976,12 @@ func (p *planner) patchOf(n graphx.NodeID, spec *entra.Spec, obj map[string]any)
 	body := map[string]any{}
 	var paths []string
 	for top, ps := range props {
-		body[top] = obj[top] // nil (JSON null) when the snapshot had none
+		v, err := obj.Value(top) // nil (JSON null) when the snapshot had none
+		if err != nil {
+			warns = append(warns, warning{obj: n, text: fmt.Sprintf("%s %s: %s is unreadable in the snapshot and is not rolled back: %v", n.Kind, n.ID, top, err)})
+			continue
+		}
+		body[top] = v
 		paths = append(paths, ps...)
 	}
 	graphx.Rewrite(n.Kind, body, p.ledger)
@@ -1062,28 +1081,36 @@ func (p *planner) binChanges(n graphx.NodeID) (map[string]any, []string) {
 	if !ok {
 		return nil, nil
 	}
-	before, err := p.target.decode(n)
+	before, err := p.target.members(n)
 	if err != nil {
 		return nil, nil
 	}
-	after, err := p.live.decode(n)
+	after, err := p.live.members(n)
 	if err != nil {
 		return nil, nil
 	}
 	return p.binChangesOf(n, spec, before, after)
 }
 
-// binChangesOf is binChanges of the decoded objects: it only reads the planner, so
-// rollback runs it in parallel.
-func (p *planner) binChangesOf(n graphx.NodeID, spec *entra.Spec, before, after map[string]any) (map[string]any, []string) {
+// binChangesOf is binChanges of the objects' members: it only reads the planner, so
+// rollback runs it in parallel. Members with the same bytes are the same and are not
+// decoded; a member that does not decode counts as changed, and is set to what the
+// snapshot holds.
+func (p *planner) binChangesOf(n graphx.NodeID, spec *entra.Spec, before, after snapshots.Members) (map[string]any, []string) {
 	body := map[string]any{}
 	var paths []string
 	for _, prop := range spec.Properties {
 		if prop.Secret || prop.Volatile || prop.Name == "deletedDateTime" || !spec.Writable(prop.Name, false) {
 			continue
 		}
-		b, a := before[prop.Name], after[prop.Name]
-		if snapshots.EqualJSON(b, a) {
+		braw, _ := before.Get(prop.Name)
+		araw, _ := after.Get(prop.Name)
+		if bytes.Equal(braw, araw) {
+			continue
+		}
+		b, berr := before.Value(prop.Name)
+		a, aerr := after.Value(prop.Name)
+		if berr != nil || (aerr == nil && snapshots.EqualJSON(b, a)) {
 			continue
 		}
 		body[prop.Name] = b
@@ -1096,7 +1123,11 @@ func (p *planner) binChangesOf(n graphx.NodeID, spec *entra.Spec, before, after 
 		}
 		top := topProperty(e.Pointer)
 		if _, done := body[top]; !done && spec.Writable(top, false) {
-			body[top] = before[top]
+			v, err := before.Value(top)
+			if err != nil {
+				continue
+			}
+			body[top] = v
 			paths = append(paths, top)
 		}
 	}
@@ -1114,39 +1145,12 @@ func (p *planner) rollback() error {
 		restored = append(restored, n)
 	}
 	p.sortNodes(restored)
-	p.target.prefetch(restored)
-	p.live.prefetch(restored)
-	// Decoded objects and names are taken in order, as binChanges and patchFor would
-	// take them; the patches, their JSON and their steps' ids are computed in parallel
-	// (each object's are its own), and the steps added in order.
-	type input struct {
-		spec          *entra.Spec
-		before, after map[string]any
-		name          string
-	}
-	ins := make([]input, len(restored))
-	for i, n := range restored {
-		spec, ok := entra.Lookup(n.Kind)
-		if !ok {
-			continue
-		}
-		before, err := p.target.decode(n)
-		if err != nil {
-			continue
-		}
-		after, err := p.live.decode(n)
-		if err != nil {
-			continue
-		}
-		ins[i] = input{spec: spec, before: before, after: after}
-	}
+	// The patches, their JSON and their steps' ids are computed in parallel (each
+	// object's are its own), and the steps added in order.
 	steps := make([]Step, len(restored))
 	parallelFor(len(restored), 1024, func(i int) {
-		in, n := ins[i], restored[i]
-		if in.spec == nil {
-			return
-		}
-		body, paths := p.binChangesOf(n, in.spec, in.before, in.after)
+		n := restored[i]
+		body, paths := p.binChanges(n)
 		if body == nil {
 			return
 		}
@@ -1163,37 +1167,33 @@ func (p *planner) rollback() error {
 	}
 
 	survivors := p.survivors(false)
-	p.target.prefetch(survivors)
-	ins = make([]input, len(survivors))
-	for i, n := range survivors {
-		spec, ok := entra.Lookup(n.Kind)
-		if !ok || spec.ReadOnlyKind {
-			continue
-		}
-		obj, err := p.target.decode(n)
-		if err != nil {
-			return err
-		}
-		ins[i] = input{spec: spec, before: obj}
-	}
 	steps = make([]Step, len(survivors))
 	warns := make([][]warning, len(survivors))
+	errs := make([]error, len(survivors))
 	parallelFor(len(survivors), 1024, func(i int) {
-		in, n := ins[i], survivors[i]
-		if in.spec == nil {
+		n := survivors[i]
+		spec, ok := entra.Lookup(n.Kind)
+		if !ok || spec.ReadOnlyKind {
 			return
 		}
-		body, paths, w := p.patchOf(n, in.spec, in.before)
+		obj, err := p.target.members(n)
+		if err != nil {
+			errs[i] = err
+			return
+		}
+		body, paths, w := p.patchOf(n, spec, obj)
 		warns[i] = w
 		if body == nil {
 			return
 		}
-		spec := entra.MustLookup(n.Kind)
 		steps[i] = Step{Kind: string(n.Kind), ObjectID: n.ID, Action: ActionRollback,
 			Paths: paths, DependsOn: p.deps(n), Requests: []Request{{Method: "PATCH", Path: spec.ObjectPath(n.ID), Body: mustJSON(body)}}}
 		steps[i].ID = stepID(StageRollback, &steps[i], nil)
 	})
 	for i, n := range survivors {
+		if errs[i] != nil {
+			return errs[i]
+		}
 		p.warnings = append(p.warnings, warns[i]...)
 		if steps[i].ID != "" {
 			steps[i].DisplayName = p.displayName(n)

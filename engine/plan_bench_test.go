@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -17,6 +18,8 @@ import (
 // BenchmarkBuildPlan100k builds the restore plan of an incident that touched about
 // 100,000 objects of a generated 100,000-user tenant: the design's goal is under 5 s.
 // Generating the tenant and writing both states takes far longer and is not timed.
+// LIFELINE_BENCH_PLAN, when set, is a file the plan is written to (JSON), so that
+// the plans two versions of the planner build can be compared.
 func BenchmarkBuildPlan100k(b *testing.B) {
 	if testing.Short() {
 		b.Skip("100k-object incident: run without -short")
@@ -40,6 +43,16 @@ func BenchmarkBuildPlan100k(b *testing.B) {
 	}
 	b.ReportMetric(float64(changed), "changed")
 	b.ReportMetric(float64(steps), "steps")
+	if out := os.Getenv("LIFELINE_BENCH_PLAN"); out != "" {
+		// The plan itself, to compare the plans of two versions of the planner.
+		data, err := json.Marshal(plan)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(out, data, 0o600); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // benchIncident writes a generated tenant of the given size as the known-good snapshot

@@ -2,6 +2,7 @@ package entra
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -195,6 +196,27 @@ func TestParseKindAndODataTypes(t *testing.T) {
 	for typ, want := range map[string]Kind{"#microsoft.graph.ipNamedLocation": KindNamedLocation, "#microsoft.graph.user": KindUser, "microsoft.graph.unifiedRoleAssignment": KindRoleAssignment} {
 		if got, ok := KindForODataType(typ); !ok || got != want {
 			t.Errorf("KindForODataType(%s) = %v, %v", typ, got, ok)
+		}
+	}
+}
+
+// TestDisplayNameReadsOnlyItsProperties: a caller that decodes only
+// DisplayNameProperties gets the same name as one that decodes the whole object.
+func TestDisplayNameReadsOnlyItsProperties(t *testing.T) {
+	t.Parallel()
+	full := map[string]any{}
+	for i, k := range []string{"principalDisplayName", "resourceDisplayName", "clientId", "resourceId", "scope",
+		"roleDefinitionId", "principalId", "directoryScopeId", "displayName", "userPrincipalName", "id",
+		"mail", "appId", "description", "name", "uniqueName", "mailNickname"} {
+		full[k] = fmt.Sprintf("v%d", i)
+	}
+	only := map[string]any{}
+	for _, k := range DisplayNameProperties {
+		only[k] = full[k]
+	}
+	for _, k := range Kinds() {
+		if got, want := DisplayName(k, only), DisplayName(k, full); got != want {
+			t.Errorf("%s: DisplayName of DisplayNameProperties = %q, of the whole object %q", k, got, want)
 		}
 	}
 }

@@ -326,8 +326,14 @@ func KindForODataType(t string) (Kind, bool) {
 	return "", false
 }
 
+// DisplayNameProperties are the only properties DisplayName reads (all strings): a
+// caller holding an object undecoded decodes just these.
+var DisplayNameProperties = []string{"principalDisplayName", "resourceDisplayName", "clientId", "resourceId", "scope",
+	"roleDefinitionId", "principalId", "directoryScopeId", "displayName", "userPrincipalName", "id"}
+
 // DisplayName returns the name a person knows an object by: its displayName, or for
-// kinds without one a description built from what it connects.
+// kinds without one a description built from what it connects. It reads only
+// DisplayNameProperties.
 func DisplayName(k Kind, obj map[string]any) string {
 	str := func(key string) string { s, _ := obj[key].(string); return s }
 	switch k {

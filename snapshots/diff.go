@@ -77,15 +77,15 @@ type Change struct {
 	Activity string     `json:"activity,omitempty"`
 	Evidence string     `json:"evidence"`
 
-	// before is the object decoded from the first state, kept when DiffOptions asked.
+	// before is a hard-deleted object decoded from the first state, kept when
+	// DiffOptions asked.
 	before map[string]any
 }
 
-// TakeBefore returns the object as the first state holds it, decoded, when the diff was
-// asked to keep it (DiffOptions.KeepBefore) and read it; nil otherwise. The diff had to
-// decode it anyway, and a restore plan needs it again: taking it saves decoding it
-// twice. It is handed out once (the caller may change it), and values of Properties
-// may share parts of it.
+// TakeBefore returns a hard-deleted object as the first state holds it, decoded, when
+// the diff was asked to keep it (DiffOptions.KeepBefore); nil otherwise. A restore
+// plan recreates it from the whole object, which the diff decodes once for both. It is
+// handed out once (the caller may change it).
 func (c *Change) TakeBefore() map[string]any {
 	m := c.before
 	c.before = nil
@@ -116,8 +116,8 @@ type DiffOptions struct {
 	// KeepVolatile reports properties that change on their own (entra's Volatile
 	// list), which diff otherwise ignores.
 	KeepVolatile bool
-	// KeepBefore keeps on each change the object decoded from the first state, when
-	// the diff read it (every change but an added object), for Change.TakeBefore.
+	// KeepBefore keeps on each hard-deleted change the object decoded whole from the
+	// first state, for Change.TakeBefore. Other changes' objects are not decoded whole.
 	KeepBefore bool
 }
 
@@ -254,18 +254,18 @@ func classifyAll(ctx context.Context, from, to State, pairs []rowPair, opts Diff
 				}
 				fromData := from.Store.blobsData(ctx, fromIDs)
 				toData := to.Store.blobsData(ctx, toIDs)
-				get := func(s *Store, blob int64) (map[string]any, error) {
+				get := func(s *Store, blob int64) ([]byte, error) {
 					data := toData
 					if s == from.Store && s != to.Store {
 						data = fromData
 					} else if s == from.Store {
 						// One file for both states: either batch may hold the version.
 						if d, ok := fromData[blob]; ok {
-							return s.decodeBlob(ctx, blob, d, true)
+							return s.resolvedBlob(ctx, blob, d, true)
 						}
 					}
 					d, ok := data[blob]
-					return s.decodeBlob(ctx, blob, d, ok)
+					return s.resolvedBlob(ctx, blob, d, ok)
 				}
 				for _, i := range idx {
 					out[i], errs[i] = classify(ctx, from, to, pairs[i].ra, pairs[i].rb, opts, get)
@@ -344,17 +344,17 @@ func (s *Store) readBlobs(ctx context.Context, ids []int64) (map[int64][]byte, e
 	return out, rows.Err()
 }
 
-// decodeBlob decodes a version whose stored form blobsData read (ok) or, when it did
-// not, reads it as blob does.
-func (s *Store) decodeBlob(ctx context.Context, blob int64, data []byte, ok bool) (map[string]any, error) {
+// resolvedBlob is the JSON of a version whose stored form blobsData read (ok) or, when
+// it did not, reads it as blobJSON does.
+func (s *Store) resolvedBlob(ctx context.Context, blob int64, data []byte, ok bool) ([]byte, error) {
 	if !ok {
-		return s.blob(ctx, blob)
+		return s.blobJSON(ctx, blob)
 	}
 	doc, err := resolveBlob(ctx, s.r, data)
 	if err != nil {
 		return nil, fmt.Errorf("object content unreadable in %s (run 'lifeline snapshots verify'): %w", s.path, err)
 	}
-	return decodeObject(doc)
+	return doc, nil
 }
 
 func refOf(s State) StateRef {
@@ -518,7 +518,8 @@ const (
 	inSnapshotB = "(first_snap <= ?2 AND (last_snap IS NULL OR last_snap >= ?2))"
 )
 
-func (s *Store) blob(ctx context.Context, blob int64) (map[string]any, error) {
+// blobJSON reads a version's JSON.
+func (s *Store) blobJSON(ctx context.Context, blob int64) ([]byte, error) {
 	var data []byte
 	if err := s.r.QueryRowContext(ctx, "SELECT data FROM blobs WHERE id = ?", blob).Scan(&data); err != nil {
 		return nil, fmt.Errorf("object content missing from %s (run 'lifeline snapshots verify'): %w", s.path, err)
@@ -527,7 +528,7 @@ func (s *Store) blob(ctx context.Context, blob int64) (map[string]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("object content unreadable in %s (run 'lifeline snapshots verify'): %w", s.path, err)
 	}
-	return decodeObject(doc)
+	return doc, nil
 }
 
 func decodeObject(data []byte) (map[string]any, error) {
@@ -543,10 +544,11 @@ func decodeObject(data []byte) (map[string]any, error) {
 	return m, nil
 }
 
-// classify classifies one pair, reading versions with get (Store.blob when nil).
-func classify(ctx context.Context, from, to State, ra, rb *manifestRow, opts DiffOptions, get func(*Store, int64) (map[string]any, error)) (*Change, error) {
+// classify classifies one pair, reading versions' JSON with get (Store.blobJSON when
+// nil).
+func classify(ctx context.Context, from, to State, ra, rb *manifestRow, opts DiffOptions, get func(*Store, int64) ([]byte, error)) (*Change, error) {
 	if get == nil {
-		get = func(s *Store, blob int64) (map[string]any, error) { return s.blob(ctx, blob) }
+		get = func(s *Store, blob int64) ([]byte, error) { return s.blobJSON(ctx, blob) }
 	}
 	var class string
 	switch {
@@ -574,18 +576,17 @@ func classify(ctx context.Context, from, to State, ra, rb *manifestRow, opts Dif
 	if row == nil {
 		row, side = rb, to
 	}
-	obj, err := get(side.Store, row.blob)
+	data, err := get(side.Store, row.blob)
 	if err != nil {
 		return nil, err
 	}
 	kind := entra.Kind(row.kind)
-	ch := &Change{Kind: kind, ID: row.id, DisplayName: entra.DisplayName(kind, obj), Change: class, Properties: []PropertyChange{}, Links: []LinkChange{}}
+	ch := &Change{Kind: kind, ID: row.id, Change: class, Properties: []PropertyChange{}, Links: []LinkChange{}}
 	if class == Modified || class == Restored {
 		after, err := get(to.Store, rb.blob)
 		if err != nil {
 			return nil, err
 		}
-		ch.DisplayName = entra.DisplayName(kind, after)
 		ignore := map[string]bool{"deletedDateTime": true, "@odata.type": false}
 		if !opts.KeepVolatile {
 			if spec, ok := entra.Lookup(kind); ok {
@@ -594,19 +595,98 @@ func classify(ctx context.Context, from, to State, ra, rb *manifestRow, opts Dif
 				}
 			}
 		}
-		// The ignored properties are skipped rather than deleted: the decoded object
-		// may be kept (KeepBefore) and must stay as stored.
-		ch.Properties = diffTop(obj, after, ignore, ch.Properties)
+		ch.Properties, ch.DisplayName, err = diffObjects(kind, data, after, ignore, ch.Properties)
+		if err != nil {
+			return nil, err
+		}
 		if class == Modified && len(ch.Properties) == 0 {
 			// Only ignored properties changed; links are compared separately and may
 			// still bring the object back as modified.
 			return nil, nil
 		}
+		return ch, nil
 	}
-	if opts.KeepBefore && ra != nil {
+	// A restore plan recreates what is gone from the whole object: it is decoded
+	// whole for it. Otherwise only the members that name the object are.
+	var buf [64]Member
+	if ms, ok := SplitMembers(data, buf[:0]); ok && !(opts.KeepBefore && class == HardDeleted) {
+		ch.DisplayName = ms.DisplayName(kind)
+		return ch, nil
+	}
+	obj, err := decodeObject(data)
+	if err != nil {
+		return nil, err
+	}
+	ch.DisplayName = entra.DisplayName(kind, obj)
+	if opts.KeepBefore && class == HardDeleted {
 		ch.before = obj
 	}
 	return ch, nil
+}
+
+// diffObjects is diffTop of two versions of an object, given as JSON, and the name of
+// the second: members whose bytes are equal are equal and are not decoded; the others
+// are decoded and diffed as diffTop would.
+func diffObjects(kind entra.Kind, a, b []byte, ignore map[string]bool, out []PropertyChange) ([]PropertyChange, string, error) {
+	var abuf, bbuf [64]Member
+	am, aok := SplitMembers(a, abuf[:0])
+	bm, bok := SplitMembers(b, bbuf[:0])
+	if !aok || !bok {
+		x, err := decodeObject(a)
+		if err != nil {
+			return nil, "", err
+		}
+		y, err := decodeObject(b)
+		if err != nil {
+			return nil, "", err
+		}
+		return diffTop(x, y, ignore, out), entra.DisplayName(kind, y), nil
+	}
+	i, j := 0, 0
+	for i < len(am) || j < len(bm) {
+		var key string
+		var av, bv []byte
+		switch {
+		case j >= len(bm) || (i < len(am) && am[i].Key < bm[j].Key):
+			key, av = am[i].Key, am[i].Value
+			i++
+		case i >= len(am) || bm[j].Key < am[i].Key:
+			key, bv = bm[j].Key, bm[j].Value
+			j++
+		default:
+			key, av, bv = am[i].Key, am[i].Value, bm[j].Value
+			i++
+			j++
+			if bytes.Equal(av, bv) {
+				continue
+			}
+		}
+		if ignore[key] {
+			continue
+		}
+		x, err := decodeMember(av)
+		if err != nil {
+			return nil, "", err
+		}
+		y, err := decodeMember(bv)
+		if err != nil {
+			return nil, "", err
+		}
+		if sameScalar(x, y) {
+			continue
+		}
+		out = diffValues(key, x, y, out)
+	}
+	return out, bm.DisplayName(kind), nil
+}
+
+// decodeMember decodes a member's value; nil (an absent member) is JSON null, as a
+// map lookup gives.
+func decodeMember(raw []byte) (any, error) {
+	if raw == nil {
+		return nil, nil
+	}
+	return DecodeValue(raw)
 }
 
 // diffTop is diffValues of two decoded objects less their ignored top-level members:

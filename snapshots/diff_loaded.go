@@ -121,12 +121,12 @@ func DiffLoaded(ctx context.Context, from, to State, a, b *Loaded, opts DiffOpti
 		}
 	}
 
-	get := func(s *Store, blob int64) (map[string]any, error) {
+	get := func(s *Store, blob int64) ([]byte, error) {
 		objs := y
 		if s == from.Store {
 			objs = x
 		}
-		return decodeObject(objs[blob-1].JSON)
+		return objs[blob-1].JSON, nil
 	}
 	out := make([]*Change, len(pairs))
 	errs := make([]error, len(pairs))
