@@ -1,6 +1,8 @@
 package snapshots
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"sync/atomic"
 	"unicode/utf8"
@@ -186,27 +188,34 @@ func (d *fastDecoder) array() (any, bool) {
 // replaced whole, so concurrent decoders need no lock.
 var keyCache [4096]atomic.Pointer[string]
 
-// key decodes the member name at d.i, which is a '"'.
+// key decodes the member name at d.i, which is a '"'. A name already in keyCache is
+// recognised by its bytes alone: only names without escapes or control or non-ASCII
+// bytes are cached, so bytes equal to one up to the first quote are that name, whole.
 func (d *fastDecoder) key() (string, bool) {
 	start := d.i + 1
-	h := uint32(2166136261)
-	for i := start; i < len(d.b) && i-start <= 64; i++ {
-		c := d.b[i]
-		if c == '"' {
-			slot := &keyCache[h%uint32(len(keyCache))]
-			if p := slot.Load(); p != nil && *p == string(d.b[start:i]) {
-				d.i = i + 1
-				return *p, true
+	if n := bytes.IndexByte(d.b[start:], '"'); n > 0 && n <= 64 {
+		name := d.b[start : start+n]
+		// A cheap hash of the length and three bytes: the cache only has to tell apart
+		// the few hundred names Graph objects use.
+		h := uint32(n)*2654435761 ^ uint32(name[0])<<16 ^ uint32(name[n/2])<<8 ^ uint32(name[n-1])
+		slot := &keyCache[(h^h>>13)%uint32(len(keyCache))]
+		if p := slot.Load(); p != nil && *p == string(name) {
+			d.i = start + n + 1
+			return *p, true
+		}
+		plain := true
+		for _, c := range name {
+			if c == '\\' || c < 0x20 || c >= 0x80 {
+				plain = false
+				break
 			}
-			k := string(d.b[start:i])
+		}
+		if plain {
+			k := string(name)
 			slot.Store(&k)
-			d.i = i + 1
+			d.i = start + n + 1
 			return k, true
 		}
-		if c == '\\' || c < 0x20 || c >= 0x80 {
-			break
-		}
-		h = (h ^ uint32(c)) * 16777619
 	}
 	v, ok := d.str()
 	if !ok {
@@ -215,12 +224,46 @@ func (d *fastDecoder) key() (string, bool) {
 	return v.(string), true
 }
 
+// SWAR (several bytes at once in a word) tests for the bytes that end a run of plain
+// string content: strings are most of a stored object's bytes.
+const (
+	swarOnes = 0x0101010101010101
+	swarHigh = 0x8080808080808080
+)
+
+// swarSpecial reports whether any of the eight bytes of x is a quote, a backslash or a
+// control character, or (withHigh) not ASCII.
+func swarSpecial(x uint64, withHigh bool) bool {
+	quote := x ^ (swarOnes * '"')
+	slash := x ^ (swarOnes * '\\')
+	t := ((quote - swarOnes) &^ quote) | ((slash - swarOnes) &^ slash) | ((x - swarOnes*0x20) &^ x)
+	if withHigh {
+		t |= x
+	}
+	return t&swarHigh != 0
+}
+
+// plainRun returns the index of the first byte at or after i that may end a run of
+// plain string content (see swarSpecial), testing eight bytes at a time; the byte
+// there still has to be looked at.
+func plainRun(b []byte, i int, withHigh bool) int {
+	for i+8 <= len(b) && !swarSpecial(binary.LittleEndian.Uint64(b[i:]), withHigh) {
+		i += 8
+	}
+	return i
+}
+
 // str decodes the string at d.i, which is a '"'. Strings with escapes are rare in
 // stored objects and go through encoding/json, which knows every escape rule.
 func (d *fastDecoder) str() (any, bool) {
 	start := d.i + 1
 	ascii, escaped := true, false
 	for i := start; i < len(d.b); i++ {
+		if ascii {
+			if i = plainRun(d.b, i, true); i >= len(d.b) {
+				break
+			}
+		}
 		switch c := d.b[i]; {
 		case c == '"':
 			d.i = i + 1

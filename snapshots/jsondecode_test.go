@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -14,6 +15,24 @@ var decodeFastCases = []string{
 	`{"a":"\xff"}`, `{"a":01}`, `{"a":"\"\\"}`, `{"a":"\ud800"}`, `{"a":1.}`, `{"a":-}`,
 	`{"a":"é"}`, "{\"a\":\"x\ty\"}", `{"a":1}x`, `{"a":1} `, `[1]`, `null`, `{"a":tru}`,
 	`{"displayName":"Ann","businessPhones":["+1 555"],"onPremisesExtensionAttributes":{"extensionAttribute1":null}}`,
+	// Long strings, read eight bytes at a time (offsetCases has more).
+	`{"aLongMemberName1":"0123456789abcdef\"quoted\" and \\ back","aLongMemberName2":"0123456789abcdefé0123456789"}`,
+	"{\"longMemberNameWith\tTab\":1}", "{\"k\":\"0123456789abcde\x01fgh\"}", "{\"k\":\"01234567\xff89abcdef\"}",
+	`{"0123456789abcdef":"0123456789abcdef","0123456789abcdeg":"0123456789abcdef"}`, `{"k":"0123456789abcdef`,
+}
+
+// offsetCases put each kind of byte that ends a run of plain string content (a
+// quote, an escape, a control character, non-ASCII, invalid UTF-8) at every offset of
+// a name and of a value, across the eight-byte words they are read in.
+func offsetCases() []string {
+	var out []string
+	for _, special := range []string{`\"`, `\\`, "\x01", "é", "\xff", `\u00e9`} {
+		for at := 0; at < 20; at++ {
+			text := strings.Repeat("a", at) + special + strings.Repeat("b", 20-at)
+			out = append(out, `{"`+text+`":1}`, `{"k":"`+text+`"}`, `{"k":"`+strings.Repeat("c", at)+`"}`)
+		}
+	}
+	return out
 }
 
 func referenceDecode(data []byte) (map[string]any, error) {
@@ -39,7 +58,7 @@ func checkDecodeFast(t *testing.T, data []byte) {
 }
 
 func TestDecodeFastIsEncodingJSON(t *testing.T) {
-	for _, c := range decodeFastCases {
+	for _, c := range append(offsetCases(), decodeFastCases...) {
 		checkDecodeFast(t, []byte(c))
 	}
 	// Empty arrays decode as empty, not nil, slices, as encoding/json gives them.

@@ -46,7 +46,7 @@ func checkSplitMembers(t *testing.T, data []byte) {
 }
 
 func TestSplitMembersIsEncodingJSON(t *testing.T) {
-	for _, c := range append(append([]string{}, decodeFastCases...), membersCases...) {
+	for _, c := range append(append(offsetCases(), decodeFastCases...), membersCases...) {
 		checkSplitMembers(t, []byte(c))
 	}
 	for _, c := range []string{`{"b":1,"a":2}`, `{"a":{"b" 1}}`, `{"a":1,"b":2,"a":3}`, `{"a\u0062":1}`} {
