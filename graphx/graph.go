@@ -8,6 +8,7 @@
 package graphx
 
 import (
+	"cmp"
 	"encoding/json"
 	"sort"
 	"strings"
@@ -131,6 +132,30 @@ func (g *Graph) collect(id NodeID, adj [][]int32) []Edge {
 // Dangling returns the references whose targets are not in the graph.
 func (g *Graph) Dangling() []Dangling { return append([]Dangling(nil), g.dangling...) }
 
+// compareNodeStrings compares a.String() with b.String() without building them: the
+// edges of a group with thousands of members are sorted every time they are asked for.
+func compareNodeStrings(a, b NodeID) int {
+	if a.Kind == b.Kind {
+		return strings.Compare(a.ID, b.ID)
+	}
+	at := func(n NodeID, i int) byte {
+		switch {
+		case i < len(n.Kind):
+			return n.Kind[i]
+		case i == len(n.Kind):
+			return '/'
+		}
+		return n.ID[i-len(n.Kind)-1]
+	}
+	la, lb := len(a.Kind)+1+len(a.ID), len(b.Kind)+1+len(b.ID)
+	for i := range min(la, lb) {
+		if ca, cb := at(a, i), at(b, i); ca != cb {
+			return cmp.Compare(ca, cb)
+		}
+	}
+	return cmp.Compare(la, lb)
+}
+
 func sortEdges(es []Edge) {
 	sort.Slice(es, func(i, j int) bool {
 		a, b := es[i], es[j]
@@ -138,10 +163,10 @@ func sortEdges(es []Edge) {
 			return a.Relation < b.Relation
 		}
 		if a.From != b.From {
-			return a.From.String() < b.From.String()
+			return compareNodeStrings(a.From, b.From) < 0
 		}
 		if a.To != b.To {
-			return a.To.String() < b.To.String()
+			return compareNodeStrings(a.To, b.To) < 0
 		}
 		return a.Pointer < b.Pointer
 	})
@@ -206,12 +231,9 @@ func (b *Builder) AddObject(kind entra.Kind, id string, raw []byte, inBin bool) 
 		// Most objects (users, groups) hold no property references: decode only the
 		// names lookup needs, several times cheaper than a map of every property.
 		obj := map[string]any{"id": id}
-		err := topLevelStrings(raw, func(key, value string) {
-			switch key {
-			case "displayName", "userPrincipalName", "appId", "templateId", "appOwnerOrganizationId":
-				if value != "" {
-					obj[key] = value
-				}
+		err := topLevelStrings(raw, nodeProperties, func(key, value string) {
+			if value != "" {
+				obj[key] = value
 			}
 		})
 		if err != nil {
@@ -227,6 +249,10 @@ func (b *Builder) AddObject(kind entra.Kind, id string, raw []byte, inBin bool) 
 	b.AddDecoded(kind, id, obj, inBin)
 	return nil
 }
+
+// nodeProperties are the properties a node of an object without references is built
+// from: AddDecoded reads no others of it.
+var nodeProperties = []string{"displayName", "userPrincipalName", "appId", "templateId", "appOwnerOrganizationId"}
 
 // AddDecoded adds one object already decoded into a map.
 func (b *Builder) AddDecoded(kind entra.Kind, id string, obj map[string]any, inBin bool) {

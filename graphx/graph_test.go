@@ -271,8 +271,20 @@ func TestTopLevelStringsAgreesWithEncodingJSON(t *testing.T) {
 		want := map[string]any{}
 		json.Unmarshal([]byte(in), &want)
 		got := map[string]string{}
-		if err := topLevelStrings([]byte(in), func(k, v string) { got[k] = v }); err != nil {
+		keys := []string{"absent"}
+		for k := range want {
+			keys = append(keys, k)
+		}
+		if err := topLevelStrings([]byte(in), keys, func(k, v string) { got[k] = v }); err != nil {
 			t.Fatalf("%s: %v", in, err)
+		}
+		// Members not asked for are skipped.
+		only := map[string]string{}
+		if err := topLevelStrings([]byte(in), []string{"displayName"}, func(k, v string) { only[k] = v }); err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		if s, _ := want["displayName"].(string); len(only) > 1 || only["displayName"] != s {
+			t.Errorf("%s: asked for displayName, got %v", in, only)
 		}
 		for k, v := range want {
 			if s, ok := v.(string); ok && got[k] != s {
@@ -284,7 +296,7 @@ func TestTopLevelStringsAgreesWithEncodingJSON(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{`{"a":`, `["a"]`, `{"a" "b"}`, `{"a":"b"`, `{"a":{"b":1}`} {
-		if err := topLevelStrings([]byte(bad), func(string, string) {}); err == nil {
+		if err := topLevelStrings([]byte(bad), nil, func(string, string) {}); err == nil {
 			t.Errorf("accepted %q", bad)
 		}
 	}
@@ -298,4 +310,16 @@ func countStrings(m map[string]any) int {
 		}
 	}
 	return n
+}
+
+func TestCompareNodeStringsIsStringOrder(t *testing.T) {
+	t.Parallel()
+	ids := []NodeID{{"group", "a"}, {"group", "b"}, {"groupX", "a"}, {"grou", "p/a"}, {"user", ""}, {"", "x"}, {"user", "a/b"}, {"users", "a"}, {"group", ""}}
+	for _, a := range ids {
+		for _, b := range ids {
+			if got, want := compareNodeStrings(a, b), strings.Compare(a.String(), b.String()); got != want {
+				t.Errorf("compareNodeStrings(%v, %v) = %d, want %d", a, b, got, want)
+			}
+		}
+	}
 }

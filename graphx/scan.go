@@ -4,15 +4,17 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"slices"
 )
 
 var errMalformed = errors.New("malformed JSON object")
 
 // topLevelStrings calls fn for each top-level member of the JSON object raw whose value
-// is a string, skipping every other value without decoding it. Building the graph of a
-// million users needs only their names, and decoding each two-kilobyte user with
-// encoding/json cost most of the build.
-func topLevelStrings(raw []byte, fn func(key, value string)) error {
+// is a string and whose name is one of keys, skipping every other value without
+// decoding it. Building the graph of a million users needs only their names, and
+// decoding each two-kilobyte user with encoding/json cost most of the build; names and
+// values of other members are not even copied.
+func topLevelStrings(raw []byte, keys []string, fn func(key, value string)) error {
 	i := skipSpace(raw, 0)
 	if i >= len(raw) || raw[i] != '{' {
 		return errMalformed
@@ -29,7 +31,18 @@ func topLevelStrings(raw []byte, fn func(key, value string)) error {
 		if kEnd < 0 {
 			return errMalformed
 		}
-		key := unquote(raw[i:kEnd], esc)
+		key, wanted := "", false
+		if !esc {
+			name := raw[i+1 : kEnd-1]
+			for _, k := range keys {
+				if string(name) == k {
+					key, wanted = k, true
+					break
+				}
+			}
+		} else if key = unquote(raw[i:kEnd], esc); slices.Contains(keys, key) {
+			wanted = true
+		}
 		i = skipSpace(raw, kEnd)
 		if i >= len(raw) || raw[i] != ':' {
 			return errMalformed
@@ -43,7 +56,9 @@ func topLevelStrings(raw []byte, fn func(key, value string)) error {
 			if end < 0 {
 				return errMalformed
 			}
-			fn(key, unquote(raw[i:end], esc))
+			if wanted {
+				fn(key, unquote(raw[i:end], esc))
+			}
 			i = end
 		} else {
 			end := skipNested(raw, i)
