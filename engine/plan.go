@@ -2,12 +2,12 @@ package engine
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -207,17 +207,21 @@ func (s *side) decode(n graphx.NodeID) (map[string]any, error) {
 	return o.Decode()
 }
 
-// members returns the object split into its top-level members: the plan reads a few
-// properties of most objects it touches, and decoding only those is several times
-// cheaper than decoding the object. Each call decodes anew, so it only reads the side
-// and may run in parallel.
-func (s *side) members(n graphx.NodeID) (snapshots.Members, error) {
+// members returns the object split into its top-level members, in buf when it is
+// large enough: the plan reads a few properties of most objects it touches, and
+// decoding only those is several times cheaper than decoding the object. Each call
+// decodes anew, so it only reads the side and may run in parallel.
+func (s *side) members(n graphx.NodeID, buf snapshots.Members) (snapshots.Members, error) {
 	o, ok := s.objs[n]
 	if !ok || o.JSON == nil {
 		return nil, fmt.Errorf("%s is not in the snapshot", n)
 	}
-	return o.Members(nil)
+	return o.Members(buf)
 }
+
+// memberBuf is room for the members of a typical object, on the stack of whoever
+// splits one.
+type memberBuf [64]snapshots.Member
 
 // planner holds the state of one BuildPlan call.
 type planner struct {
@@ -228,8 +232,6 @@ type planner struct {
 	restored     map[graphx.NodeID]string
 	created      map[graphx.NodeID]string
 	stages       map[string][]Step
-	stepObj      map[string]graphx.NodeID
-	stepTarget   map[string]graphx.NodeID
 	dynamic      map[graphx.NodeID]bool
 	warnings     []warning
 	deferred     []deferredRefs
@@ -265,7 +267,7 @@ func BuildPlan(ctx context.Context, target snapshots.State, live snapshots.State
 	}
 	p := &planner{graph: in.graph, changes: map[graphx.NodeID]*snapshots.Change{}, ledger: graphx.NewLedger(),
 		restored: map[graphx.NodeID]string{}, created: map[graphx.NodeID]string{}, stages: map[string][]Step{},
-		stepObj: map[string]graphx.NodeID{}, stepTarget: map[string]graphx.NodeID{}, dynamic: map[graphx.NodeID]bool{}}
+		dynamic: map[graphx.NodeID]bool{}}
 	p.target = in.target
 	if in.liveErr != nil {
 		return nil, in.liveErr
@@ -383,10 +385,11 @@ func Summarize(stages []Stage, without bool) PlanSummary {
 	return s
 }
 
-// add appends a step to a stage, computing its id.
-func (p *planner) add(stage string, s Step, obj graphx.NodeID, target *graphx.NodeID) string {
+// add appends a step to a stage, computing its id; target is the object a link step
+// links to.
+func (p *planner) add(stage string, s Step, target *graphx.NodeID) string {
 	s.ID = stepID(stage, &s, target)
-	return p.addWithID(stage, s, obj, target)
+	return p.addWithID(stage, s)
 }
 
 // stepID is the id add gives a step; computing it only reads the step, so steps built
@@ -405,37 +408,33 @@ func stepID(stage string, s *Step, target *graphx.NodeID) string {
 	return StepID(stage, s.Action, entra.Kind(s.Kind), s.ObjectID, extra[:n]...)
 }
 
-// reserve makes room for n more steps of a stage, with or without targets, so that
-// adding hundreds of thousands of link steps does not grow the step maps a dozen times.
-func (p *planner) reserve(stage string, n int, targets bool) {
-	if n < 1024 {
-		return
-	}
-	p.stages[stage] = slices.Grow(p.stages[stage], n)
-	objs := make(map[string]graphx.NodeID, len(p.stepObj)+n)
-	maps.Copy(objs, p.stepObj)
-	p.stepObj = objs
-	if targets {
-		ts := make(map[string]graphx.NodeID, len(p.stepTarget)+n)
-		maps.Copy(ts, p.stepTarget)
-		p.stepTarget = ts
-	}
-}
-
 // addWithID is add of a step whose ID stepID has already set.
-func (p *planner) addWithID(stage string, s Step, obj graphx.NodeID, target *graphx.NodeID) string {
-	if target != nil {
-		p.stepTarget[s.ID] = *target
-	}
+func (p *planner) addWithID(stage string, s Step) string {
 	if s.DependsOn == nil {
 		s.DependsOn = []string{}
 	}
 	if s.Requests == nil {
 		s.Requests = []Request{}
 	}
-	p.stepObj[s.ID] = obj
 	p.stages[stage] = append(p.stages[stage], s)
 	return s.ID
+}
+
+// stepObject is the object a step is about: none for the lockout check, which is
+// about every policy it depends on.
+func stepObject(s *Step) graphx.NodeID {
+	if s.Action == ActionLockoutCheck {
+		return graphx.NodeID{}
+	}
+	return graphx.NodeID{Kind: entra.Kind(s.Kind), ID: s.ObjectID}
+}
+
+// stepTarget is the object a link step links to, when it is one.
+func stepTarget(s *Step) (graphx.NodeID, bool) {
+	if s.TargetKind == "" && s.TargetID == "" {
+		return graphx.NodeID{}, false
+	}
+	return graphx.NodeID{Kind: entra.Kind(s.TargetKind), ID: s.TargetID}, true
 }
 
 func (p *planner) displayName(n graphx.NodeID) string {
@@ -464,15 +463,8 @@ func (p *planner) sortedChanges(class string, keep func(*snapshots.Change) bool)
 		}
 	}
 	// Kind order, name, id, with each kind's rank looked up once.
-	sort.Slice(keys, func(i, j int) bool {
-		a, b := &keys[i], &keys[j]
-		if a.rank != b.rank {
-			return a.rank < b.rank
-		}
-		if a.c.DisplayName != b.c.DisplayName {
-			return a.c.DisplayName < b.c.DisplayName
-		}
-		return a.c.ID < b.c.ID
+	keys = sortUnique(keys, func(a, b *changeKey) int {
+		return cmp.Or(cmp.Compare(a.rank, b.rank), strings.Compare(a.c.DisplayName, b.c.DisplayName), strings.Compare(a.c.ID, b.c.ID))
 	})
 	var out []*snapshots.Change
 	for _, k := range keys {
@@ -536,7 +528,8 @@ func (p *planner) dynamicMembers(n graphx.NodeID, linkName string) bool {
 		return d
 	}
 	d := false
-	if obj, err := p.target.members(n); err == nil {
+	var buf memberBuf
+	if obj, err := p.target.members(n, buf[:0]); err == nil {
 		types, _ := obj.Value("groupTypes")
 		if types, ok := types.([]any); ok {
 			for _, t := range types {
@@ -589,7 +582,7 @@ func (p *planner) restoreFromBin() error {
 			continue
 		}
 		p.restored[n] = p.add(StageRestoreFromBin, Step{Kind: string(c.Kind), ObjectID: c.ID, DisplayName: c.DisplayName,
-			Action: ActionRestore, Requests: []Request{req}}, n, nil)
+			Action: ActionRestore, Requests: []Request{req}}, nil)
 	}
 	return nil
 }
@@ -686,8 +679,8 @@ func (p *planner) recreate() error {
 		}
 	}
 	p.deferred = deferred
-	for i, n := range order {
-		p.addWithID(StageRecreate, steps[i], n, nil)
+	for i := range order {
+		p.addWithID(StageRecreate, steps[i])
 	}
 	return nil
 }
@@ -744,7 +737,7 @@ func (p *planner) deferredSteps() {
 		sort.Strings(paths)
 		deps := slices.Compact(slices.Sorted(slices.Values(append([]string{p.created[d.n]}, d.later...))))
 		p.add(StageRollback, Step{Kind: string(d.n.Kind), ObjectID: d.n.ID, DisplayName: p.displayName(d.n), Action: ActionRollback,
-			Paths: paths, DependsOn: deps, Requests: []Request{{Method: "PATCH", Path: p.objectPath(d.n), Body: mustJSON(d.props)}}}, d.n, nil)
+			Paths: paths, DependsOn: deps, Requests: []Request{{Method: "PATCH", Path: p.objectPath(d.n), Body: mustJSON(d.props)}}}, nil)
 	}
 }
 
@@ -753,8 +746,7 @@ func (p *planner) deferredSteps() {
 // It returns the holders' names it looked up.
 func sortLinks(ls []snapshots.Link, name func(graphx.NodeID) string) map[graphx.NodeID]string {
 	names := make(map[graphx.NodeID]string, len(ls))
-	// The sort keys are looked up once per link, not twice per comparison; the
-	// comparisons are the same, so sort.Slice makes the same moves.
+	// The sort keys are looked up once per link, not twice per comparison.
 	type linkKey struct {
 		rank, toRank int
 		name         string
@@ -770,24 +762,9 @@ func sortLinks(ls []snapshots.Link, name func(graphx.NodeID) string) map[graphx.
 		}
 		keys[i] = linkKey{rank: kindRank[l.Kind], toRank: kindRank[l.ToKind], name: nm, l: l}
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		a, b := &keys[i], &keys[j]
-		if a.rank != b.rank {
-			return a.rank < b.rank
-		}
-		if a.name != b.name {
-			return a.name < b.name
-		}
-		if a.l.From != b.l.From {
-			return a.l.From < b.l.From
-		}
-		if a.l.Name != b.l.Name {
-			return a.l.Name < b.l.Name
-		}
-		if a.toRank != b.toRank {
-			return a.toRank < b.toRank
-		}
-		return a.l.To < b.l.To
+	keys = sortUnique(keys, func(a, b *linkKey) int {
+		return cmp.Or(cmp.Compare(a.rank, b.rank), strings.Compare(a.name, b.name), strings.Compare(a.l.From, b.l.From),
+			strings.Compare(a.l.Name, b.l.Name), cmp.Compare(a.toRank, b.toRank), strings.Compare(a.l.To, b.l.To))
 	})
 	for i := range keys {
 		ls[i] = keys[i].l
@@ -877,11 +854,10 @@ func (p *planner) relink() error {
 		steps[i].ID = stepID(StageRelink, &steps[i], &to)
 		built[i] = true
 	})
-	p.reserve(StageRelink, len(missing), true)
-	for i, l := range missing {
+	p.stages[StageRelink] = slices.Grow(p.stages[StageRelink], len(missing))
+	for i := range missing {
 		if built[i] {
-			from, to := graphx.NodeID{Kind: l.Kind, ID: l.From}, graphx.NodeID{Kind: l.ToKind, ID: l.To}
-			p.addWithID(StageRelink, steps[i], from, &to)
+			p.addWithID(StageRelink, steps[i])
 		}
 	}
 	// Assignments and grants are objects, recreated with rewritten ids.
@@ -910,7 +886,7 @@ func (p *planner) relink() error {
 			path = strings.ReplaceAll(path, "{parent}", parent)
 		}
 		p.add(StageRelink, Step{Kind: string(c.Kind), ObjectID: c.ID, DisplayName: c.DisplayName, Action: ActionRecreate,
-			DependsOn: p.deps(n), Requests: []Request{{Method: "POST", Path: path, Body: mustJSON(body)}}}, n, nil)
+			DependsOn: p.deps(n), Requests: []Request{{Method: "POST", Path: path, Body: mustJSON(body)}}}, nil)
 	}
 	return nil
 }
@@ -931,7 +907,8 @@ func (p *planner) patchFor(n graphx.NodeID) (map[string]any, []string, error) {
 	if !ok || spec.ReadOnlyKind {
 		return nil, nil, nil
 	}
-	obj, err := p.target.members(n)
+	var buf memberBuf
+	obj, err := p.target.members(n, buf[:0])
 	if err != nil {
 		return nil, nil, err
 	}
@@ -1048,8 +1025,7 @@ func (p *planner) survivors(ca bool) []graphx.NodeID {
 }
 
 func (p *planner) sortNodes(ns []graphx.NodeID) {
-	// Names and ranks are looked up once per node rather than twice per comparison;
-	// the comparisons are the same, so sort.Slice makes the same moves.
+	// Names and ranks are looked up once per node rather than twice per comparison.
 	type nodeKey struct {
 		rank int
 		name string
@@ -1059,15 +1035,8 @@ func (p *planner) sortNodes(ns []graphx.NodeID) {
 	for i, n := range ns {
 		keys[i] = nodeKey{kindRank[n.Kind], p.displayName(n), n}
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		a, b := &keys[i], &keys[j]
-		if a.rank != b.rank {
-			return a.rank < b.rank
-		}
-		if a.name != b.name {
-			return a.name < b.name
-		}
-		return a.n.ID < b.n.ID
+	keys = sortUnique(keys, func(a, b *nodeKey) int {
+		return cmp.Or(cmp.Compare(a.rank, b.rank), strings.Compare(a.name, b.name), strings.Compare(a.n.ID, b.n.ID))
 	})
 	for i := range keys {
 		ns[i] = keys[i].n
@@ -1081,11 +1050,12 @@ func (p *planner) binChanges(n graphx.NodeID) (map[string]any, []string) {
 	if !ok {
 		return nil, nil
 	}
-	before, err := p.target.members(n)
+	var bbuf, abuf memberBuf
+	before, err := p.target.members(n, bbuf[:0])
 	if err != nil {
 		return nil, nil
 	}
-	after, err := p.live.members(n)
+	after, err := p.live.members(n, abuf[:0])
 	if err != nil {
 		return nil, nil
 	}
@@ -1162,7 +1132,7 @@ func (p *planner) rollback() error {
 	for i, n := range restored {
 		if steps[i].ID != "" {
 			steps[i].DisplayName = p.displayName(n)
-			p.addWithID(StageRollback, steps[i], n, nil)
+			p.addWithID(StageRollback, steps[i])
 		}
 	}
 
@@ -1176,7 +1146,8 @@ func (p *planner) rollback() error {
 		if !ok || spec.ReadOnlyKind {
 			return
 		}
-		obj, err := p.target.members(n)
+		var buf memberBuf
+		obj, err := p.target.members(n, buf[:0])
 		if err != nil {
 			errs[i] = err
 			return
@@ -1197,7 +1168,7 @@ func (p *planner) rollback() error {
 		p.warnings = append(p.warnings, warns[i]...)
 		if steps[i].ID != "" {
 			steps[i].DisplayName = p.displayName(n)
-			p.addWithID(StageRollback, steps[i], n, nil)
+			p.addWithID(StageRollback, steps[i])
 		}
 	}
 	return nil
@@ -1234,7 +1205,7 @@ func (p *planner) removeAdditions() error {
 			path = spec.ObjectPath(l.From) + "/" + l.Name + "/$ref"
 		}
 		p.add(StageRemoveAdditions, Step{Kind: string(l.Kind), ObjectID: l.From, DisplayName: p.displayName(from), Action: ActionRemoveLink,
-			Link: l.Name, TargetKind: string(l.ToKind), TargetID: l.To, Requests: []Request{{Method: "DELETE", Path: path}}}, from, &to)
+			Link: l.Name, TargetKind: string(l.ToKind), TargetID: l.To, Requests: []Request{{Method: "DELETE", Path: path}}}, &to)
 	}
 	for _, c := range p.sortedChanges(snapshots.Added, func(*snapshots.Change) bool { return true }) {
 		n := graphx.NodeID{Kind: c.Kind, ID: c.ID}
@@ -1253,7 +1224,7 @@ func (p *planner) removeAdditions() error {
 			path = strings.ReplaceAll(spec.Collection, "{parent}", parent) + "/" + c.ID
 		}
 		p.add(StageRemoveAdditions, Step{Kind: string(c.Kind), ObjectID: c.ID, DisplayName: c.DisplayName, Action: ActionRemoveObject,
-			Requests: []Request{{Method: "DELETE", Path: path}}}, n, nil)
+			Requests: []Request{{Method: "DELETE", Path: path}}}, nil)
 	}
 	return nil
 }
@@ -1323,7 +1294,7 @@ func (p *planner) conditionalAccess() error {
 			step = Step{Action: ActionReportOnly, Paths: paths, Requests: []Request{{Method: "PATCH", Path: spec.ObjectPath(n.ID), Body: mustJSON(body)}}}
 		}
 		step.Kind, step.ObjectID, step.DisplayName, step.DependsOn = string(n.Kind), n.ID, name, p.deps(n)
-		id := p.add(StageConditionalAccess, step, n, nil)
+		id := p.add(StageConditionalAccess, step, nil)
 		if c != nil && c.Change == snapshots.HardDeleted {
 			p.created[n] = id
 		}
@@ -1337,13 +1308,13 @@ func (p *planner) conditionalAccess() error {
 		all = append(all, pol.step)
 	}
 	lock := p.add(StageConditionalAccess, Step{Kind: string(entra.KindConditionalAccessPolicy), DisplayName: "no restored policy may lock out every administrator or the operator",
-		Action: ActionLockoutCheck, DependsOn: all}, graphx.NodeID{}, nil)
+		Action: ActionLockoutCheck, DependsOn: all}, nil)
 	for _, pol := range policies {
 		if pol.state != "enabled" && pol.state != "disabled" {
 			continue
 		}
 		p.add(StageConditionalAccess, Step{Kind: string(pol.n.Kind), ObjectID: pol.n.ID, DisplayName: p.displayName(pol.n), Action: ActionEnforce,
-			DependsOn: []string{lock}, Requests: []Request{{Method: "PATCH", Path: p.objectPath(pol.n), Body: mustJSON(map[string]string{"state": pol.state})}}}, pol.n, nil)
+			DependsOn: []string{lock}, Requests: []Request{{Method: "PATCH", Path: p.objectPath(pol.n), Body: mustJSON(map[string]string{"state": pol.state})}}}, nil)
 	}
 	return nil
 }
@@ -1355,8 +1326,10 @@ func (p *planner) danglingWarnings() {
 		return // no need to gather the planned objects
 	}
 	planned := map[graphx.NodeID]bool{}
-	for _, n := range p.stepObj {
-		planned[n] = true
+	for _, steps := range p.stages {
+		for i := range steps {
+			planned[stepObject(&steps[i])] = true
+		}
 	}
 	for _, d := range dangling {
 		if !planned[d.From] {
@@ -1385,7 +1358,7 @@ func (p *planner) finalWarnings(scope []graphx.NodeID) []string {
 	}
 	var passwords, secrets []string
 	for _, s := range p.stages[StageRecreate] {
-		switch n := p.stepObj[s.ID]; n.Kind {
+		switch n := stepObject(&s); n.Kind {
 		case entra.KindUser:
 			passwords = append(passwords, fmt.Sprintf("%s (%s)", s.DisplayName, n.ID))
 		case entra.KindApplication:
@@ -1395,8 +1368,8 @@ func (p *planner) finalWarnings(scope []graphx.NodeID) []string {
 	if len(scope) > 0 {
 		// Only a scoped plan filters its warnings.
 		for _, steps := range p.stages {
-			for _, s := range steps {
-				keep[p.stepObj[s.ID]] = true
+			for i := range steps {
+				keep[stepObject(&steps[i])] = true
 			}
 		}
 	}
@@ -1442,9 +1415,9 @@ func (p *planner) narrow(scope []graphx.NodeID) {
 			visit(d)
 		}
 	}
-	for id := range byID {
-		t, hasTarget := p.stepTarget[id]
-		if in[p.stepObj[id]] || (hasTarget && in[t]) {
+	for id, s := range byID {
+		t, hasTarget := stepTarget(&s)
+		if in[stepObject(&s)] || (hasTarget && in[t]) {
 			visit(id)
 		}
 	}

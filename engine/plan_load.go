@@ -217,6 +217,52 @@ func changeNodes(cs []*snapshots.Change) []graphx.NodeID {
 	return out
 }
 
+// sortUnique returns s sorted by compare, which must order every two elements it is
+// given (none compares equal), so that how it sorts does not change the result. It
+// sorts pointers to the elements, which are large, and large slices in two halves at
+// once, merged.
+func sortUnique[T any](s []T, compare func(a, b *T) int) []T {
+	ptrs := make([]*T, len(s))
+	for i := range s {
+		ptrs[i] = &s[i]
+	}
+	sortPtrs := func(ps []*T) { slices.SortFunc(ps, compare) }
+	out := make([]T, 0, len(s))
+	if len(s) < 1<<14 || runtime.GOMAXPROCS(0) < 2 {
+		sortPtrs(ptrs)
+		for _, p := range ptrs {
+			out = append(out, *p)
+		}
+		return out
+	}
+	left, right := ptrs[:len(ptrs)/2], ptrs[len(ptrs)/2:]
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		sortPtrs(left)
+	}()
+	sortPtrs(right)
+	wg.Wait()
+	i, j := 0, 0
+	for i < len(left) && j < len(right) {
+		if compare(left[i], right[j]) <= 0 {
+			out = append(out, *left[i])
+			i++
+		} else {
+			out = append(out, *right[j])
+			j++
+		}
+	}
+	for _, p := range left[i:] {
+		out = append(out, *p)
+	}
+	for _, p := range right[j:] {
+		out = append(out, *p)
+	}
+	return out
+}
+
 // parallelFor calls fn(i) for every i in [0, n), spread over the available cores in
 // chunks of chunk. fn must only read what other calls may be reading.
 func parallelFor(n, chunk int, fn func(i int)) {
@@ -250,4 +296,3 @@ func parallelFor(n, chunk int, fn func(i int)) {
 	}
 	wg.Wait()
 }
-

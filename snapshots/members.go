@@ -33,6 +33,9 @@ type Members []Member
 // caller then decodes data whole, which gives the error or the meaning encoding/json
 // gives.
 func SplitMembers(data []byte, buf Members) (Members, bool) {
+	if cap(buf) == 0 {
+		buf = make(Members, 0, 8+len(data)/32) // a member takes thirty-odd bytes
+	}
 	out := buf[:0]
 	d := fastDecoder{b: data}
 	d.space()
@@ -267,6 +270,9 @@ func (d *fastDecoder) skip() bool {
 // skipString moves past the string at d.i, which is a '"', checking its escapes.
 func (d *fastDecoder) skipString() bool {
 	for i := d.i + 1; i < len(d.b); i++ {
+		if i = plainRun(d.b, i, false); i >= len(d.b) {
+			return false
+		}
 		switch c := d.b[i]; {
 		case c == '"':
 			d.i = i + 1
