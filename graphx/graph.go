@@ -10,6 +10,7 @@ package graphx
 import (
 	"cmp"
 	"encoding/json"
+	"slices"
 	"sort"
 	"strings"
 
@@ -204,6 +205,10 @@ type Builder struct {
 	// not a dangling reference.
 	spOwner map[int32]string
 	orgID   string
+	// the kind and name of the last link added, and its relation
+	lastKind     entra.Kind
+	lastName     string
+	lastRelation string
 }
 
 type pendingRef struct {
@@ -302,11 +307,17 @@ func (b *Builder) AddDecoded(kind entra.Kind, id string, obj map[string]any, inB
 
 // AddLink adds one relationship kept apart from properties (from's members, owners...).
 func (b *Builder) AddLink(fromKind entra.Kind, from, name string, toKind entra.Kind, to string) {
-	relation := name
-	if spec, ok := entra.Lookup(fromKind); ok {
-		if l, ok := spec.Link(name); ok {
-			relation = l.Relation
+	// Links come by holder, hundreds of thousands of them with a handful of names:
+	// the last name's relation is kept.
+	relation := b.lastRelation
+	if fromKind != b.lastKind || name != b.lastName {
+		relation = name
+		if spec, ok := entra.Lookup(fromKind); ok {
+			if l, ok := spec.Link(name); ok {
+				relation = l.Relation
+			}
 		}
+		b.lastKind, b.lastName, b.lastRelation = fromKind, name, relation
 	}
 	// Resolved in Build, once every object is in.
 	b.links = append(b.links, pendingLink{from: NodeID{Kind: fromKind, ID: from}, to: NodeID{Kind: toKind, ID: to}, relation: relation})
@@ -318,6 +329,7 @@ func (b *Builder) Build() *Graph {
 	g := b.g
 	g.out = make([][]int32, len(g.nodes))
 	g.in = make([][]int32, len(g.nodes))
+	g.edges = slices.Grow(g.edges, len(b.refs)+len(b.links))
 	add := func(e edge) {
 		k := int32(len(g.edges))
 		g.edges = append(g.edges, e)
@@ -342,9 +354,15 @@ func (b *Builder) Build() *Graph {
 			add(edge{from: p.from, to: t, relation: p.ref.Reference.Relation, pointer: p.ref.Pointer, value: p.ref.Value, required: p.ref.Reference.Required})
 		}
 	}
-	for _, l := range b.links {
-		from, ok := g.index[l.from]
-		if !ok {
+	// Links come grouped by holder: its index is looked up once per holder.
+	var holder NodeID
+	from, holderOK := int32(0), false
+	for i, l := range b.links {
+		if i == 0 || l.from != holder {
+			holder = l.from
+			from, holderOK = g.index[l.from]
+		}
+		if !holderOK {
 			continue // the holder itself is not in this state
 		}
 		to, ok := g.index[l.to]
