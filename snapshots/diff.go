@@ -893,6 +893,7 @@ func diffLinks(ctx context.Context, from, to State, want func(string) bool, byKe
 	if err != nil {
 		return err
 	}
+	classified := len(res.Changes)
 	for _, h := range holders {
 		key, links := h.key, h.links
 		if idx, ok := byKey[key]; ok {
@@ -910,8 +911,10 @@ func diffLinks(ctx context.Context, from, to State, want func(string) bool, byKe
 		name := id
 		if b != nil {
 			if o, ok := b.object(entra.Kind(kind), id); ok {
-				if m, err := o.Decode(); err == nil {
-					name = entra.DisplayName(entra.Kind(kind), m)
+				// Only its name is needed: the members that make it are decoded.
+				var buf [64]Member
+				if ms, err := o.Members(buf[:0]); err == nil {
+					name = ms.DisplayName(entra.Kind(kind))
 				}
 			}
 		} else if o, err := to.Store.Object(ctx, to.Snapshot.ID, entra.Kind(kind), id); err == nil {
@@ -922,14 +925,46 @@ func diffLinks(ctx context.Context, from, to State, want func(string) bool, byKe
 		byKey[key] = len(res.Changes)
 		res.Changes = append(res.Changes, Change{Kind: entra.Kind(kind), ID: id, DisplayName: name, Change: Modified, Properties: []PropertyChange{}, Links: links})
 	}
-	sort.SliceStable(res.Changes, func(i, j int) bool {
-		a, b := &res.Changes[i], &res.Changes[j]
-		if a.Kind != b.Kind {
-			return a.Kind < b.Kind
-		}
-		return a.ID < b.ID
-	})
+	res.Changes = mergeSorted(res.Changes, classified)
 	return nil
+}
+
+// mergeSorted returns changes in (kind, id) order, stably. The first n come in that
+// order from the manifests, and the holders appended after them too: merging the two
+// costs a copy of each, where sorting a hundred thousand large changes cost a second.
+func mergeSorted(changes []Change, n int) []Change {
+	compare := func(a, b *Change) int {
+		return cmp.Or(strings.Compare(string(a.Kind), string(b.Kind)), strings.Compare(a.ID, b.ID))
+	}
+	sorted := func(cs []Change) bool {
+		for i := 1; i < len(cs); i++ {
+			if compare(&cs[i-1], &cs[i]) > 0 {
+				return false
+			}
+		}
+		return true
+	}
+	head, tail := changes[:n], changes[n:]
+	if !sorted(head) || !sorted(tail) {
+		slices.SortStableFunc(changes, func(a, b Change) int { return compare(&a, &b) })
+		return changes
+	}
+	if len(tail) == 0 {
+		return changes
+	}
+	out := make([]Change, 0, len(changes))
+	i, j := 0, 0
+	for i < len(head) && j < len(tail) {
+		if compare(&tail[j], &head[i]) < 0 {
+			out = append(out, tail[j])
+			j++
+		} else {
+			out = append(out, head[i])
+			i++
+		}
+	}
+	out = append(out, head[i:]...)
+	return append(out, tail[j:]...)
 }
 
 // linkChange returns the LinkChange of l, named by its relation.

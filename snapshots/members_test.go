@@ -1,10 +1,12 @@
 package snapshots
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -164,4 +166,36 @@ func reorder(t *testing.T, data []byte) []byte {
 	}
 	b.WriteByte('}')
 	return []byte(b.String())
+}
+
+// TestMergeSortedIsStableSort: merging the manifest's changes with the link holders
+// appended after them gives what sorting them stably gives, sorted parts or not.
+func TestMergeSortedIsStableSort(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(4, 4))
+	kinds := []entra.Kind{entra.KindGroup, entra.KindUser, entra.KindApplication}
+	for round := 0; round < 200; round++ {
+		n, m := r.IntN(20), r.IntN(20)
+		var cs []Change
+		for i := 0; i < n+m; i++ {
+			cs = append(cs, Change{Kind: kinds[r.IntN(3)], ID: fmt.Sprint(r.IntN(30)), DisplayName: fmt.Sprint(i)})
+		}
+		if round%2 == 0 { // the usual case: both parts already in order
+			byKey := func(a, b Change) int {
+				return cmp.Or(strings.Compare(string(a.Kind), string(b.Kind)), strings.Compare(a.ID, b.ID))
+			}
+			slices.SortStableFunc(cs[:n], byKey)
+			slices.SortStableFunc(cs[n:], byKey)
+		}
+		want := slices.Clone(cs)
+		slices.SortStableFunc(want, func(a, b Change) int {
+			return cmp.Or(strings.Compare(string(a.Kind), string(b.Kind)), strings.Compare(a.ID, b.ID))
+		})
+		got := mergeSorted(slices.Clone(cs), n)
+		for i := range want {
+			if got[i].Kind != want[i].Kind || got[i].ID != want[i].ID || got[i].DisplayName != want[i].DisplayName {
+				t.Fatalf("round %d: at %d got %v/%v/%v, want %v/%v/%v", round, i, got[i].Kind, got[i].ID, got[i].DisplayName, want[i].Kind, want[i].ID, want[i].DisplayName)
+			}
+		}
+	}
 }
