@@ -473,6 +473,17 @@ func (p *planner) sortedChanges(class string, keep func(*snapshots.Change) bool)
 	return out
 }
 
+// refBody is the body of a $ref request naming the directory object id: what
+// marshalling {"@odata.id": directoryObjectsURL + id} gives, in one allocation.
+func refBody(id string) json.RawMessage {
+	if !plainString(id) {
+		return mustJSON(map[string]any{"@odata.id": directoryObjectsURL + id})
+	}
+	const head, tail = `{"@odata.id":"` + directoryObjectsURL, `"}`
+	b := make([]byte, 0, len(head)+len(id)+len(tail))
+	return append(append(append(b, head...), id...), tail...)
+}
+
 func mustJSON(v any) json.RawMessage {
 	b, err := appendJSON(nil, v)
 	if err != nil {
@@ -777,82 +788,95 @@ func (p *planner) relink() error {
 	// then the dynamic-membership check, which decodes and caches, runs on the few
 	// that remain. The order they are found in does not matter: they are sorted.
 	all := p.target.links
-	const (
-		addAgain     = 1 // missing from live: add it again
-		addIfMissing = 2 // missing from live, but a restore usually brings it back
-	)
-	verdict := make([]int8, len(all))
-	parallelFor(len(all), 1024, func(i int) {
-		l := all[i]
-		if p.target.inOther[i] {
-			return // live has it
+	// exists is p.exists (live, or brought back by the plan) of an object of the
+	// target; links come grouped by holder, whose answer is kept for the next link.
+	exists := func(n graphx.NodeID) bool {
+		if !p.target.present(n) {
+			return false
 		}
-		from, to := graphx.NodeID{Kind: l.Kind, ID: l.From}, graphx.NodeID{Kind: l.ToKind, ID: l.To}
-		if !p.target.present(from) || !p.target.present(to) {
-			return
-		}
-		// A restore from the bin brings back the object's links to objects that still
-		// exist, unless the incident removed them first: apply checks those before
-		// adding them. A link to an object being recreated has to be added again.
-		_, fromRestored := p.restored[from]
-		_, toRestored := p.restored[to]
-		_, fromCreated := p.created[from]
-		_, toCreated := p.created[to]
-		// p.exists, with what is already known.
-		if !(fromCreated || fromRestored || p.live.present(from)) || !(toCreated || toRestored || p.live.present(to)) {
-			return
-		}
-		verdict[i] = addAgain
-		if (fromRestored && !toCreated) || (toRestored && !fromCreated) {
-			verdict[i] = addIfMissing
+		_, c := p.created[n]
+		_, r := p.restored[n]
+		return c || r || p.live.present(n)
+	}
+	// A link missing from live is added again when both ends exist once the plan has
+	// run. (A restore from the bin brings back an object's links to objects that still
+	// exist, unless the incident removed them first: the step says so, and apply
+	// checks before adding it.)
+	missingFromLive := make([]bool, len(all))
+	parallelChunks(len(all), 1024, func(lo, hi int) {
+		var holder graphx.NodeID
+		holderExists := false
+		for i := lo; i < hi; i++ {
+			if p.target.inOther[i] {
+				continue // live has it
+			}
+			l := all[i]
+			from, to := graphx.NodeID{Kind: l.Kind, ID: l.From}, graphx.NodeID{Kind: l.ToKind, ID: l.To}
+			if i == lo || from != holder {
+				holder, holderExists = from, exists(from)
+			}
+			missingFromLive[i] = holderExists && exists(to)
 		}
 	})
 	var missing []snapshots.Link
-	ifMissing := map[snapshots.Link]bool{}
-	for i, v := range verdict {
+	for i, m := range missingFromLive {
 		l := all[i]
-		if v == 0 || p.dynamicMembers(graphx.NodeID{Kind: l.Kind, ID: l.From}, l.Name) {
+		if !m || p.dynamicMembers(graphx.NodeID{Kind: l.Kind, ID: l.From}, l.Name) {
 			continue
-		}
-		if v == addIfMissing {
-			ifMissing[l] = true
 		}
 		missing = append(missing, l)
 	}
 	names := sortLinks(missing, p.displayName)
 	// Each step is built (id included) in parallel, reading only what is settled by
-	// now; they are added in order.
+	// now; they are added in order. Links come grouped by holder, and what a step needs
+	// of its holder is looked up once per holder.
 	steps := make([]Step, len(missing))
 	built := make([]bool, len(missing))
-	parallelFor(len(missing), 1024, func(i int) {
-		l := missing[i]
-		from, to := graphx.NodeID{Kind: l.Kind, ID: l.From}, graphx.NodeID{Kind: l.ToKind, ID: l.To}
-		spec := entra.MustLookup(l.Kind)
-		ls, ok := spec.Link(l.Name)
-		if !ok {
-			return
-		}
-		method, path := "POST", p.objectPath(from)+"/"+l.Name+"/$ref"
-		if ls.Single {
-			method = "PUT"
-		}
-		// What marshalling {"@odata.id": ...} gives, without a map per link.
-		body := json.RawMessage(append(append([]byte(`{"@odata.id":`), mustJSON(directoryObjectsURL+p.refID(to))...), '}'))
-		var deps []string
-		for _, n := range []graphx.NodeID{from, to} {
-			if id, ok := p.created[n]; ok {
-				deps = append(deps, id)
+	parallelChunks(len(missing), 1024, func(lo, hi int) {
+		var holder graphx.NodeID
+		var holderPath, holderName, holderCreated, holderRestored string
+		var hc, hr bool
+		for i := lo; i < hi; i++ {
+			l := missing[i]
+			from, to := graphx.NodeID{Kind: l.Kind, ID: l.From}, graphx.NodeID{Kind: l.ToKind, ID: l.To}
+			if i == lo || from != holder {
+				holder, holderPath, holderName = from, p.objectPath(from), names[from]
+				holderCreated, hc = p.created[from]
+				holderRestored, hr = p.restored[from]
 			}
-			if id, ok := p.restored[n]; ok {
-				deps = append(deps, id)
+			ls, ok := entra.MustLookup(l.Kind).Link(l.Name)
+			if !ok {
+				continue
 			}
+			method := "POST"
+			if ls.Single {
+				method = "PUT"
+			}
+			toCreated, tc := p.created[to]
+			toRestored, tr := p.restored[to]
+			ref := to.ID // p.refID(to)
+			if tc {
+				ref = IDPlaceholder(to.ID)
+			}
+			var deps []string
+			for _, d := range [...]struct {
+				id string
+				ok bool
+			}{{holderCreated, hc}, {holderRestored, hr}, {toCreated, tc}, {toRestored, tr}} {
+				if d.ok {
+					deps = append(deps, d.id)
+				}
+			}
+			sort.Strings(deps)
+			// A link between a restored object and one that is not recreated usually
+			// comes back with the restore: apply checks for it before adding it.
+			ifMissing := (hr && !tc) || (tr && !hc)
+			steps[i] = Step{Kind: string(l.Kind), ObjectID: l.From, DisplayName: holderName, Action: ActionAddLink,
+				Link: l.Name, TargetKind: string(l.ToKind), TargetID: l.To, DependsOn: deps, IfMissing: ifMissing,
+				Requests: []Request{{Method: method, Path: holderPath + "/" + l.Name + "/$ref", Body: refBody(ref)}}}
+			steps[i].ID = stepID(StageRelink, &steps[i], &to)
+			built[i] = true
 		}
-		sort.Strings(deps)
-		steps[i] = Step{Kind: string(l.Kind), ObjectID: l.From, DisplayName: names[from], Action: ActionAddLink,
-			Link: l.Name, TargetKind: string(l.ToKind), TargetID: l.To, DependsOn: deps, IfMissing: ifMissing[l],
-			Requests: []Request{{Method: method, Path: path, Body: body}}}
-		steps[i].ID = stepID(StageRelink, &steps[i], &to)
-		built[i] = true
 	})
 	p.stages[StageRelink] = slices.Grow(p.stages[StageRelink], len(missing))
 	for i := range missing {

@@ -19,12 +19,13 @@ import (
 // 100,000 objects of a generated 100,000-user tenant: the design's goal is under 5 s.
 // Generating the tenant and writing both states takes far longer and is not timed.
 // LIFELINE_BENCH_PLAN, when set, is a file the plan is written to (JSON), so that
-// the plans two versions of the planner build can be compared.
+// the plans two versions of the planner build can be compared; LIFELINE_BENCH_DIR
+// keeps the generated incident between runs.
 func BenchmarkBuildPlan100k(b *testing.B) {
 	if testing.Short() {
 		b.Skip("100k-object incident: run without -short")
 	}
-	target, live, changed := benchIncident(b, 100_000)
+	target, live, changed := cachedIncident(b, 100_000)
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -55,6 +56,48 @@ func BenchmarkBuildPlan100k(b *testing.B) {
 	}
 }
 
+// cachedIncident is benchIncident, kept between runs in $LIFELINE_BENCH_DIR when it
+// is set (generating a 100,000-user incident takes far longer than planning it): the
+// two files and the number of changed objects are written there the first time and
+// opened afterwards.
+func cachedIncident(tb testing.TB, users int) (target, live snapshots.State, changed int) {
+	dir := os.Getenv("LIFELINE_BENCH_DIR")
+	if dir == "" {
+		return benchIncident(tb, users)
+	}
+	ctx := context.Background()
+	base := filepath.Join(dir, fmt.Sprintf("incident-%d", users))
+	count, err := os.ReadFile(base + ".changed")
+	if err != nil {
+		for _, f := range []string{base + "-target.db", base + "-live.db"} {
+			os.Remove(f) // what an interrupted run left
+		}
+		target, live, changed = writeIncident(tb, users, func(name string) string { return base + "-" + name + ".db" })
+		if err := os.WriteFile(base+".changed", []byte(fmt.Sprint(changed)), 0o600); err != nil {
+			tb.Fatal(err)
+		}
+		return target, live, changed
+	}
+	if _, err := fmt.Sscan(string(count), &changed); err != nil {
+		tb.Fatal(err)
+	}
+	open := func(name string) snapshots.State {
+		store, err := snapshots.Open(ctx, name, snapshots.OpenOptions{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { store.Close() })
+		snaps, err := store.Snapshots(ctx)
+		if err != nil || len(snaps) != 1 {
+			tb.Fatalf("%s: %v snapshots, %v", name, len(snaps), err)
+		}
+		return snapshots.State{Store: store, Snapshot: snaps[0]}
+	}
+	target, live = open(base+"-target.db"), open(base+"-live.db")
+	live.Live = true
+	return target, live, changed
+}
+
 // benchIncident writes a generated tenant of the given size as the known-good snapshot
 // and, into a second store as a live capture would, the tenant after a mass incident:
 // of every ten users three are gone for good, two are in the recycle bin (one in four of
@@ -62,6 +105,12 @@ func BenchmarkBuildPlan100k(b *testing.B) {
 // assignments deleted, and attackers' users were added and put in groups. It returns
 // both states and the number of objects the incident touched.
 func benchIncident(tb testing.TB, users int) (target, live snapshots.State, changed int) {
+	dir := tb.TempDir()
+	return writeIncident(tb, users, func(name string) string { return filepath.Join(dir, name+".db") })
+}
+
+// writeIncident is benchIncident writing the two states to the files path names.
+func writeIncident(tb testing.TB, users int, path func(name string) string) (target, live snapshots.State, changed int) {
 	tb.Helper()
 	ctx := context.Background()
 	ds, err := sim.Generate(sim.GenerateOptions{Users: users, Seed: 7})
@@ -69,7 +118,7 @@ func benchIncident(tb testing.TB, users int) (target, live snapshots.State, chan
 		tb.Fatal(err)
 	}
 	write := func(name string, day int, objects []sim.Object, inBin map[string]bool, links []sim.Link) snapshots.State {
-		store, err := snapshots.Open(ctx, filepath.Join(tb.TempDir(), name+".db"), snapshots.OpenOptions{Create: true})
+		store, err := snapshots.Open(ctx, path(name), snapshots.OpenOptions{Create: true})
 		if err != nil {
 			tb.Fatal(err)
 		}

@@ -30,3 +30,15 @@ func TestAppendJSONIsMarshal(t *testing.T) {
 		}
 	}
 }
+
+// TestRefBodyIsMarshal: a $ref body is what marshalling its map gives, for plain ids
+// and for ids json.Marshal escapes.
+func TestRefBodyIsMarshal(t *testing.T) {
+	t.Parallel()
+	for _, id := range []string{"0f8fad5b-d9cb-469f-a165-70867728950e", IDPlaceholder("x"), "a<b&c>", `q"uote`, "é"} {
+		want, _ := json.Marshal(map[string]any{"@odata.id": directoryObjectsURL + id})
+		if got := refBody(id); string(got) != string(want) {
+			t.Errorf("refBody(%q) = %s, want %s", id, got, want)
+		}
+	}
+}

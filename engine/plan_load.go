@@ -266,10 +266,22 @@ func sortUnique[T any](s []T, compare func(a, b *T) int) []T {
 // parallelFor calls fn(i) for every i in [0, n), spread over the available cores in
 // chunks of chunk. fn must only read what other calls may be reading.
 func parallelFor(n, chunk int, fn func(i int)) {
+	parallelChunks(n, chunk, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			fn(i)
+		}
+	})
+}
+
+// parallelChunks calls fn(lo, hi) for consecutive chunks [lo, hi) of [0, n), of chunk
+// elements each, spread over the available cores; a caller keeps what neighbouring
+// elements share from one to the next within a chunk. fn must only read what other
+// calls may be reading.
+func parallelChunks(n, chunk int, fn func(lo, hi int)) {
 	workers := min(runtime.GOMAXPROCS(0), 4, (n+chunk-1)/chunk)
 	if workers <= 1 {
-		for i := range n {
-			fn(i)
+		if n > 0 {
+			fn(0, n)
 		}
 		return
 	}
@@ -288,9 +300,7 @@ func parallelFor(n, chunk int, fn func(i int)) {
 				if lo >= n {
 					return
 				}
-				for i := lo; i < min(lo+chunk, n); i++ {
-					fn(i)
-				}
+				fn(lo, min(lo+chunk, n))
 			}
 		}()
 	}
