@@ -764,14 +764,21 @@ func sortLinks(ls []snapshots.Link, name func(graphx.NodeID) string) map[graphx.
 		l            snapshots.Link
 	}
 	keys := make([]linkKey, len(ls))
+	// Links mostly come grouped by holder: the last holder's name and rank are kept.
+	var last graphx.NodeID
+	var lastName string
+	lastRank := 0
 	for i, l := range ls {
 		n := graphx.NodeID{Kind: l.Kind, ID: l.From}
-		nm, ok := names[n]
-		if !ok {
-			nm = name(n)
-			names[n] = nm
+		if i == 0 || n != last {
+			nm, ok := names[n]
+			if !ok {
+				nm = name(n)
+				names[n] = nm
+			}
+			last, lastName, lastRank = n, nm, kindRank[l.Kind]
 		}
-		keys[i] = linkKey{rank: kindRank[l.Kind], toRank: kindRank[l.ToKind], name: nm, l: l}
+		keys[i] = linkKey{rank: lastRank, toRank: kindRank[l.ToKind], name: lastName, l: l}
 	}
 	keys = sortUnique(keys, func(a, b *linkKey) int {
 		return cmp.Or(cmp.Compare(a.rank, b.rank), strings.Compare(a.name, b.name), strings.Compare(a.l.From, b.l.From),
