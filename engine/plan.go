@@ -484,8 +484,13 @@ func refBody(id string) json.RawMessage {
 	return append(append(append(b, head...), id...), tail...)
 }
 
-func mustJSON(v any) json.RawMessage {
-	b, err := appendJSON(nil, v)
+func mustJSON(v any) json.RawMessage { return mustJSONSized(v, 0) }
+
+// mustJSONSized is mustJSON writing into a buffer of size bytes: a create body is
+// about as long as the stored object, and growing its buffer from nothing cost a
+// copy per doubling.
+func mustJSONSized(v any, size int) json.RawMessage {
+	b, err := appendJSON(make([]byte, 0, size), v)
 	if err != nil {
 		panic(err) // maps of decoded JSON always marshal
 	}
@@ -512,21 +517,19 @@ func (p *planner) refID(n graphx.NodeID) string {
 
 // deps returns the steps that create or restore what obj's properties reference.
 func (p *planner) deps(n graphx.NodeID) []string {
-	seen := map[string]bool{}
 	var out []string
-	for _, e := range p.graph.References(n) {
+	for _, e := range p.graph.PropertyReferences(n) {
 		if e.Link || e.To == n {
 			continue
 		}
-		for _, m := range []map[graphx.NodeID]string{p.created, p.restored} {
-			if id, ok := m[e.To]; ok && !seen[id] {
-				seen[id] = true
+		for _, m := range [...]map[graphx.NodeID]string{p.created, p.restored} {
+			if id, ok := m[e.To]; ok {
 				out = append(out, id)
 			}
 		}
 	}
-	sort.Strings(out)
-	return out
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // dynamicMembers reports whether the holder's members are computed by a membership
@@ -606,7 +609,7 @@ func (p *planner) restoreFromBin() error {
 // properties (a country named location has no ipRanges to set to null).
 func (p *planner) createBody(kind entra.Kind, obj map[string]any) map[string]any {
 	spec := entra.MustLookup(kind)
-	body := map[string]any{}
+	body := make(map[string]any, len(obj))
 	for k, v := range obj {
 		prop, ok := spec.Property(k)
 		if !ok || prop.Secret || prop.Volatile || !spec.Writable(k, true) || (v == nil && !nullsOnCreate[kind]) {
@@ -680,7 +683,7 @@ func (p *planner) recreate() error {
 			deps = slices.DeleteFunc(deps, func(id string) bool { return slices.Contains(d.later, id) })
 		}
 		steps[i] = Step{Kind: string(n.Kind), ObjectID: n.ID, DisplayName: names[i], Action: ActionRecreate,
-			DependsOn: nonNil(deps), Requests: []Request{{Method: "POST", Path: spec.Collection, Body: mustJSON(body)}}}
+			DependsOn: nonNil(deps), Requests: []Request{{Method: "POST", Path: spec.Collection, Body: mustJSONSized(body, len(p.target.objs[n].JSON)+128)}}}
 		steps[i].ID = stepID(StageRecreate, &steps[i], nil)
 	})
 	var deferred []deferredRefs
@@ -709,7 +712,7 @@ type deferredRefs struct {
 // later in order, and returns them (nil when there are none).
 func (p *planner) breakCycle(n graphx.NodeID, pos map[graphx.NodeID]int, body map[string]any) *deferredRefs {
 	var d *deferredRefs
-	for _, e := range p.graph.References(n) {
+	for _, e := range p.graph.PropertyReferences(n) {
 		if e.Link || e.To == n {
 			continue
 		}
@@ -900,7 +903,7 @@ func (p *planner) relink() error {
 		}
 		spec := entra.MustLookup(c.Kind)
 		ok := true
-		for _, e := range p.graph.References(n) {
+		for _, e := range p.graph.PropertyReferences(n) {
 			if !e.Link && e.Required && !p.exists(e.To) {
 				p.warn(n, "%s %q (%s) cannot be recreated: its %s %s is neither live nor restored by this plan", c.Kind, c.DisplayName, c.ID, e.Relation, e.To)
 				ok = false
@@ -967,7 +970,7 @@ func (p *planner) patchOf(n graphx.NodeID, spec *entra.Spec, obj snapshots.Membe
 			props[top] = append(props[top], pc.Path)
 		}
 	}
-	for _, e := range p.graph.References(n) {
+	for _, e := range p.graph.PropertyReferences(n) {
 		if e.Link {
 			continue
 		}
@@ -1025,7 +1028,7 @@ func (p *planner) survivors(ca bool) []graphx.NodeID {
 	}
 	froms := make([][]graphx.NodeID, len(created))
 	parallelFor(len(created), 1024, func(i int) {
-		for _, e := range p.graph.ReferencedBy(created[i]) {
+		for _, e := range p.graph.PropertyReferencedBy(created[i]) {
 			if !e.Link {
 				froms[i] = append(froms[i], e.From)
 			}
@@ -1118,7 +1121,7 @@ func (p *planner) binChangesOf(n graphx.NodeID, spec *entra.Spec, before, after 
 		paths = append(paths, prop.Name)
 	}
 	// References to recreated objects need their new ids.
-	for _, e := range p.graph.References(n) {
+	for _, e := range p.graph.PropertyReferences(n) {
 		if _, ok := p.created[e.To]; !ok || e.Link {
 			continue
 		}

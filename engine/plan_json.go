@@ -83,10 +83,18 @@ func marshalAppend(b []byte, v any) ([]byte, error) {
 // ASCII with nothing it escapes (quote, backslash, and <, > and & for HTML).
 func plainString(s string) bool {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+		if !plainByte[s[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// plainByte marks the bytes plainString accepts: one table lookup per byte instead of
+// seven comparisons, over every string of hundreds of thousands of request bodies.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/lifelinehq/lifeline/entra"
 )
@@ -70,9 +71,28 @@ type Graph struct {
 	out, in  [][]int32 // edge indexes per node
 	edges    []edge
 	dangling []Dangling
-	// name indexes for Lookup
-	byKey  map[string][]int32 // lowercased UPN / appId / id
-	byName map[string][]int32 // lowercased display name
+	// name indexes for Lookup, built by its first call: a restore plan builds the
+	// graph of a whole snapshot and never looks a name up
+	indexNames sync.Once
+	byKey      map[string][]int32 // lowercased UPN / appId / id
+	byName     map[string][]int32 // lowercased display name
+}
+
+// nameIndexes builds byKey and byName, once.
+func (g *Graph) nameIndexes() {
+	g.indexNames.Do(func() {
+		g.byKey, g.byName = map[string][]int32{}, map[string][]int32{}
+		for i, n := range g.nodes {
+			i := int32(i)
+			g.byKey[strings.ToLower(n.ID)] = append(g.byKey[strings.ToLower(n.ID)], i)
+			for _, k := range n.Keys {
+				g.byKey[strings.ToLower(k)] = append(g.byKey[strings.ToLower(k)], i)
+			}
+			if n.DisplayName != "" {
+				g.byName[strings.ToLower(n.DisplayName)] = append(g.byName[strings.ToLower(n.DisplayName)], i)
+			}
+		}
+	})
 }
 
 type edge struct {
@@ -112,18 +132,29 @@ func (g *Graph) Nodes() []Node {
 }
 
 // References returns what id points at, in stable order.
-func (g *Graph) References(id NodeID) []Edge { return g.collect(id, g.out) }
+func (g *Graph) References(id NodeID) []Edge { return g.collect(id, g.out, false) }
 
 // ReferencedBy returns what points at id, in stable order.
-func (g *Graph) ReferencedBy(id NodeID) []Edge { return g.collect(id, g.in) }
+func (g *Graph) ReferencedBy(id NodeID) []Edge { return g.collect(id, g.in, false) }
 
-func (g *Graph) collect(id NodeID, adj [][]int32) []Edge {
+// PropertyReferences is References less links: the references an object's own
+// properties hold. A group's members are links; a restore plan asks for the property
+// references of thousands of groups and would otherwise sort every member each time.
+func (g *Graph) PropertyReferences(id NodeID) []Edge { return g.collect(id, g.out, true) }
+
+// PropertyReferencedBy is ReferencedBy less links.
+func (g *Graph) PropertyReferencedBy(id NodeID) []Edge { return g.collect(id, g.in, true) }
+
+func (g *Graph) collect(id NodeID, adj [][]int32, propertiesOnly bool) []Edge {
 	i, ok := g.index[id]
 	if !ok {
 		return nil
 	}
 	out := make([]Edge, 0, len(adj[i]))
 	for _, e := range adj[i] {
+		if propertiesOnly && g.edges[e].link {
+			continue
+		}
 		out = append(out, g.edge(e))
 	}
 	sortEdges(out)
@@ -224,7 +255,7 @@ type pendingLink struct {
 // NewBuilder starts an empty graph.
 func NewBuilder() *Builder {
 	return &Builder{
-		g:      &Graph{index: map[NodeID]int32{}, byKey: map[string][]int32{}, byName: map[string][]int32{}},
+		g:      &Graph{index: map[NodeID]int32{}},
 		appIDs: map[string][]int32{}, templates: map[string]int32{}, spOwner: map[int32]string{},
 	}
 }
@@ -291,13 +322,6 @@ func (b *Builder) AddDecoded(kind entra.Kind, id string, obj map[string]any, inB
 	}
 	b.g.nodes = append(b.g.nodes, n)
 	b.g.index[nid] = i
-	b.g.byKey[strings.ToLower(id)] = append(b.g.byKey[strings.ToLower(id)], i)
-	for _, k := range n.Keys {
-		b.g.byKey[strings.ToLower(k)] = append(b.g.byKey[strings.ToLower(k)], i)
-	}
-	if n.DisplayName != "" {
-		b.g.byName[strings.ToLower(n.DisplayName)] = append(b.g.byName[strings.ToLower(n.DisplayName)], i)
-	}
 	if spec, ok := entra.Lookup(kind); ok && len(spec.References) > 0 {
 		for _, r := range spec.ExtractReferences(obj) {
 			b.refs = append(b.refs, pendingRef{from: i, ref: r})

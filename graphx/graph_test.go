@@ -323,3 +323,29 @@ func TestCompareNodeStringsIsStringOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestPropertyReferencesAreReferencesLessLinks on the sample graph, both directions.
+func TestPropertyReferencesAreReferencesLessLinks(t *testing.T) {
+	t.Parallel()
+	g := fixture(t)
+	for _, n := range g.Nodes() {
+		for _, dir := range []struct {
+			all, props []Edge
+		}{{g.References(n.NodeID), g.PropertyReferences(n.NodeID)}, {g.ReferencedBy(n.NodeID), g.PropertyReferencedBy(n.NodeID)}} {
+			var want []Edge
+			for _, e := range dir.all {
+				if !e.Link {
+					want = append(want, e)
+				}
+			}
+			if len(want) != len(dir.props) {
+				t.Fatalf("%s: %d property edges, want %d", n.NodeID, len(dir.props), len(want))
+			}
+			for i := range want {
+				if want[i] != dir.props[i] {
+					t.Fatalf("%s: edge %d is %+v, want %+v", n.NodeID, i, dir.props[i], want[i])
+				}
+			}
+		}
+	}
+}

@@ -21,6 +21,7 @@ func (g *Graph) Lookup(query string) (Node, error) {
 	if q == "" {
 		return Node{}, fmt.Errorf("name an object: an id, a userPrincipalName, an appId or a display name")
 	}
+	g.nameIndexes()
 	if hits := g.byKey[q]; len(hits) > 0 {
 		return g.pick(query, hits)
 	}
