@@ -223,37 +223,30 @@ func (s *Store) allObjects(ctx context.Context, snap int64) (_ []Object, complet
 	if err := rows.Err(); err != nil {
 		return nil, false, err
 	}
-	// The versions, in stored order, a batch at a time.
+	// The versions, in stored order.
 	ids := slices.Clone(blobs)
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
-	data := make(map[int64][]byte, len(ids))
-	const batch = 512
-	for lo := 0; lo < len(ids); lo += batch {
-		chunk := ids[lo:min(lo+batch, len(ids))]
-		got, err := s.readBlobs(ctx, chunk)
-		if err != nil {
-			return nil, false, fmt.Errorf("cannot read snapshot %d: %w", snap, err)
-		}
-		for id, d := range got {
-			data[id] = d
-		}
+	data, err := s.readBlobsInOrder(ctx, ids)
+	if err != nil {
+		return nil, false, fmt.Errorf("cannot read snapshot %d: %w", snap, err)
 	}
 	out := objs[:0]
 	complete = true
-	used := make(map[int64]bool, len(ids))
+	used := make([]bool, len(ids))
 	for i, o := range objs {
-		d, ok := data[blobs[i]]
-		if !ok {
+		at, _ := slices.BinarySearch(ids, blobs[i])
+		d := data[at]
+		if d == nil {
 			// Objects joins the manifest with the versions: an object whose version
 			// is missing is not listed (verify reports it).
 			complete = false
 			continue
 		}
-		if used[blobs[i]] {
+		if used[at] {
 			d = slices.Clone(d) // every object gets JSON of its own, as from Objects
 		}
-		used[blobs[i]] = true
+		used[at] = true
 		o.JSON = d
 		if o.JSON, err = s.objectJSON(ctx, o); err != nil {
 			return nil, false, err
@@ -261,6 +254,62 @@ func (s *Store) allObjects(ctx context.Context, snap int64) (_ []Object, complet
 		out = append(out, o)
 	}
 	return out, complete, nil
+}
+
+// readBlobsInOrder reads the stored forms of the versions ids (sorted, each once):
+// data[i] is that of ids[i], nil when the file lacks it. Where the ids are dense, as a
+// snapshot's versions mostly are, a run of them is read with one range query, which
+// SQLite walks in rowid order; elsewhere a batch at a time by id.
+func (s *Store) readBlobsInOrder(ctx context.Context, ids []int64) ([][]byte, error) {
+	data := make([][]byte, len(ids))
+	const run, batch = 4096, 512
+	for lo := 0; lo < len(ids); {
+		hi := min(lo+run, len(ids))
+		if span := ids[hi-1] - ids[lo] + 1; span <= 2*int64(hi-lo) {
+			// At least half the rows of the range are wanted: read them all and keep
+			// those.
+			rows, err := s.r.QueryContext(ctx, "SELECT id, data FROM blobs WHERE id BETWEEN ? AND ? ORDER BY id", ids[lo], ids[hi-1])
+			if err != nil {
+				return nil, err
+			}
+			k := lo
+			for rows.Next() {
+				var id int64
+				var raw sql.RawBytes
+				if err := rows.Scan(&id, &raw); err != nil {
+					rows.Close()
+					return nil, err
+				}
+				for k < hi && ids[k] < id {
+					k++
+				}
+				if k < hi && ids[k] == id {
+					data[k] = append(make([]byte, 0, len(raw)), raw...) // never nil: nil is missing
+				}
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return nil, err
+			}
+			lo = hi
+			continue
+		}
+		hi = min(lo+batch, len(ids))
+		got, err := s.readBlobs(ctx, ids[lo:hi])
+		if err != nil {
+			return nil, err
+		}
+		for k := lo; k < hi; k++ {
+			if d, ok := got[ids[k]]; ok {
+				if d == nil {
+					d = []byte{} // nil is missing
+				}
+				data[k] = d
+			}
+		}
+		lo = hi
+	}
+	return data, nil
 }
 
 // objectJSON resolves what scanObject read (a whole version or a delta) to canonical JSON.

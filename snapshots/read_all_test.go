@@ -52,3 +52,59 @@ func TestAllObjectsIsObjects(t *testing.T) {
 		}
 	}
 }
+
+// readBlobsInOrder reads dense runs of ids with range queries and sparse ones by id:
+// both must give each wanted version, and nil for one the file lacks.
+func TestReadBlobsInOrder(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t)
+	var objs []fakeObj
+	for i := range 9000 {
+		objs = append(objs, fakeObj{entra.KindUser, fmt.Sprintf("u-%05d", i), fmt.Sprintf(`{"displayName":"User %d"}`, i), false})
+	}
+	put(t, s, t0, objs, nil, nil)
+	var all []int64
+	rows, err := s.r.QueryContext(ctx, "SELECT id FROM blobs ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, id)
+	}
+	rows.Close()
+	last := all[len(all)-1]
+	for name, ids := range map[string][]int64{
+		"dense":  all,
+		"sparse": {all[0], all[100], all[4000], all[8999]},
+		"mixed":  append(append(append([]int64{}, all[:5000:5000]...), all[7000], last+1), last+50_000),
+		"half":   everyOther(all),
+	} {
+		got, err := s.readBlobsInOrder(ctx, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := s.readBlobs(ctx, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, id := range ids {
+			w, ok := want[id]
+			if ok != (got[i] != nil) || string(got[i]) != string(w) {
+				t.Fatalf("%s: blob %d: got %q (present %v), want %q (present %v)", name, id, got[i], got[i] != nil, w, ok)
+			}
+		}
+	}
+}
+
+func everyOther(ids []int64) []int64 {
+	var out []int64
+	for i := 0; i < len(ids); i += 2 {
+		out = append(out, ids[i])
+	}
+	return out
+}
