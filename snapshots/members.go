@@ -28,10 +28,10 @@ type Member struct {
 type Members []Member
 
 // SplitMembers splits the JSON object data into its members, appending them to buf[:0].
-// ok is false when it cannot split data exactly as encoding/json would decode it: not
-// one well-formed object, a member name with escapes, or a name given twice. The
-// caller then decodes data whole, which gives the error or the meaning encoding/json
-// gives.
+// Names are decoded as encoding/json decodes them (escapes included). ok is false when
+// it cannot split data exactly as encoding/json would decode it: not one well-formed
+// object, or a name given twice. The caller then decodes data whole, which gives the
+// error or the meaning encoding/json gives.
 func SplitMembers(data []byte, buf Members) (Members, bool) {
 	if cap(buf) == 0 {
 		buf = make(Members, 0, 8+len(data)/32) // a member takes thirty-odd bytes
@@ -49,7 +49,7 @@ func SplitMembers(data []byte, buf Members) (Members, bool) {
 	} else {
 		for {
 			d.space()
-			if d.i >= len(d.b) || d.b[d.i] != '"' || !plainKey(d.b[d.i+1:]) {
+			if d.i >= len(d.b) || d.b[d.i] != '"' {
 				return nil, false
 			}
 			k, ok := d.key()
@@ -96,13 +96,6 @@ func SplitMembers(data []byte, buf Members) (Members, bool) {
 		}
 	}
 	return out, true
-}
-
-// plainKey reports whether the member name b starts (after its opening quote) ends
-// before any escape: names with escapes are left to encoding/json.
-func plainKey(b []byte) bool {
-	q := bytes.IndexByte(b, '"')
-	return q >= 0 && bytes.IndexByte(b[:q], '\\') < 0
 }
 
 // Get returns the raw value of the member named key.
@@ -323,9 +316,8 @@ func (o Object) Members(buf Members) (Members, error) {
 	}
 	ms, ok := SplitMembers(b.Bytes(), buf)
 	if !ok {
-		// Only a member name a JSON encoder must escape (a quote or a backslash) gets
-		// here; no Graph property has one.
-		return nil, fmt.Errorf("%s %s: stored JSON has a member name lifeline cannot read", o.Kind, o.ID)
+		// What an encoder wrote from a map (each name once) always splits.
+		return nil, fmt.Errorf("%s %s: stored JSON cannot be split into its members", o.Kind, o.ID)
 	}
 	return ms, nil
 }

@@ -51,12 +51,16 @@ func TestSplitMembersIsEncodingJSON(t *testing.T) {
 	for _, c := range append(append(offsetCases(), decodeFastCases...), membersCases...) {
 		checkSplitMembers(t, []byte(c))
 	}
-	for _, c := range []string{`{"b":1,"a":2}`, `{"a":{"b" 1}}`, `{"a":1,"b":2,"a":3}`, `{"a\u0062":1}`} {
+	for _, c := range []string{`{"b":1,"a":2}`, `{"a":{"b" 1}}`, `{"a":1,"b":2,"a":3}`, `{"a\u0062":1,"ab":2}`, `{"a\u0062":1}`} {
 		ms, ok := SplitMembers([]byte(c), nil)
 		switch c {
 		case `{"b":1,"a":2}`:
 			if !ok || ms[0].Key != "a" || string(ms[0].Value) != "2" {
 				t.Errorf("SplitMembers(%s) = %v, %v; want a sorted split", c, ms, ok)
+			}
+		case `{"a\u0062":1}`:
+			if !ok || ms[0].Key != "ab" {
+				t.Errorf("SplitMembers(%s) = %v, %v; want the name decoded", c, ms, ok)
 			}
 		default:
 			if ok {
@@ -197,5 +201,29 @@ func TestMergeSortedIsStableSort(t *testing.T) {
 				t.Fatalf("round %d: at %d got %v/%v/%v, want %v/%v/%v", round, i, got[i].Kind, got[i].ID, got[i].DisplayName, want[i].Kind, want[i].ID, want[i].DisplayName)
 			}
 		}
+	}
+}
+
+// Object.Members splits what SplitMembers leaves to encoding/json as Decode reads it.
+func TestObjectMembersFallsBackToDecode(t *testing.T) {
+	t.Parallel()
+	for _, c := range []string{`{"a":1,"b":2,"a":3}`, `{"a":"x"}`, `{"a":"\u003c&\u003e"}`} {
+		o := Object{Kind: entra.KindUser, ID: "u", JSON: []byte(c)}
+		ms, err := o.Members(nil)
+		if err != nil {
+			t.Fatalf("%s: %v", c, err)
+		}
+		want, _ := o.Decode()
+		if len(ms) != len(want) {
+			t.Fatalf("%s: %d members, Decode %d", c, len(ms), len(want))
+		}
+		for _, m := range ms {
+			if v, _ := ms.Value(m.Key); !reflect.DeepEqual(v, want[m.Key]) {
+				t.Errorf("%s: %s = %#v, Decode %#v", c, m.Key, v, want[m.Key])
+			}
+		}
+	}
+	if _, err := (Object{Kind: entra.KindUser, ID: "u", JSON: []byte(`{"a":`)}).Members(nil); err == nil {
+		t.Error("a broken object split")
 	}
 }
