@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"strings"
@@ -109,5 +111,22 @@ func TestBatchItemsAreThrottledOneByOne(t *testing.T) {
 	}
 	if last.status != 429 || last.header.Get("Retry-After") == "" {
 		t.Errorf("sixth audit read: %d %v", last.status, last.header)
+	}
+}
+
+// batchEnvelope writes what mustJSON writes for the envelope, byte for byte.
+func TestBatchEnvelopeMatchesMustJSON(t *testing.T) {
+	t.Parallel()
+	res := jsonResult(200, []byte(`{"value":[{"id":"a","displayName":"R&D <team>"}]}`))
+	items := []json.RawMessage{
+		encodeBatchResponse("1", res),
+		encodeBatchResponse("2", errorResult(newError(404, "Request_ResourceNotFound", "Resource 'x' does not exist."), "r", "c", time.Unix(0, 0))),
+		encodeBatchResponse("3", textResult("42")),
+	}
+	for _, responses := range [][]json.RawMessage{items, items[:1], {}} {
+		want := mustJSON(map[string]any{"responses": responses})
+		if got := batchEnvelope(responses); !bytes.Equal(got, want) {
+			t.Fatalf("got  %s\nwant %s", got, want)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package sim
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -88,6 +89,9 @@ type deltaToken struct {
 	Issued int64 `json:"t"`
 	// Final marks a deltaLink (as opposed to a nextLink).
 	Final bool `json:"d,omitempty"`
+	// Size is the page size the round was asked for with Prefer: odata.maxpagesize
+	// (0: Graph's default), kept for clients that send the preference only once.
+	Size int `json:"z,omitempty"`
 }
 
 // delta serves /users/delta and /groups/delta.
@@ -150,19 +154,73 @@ func (c *call) delta(k entra.Kind) (*result, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	if tok.Phase == "i" {
-		return c.deltaInitial(path, k, tok, p), nil
+	if size := preferredPageSize(c.header); size > 0 {
+		tok.Size = size
 	}
-	return c.deltaChanges(path, k, tok, p), nil
+	var res *result
+	if tok.Phase == "i" {
+		res = c.deltaInitial(path, k, tok, p)
+	} else {
+		res = c.deltaChanges(path, k, tok, p)
+	}
+	if tok.Size > 0 {
+		if res.headers == nil {
+			res.headers = map[string]string{}
+		}
+		res.headers["Preference-Applied"] = "odata.maxpagesize=" + strconv.Itoa(tok.Size)
+	}
+	return res, nil
+}
+
+// maxPageMembers bounds the members@delta entries of one page of a first round once a
+// client asked for large pages (Graph may send fewer items than asked): a page of 200
+// groups with 500 members each would be a hundred thousand entries, megabytes that a client
+// holds while it works through them. Pages of Graph's default size are cut only by
+// their item count, as before.
+const maxPageMembers = 20 * memberChunk
+
+// maxDeltaPageSize is the most objects a delta page holds whatever a client prefers.
+// graph-spec §7 does not say; Microsoft's answer to the question (learn.microsoft.com
+// /en-us/answers/a/2052165) is that Graph caps odata.maxpagesize at 200 for objects such
+// as users, so the sim honours no more: it must not be faster to page than Graph is.
+const maxDeltaPageSize = 200
+
+// preferredPageSize reads Prefer: odata.maxpagesize=N (0 when absent or invalid), capped
+// at maxDeltaPageSize. Delta queries take no $top (graph-spec §7); clients (lifeline's
+// capture among them) send this OData preference instead.
+func preferredPageSize(h http.Header) int {
+	for _, v := range h.Values("Prefer") {
+		for _, part := range strings.Split(v, ",") {
+			name, val, ok := strings.Cut(strings.TrimSpace(part), "=")
+			if !ok || !strings.EqualFold(strings.TrimSpace(name), "odata.maxpagesize") {
+				continue
+			}
+			n, err := strconv.Atoi(strings.Trim(strings.TrimSpace(val), `"`))
+			if err != nil || n < 1 {
+				return 0
+			}
+			return min(n, maxDeltaPageSize)
+		}
+	}
+	return 0
+}
+
+// pageSize is the number of items a page of the round holds.
+func (t deltaToken) pageSize() int {
+	if t.Size > 0 {
+		return t.Size
+	}
+	return defaultPageSize
 }
 
 // deltaPage assembles a delta page: items, then a nextLink or (at the end of a round) a
 // deltaLink.
-func (c *call) deltaPage(path string, items [][]byte, next deltaToken, final bool) *result {
-	body := []byte(`{"@odata.context":`)
+func (c *call) deltaPage(path string, items []byte, next deltaToken, final bool) *result {
+	body := slices.Grow(c.pageBuffer(0), len(items)+512)
+	body = append(body, `{"@odata.context":`...)
 	body = strconv.AppendQuote(body, c.root+"/$metadata#"+strings.TrimPrefix(path, "/")[:strings.Index(strings.TrimPrefix(path, "/"), "/")])
 	if final {
-		next = deltaToken{Kind: next.Kind, Select: next.Select, Mem: next.Mem, Since: next.Upto, Issued: c.now.Unix(), Final: true}
+		next = deltaToken{Kind: next.Kind, Select: next.Select, Mem: next.Mem, Since: next.Upto, Issued: c.now.Unix(), Final: true, Size: next.Size}
 		if next.Since == 0 {
 			next.Since = c.st.seq
 		}
@@ -173,45 +231,81 @@ func (c *call) deltaPage(path string, items [][]byte, next deltaToken, final boo
 		body = strconv.AppendQuote(body, c.root+path+"?$skiptoken="+url.QueryEscape(c.s.mintToken(next)))
 	}
 	body = append(body, `,"value":[`...)
-	for i, it := range items {
-		if i > 0 {
-			body = append(body, ',')
-		}
-		body = append(body, it...)
+	body = append(body, items...)
+	if !c.inBatch && cap(items) > 0 && cap(items) <= maxPooled {
+		items = items[:0]
+		pageBuffers.Put(&items)
 	}
-	return jsonResult(200, append(body, "]}"...))
+	return c.pagedResult(append(body, "]}"...))
 }
 
-// membersDelta encodes a members@delta annotation.
-func membersDelta(entries [][]byte) []byte {
+// appendItem appends one item to a page's comma-separated items.
+func appendItem(items, item []byte) []byte {
+	if len(items) > 0 {
+		items = append(items, ',')
+	}
+	return append(items, item...)
+}
+
+// membersDelta encodes a members@delta annotation from comma-separated entries.
+func membersDelta(entries []byte) []byte {
 	if len(entries) == 0 {
 		return nil
 	}
-	out := []byte(`"members@delta":[`)
-	for i, e := range entries {
-		if i > 0 {
-			out = append(out, ',')
-		}
-		out = append(out, e...)
-	}
+	out := make([]byte, 0, len(entries)+20)
+	out = append(out, `"members@delta":[`...)
+	out = append(out, entries...)
 	return append(out, ']')
 }
 
-func memberEntry(kind entra.Kind, id string, removed bool) []byte {
+// memberPrefixes are `{"@odata.type":"#microsoft.graph.KIND","id":` for every kind, so
+// that a page of half a million member entries quotes no type name.
+var memberPrefixes = func() map[entra.Kind]string {
+	m := map[entra.Kind]string{}
+	for _, k := range entra.Kinds() {
+		m[k] = memberPrefix(k)
+	}
+	return m
+}()
+
+func memberPrefix(kind entra.Kind) string {
 	out := []byte(`{"@odata.type":`)
 	out = strconv.AppendQuote(out, kind.ODataType())
-	out = append(out, `,"id":`...)
-	out = strconv.AppendQuote(out, id)
+	return string(append(out, `,"id":`...))
+}
+
+// appendMemberEntry appends one entry of a members@delta or manager@delta annotation.
+func appendMemberEntry(out []byte, kind entra.Kind, id string, removed bool) []byte {
+	prefix, ok := memberPrefixes[kind]
+	if !ok {
+		prefix = memberPrefix(kind)
+	}
+	out = append(out, prefix...)
+	out = appendQuoted(out, id)
 	if removed {
 		out = append(out, `,"@removed":{"reason":"deleted"}`...)
 	}
 	return append(out, '}')
 }
 
+// appendQuoted is strconv.AppendQuote, without its per-rune work for the plain ASCII of
+// ids.
+func appendQuoted(out []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return strconv.AppendQuote(out, s)
+		}
+	}
+	out = append(out, '"')
+	out = append(out, s...)
+	return append(out, '"')
+}
+
 // deltaInitial serves a page of the first round: every live object.
 func (c *call) deltaInitial(path string, k entra.Kind, tok deltaToken, p *projection) *result {
-	var items [][]byte
-	budget := defaultPageSize
+	items := c.pageBuffer(0) // copied into the page, then recycled by deltaPage
+	n, members := 0, 0
+	budget := tok.pageSize()
 	if tok.Upto == 0 {
 		tok.Upto = tok.Since
 	}
@@ -219,8 +313,11 @@ func (c *call) deltaInitial(path string, k entra.Kind, tok deltaToken, p *projec
 	if tok.Group != "" {
 		g := c.st.get(k, tok.Group)
 		if g != nil {
-			item, more, last := c.groupWithMembers(g, p, tok.MemAfter)
-			items = append(items, item)
+			var more bool
+			var last string
+			var count int
+			items, more, last, count = c.appendGroupWithMembers(items, g, p, tok.MemAfter)
+			members += count
 			if more {
 				tok.MemAfter = last
 				return c.deltaPage(path, items, tok, false)
@@ -230,22 +327,31 @@ func (c *call) deltaInitial(path string, k entra.Kind, tok deltaToken, p *projec
 		budget--
 	}
 	more := false
+	var extra []byte
 	c.st.live[k].Ascend(tok.After, func(id string) bool {
-		if len(items) >= budget {
+		if n >= budget || (tok.Size > 0 && members >= maxPageMembers) {
 			more = true
 			return false
 		}
 		o := c.st.objs[id]
+		if len(items) > 0 {
+			items = append(items, ',')
+		}
+		n++
 		if k == entra.KindGroup && tok.Mem {
-			item, partial, last := c.groupWithMembers(o, p, "")
-			items = append(items, item)
+			var partial bool
+			var last string
+			var count int
+			items, partial, last, count = c.appendGroupWithMembers(items, o, p, "")
+			members += count
 			if partial {
 				tok.Group, tok.MemAfter = id, last
 				more = true
 				return false
 			}
 		} else {
-			items = append(items, appendProjected(nil, o.data, p, "", c.managerDelta(o, tok)))
+			extra = c.appendManagerDelta(extra[:0], o, tok)
+			items = appendObject(items, o, p, "", extra)
 		}
 		tok.After = id
 		return true
@@ -257,10 +363,15 @@ func (c *call) deltaInitial(path string, k entra.Kind, tok deltaToken, p *projec
 // manager: the current manager, or an empty list once it was removed, so a client
 // replaces what it held.
 func (c *call) managerDelta(o *object, tok deltaToken) []byte {
+	return c.appendManagerDelta(nil, o, tok)
+}
+
+// appendManagerDelta appends managerDelta's annotation to out.
+func (c *call) appendManagerDelta(out []byte, o *object, tok deltaToken) []byte {
 	if o.kind != entra.KindUser || !contains(tok.Select, "manager") {
-		return nil
+		return out
 	}
-	out := []byte(`"manager@delta":[`)
+	out = append(out, `"manager@delta":[`...)
 	if set := c.st.linkSet(o.id, "manager"); set != nil {
 		first := true
 		set.Ascend("", func(id string) bool {
@@ -269,7 +380,7 @@ func (c *call) managerDelta(o *object, tok deltaToken) []byte {
 					out = append(out, ',')
 				}
 				first = false
-				out = append(out, memberEntry(m.kind, id, false)...)
+				out = appendMemberEntry(out, m.kind, id, false)
 			}
 			return true
 		})
@@ -277,28 +388,41 @@ func (c *call) managerDelta(o *object, tok deltaToken) []byte {
 	return append(out, ']')
 }
 
-// groupWithMembers writes a group with up to memberChunk of its live members after a
-// cursor, reporting whether more remain.
-func (c *call) groupWithMembers(g *object, p *projection, after string) ([]byte, bool, string) {
-	var entries [][]byte
+// appendGroupWithMembers appends a group with up to memberChunk of its live members
+// after a cursor, reporting whether more remain, the last member written and how many
+// were.
+func (c *call) appendGroupWithMembers(out []byte, g *object, p *projection, after string) ([]byte, bool, string, int) {
 	more := false
 	last := ""
+	n := 0
+	var entries []byte
 	if set := c.st.linkSet(g.id, "members"); set != nil {
+		entries = make([]byte, 0, min(set.Len(), memberChunk)*72+24)
+		entries = append(entries, `"members@delta":[`...)
 		set.Ascend(after, func(id string) bool {
 			m := c.st.getAny(id)
 			if m == nil {
 				return true
 			}
-			if len(entries) == memberChunk {
+			if n == memberChunk {
 				more = true
 				return false
 			}
-			entries = append(entries, memberEntry(m.kind, id, false))
+			if n > 0 {
+				entries = append(entries, ',')
+			}
+			entries = appendMemberEntry(entries, m.kind, id, false)
+			n++
 			last = id
 			return true
 		})
+		if n == 0 {
+			entries = nil
+		} else {
+			entries = append(entries, ']')
+		}
 	}
-	return appendProjected(nil, g.data, p, "", membersDelta(entries)), more, last
+	return appendObject(out, g, p, "", entries), more, last, n
 }
 
 // deltaChanges serves a page of a later round: the objects changed since the token.
@@ -351,23 +475,29 @@ func (c *call) deltaChanges(path string, k entra.Kind, tok deltaToken, p *projec
 		}
 	}
 	sort.Strings(order)
-	var items [][]byte
-	end := min(tok.Off+defaultPageSize, len(order))
+	var items []byte
+	end := min(tok.Off+tok.pageSize(), len(order))
 	for _, id := range order[tok.Off:end] {
 		pd := byID[id]
 		o := c.st.objs[id]
 		switch {
 		case o == nil:
-			items = append(items, removedEntry(id, "deleted"))
+			items = appendItem(items, removedEntry(id, "deleted"))
 		case !o.live():
-			items = append(items, removedEntry(id, "changed"))
+			items = appendItem(items, removedEntry(id, "changed"))
 		default:
-			var entries [][]byte
+			var entries []byte
 			for _, mid := range sortedKeys(pd.members) {
 				ch := pd.members[mid]
-				entries = append(entries, memberEntry(ch.memberKind, mid, ch.memberRemoved))
+				if len(entries) > 0 {
+					entries = append(entries, ',')
+				}
+				entries = appendMemberEntry(entries, ch.memberKind, mid, ch.memberRemoved)
 			}
-			items = append(items, appendProjected(nil, o.data, p, "", membersDelta(entries), c.managerDelta(o, tok)))
+			if len(items) > 0 {
+				items = append(items, ',')
+			}
+			items = appendObject(items, o, p, "", membersDelta(entries), c.managerDelta(o, tok))
 		}
 	}
 	if end < len(order) {

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -126,5 +127,39 @@ func TestDeltaLargeGroupSpansPages(t *testing.T) {
 	}
 	if len(members) != 1200 {
 		t.Errorf("members across pages: %d", len(members))
+	}
+}
+
+// Prefer: odata.maxpagesize sizes delta pages (up to 200), on the pages after the first
+// too, whether or not the client sends the header again; the whole round is the same.
+func TestDeltaPreferMaxPageSize(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, manyUsers(testDataset(), 1200), Options{})
+	plain, _ := e.deltaRound("/v1.0/users/delta?$select=id,manager")
+	r := e.must(e.do("GET", "/v1.0/users/delta?$select=id,manager", nil, "Prefer", "odata.maxpagesize=150"), 200)
+	if n := len(r.values()); n != 150 {
+		t.Fatalf("first page of 150: %d items", n)
+	}
+	if got := r.header.Get("Preference-Applied"); got != "odata.maxpagesize=150" {
+		t.Fatalf("Preference-Applied %q", got)
+	}
+	items := r.values()
+	for next := r.str("@odata.nextLink"); next != ""; {
+		r = e.must(e.do("GET", next, nil), 200)
+		if n := len(r.values()); n != 150 && r.str("@odata.deltaLink") == "" {
+			t.Fatalf("a middle page of %d items", n)
+		}
+		items = append(items, r.values()...)
+		next = r.str("@odata.nextLink")
+	}
+	if len(items) != len(plain) || len(items) < 1200 {
+		t.Fatalf("%d items with large pages, %d without", len(items), len(plain))
+	}
+	big := e.must(e.do("GET", "/v1.0/users/delta?$select=id", nil, "Prefer", "return=minimal, odata.maxpagesize=5000"), 200)
+	if n := len(big.values()); n != maxDeltaPageSize {
+		t.Fatalf("odata.maxpagesize=5000: %d items, want the maximum %d", n, maxDeltaPageSize)
+	}
+	if got := preferredPageSize(http.Header{"Prefer": {"odata.maxpagesize=0"}}); got != 0 {
+		t.Fatalf("odata.maxpagesize=0 read as %d", got)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -227,8 +228,10 @@ type pageSpec struct {
 // page serves one page of a collection: at most top items after the cursor, an absolute
 // @odata.nextLink when more remain, @odata.count on the first page when asked.
 func (c *call) page(lq *listQuery, ps pageSpec) *result {
-	out := make([]byte, 0, 4096)
-	n := 0
+	// The items are chosen first and written second, straight after the annotations:
+	// the nextLink (which names the last item) comes before "value", and a page of 999
+	// users is 2 MB that should be written once, not grown and copied.
+	items := make([]*object, 0, min(lq.top, 128))
 	last := ""
 	more := false
 	ps.iterate(lq.after, func(id string) bool {
@@ -236,19 +239,15 @@ func (c *call) page(lq *listQuery, ps pageSpec) *result {
 		if o == nil || (ps.match != nil && !ps.match(o)) {
 			return true
 		}
-		if n == lq.top {
+		if len(items) == lq.top {
 			more = true
 			return false
 		}
-		if n > 0 {
-			out = append(out, ',')
-		}
-		out = ps.write(out, o)
-		n++
+		items = append(items, o)
 		last = id
 		return true
 	})
-	body := make([]byte, 0, len(out)+256)
+	body := c.pageBuffer(1024)
 	body = append(body, `{"@odata.context":`...)
 	body = strconv.AppendQuote(body, c.root+"/$metadata#"+ps.context+selectContext(lq.sel))
 	if lq.first && lq.count && lq.advanced {
@@ -267,7 +266,18 @@ func (c *call) page(lq *listQuery, ps pageSpec) *result {
 		body = strconv.AppendQuote(body, c.root+ps.path+"?$skiptoken="+url.QueryEscape(c.nextToken(ps.path, lq, last)))
 	}
 	body = append(body, `,"value":[`...)
-	body = append(body, out...)
+	for i, o := range items {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		start := len(body)
+		body = ps.write(body, o)
+		if i == 0 {
+			// Room for the rest at about the first item's size (a $select may show
+			// far less than the stored objects).
+			body = slices.Grow(body, (len(body)-start+1)*(len(items)-1)*9/8)
+		}
+	}
 	body = append(body, "]}"...)
-	return jsonResult(200, body)
+	return c.pagedResult(body)
 }

@@ -135,7 +135,7 @@ func (c *call) listBin(k entra.Kind, path, context string) (*result, *apiError) 
 		path: path, context: context, iterate: c.st.bin[k].Ascend,
 		item: func(id string) *object { return c.st.objs[id] },
 		write: func(out []byte, o *object) []byte {
-			return appendProjected(out, binView(o).data, p, odataTypeOf(o))
+			return appendObject(out, binView(o), p, odataTypeOf(o))
 		},
 	}
 	if lq.filter != "" {

@@ -92,6 +92,7 @@ func (s *Sim) serveGraph(w http.ResponseWriter, r *http.Request, version, rest s
 	}
 	res := s.admitAndDispatch(c)
 	res.write(w, requestID, clientRequestID)
+	res.release()
 	s.log.Debug("graph request", "method", r.Method, "path", r.URL.Path, "status", res.status, "app", claims.AppID)
 }
 
@@ -302,7 +303,7 @@ func (c *call) entity(o *object, context, odataType string, sel []string) (*resu
 
 func (c *call) entityBytes(o *object, context, odataType string, p *projection, sel []string) []byte {
 	ctx := c.root + "/$metadata#" + context + selectContext(sel) + "/$entity"
-	obj := appendProjected(nil, o.data, p, odataType)
+	obj := appendObject(nil, o, p, odataType)
 	out := make([]byte, 0, len(obj)+len(ctx)+24)
 	out = append(out, `{"@odata.context":`...)
 	out = strconv.AppendQuote(out, ctx)

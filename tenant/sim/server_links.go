@@ -143,12 +143,18 @@ func (c *call) listLinks(o *object, name string, refs bool) (*result, *apiError)
 				return nil, firstErr
 			}
 		}
+		// One projection per kind, not per item: a page of members is mostly users.
+		byKind := map[entra.Kind]*projection{}
 		ps.write = func(out []byte, t *object) []byte {
-			p, perr := projectionFor(t.kind, lq.sel)
-			if perr != nil {
-				p = newProjection(append([]string{"id"}, lq.sel...), writeOnlyProperties(t.kind))
+			p := byKind[t.kind]
+			if p == nil {
+				var perr *apiError
+				if p, perr = projectionFor(t.kind, lq.sel); perr != nil {
+					p = newProjection(append([]string{"id"}, lq.sel...), writeOnlyProperties(t.kind))
+				}
+				byKind[t.kind] = p
 			}
-			return appendProjected(out, t.data, p, t.kind.ODataType())
+			return appendObject(out, t, p, t.kind.ODataType())
 		}
 	}
 	if lq.filter != "" {

@@ -103,7 +103,7 @@ func (c *call) list(k entra.Kind) (*result, *apiError) {
 			}
 			return nil
 		},
-		write: func(out []byte, o *object) []byte { return appendProjected(out, o.data, p, "") },
+		write: func(out []byte, o *object) []byte { return appendObject(out, o, p, "") },
 	}
 	if lq.filter != "" {
 		f, err := parseFilter(lq.filter, schemaFor(k, lq.advanced))
@@ -274,7 +274,7 @@ func (c *call) listHolders(o *object, k entra.Kind, prop, ctxSuffix string) (*re
 			}
 			return nil
 		},
-		write: func(out []byte, h *object) []byte { return appendProjected(out, h.data, p, "") },
+		write: func(out []byte, h *object) []byte { return appendObject(out, h, p, "") },
 	}
 	if lq.filter != "" {
 		f, err := parseFilter(lq.filter, schemaFor(k, lq.advanced))
@@ -308,7 +308,7 @@ func (c *call) memberOf(o *object) (*result, *apiError) {
 			if perr != nil {
 				p, _ = projectionFor(h.kind, nil)
 			}
-			return appendProjected(out, h.data, p, h.kind.ODataType())
+			return appendObject(out, h, p, h.kind.ODataType())
 		},
 	}), nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -16,6 +17,43 @@ type result struct {
 	body        []byte
 	contentType string
 	headers     map[string]string
+	// pooled says body came from pageBuffer and goes back once written.
+	pooled bool
+}
+
+// pageBuffers recycles the bodies of collection pages: a capture reads hundreds of
+// 2 MB pages, and allocating each anew makes the garbage collector walk the whole
+// directory again and again.
+var pageBuffers sync.Pool
+
+// maxPooled bounds the buffers kept for reuse.
+const maxPooled = 8 << 20
+
+// pageBuffer returns an empty buffer for a page body; for a $batch item (whose body is
+// copied into the envelope and may outlive the request) a new one.
+func (c *call) pageBuffer(size int) []byte {
+	if !c.inBatch {
+		if b, ok := pageBuffers.Get().(*[]byte); ok {
+			return (*b)[:0]
+		}
+	}
+	return make([]byte, 0, size)
+}
+
+// pagedResult is jsonResult for a body from pageBuffer.
+func (c *call) pagedResult(body []byte) *result {
+	res := jsonResult(200, body)
+	res.pooled = !c.inBatch
+	return res
+}
+
+// release hands a written result's body back for reuse.
+func (res *result) release() {
+	if res.pooled && cap(res.body) <= maxPooled {
+		b := res.body[:0]
+		res.body = nil
+		pageBuffers.Put(&b)
+	}
 }
 
 func jsonResult(status int, body []byte) *result {

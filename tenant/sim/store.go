@@ -2,6 +2,7 @@ package sim
 
 import (
 	"strings"
+	"sync/atomic"
 
 	"github.com/lifelinehq/lifeline/entra"
 )
@@ -18,6 +19,8 @@ type object struct {
 	// deleted is the deletedDateTime (sim clock, unix nanoseconds) while the object waits
 	// in a recycle bin; 0 while it is live.
 	deleted int64
+	// layout caches how data is laid out (see objMeta), for the read fast paths.
+	layout atomic.Pointer[objMeta]
 }
 
 func (o *object) live() bool { return o.deleted == 0 }

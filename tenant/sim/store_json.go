@@ -226,6 +226,10 @@ type projection struct {
 	index map[string]int
 	// hide are members never shown (write-only secrets that slipped into a dataset).
 	hide map[string]bool
+	// shapeKeys is the shape (see store_shape.go) of an object shown as stored under
+	// this projection ("" when none is); idOnly says the projection is the id alone.
+	shapeKeys string
+	idOnly    bool
 }
 
 func newProjection(names []string, hide map[string]bool) *projection {
@@ -233,6 +237,8 @@ func newProjection(names []string, hide map[string]bool) *projection {
 	for i, n := range names {
 		p.index[n] = i
 	}
+	p.shapeKeys = projectionShape(names, hide)
+	p.idOnly = len(names) == 1 && names[0] == "id" && !hide["id"]
 	return p
 }
 

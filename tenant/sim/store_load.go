@@ -20,6 +20,7 @@ func loadDataset(ds *Dataset, now time.Time) (*store, error) {
 		return nil, fmt.Errorf("sim: the dataset has no tenant id or domain")
 	}
 	st := newStore(ds.TenantID, ds.Domain, ds.DisplayName)
+	loaded := make([]*object, 0, len(ds.Objects))
 	for i := range ds.Objects {
 		o, err := objectFromDataset(&ds.Objects[i])
 		if err != nil {
@@ -29,7 +30,9 @@ func loadDataset(ds *Dataset, now time.Time) (*store, error) {
 			return nil, fmt.Errorf("sim: dataset object %s %s appears twice", o.kind, o.id)
 		}
 		st.objs[o.id] = o
+		loaded = append(loaded, o)
 	}
+	prepareMetas(loaded)
 	st.finishLoad()
 	for _, l := range ds.Links {
 		spec, ok := entra.Lookup(l.FromKind)
