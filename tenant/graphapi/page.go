@@ -1,8 +1,10 @@
 package graphapi
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"math/bits"
 )
 
 // splitPage decodes a collection page in one pass: it validates the whole body as JSON
@@ -252,6 +254,19 @@ func skipNumber(b []byte, i int) (int, error) {
 func skipString(b []byte, i int) (int, error) {
 	i++
 	for i < len(b) {
+		// Eight bytes at a time up to the first quote, backslash or control byte: most
+		// of a page of users is string contents.
+		for i+8 <= len(b) {
+			m := specialBytes(binary.LittleEndian.Uint64(b[i:]))
+			if m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
+			}
+			i += 8
+		}
+		if i >= len(b) {
+			break
+		}
 		c := b[i]
 		switch {
 		case c == '"':
@@ -283,4 +298,18 @@ func skipString(b []byte, i int) (int, error) {
 		}
 	}
 	return 0, errBadJSON
+}
+
+// specialBytes flags (with its high bit) each of the 8 bytes of v, read little-endian,
+// that may be a quote, a backslash or below 0x20, by the "has a zero byte" and "has a
+// byte less than n" bit tricks. A false flag can only sit above a true one (a borrow runs
+// upwards), so the lowest flag is always the first such byte, and 0 means there is none.
+func specialBytes(v uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	quote := v ^ (ones * '"')
+	backslash := v ^ (ones * '\\')
+	special := (quote - ones) &^ quote
+	special |= (backslash - ones) &^ backslash
+	special |= (v - ones*0x20) &^ v
+	return special & highs
 }
