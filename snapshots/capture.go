@@ -453,7 +453,7 @@ func (c *capture) linkChunk(ctx context.Context, kind entra.Kind, ids []string, 
 		f := found{from: from}
 		collect := func(items []json.RawMessage) error {
 			for _, raw := range items {
-				ref, err := parseRef(raw)
+				ref, err := readRef(raw)
 				if err != nil || len(ref.id) == 0 {
 					return fmt.Errorf("reading %s of %s %s: Graph returned an entry without an id", name, kind, from)
 				}
@@ -693,7 +693,7 @@ func (c *capture) managers(ctx context.Context) error {
 		}
 		var found []managed
 		for _, raw := range p.Items {
-			rec, err := parseDelta(kind, raw, "manager")
+			rec, err := parseDelta(kind, raw, "manager", false)
 			if err != nil {
 				return err
 			}
@@ -870,7 +870,7 @@ func (c *capture) deltaChanges(ctx context.Context, kind entra.Kind) error {
 func (c *capture) deltaRecords(kind entra.Kind, linkName string, items []json.RawMessage, whole bool) ([]deltaRecord, error) {
 	records := make([]deltaRecord, 0, len(items))
 	for _, raw := range items {
-		rec, err := parseDelta(kind, raw, linkName)
+		rec, err := parseDelta(kind, raw, linkName, true)
 		if err != nil {
 			return nil, err
 		}
@@ -905,11 +905,16 @@ type deltaLink struct {
 	removed bool
 }
 
-func parseDelta(kind entra.Kind, raw []byte, linkName string) (deltaRecord, error) {
+// parseDelta reads one delta item; with keep it also copies the item without its
+// annotations into object (the managers round needs only the id and the links).
+func parseDelta(kind entra.Kind, raw []byte, linkName string, keep bool) (deltaRecord, error) {
 	var rec deltaRecord
 	annotation := linkName + "@delta"
-	kept := make([]byte, 0, len(raw)+2)
-	kept = append(kept, '{')
+	var kept []byte
+	if keep {
+		kept = make([]byte, 0, len(raw)+2)
+		kept = append(kept, '{')
+	}
 	err := scanMembers(raw, func(m jsonMember) error {
 		key := string(m.key)
 		if m.keyEscaped {
@@ -926,7 +931,7 @@ func parseDelta(kind entra.Kind, raw []byte, linkName string) (deltaRecord, erro
 		case key == annotation:
 			rec.hasLinks = true
 			return scanArray(m.value, func(elem []byte) error {
-				ref, err := parseRef(elem)
+				ref, err := readRef(elem)
 				if err != nil {
 					return err
 				}
@@ -945,6 +950,9 @@ func parseDelta(kind entra.Kind, raw []byte, linkName string) (deltaRecord, erro
 		case key == "id":
 			rec.id = jsonString(m.value)
 		}
+		if !keep {
+			return nil
+		}
 		if len(kept) > 1 {
 			kept = append(kept, ',')
 		}
@@ -957,7 +965,9 @@ func parseDelta(kind entra.Kind, raw []byte, linkName string) (deltaRecord, erro
 	if rec.id == "" {
 		return rec, fmt.Errorf("Graph returned a %s delta item without an id", kind)
 	}
-	rec.object = append(kept, '}')
+	if keep {
+		rec.object = append(kept, '}')
+	}
 	return rec, nil
 }
 
