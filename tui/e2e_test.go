@@ -25,10 +25,12 @@ func TestEndToEndOffline(t *testing.T) {
 	wait := func(what string) {
 		t.Helper()
 		base := len(out)
+		// The duration is a deadline for a stuck program, not a speed check: a loaded
+		// machine may take seconds to draw a frame.
 		teatest.WaitFor(t, tm.Output(), func(b []byte) bool {
 			out = append(out[:base], b...)
 			return bytes.Contains(out[mark:], []byte(what))
-		}, teatest.WithDuration(5*time.Second), teatest.WithCheckInterval(10*time.Millisecond))
+		}, teatest.WithDuration(30*time.Second), teatest.WithCheckInterval(10*time.Millisecond))
 	}
 	drain := func() {
 		b, _ := io.ReadAll(tm.Output())
