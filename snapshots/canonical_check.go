@@ -42,16 +42,8 @@ var dropFirst = func() (t [256]bool) {
 }()
 
 // plainWord reports whether none of the 8 bytes in v is a quote, a backslash, below
-// 0x20 or above 0x7f (the usual "has zero byte" and "has byte less than" bit tricks).
-func plainWord(v uint64) bool {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	quote := v ^ (ones * '"')
-	backslash := v ^ (ones * '\\')
-	special := (quote - ones) &^ quote
-	special |= (backslash - ones) &^ backslash
-	special |= (v - ones*0x20) &^ v
-	return (special|v)&highs == 0
-}
+// 0x20 or above 0x7f.
+func plainWord(v uint64) bool { return !swarSpecial(v, true) }
 
 // plainASCII marks the bytes a string holds as themselves in encoding/json's output.
 var plainASCII = func() (t [256]bool) {

@@ -224,23 +224,24 @@ func (d *fastDecoder) key() (string, bool) {
 	return v.(string), true
 }
 
-// SWAR (several bytes at once in a word) tests for the bytes that end a run of plain
-// string content: strings are most of a stored object's bytes.
-const (
-	swarOnes = 0x0101010101010101
-	swarHigh = 0x8080808080808080
-)
+// specialBytes flags, with their high bits, the bytes of the eight in x that may be a
+// quote, a backslash or a control character ("has a zero byte" and "has a byte less
+// than" word tricks: several bytes at once, and strings are most of a stored object's
+// bytes). plainWord is its check for canonical output.
+func specialBytes(x uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	quote := x ^ (ones * '"')
+	slash := x ^ (ones * '\\')
+	return (((quote - ones) &^ quote) | ((slash - ones) &^ slash) | ((x - ones*0x20) &^ x)) & highs
+}
 
 // swarSpecial reports whether any of the eight bytes of x is a quote, a backslash or a
 // control character, or (withHigh) not ASCII.
 func swarSpecial(x uint64, withHigh bool) bool {
-	quote := x ^ (swarOnes * '"')
-	slash := x ^ (swarOnes * '\\')
-	t := ((quote - swarOnes) &^ quote) | ((slash - swarOnes) &^ slash) | ((x - swarOnes*0x20) &^ x)
 	if withHigh {
-		t |= x
+		return specialBytes(x)|x&0x8080808080808080 != 0
 	}
-	return t&swarHigh != 0
+	return specialBytes(x) != 0
 }
 
 // plainRun returns the index of the first byte at or after i that may end a run of
