@@ -17,18 +17,7 @@ import (
 // BenchmarkSimListUsers measures listing a 100,000-user collection over loopback with
 // $top=999, following nextLinks, as a capture does.
 func BenchmarkSimListUsers(b *testing.B) {
-	ds := manyUsers(testDataset(), 100_000)
-	s, err := New(ds, Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv, err := s.Start("127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Close()
-	e := &env{t: &testing.T{}, sim: s, srv: srv, base: strings.TrimSuffix(srv.Info().GraphURL, "/v1.0"), hc: &http.Client{Timeout: time.Minute}}
-	e.token = benchToken(b, e)
+	e := benchServe(b, manyUsers(testDataset(), 100_000), Options{}, tTenant)
 	b.ResetTimer()
 	objects := 0
 	for i := 0; i < b.N; i++ {
@@ -57,6 +46,23 @@ func BenchmarkSimListUsers(b *testing.B) {
 }
 
 func benchToken(b *testing.B, e *env) string { return benchTokenFor(b, e, tTenant) }
+
+// benchServe serves ds on loopback for a benchmark (closed when it ends), with an
+// operator token for tenant.
+func benchServe(b *testing.B, ds *Dataset, opts Options, tenant string) *env {
+	s, err := New(ds, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv, err := s.Start("127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { srv.Close() })
+	e := &env{t: &testing.T{}, sim: s, srv: srv, base: strings.TrimSuffix(srv.Info().GraphURL, "/v1.0"), hc: &http.Client{Timeout: time.Minute}}
+	e.token = benchTokenFor(b, e, tenant)
+	return e
+}
 
 // benchTokenFor is an operator token for the given tenant.
 func benchTokenFor(b *testing.B, e *env, tenant string) string {
@@ -117,17 +123,7 @@ func BenchmarkSimCaptureReads(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s, err := New(ds, Options{Throttle: ThrottleOff})
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv, err := s.Start("127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.Close()
-	e := &env{t: &testing.T{}, sim: s, srv: srv, base: strings.TrimSuffix(srv.Info().GraphURL, "/v1.0"), hc: &http.Client{Timeout: time.Minute}}
-	e.token = benchTokenFor(b, e, ds.TenantID)
+	e := benchServe(b, ds, Options{Throttle: ThrottleOff}, ds.TenantID)
 	var groups []string
 	for _, o := range ds.Objects {
 		if o.Kind == entra.KindGroup {
