@@ -508,13 +508,6 @@ func (p *planner) objectPath(n graphx.NodeID) string {
 	return spec.ObjectPath(id)
 }
 
-func (p *planner) refID(n graphx.NodeID) string {
-	if _, ok := p.created[n]; ok {
-		return IDPlaceholder(n.ID)
-	}
-	return n.ID
-}
-
 // deps returns the steps that create or restore what obj's properties reference.
 func (p *planner) deps(n graphx.NodeID) []string {
 	var out []string
@@ -864,7 +857,7 @@ func (p *planner) relink() error {
 			}
 			toCreated, tc := p.created[to]
 			toRestored, tr := p.restored[to]
-			ref := to.ID // p.refID(to)
+			ref := to.ID // a recreated target is named by its new id
 			if tc {
 				ref = IDPlaceholder(to.ID)
 			}
@@ -1078,7 +1071,10 @@ func (p *planner) sortNodes(ns []graphx.NodeID) {
 }
 
 // binChanges returns the PATCH body and paths that undo what changed in an object
-// before it went to the bin (a restore brings back the object as it was deleted).
+// before it went to the bin (a restore brings back the object as it was deleted). It
+// only reads the planner, so rollback runs it in parallel. Members with the same bytes
+// are the same and are not decoded; a live member that does not decode counts as
+// changed, a snapshot member that does not decode is left out.
 func (p *planner) binChanges(n graphx.NodeID) (map[string]any, []string) {
 	spec, ok := entra.Lookup(n.Kind)
 	if !ok {
@@ -1093,14 +1089,6 @@ func (p *planner) binChanges(n graphx.NodeID) (map[string]any, []string) {
 	if err != nil {
 		return nil, nil
 	}
-	return p.binChangesOf(n, spec, before, after)
-}
-
-// binChangesOf is binChanges of the objects' members: it only reads the planner, so
-// rollback runs it in parallel. Members with the same bytes are the same and are not
-// decoded; a member that does not decode counts as changed, and is set to what the
-// snapshot holds.
-func (p *planner) binChangesOf(n graphx.NodeID, spec *entra.Spec, before, after snapshots.Members) (map[string]any, []string) {
 	body := map[string]any{}
 	var paths []string
 	for _, prop := range spec.Properties {

@@ -131,14 +131,6 @@ func (e *env) latest() (snapshots.Snapshot, bool) {
 	return e.snaps[len(e.snaps)-1], true
 }
 
-// ctx is the session's context: background offline.
-func (e *env) ctx() context.Context {
-	if e.live != nil {
-		return e.live.ctx
-	}
-	return context.Background()
-}
-
 // dbPath is the snapshot file's absolute path: what a saved plan's DB names.
 func (e *env) dbPath() string {
 	p := e.path

@@ -45,8 +45,6 @@ func BenchmarkSimListUsers(b *testing.B) {
 	b.ReportMetric(float64(objects)/b.Elapsed().Seconds(), "objects/s")
 }
 
-func benchToken(b *testing.B, e *env) string { return benchTokenFor(b, e, tTenant) }
-
 // benchServe serves ds on loopback for a benchmark (closed when it ends), with an
 // operator token for tenant.
 func benchServe(b *testing.B, ds *Dataset, opts Options, tenant string) *env {
