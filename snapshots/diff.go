@@ -608,17 +608,20 @@ func classify(ctx context.Context, from, to State, ra, rb *manifestRow, opts Dif
 	}
 	// A restore plan recreates what is gone from the whole object: it is decoded
 	// whole for it. Otherwise only the members that name the object are.
+	keepWhole := opts.KeepBefore && class == HardDeleted
 	var buf [64]Member
-	if ms, ok := SplitMembers(data, buf[:0]); ok && !(opts.KeepBefore && class == HardDeleted) {
-		ch.DisplayName = ms.DisplayName(kind)
-		return ch, nil
+	if !keepWhole {
+		if ms, ok := SplitMembers(data, buf[:0]); ok {
+			ch.DisplayName = ms.DisplayName(kind)
+			return ch, nil
+		}
 	}
 	obj, err := decodeObject(data)
 	if err != nil {
 		return nil, err
 	}
 	ch.DisplayName = entra.DisplayName(kind, obj)
-	if opts.KeepBefore && class == HardDeleted {
+	if keepWhole {
 		ch.before = obj
 	}
 	return ch, nil
