@@ -617,16 +617,106 @@ func (p *planner) createBody(kind entra.Kind, obj map[string]any) map[string]any
 	return body
 }
 
+// decodesToRecreate reports whether recreating an object of kind needs it decoded whole:
+// its references are rewritten (and cut in a cycle), a built-in role definition is
+// skipped, an application's appId goes in the ledger, a named location keeps its
+// @odata.type. Objects of other kinds (users, groups) get their create bodies from
+// their stored members (rawCreateBody), which for a mass deletion is tens of
+// thousands of objects not decoded.
+func decodesToRecreate(kind entra.Kind) bool {
+	spec, ok := entra.Lookup(kind)
+	return !ok || len(spec.References) > 0 || kind == entra.KindRoleDefinition || kind == entra.KindApplication ||
+		kind == entra.KindNamedLocation
+}
+
+// temporaryPassword is the passwordProfile of every recreated user: apply replaces the
+// placeholder with a generated password.
+var temporaryPassword = snapshots.Members{{Key: "passwordProfile",
+	Value: mustJSON(map[string]any{"forceChangePasswordNextSignIn": true, "password": GeneratedPassword})}}
+
+// rawCreateBody is createBody for an object of a kind that does not decode to be
+// recreated, with extra's members (sorted by name) set too, written as JSON: each
+// member createBody keeps is copied from the stored object as it is when appendJSON
+// would write it back the same (canonicalAsWritten), and decoded and written
+// otherwise, so the bytes are those of the decoded path. ok is false when a name needs
+// escaping or a value does not decode: the caller then decodes the object, which
+// gives what the decoded path gives.
+func (p *planner) rawCreateBody(n graphx.NodeID, extra snapshots.Members, size int) (_ json.RawMessage, ok bool, _ error) {
+	var buf memberBuf
+	ms, err := p.target.members(n, buf[:0])
+	if err != nil {
+		return nil, false, err
+	}
+	spec := entra.MustLookup(n.Kind)
+	body := append(make([]byte, 0, size), '{')
+	write := func(m snapshots.Member) bool {
+		if !plainString(m.Key) {
+			return false
+		}
+		if len(body) > 1 {
+			body = append(body, ',')
+		}
+		body = append(body, '"')
+		body = append(body, m.Key...)
+		body = append(body, '"', ':')
+		if canonicalAsWritten(m.Value) {
+			body = append(body, m.Value...)
+			return true
+		}
+		v, err := snapshots.DecodeValue(m.Value)
+		if err != nil {
+			return false
+		}
+		body, err = appendJSON(body, v)
+		return err == nil
+	}
+	for _, m := range ms {
+		overridden := false // extra sets the member instead
+		for len(extra) > 0 && extra[0].Key <= m.Key {
+			if !write(extra[0]) {
+				return nil, false, nil
+			}
+			overridden = overridden || extra[0].Key == m.Key
+			extra = extra[1:]
+		}
+		if overridden {
+			continue
+		}
+		prop, known := spec.Property(m.Key)
+		if !known || prop.Secret || prop.Volatile || !spec.Writable(m.Key, true) || (string(m.Value) == "null" && !nullsOnCreate[n.Kind]) {
+			continue
+		}
+		if !write(m) {
+			return nil, false, nil
+		}
+	}
+	for _, e := range extra {
+		if !write(e) {
+			return nil, false, nil
+		}
+	}
+	return append(body, '}'), true, nil
+}
+
 func (p *planner) recreate() error {
 	var ids []graphx.NodeID
 	decoded := map[graphx.NodeID]map[string]any{}
 	gone := p.sortedChanges(snapshots.HardDeleted, func(c *snapshots.Change) bool { return recreatable[c.Kind] && p.wasLive(c) })
-	p.target.prefetch(changeNodes(gone))
+	toDecode := make([]*snapshots.Change, 0, len(gone))
+	for _, c := range gone {
+		if decodesToRecreate(c.Kind) {
+			toDecode = append(toDecode, c)
+		}
+	}
+	p.target.prefetch(changeNodes(toDecode))
 	for _, c := range gone {
 		n := graphx.NodeID{Kind: c.Kind, ID: c.ID}
-		obj, err := p.target.decode(n)
-		if err != nil {
-			return err
+		var obj map[string]any // nil: the body is written from the stored members
+		if decodesToRecreate(c.Kind) {
+			var err error
+			if obj, err = p.target.decode(n); err != nil {
+				return err
+			}
 		}
 		if c.Kind == entra.KindRoleDefinition {
 			if b, _ := obj["isBuiltIn"].(bool); b {
@@ -663,22 +753,54 @@ func (p *planner) recreate() error {
 	}
 	steps := make([]Step, len(order))
 	cuts := make([]*deferredRefs, len(order))
+	errs := make([]error, len(order))
 	parallelFor(len(order), 1024, func(i int) {
 		n := order[i]
-		body := p.createBody(n.Kind, decoded[n])
-		if n.Kind == entra.KindUser {
-			body["passwordProfile"] = map[string]any{"forceChangePasswordNextSignIn": true, "password": GeneratedPassword}
-		}
 		spec := entra.MustLookup(n.Kind)
 		deps := p.deps(n)
-		if d := p.breakCycle(n, pos, body); d != nil {
-			cuts[i] = d
-			deps = slices.DeleteFunc(deps, func(id string) bool { return slices.Contains(d.later, id) })
+		var extra snapshots.Members
+		if n.Kind == entra.KindUser {
+			extra = temporaryPassword
+		}
+		size := len(p.target.objs[n].JSON) + 128
+		obj := decoded[n]
+		var body json.RawMessage
+		if obj == nil {
+			var ok bool
+			var err error
+			if body, ok, err = p.rawCreateBody(n, extra, size); err != nil {
+				errs[i] = err
+				return
+			}
+			if !ok {
+				// The read-only side, decoded here: side.decode hands out its cache
+				// and may not run in parallel.
+				if obj, err = p.target.objs[n].Decode(); err != nil {
+					errs[i] = err
+					return
+				}
+			}
+		}
+		if body == nil {
+			m := p.createBody(n.Kind, obj)
+			for _, e := range extra {
+				m[e.Key] = json.RawMessage(e.Value)
+			}
+			if d := p.breakCycle(n, pos, m); d != nil {
+				cuts[i] = d
+				deps = slices.DeleteFunc(deps, func(id string) bool { return slices.Contains(d.later, id) })
+			}
+			body = mustJSONSized(m, size)
 		}
 		steps[i] = Step{Kind: string(n.Kind), ObjectID: n.ID, DisplayName: names[i], Action: ActionRecreate,
-			DependsOn: nonNil(deps), Requests: []Request{{Method: "POST", Path: spec.Collection, Body: mustJSONSized(body, len(p.target.objs[n].JSON)+128)}}}
+			DependsOn: nonNil(deps), Requests: []Request{{Method: "POST", Path: spec.Collection, Body: body}}}
 		steps[i].ID = stepID(StageRecreate, &steps[i], nil)
 	})
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
 	var deferred []deferredRefs
 	for _, d := range cuts {
 		if d != nil {

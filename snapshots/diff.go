@@ -116,9 +116,10 @@ type DiffOptions struct {
 	// KeepVolatile reports properties that change on their own (entra's Volatile
 	// list), which diff otherwise ignores.
 	KeepVolatile bool
-	// KeepBefore keeps on each hard-deleted change the object decoded whole from the
-	// first state, for Change.TakeBefore. Other changes' objects are not decoded whole.
-	KeepBefore bool
+	// KeepBefore, when set, keeps on each hard-deleted change of a kind it accepts the
+	// object decoded whole from the first state, for Change.TakeBefore. Other changes'
+	// objects are not decoded whole.
+	KeepBefore func(entra.Kind) bool
 }
 
 type manifestRow struct {
@@ -608,7 +609,7 @@ func classify(ctx context.Context, from, to State, ra, rb *manifestRow, opts Dif
 	}
 	// A restore plan recreates what is gone from the whole object: it is decoded
 	// whole for it. Otherwise only the members that name the object are.
-	keepWhole := opts.KeepBefore && class == HardDeleted
+	keepWhole := class == HardDeleted && opts.KeepBefore != nil && opts.KeepBefore(kind)
 	var buf [64]Member
 	if !keepWhole {
 		if ms, ok := SplitMembers(data, buf[:0]); ok {
