@@ -187,6 +187,9 @@ type side struct {
 	inOther []bool
 	// ready holds objects decoded ahead of use by prefetch, each handed out once.
 	ready map[graphx.NodeID]decoded
+	// dangling are the links whose other end the side does not hold (danglingLinks),
+	// listed for the target only.
+	dangling []graphx.Dangling
 }
 
 // present reports whether the side has the object outside any bin.
@@ -1463,9 +1466,11 @@ func (p *planner) conditionalAccess() error {
 	return nil
 }
 
-// danglingWarnings lists references of planned objects whose targets are in neither state.
+// danglingWarnings lists references of planned objects whose targets are in neither
+// state: the property references the graph found dangling, and the links of the target
+// whose other end it does not hold (the plan's graph leaves links out).
 func (p *planner) danglingWarnings() {
-	dangling := p.graph.Dangling()
+	dangling := append(p.graph.Dangling(), p.target.dangling...)
 	if len(dangling) == 0 {
 		return // no need to gather the planned objects
 	}

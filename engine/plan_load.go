@@ -94,10 +94,13 @@ func loadPlanInputs(ctx context.Context, target, live snapshots.State) *planInpu
 	return in
 }
 
-// readTarget builds the target's graph (as LoadGraph does) and its side, keeping every
-// object's JSON, from the loaded target; linkErr is the error
-// reading its links gave, reported after any unreadable object as reading them in that
-// order would.
+// readTarget builds the target's graph and its side, keeping every object's JSON, from
+// the loaded target; linkErr is the error reading its links gave, reported after any
+// unreadable object as reading them in that order would. The graph is LoadGraph's
+// without the links (members, owners): a plan orders its creates and rollbacks by
+// property references only, the relink stage reads the links from the side, and the
+// side lists those whose other end it lacks (side.dangling) for danglingWarnings. Half
+// a million member edges were most of what building the graph cost.
 func readTarget(s snapshots.State, l *snapshots.Loaded, linkErr error) (*graphx.Graph, *side, error) {
 	b := graphx.NewBuilder()
 	sd := &side{objs: make(map[graphx.NodeID]snapshots.Object, len(l.Objects)), links: sortedLinks(l.Links)}
@@ -112,10 +115,44 @@ func readTarget(s snapshots.State, l *snapshots.Loaded, linkErr error) (*graphx.
 	if linkErr != nil {
 		return nil, nil, linkErr
 	}
-	for _, k := range l.Links {
-		b.AddLink(k.Kind, k.From, k.Name, k.ToKind, k.To)
-	}
+	sd.dangling = sd.danglingLinks()
 	return b.Build(), sd, nil
+}
+
+// danglingLinks returns the side's links held by an object of a known kind whose other
+// end the side does not hold, as graphx reports a dangling link. The links are checked
+// in parallel, and a holder once for its run of links.
+func (s *side) danglingLinks() []graphx.Dangling {
+	held := func(n graphx.NodeID) bool {
+		_, known := entra.Lookup(n.Kind)
+		_, ok := s.objs[n]
+		return known && ok
+	}
+	found := make([]bool, len(s.links))
+	parallelChunks(len(s.links), 4096, func(lo, hi int) {
+		var holder graphx.NodeID
+		holderHeld := false
+		for i := lo; i < hi; i++ {
+			l := &s.links[i]
+			if from := (graphx.NodeID{Kind: l.Kind, ID: l.From}); i == lo || from != holder {
+				holder, holderHeld = from, held(from)
+			}
+			found[i] = holderHeld && !held(graphx.NodeID{Kind: l.ToKind, ID: l.To})
+		}
+	})
+	var out []graphx.Dangling
+	for i, f := range found {
+		if !f {
+			continue
+		}
+		l := s.links[i]
+		relation := l.Name
+		if ls, ok := entra.MustLookup(l.Kind).Link(l.Name); ok {
+			relation = ls.Relation
+		}
+		out = append(out, graphx.Dangling{From: graphx.NodeID{Kind: l.Kind, ID: l.From}, Relation: relation, Value: l.To, Targets: []entra.Kind{l.ToKind}})
+	}
+	return out
 }
 
 // loadedSide is the side of a loaded state: it keeps the JSON of the objects keepJSON

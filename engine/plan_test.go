@@ -537,6 +537,38 @@ func TestPlanEdgeCases(t *testing.T) {
 	}
 }
 
+// TestPlanDanglingLinkWarnings: a planned object whose link names an object held by
+// neither state is warned about; an unplanned one, or a link whose other end is still
+// live, is not. The plan's graph leaves links out, so the planner checks them itself.
+func TestPlanDanglingLinkWarnings(t *testing.T) {
+	target := writeState(t, "target", []planObj{
+		{entra.KindUser, "u-alice", alice, false},
+		{entra.KindGroup, "g-admins", admins, false},
+		{entra.KindGroup, "g-sales", sales, false},
+	}, []snapshots.Link{
+		link(entra.KindGroup, "g-admins", "members", entra.KindUser, "u-alice"),
+		link(entra.KindGroup, "g-admins", "members", entra.KindUser, "u-ghost"),
+		link(entra.KindGroup, "g-admins", "owners", entra.KindUser, "u-live"),
+		link(entra.KindGroup, "g-sales", "members", entra.KindUser, "u-phantom"),
+	})
+	live := writeState(t, "live", []planObj{
+		{entra.KindUser, "u-alice", alice, false},
+		{entra.KindUser, "u-live", bob, false},
+		{entra.KindGroup, "g-sales", sales, false},
+	}, []snapshots.Link{
+		link(entra.KindGroup, "g-sales", "members", entra.KindUser, "u-phantom"),
+	})
+	plan, _ := build(t, target, live, PlanOptions{})
+	findStep(t, plan, StageRecreate, ActionRecreate, "group", "g-admins")
+	w := strings.Join(plan.Warnings, "\n")
+	if !strings.Contains(w, `group "Admins": member u-ghost points at an object missing from both the snapshot and the live tenant`) {
+		t.Errorf("no warning for the recreated group's missing member:\n%s", w)
+	}
+	if strings.Contains(w, "u-live") || strings.Contains(w, "u-phantom") {
+		t.Errorf("warned about a live object or an unplanned group:\n%s", w)
+	}
+}
+
 func TestPlanRoleDefinitions(t *testing.T) {
 	builtIn := `{"id":"rd-builtin","displayName":"Global Reader","isBuiltIn":true,"isEnabled":true,"rolePermissions":[{"allowedResourceActions":["microsoft.directory/allEntities/allProperties/read"]}]}`
 	custom := `{"id":"rd-custom","displayName":"Helpdesk Lite","isBuiltIn":false,"isEnabled":true,"templateId":"rd-custom","rolePermissions":[{"allowedResourceActions":["microsoft.directory/users/basic/update"]}]}`
