@@ -877,38 +877,74 @@ func (p *planner) deferredSteps() {
 // target kind, target id.
 // It returns the holders' names it looked up.
 func sortLinks(ls []snapshots.Link, name func(graphx.NodeID) string) map[graphx.NodeID]string {
-	names := make(map[graphx.NodeID]string, len(ls))
-	// The sort keys are looked up once per link, not twice per comparison.
+	names := map[graphx.NodeID]string{}
+	// Links come from a state grouped by holder: the runs are sorted by holder, and
+	// each run by link, which is a few tens of thousands of holders compared instead of
+	// hundreds of thousands of links.
+	type run struct {
+		rank   int
+		name   string
+		lo, hi int
+	}
+	var runs []run
+	grouped := true
+	for i := 0; i < len(ls); {
+		n := graphx.NodeID{Kind: ls[i].Kind, ID: ls[i].From}
+		j := i + 1
+		for j < len(ls) && ls[j].Kind == n.Kind && ls[j].From == n.ID {
+			j++
+		}
+		nm, seen := names[n]
+		if seen {
+			grouped = false // a holder in two runs
+		} else {
+			nm = name(n)
+			names[n] = nm
+		}
+		runs = append(runs, run{rank: kindRank[n.Kind], name: nm, lo: i, hi: j})
+		i = j
+	}
+	byTarget := func(a, b *snapshots.Link) int {
+		return cmp.Or(strings.Compare(a.Name, b.Name), cmp.Compare(kindRank[a.ToKind], kindRank[b.ToKind]), strings.Compare(a.To, b.To))
+	}
+	if !grouped {
+		sortLinksByKey(ls, names, byTarget)
+		return names
+	}
+	runs = sortUnique(runs, func(a, b *run) int {
+		return cmp.Or(cmp.Compare(a.rank, b.rank), strings.Compare(a.name, b.name), strings.Compare(ls[a.lo].From, ls[b.lo].From))
+	})
+	out := make([]snapshots.Link, 0, len(ls))
+	for _, r := range runs {
+		at := len(out)
+		out = append(out, ls[r.lo:r.hi]...)
+		mine := out[at:]
+		if !slices.IsSortedFunc(mine, func(a, b snapshots.Link) int { return byTarget(&a, &b) }) {
+			slices.SortFunc(mine, func(a, b snapshots.Link) int { return byTarget(&a, &b) })
+		}
+	}
+	copy(ls, out)
+	return names
+}
+
+// sortLinksByKey is sortLinks of links not grouped by holder, each compared whole;
+// names holds every holder's name.
+func sortLinksByKey(ls []snapshots.Link, names map[graphx.NodeID]string, byTarget func(a, b *snapshots.Link) int) {
 	type linkKey struct {
-		rank, toRank int
-		name         string
-		l            snapshots.Link
+		rank int
+		name string
+		l    snapshots.Link
 	}
 	keys := make([]linkKey, len(ls))
-	// Links mostly come grouped by holder: the last holder's name and rank are kept.
-	var last graphx.NodeID
-	var lastName string
-	lastRank := 0
 	for i, l := range ls {
-		n := graphx.NodeID{Kind: l.Kind, ID: l.From}
-		if i == 0 || n != last {
-			nm, ok := names[n]
-			if !ok {
-				nm = name(n)
-				names[n] = nm
-			}
-			last, lastName, lastRank = n, nm, kindRank[l.Kind]
-		}
-		keys[i] = linkKey{rank: lastRank, toRank: kindRank[l.ToKind], name: lastName, l: l}
+		keys[i] = linkKey{rank: kindRank[l.Kind], name: names[graphx.NodeID{Kind: l.Kind, ID: l.From}], l: l}
 	}
 	keys = sortUnique(keys, func(a, b *linkKey) int {
-		return cmp.Or(cmp.Compare(a.rank, b.rank), strings.Compare(a.name, b.name), strings.Compare(a.l.From, b.l.From),
-			strings.Compare(a.l.Name, b.l.Name), cmp.Compare(a.toRank, b.toRank), strings.Compare(a.l.To, b.l.To))
+		return cmp.Or(cmp.Compare(a.rank, b.rank), strings.Compare(a.name, b.name), strings.Compare(a.l.From, b.l.From), byTarget(&a.l, &b.l))
 	})
 	for i := range keys {
 		ls[i] = keys[i].l
 	}
-	return names
 }
 
 func (p *planner) relink() error {

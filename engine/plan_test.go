@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -727,5 +730,44 @@ func TestPlanBreaksRecreateCycles(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(plan.Warnings, "\n"), "cycle") {
 		t.Errorf("warnings: %v", plan.Warnings)
+	}
+}
+
+// TestSortLinks: links sorted by holder run and within each run are in the order one
+// sort of every link by the whole key gives, for links grouped by holder as a state
+// gives them and for links that are not.
+func TestSortLinks(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(3, 4))
+	kinds := []entra.Kind{entra.KindUser, entra.KindGroup, entra.KindServicePrincipal, entra.KindApplication}
+	name := func(n graphx.NodeID) string { return "name-" + n.ID[:1] } // holders share names
+	for round := range 200 {
+		var ls []snapshots.Link
+		seen := map[snapshots.Link]bool{}
+		for range rng.IntN(60) {
+			l := snapshots.Link{Kind: kinds[rng.IntN(2)], From: fmt.Sprint(rng.IntN(6), "-h"), Name: []string{"members", "owners"}[rng.IntN(2)],
+				ToKind: kinds[rng.IntN(len(kinds))], To: fmt.Sprint(rng.IntN(9))}
+			if !seen[l] {
+				seen[l] = true
+				ls = append(ls, l)
+			}
+		}
+		if round%2 == 0 { // grouped by holder, as a state gives them
+			slices.SortFunc(ls, linkCmp)
+		}
+		want := slices.Clone(ls)
+		key := func(l snapshots.Link) string {
+			return fmt.Sprintf("%02d|%s|%s|%s|%02d|%s", kindRank[l.Kind], name(graphx.NodeID{Kind: l.Kind, ID: l.From}), l.From, l.Name, kindRank[l.ToKind], l.To)
+		}
+		slices.SortFunc(want, func(a, b snapshots.Link) int { return strings.Compare(key(a), key(b)) })
+		names := sortLinks(ls, name)
+		if !slices.Equal(ls, want) {
+			t.Fatalf("round %d:\n got %v\nwant %v", round, ls, want)
+		}
+		for _, l := range ls {
+			if n := (graphx.NodeID{Kind: l.Kind, ID: l.From}); names[n] != name(n) {
+				t.Fatalf("round %d: name of %v is %q", round, n, names[n])
+			}
+		}
 	}
 }
