@@ -1105,9 +1105,55 @@ func (p *planner) patchFor(n graphx.NodeID) (map[string]any, []string, error) {
 	return body, paths, nil
 }
 
+// memberValues are an object's top-level members as the snapshot holds them, decoded
+// one by one: snapshots.Members, or changedMembers.
+type memberValues interface {
+	Value(name string) (any, error)
+}
+
+// changedMembers are the memberValues of a survivor: the members the diff kept
+// (snapshots.Change.BeforeMember) are read from the change, and the stored object is
+// split only for another. Most survivors' patches put back only what the diff found
+// changed, so forty thousand edited users are not split a second time. err is the
+// error splitting gave, which fails the plan as it did when every object was split.
+type changedMembers struct {
+	c     *snapshots.Change // nil when the object did not change
+	split func() (snapshots.Members, error)
+	ms    snapshots.Members
+	err   error
+	done  bool
+}
+
+// Value returns the member named name decoded (nil when absent). The diff's values are
+// shared with the change: patchOf's callers only encode them (Rewrite changes nothing
+// of the kinds the diff keeps members for).
+func (m *changedMembers) Value(name string) (any, error) {
+	if m.c != nil {
+		if v, ok := m.c.BeforeMember(name); ok {
+			return v, nil
+		}
+	}
+	if !m.done {
+		m.ms, m.err = m.split()
+		m.done = true
+	}
+	if m.err != nil {
+		return nil, m.err
+	}
+	return m.ms.Value(name)
+}
+
+// keepsChangedMembers reports whether the diff keeps the changed members of modified
+// objects of kind for the rollback stage: kinds without property references, whose
+// patches graphx.Rewrite leaves as they are.
+func keepsChangedMembers(kind entra.Kind) bool {
+	spec, ok := entra.Lookup(kind)
+	return ok && len(spec.References) == 0
+}
+
 // patchOf is patchFor of the object's members: it only reads the planner, so rollback
 // runs it in parallel, and returns its warnings rather than adding them.
-func (p *planner) patchOf(n graphx.NodeID, spec *entra.Spec, obj snapshots.Members) (map[string]any, []string, []warning) {
+func (p *planner) patchOf(n graphx.NodeID, spec *entra.Spec, obj memberValues) (map[string]any, []string, []warning) {
 	var warns []warning
 	props := map[string][]string{}
 	if c, ok := p.changes[n]; ok && c.Change == snapshots.Modified {
@@ -1329,13 +1375,12 @@ func (p *planner) rollback() error {
 		if !ok || spec.ReadOnlyKind {
 			return
 		}
-		var buf memberBuf
-		obj, err := p.target.members(n, buf[:0])
-		if err != nil {
-			errs[i] = err
+		obj := &changedMembers{c: p.changes[n], split: func() (snapshots.Members, error) { return p.target.members(n, nil) }}
+		body, paths, w := p.patchOf(n, spec, obj)
+		if obj.err != nil {
+			errs[i] = obj.err
 			return
 		}
-		body, paths, w := p.patchOf(n, spec, obj)
 		warns[i] = w
 		if body == nil {
 			return

@@ -80,6 +80,29 @@ type Change struct {
 	// before is a hard-deleted object decoded from the first state, kept when
 	// DiffOptions asked.
 	before map[string]any
+	// beforeMembers are a modified object's top-level members that differ, decoded from
+	// the first state, kept when DiffOptions asked.
+	beforeMembers []keptMember
+}
+
+// keptMember is one top-level member of an object, decoded.
+type keptMember struct {
+	name  string
+	value any
+}
+
+// BeforeMember returns the first state's value of a modified object's top-level member
+// that differs between the states, decoded (nil when the first state lacks it), when
+// the diff was asked to keep them (DiffOptions.KeepChangedMembers); ok is false for any
+// other member or change. A restore plan puts those values back, and the diff has
+// decoded them already. The value is shared: callers must not change it.
+func (c *Change) BeforeMember(name string) (value any, ok bool) {
+	for _, m := range c.beforeMembers {
+		if m.name == name {
+			return m.value, true
+		}
+	}
+	return nil, false
 }
 
 // TakeBefore returns a hard-deleted object as the first state holds it, decoded, when
@@ -120,6 +143,10 @@ type DiffOptions struct {
 	// object decoded whole from the first state, for Change.TakeBefore. Other changes'
 	// objects are not decoded whole.
 	KeepBefore func(entra.Kind) bool
+	// KeepChangedMembers, when set, keeps on each modified change of a kind it accepts
+	// the first state's value of every top-level member that differs, for
+	// Change.BeforeMember.
+	KeepChangedMembers func(entra.Kind) bool
 }
 
 type manifestRow struct {
@@ -596,7 +623,11 @@ func classify(ctx context.Context, from, to State, ra, rb *manifestRow, opts Dif
 				}
 			}
 		}
-		ch.Properties, ch.DisplayName, err = diffObjects(kind, data, after, ignore, ch.Properties)
+		var keep func(name string, before any)
+		if class == Modified && opts.KeepChangedMembers != nil && opts.KeepChangedMembers(kind) {
+			keep = func(name string, before any) { ch.beforeMembers = append(ch.beforeMembers, keptMember{name, before}) }
+		}
+		ch.Properties, ch.DisplayName, err = diffObjects(kind, data, after, ignore, ch.Properties, keep)
 		if err != nil {
 			return nil, err
 		}
@@ -630,8 +661,9 @@ func classify(ctx context.Context, from, to State, ra, rb *manifestRow, opts Dif
 
 // diffObjects is diffTop of two versions of an object, given as JSON, and the name of
 // the second: members whose bytes are equal are equal and are not decoded; the others
-// are decoded and diffed as diffTop would.
-func diffObjects(kind entra.Kind, a, b []byte, ignore map[string]bool, out []PropertyChange) ([]PropertyChange, string, error) {
+// are decoded and diffed as diffTop would. keep, when not nil, is given each member
+// that has changes and its first value decoded, when the objects split into members.
+func diffObjects(kind entra.Kind, a, b []byte, ignore map[string]bool, out []PropertyChange, keep func(name string, before any)) ([]PropertyChange, string, error) {
 	var abuf, bbuf [64]Member
 	am, aok := SplitMembers(a, abuf[:0])
 	bm, bok := SplitMembers(b, bbuf[:0])
@@ -679,7 +711,10 @@ func diffObjects(kind entra.Kind, a, b []byte, ignore map[string]bool, out []Pro
 		if sameScalar(x, y) {
 			continue
 		}
-		out = diffValues(key, x, y, out)
+		n := len(out)
+		if out = diffValues(key, x, y, out); keep != nil && len(out) > n {
+			keep(key, x)
+		}
 	}
 	return out, bm.DisplayName(kind), nil
 }

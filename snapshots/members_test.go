@@ -134,7 +134,8 @@ func TestDiffObjectsIsDiffTop(t *testing.T) {
 			aj = reorder(t, aj)
 		}
 		for _, kind := range []entra.Kind{entra.KindUser, entra.KindAppRoleAssignment} {
-			got, name, err := diffObjects(kind, aj, bj, ignore, nil)
+			kept := map[string]any{}
+			got, name, err := diffObjects(kind, aj, bj, ignore, nil, func(k string, v any) { kept[k] = v })
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -143,6 +144,18 @@ func TestDiffObjectsIsDiffTop(t *testing.T) {
 			want := diffTop(x, y, ignore, nil)
 			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("%s vs %s:\nby members %#v\nwhole      %#v", aj, bj, got, want)
+			}
+			// Kept: each member with changes, once, with its first value.
+			wantKept := map[string]any{}
+			for _, m := range [...]map[string]any{x, y} {
+				for k := range m {
+					if !ignore[k] && len(diffValues(k, x[k], y[k], nil)) > 0 {
+						wantKept[k] = x[k]
+					}
+				}
+			}
+			if !reflect.DeepEqual(kept, wantKept) {
+				t.Fatalf("%s vs %s:\nkept %#v\nwant %#v", aj, bj, kept, wantKept)
 			}
 			if wantName := entra.DisplayName(kind, y); name != wantName {
 				t.Fatalf("%s: name %q, want %q", bj, name, wantName)
