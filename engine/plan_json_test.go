@@ -150,14 +150,15 @@ func TestRawCreateBodyIsDecodedBody(t *testing.T) {
 			"mailNickname":"fin","description":"tab\there","membershipRule":null,"visibility":"Private"}`,
 		{Kind: entra.KindAdministrativeUnit, ID: "a1"}: `{"id":"a1","displayName":"Oslo","description":null,"visibility":"HiddenMembership"}`,
 	}
-	p := &planner{target: &side{objs: map[graphx.NodeID]snapshots.Object{}}, ledger: graphx.NewLedger()}
+	var stored []snapshots.Object
 	for n, src := range objects {
-		stored, err := snapshots.Canonicalize(n.Kind, []byte(src))
+		data, err := snapshots.Canonicalize(n.Kind, []byte(src))
 		if err != nil {
 			t.Fatal(err)
 		}
-		p.target.objs[n] = snapshots.Object{Kind: n.Kind, ID: n.ID, JSON: stored}
+		stored = append(stored, snapshots.Object{Kind: n.Kind, ID: n.ID, JSON: data})
 	}
+	p := &planner{target: newSide(stored, nil), ledger: graphx.NewLedger()}
 	for n := range objects {
 		if decodesToRecreate(n.Kind) {
 			t.Fatalf("%s decodes to be recreated: the test no longer reaches rawCreateBody", n.Kind)
@@ -170,7 +171,8 @@ func TestRawCreateBodyIsDecodedBody(t *testing.T) {
 		if err != nil || !ok {
 			t.Fatalf("%s: rawCreateBody: ok %v, %v", n, ok, err)
 		}
-		obj, err := p.target.objs[n].Decode()
+		o, _ := p.target.object(n)
+		obj, err := o.Decode()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -103,31 +103,26 @@ func loadPlanInputs(ctx context.Context, target, live snapshots.State) *planInpu
 // a million member edges were most of what building the graph cost.
 func readTarget(s snapshots.State, l *snapshots.Loaded, linkErr error) (*graphx.Graph, *side, error) {
 	b := graphx.NewBuilder()
-	sd := &side{objs: make(map[graphx.NodeID]snapshots.Object, len(l.Objects)), links: sortedLinks(l.Links)}
 	for _, o := range l.Objects {
 		if _, ok := entra.Lookup(o.Kind); ok {
 			if err := b.AddObject(o.Kind, o.ID, o.JSON, o.InBin); err != nil {
 				return nil, nil, fmt.Errorf("%s %s in snapshot %d is unreadable: %w", o.Kind, o.ID, s.Snapshot.ID, err)
 			}
 		}
-		sd.objs[graphx.NodeID{Kind: o.Kind, ID: o.ID}] = o
 	}
+	sd := newSide(l.Objects, l.Links)
 	if linkErr != nil {
 		return nil, nil, linkErr
 	}
-	sd.dangling = sd.danglingLinks()
+	sd.dangling = sd.resolveLinks()
 	return b.Build(), sd, nil
 }
 
-// danglingLinks returns the side's links held by an object of a known kind whose other
-// end the side does not hold, as graphx reports a dangling link. The links are checked
-// in parallel, and a holder once for its run of links.
-func (s *side) danglingLinks() []graphx.Dangling {
-	held := func(n graphx.NodeID) bool {
-		_, known := entra.Lookup(n.Kind)
-		_, ok := s.objs[n]
-		return known && ok
-	}
+// resolveLinks finds where the side's links end (linkTo) and returns those held by an
+// object of a known kind whose other end the side lacks, as graphx reports a dangling
+// link. The links are resolved in parallel, and a holder once for its run of links.
+func (s *side) resolveLinks() []graphx.Dangling {
+	s.linkTo = make([]int32, len(s.links))
 	found := make([]bool, len(s.links))
 	parallelChunks(len(s.links), 4096, func(lo, hi int) {
 		var holder graphx.NodeID
@@ -135,9 +130,14 @@ func (s *side) danglingLinks() []graphx.Dangling {
 		for i := lo; i < hi; i++ {
 			l := &s.links[i]
 			if from := (graphx.NodeID{Kind: l.Kind, ID: l.From}); i == lo || from != holder {
-				holder, holderHeld = from, held(from)
+				holder, holderHeld = from, known(from.Kind) && s.has(from)
 			}
-			found[i] = holderHeld && !held(graphx.NodeID{Kind: l.ToKind, ID: l.To})
+			to, ok := s.index[graphx.NodeID{Kind: l.ToKind, ID: l.To}]
+			if !ok {
+				to = -1
+			}
+			s.linkTo[i] = to
+			found[i] = holderHeld && !(ok && known(l.ToKind))
 		}
 	})
 	var out []graphx.Dangling
@@ -155,18 +155,27 @@ func (s *side) danglingLinks() []graphx.Dangling {
 	return out
 }
 
+// known reports whether entra knows kind: objects of other kinds are kept but are not
+// nodes of the graph.
+func known(kind entra.Kind) bool {
+	_, ok := entra.Lookup(kind)
+	return ok
+}
+
 // loadedSide is the side of a loaded state: it keeps the JSON of the objects keepJSON
 // accepts (all when nil). The loaded objects are not changed (a diff may be reading
 // them).
 func loadedSide(l *snapshots.Loaded, keepJSON func(snapshots.Object) bool) *side {
-	sd := &side{objs: make(map[graphx.NodeID]snapshots.Object, len(l.Objects)), links: sortedLinks(l.Links)}
-	for _, o := range l.Objects {
-		if keepJSON != nil && !keepJSON(o) {
-			o.JSON = nil
+	objects := l.Objects
+	if keepJSON != nil {
+		objects = slices.Clone(objects)
+		for i := range objects {
+			if !keepJSON(objects[i]) {
+				objects[i].JSON = nil
+			}
 		}
-		sd.objs[graphx.NodeID{Kind: o.Kind, ID: o.ID}] = o
 	}
-	return sd
+	return newSide(objects, l.Links)
 }
 
 // linkCmp orders links by key (kind, from, name, to kind, to), as Links gives them.
@@ -229,7 +238,7 @@ func (s *side) prefetch(ns []graphx.NodeID) {
 	}
 	var todo []graphx.NodeID
 	for _, n := range ns {
-		if o, ok := s.objs[n]; ok && o.JSON != nil {
+		if o, ok := s.object(n); ok && o.JSON != nil {
 			if _, done := s.ready[n]; !done {
 				todo = append(todo, n)
 			}
@@ -237,7 +246,8 @@ func (s *side) prefetch(ns []graphx.NodeID) {
 	}
 	out := make([]decoded, len(todo))
 	parallelFor(len(todo), 256, func(i int) {
-		m, err := s.objs[todo[i]].Decode()
+		o, _ := s.object(todo[i])
+		m, err := o.Decode()
 		out[i] = decoded{m, err}
 	})
 	for i, n := range todo {
