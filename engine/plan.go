@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lifelinehq/lifeline/entra"
@@ -626,6 +627,45 @@ func (p *planner) restoreFromBin() error {
 	return nil
 }
 
+// createProperties are, per kind, the properties a create body carries: known to
+// entra, neither secret nor volatile, writable on create. Bodies are written for tens of
+// thousands of objects of forty properties each; looking each name up in the kind's
+// list, twice, was a tenth of writing them.
+var createProperties = sync.OnceValue(func() map[entra.Kind]map[string]bool {
+	out := map[entra.Kind]map[string]bool{}
+	for _, k := range entra.Kinds() {
+		spec := entra.MustLookup(k)
+		props, seen := map[string]bool{}, map[string]bool{}
+		for _, prop := range spec.Properties {
+			if seen[prop.Name] {
+				continue // Spec.Property gives the first of a name
+			}
+			seen[prop.Name] = true
+			if !prop.Secret && !prop.Volatile && spec.Writable(prop.Name, true) {
+				props[prop.Name] = true
+			}
+		}
+		out[k] = props
+	}
+	return out
+})
+
+// updateProperties are, per kind, the properties (in entra's order) that a rollback of
+// an object restored from a bin compares and puts back: neither secret nor volatile,
+// not its deletion time, writable by an update.
+var updateProperties = sync.OnceValue(func() map[entra.Kind][]string {
+	out := map[entra.Kind][]string{}
+	for _, k := range entra.Kinds() {
+		spec := entra.MustLookup(k)
+		for _, prop := range spec.Properties {
+			if !prop.Secret && !prop.Volatile && prop.Name != "deletedDateTime" && spec.Writable(prop.Name, false) {
+				out[k] = append(out[k], prop.Name)
+			}
+		}
+	}
+	return out
+})
+
 // createBody returns the POST body recreating obj: only properties entra says are
 // writable on create, never secrets, references to recreated objects as placeholders.
 // For applications and service principals a null is sent as null: left out, Graph
@@ -633,11 +673,10 @@ func (p *planner) restoreFromBin() error {
 // differ. Other kinds leave nulls out: their snapshots hold the union of subtypes'
 // properties (a country named location has no ipRanges to set to null).
 func (p *planner) createBody(kind entra.Kind, obj map[string]any) map[string]any {
-	spec := entra.MustLookup(kind)
+	creatable := createProperties()[kind]
 	body := make(map[string]any, len(obj))
 	for k, v := range obj {
-		prop, ok := spec.Property(k)
-		if !ok || prop.Secret || prop.Volatile || !spec.Writable(k, true) || (v == nil && !nullsOnCreate[kind]) {
+		if !creatable[k] || (v == nil && !nullsOnCreate[kind]) {
 			continue
 		}
 		body[k] = v
@@ -679,7 +718,7 @@ func (p *planner) rawCreateBody(n graphx.NodeID, extra snapshots.Members, size i
 	if err != nil {
 		return nil, false, err
 	}
-	spec := entra.MustLookup(n.Kind)
+	creatable := createProperties()[n.Kind]
 	body := append(make([]byte, 0, size), '{')
 	write := func(m snapshots.Member) bool {
 		if !plainString(m.Key) {
@@ -714,8 +753,7 @@ func (p *planner) rawCreateBody(n graphx.NodeID, extra snapshots.Members, size i
 		if overridden {
 			continue
 		}
-		prop, known := spec.Property(m.Key)
-		if !known || prop.Secret || prop.Volatile || !spec.Writable(m.Key, true) || (string(m.Value) == "null" && !nullsOnCreate[n.Kind]) {
+		if !creatable[m.Key] || (string(m.Value) == "null" && !nullsOnCreate[n.Kind]) {
 			continue
 		}
 		if !write(m) {
@@ -1380,22 +1418,19 @@ func (p *planner) binChanges(n graphx.NodeID) (map[string]any, []string) {
 	}
 	body := map[string]any{}
 	var paths []string
-	for _, prop := range spec.Properties {
-		if prop.Secret || prop.Volatile || prop.Name == "deletedDateTime" || !spec.Writable(prop.Name, false) {
-			continue
-		}
-		braw, _ := before.Get(prop.Name)
-		araw, _ := after.Get(prop.Name)
+	for _, name := range updateProperties()[n.Kind] {
+		braw, _ := before.Get(name)
+		araw, _ := after.Get(name)
 		if bytes.Equal(braw, araw) {
 			continue
 		}
-		b, berr := before.Value(prop.Name)
-		a, aerr := after.Value(prop.Name)
+		b, berr := before.Value(name)
+		a, aerr := after.Value(name)
 		if berr != nil || (aerr == nil && snapshots.EqualJSON(b, a)) {
 			continue
 		}
-		body[prop.Name] = b
-		paths = append(paths, prop.Name)
+		body[name] = b
+		paths = append(paths, name)
 	}
 	// References to recreated objects need their new ids.
 	for _, e := range p.graph.PropertyReferences(n) {
