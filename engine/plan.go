@@ -268,6 +268,10 @@ type planner struct {
 	dynamic      map[graphx.NodeID]bool
 	warnings     []warning
 	deferred     []deferredRefs
+	// candidates are survivorCandidates' set, gathered when the plan recreated
+	// candidatesFor objects.
+	candidates    map[graphx.NodeID]bool
+	candidatesFor int
 }
 
 // warning is one thing the plan cannot do, about one object (or the whole plan when
@@ -451,6 +455,31 @@ func (p *planner) addWithID(stage string, s Step) string {
 	}
 	p.stages[stage] = append(p.stages[stage], s)
 	return s.ID
+}
+
+// addBuilt adds, in order, the steps built says were built, as addWithID adds each: the
+// relink stage's hundreds of thousands of steps are appended a run at a time instead
+// of one call and two copies each.
+func (p *planner) addBuilt(stage string, steps []Step, built []bool) {
+	out := slices.Grow(p.stages[stage], len(steps))
+	for lo := 0; lo < len(steps); {
+		if !built[lo] {
+			lo++
+			continue
+		}
+		hi := lo
+		for ; hi < len(steps) && built[hi]; hi++ {
+			if steps[hi].DependsOn == nil {
+				steps[hi].DependsOn = []string{}
+			}
+			if steps[hi].Requests == nil {
+				steps[hi].Requests = []Request{}
+			}
+		}
+		out = append(out, steps[lo:hi]...)
+		lo = hi
+	}
+	p.stages[stage] = out
 }
 
 // stepObject is the object a step is about: none for the lockout check, which is
@@ -1162,12 +1191,7 @@ func (p *planner) relink() error {
 			built[i] = true
 		}
 	})
-	p.stages[StageRelink] = slices.Grow(p.stages[StageRelink], len(missing))
-	for i := range missing {
-		if built[i] {
-			p.addWithID(StageRelink, steps[i])
-		}
-	}
+	p.addBuilt(StageRelink, steps, built)
 	// Assignments and grants are objects, recreated with rewritten ids.
 	for _, c := range p.sortedChanges(snapshots.HardDeleted, func(c *snapshots.Change) bool { return assignmentKinds[c.Kind] && p.wasLive(c) }) {
 		n := graphx.NodeID{Kind: c.Kind, ID: c.ID}
@@ -1334,7 +1358,34 @@ func uniq(s []string) []string {
 // survivors returns the objects that exist on both sides (not recreated) and either
 // changed or reference something recreated, in stable order.
 func (p *planner) survivors(ca bool) []graphx.NodeID {
-	set := map[graphx.NodeID]bool{}
+	var out []graphx.NodeID
+	for n := range p.survivorCandidates() {
+		if (n.Kind == entra.KindConditionalAccessPolicy) != ca {
+			continue
+		}
+		if _, c := p.created[n]; c || !p.target.present(n) || !p.live.present(n) {
+			continue
+		}
+		if n.Kind == entra.KindRoleAssignment || n.Kind == entra.KindAppRoleAssignment {
+			// Graph has no PATCH for role and app role assignments.
+			p.warn(n, "%s %q (%s) differs from the snapshot but cannot be updated in place; remove and re-add it by hand", n.Kind, p.displayName(n), n.ID)
+			continue
+		}
+		out = append(out, n)
+	}
+	p.sortNodes(out)
+	return out
+}
+
+// survivorCandidates are the objects changed in place and those that reference an
+// object the plan recreates. They are gathered once for the rollback and the
+// conditional-access stages, and again only if the plan has recreated more objects
+// since (it never forgets one).
+func (p *planner) survivorCandidates() map[graphx.NodeID]bool {
+	if p.candidates != nil && p.candidatesFor == len(p.created) {
+		return p.candidates
+	}
+	set := make(map[graphx.NodeID]bool, len(p.changes))
 	for n, c := range p.changes {
 		if c.Change == snapshots.Modified {
 			set[n] = true
@@ -1359,23 +1410,8 @@ func (p *planner) survivors(ca bool) []graphx.NodeID {
 			set[n] = true
 		}
 	}
-	var out []graphx.NodeID
-	for n := range set {
-		if (n.Kind == entra.KindConditionalAccessPolicy) != ca {
-			continue
-		}
-		if _, c := p.created[n]; c || !p.target.present(n) || !p.live.present(n) {
-			continue
-		}
-		if n.Kind == entra.KindRoleAssignment || n.Kind == entra.KindAppRoleAssignment {
-			// Graph has no PATCH for role and app role assignments.
-			p.warn(n, "%s %q (%s) differs from the snapshot but cannot be updated in place; remove and re-add it by hand", n.Kind, p.displayName(n), n.ID)
-			continue
-		}
-		out = append(out, n)
-	}
-	p.sortNodes(out)
-	return out
+	p.candidates, p.candidatesFor = set, len(p.created)
+	return set
 }
 
 func (p *planner) sortNodes(ns []graphx.NodeID) {
