@@ -1008,13 +1008,17 @@ func mergeSorted(changes []Change, n int) []Change {
 
 // linkChange returns the LinkChange of l, named by its relation.
 func linkChange(l Link, change string) LinkChange {
-	relation := l.Name
+	return LinkChange{Relation: linkRelation(l), TargetKind: string(l.ToKind), TargetID: l.To, Change: change}
+}
+
+// linkRelation is the relation entra gives a link's name (the name when it gives none).
+func linkRelation(l Link) string {
 	if spec, ok := entra.Lookup(l.Kind); ok {
 		if ls, ok := spec.Link(l.Name); ok {
-			relation = ls.Relation
+			return ls.Relation
 		}
 	}
-	return LinkChange{Relation: relation, TargetKind: string(l.ToKind), TargetID: l.To, Change: change}
+	return l.Name
 }
 
 // linkChangesMerge compares the links of states in two files: target numbers differ
@@ -1042,6 +1046,11 @@ func linkChangesMerge(ctx context.Context, from, to State, want func(string) boo
 func mergeLinkChanges(la, lb []Link, want func(string) bool) ([]holderLinkChanges, error) {
 	i, j := 0, 0
 	var out []holderLinkChanges
+	// A holder's links come together, by name: the holder and the relation of the last
+	// link are kept, not looked up (or joined into a key) for each of hundreds of
+	// thousands of links.
+	var lastKind entra.Kind
+	var lastFrom, lastName, relation string
 	for i < len(la) || j < len(lb) {
 		var l Link
 		var change string
@@ -1061,12 +1070,15 @@ func mergeLinkChanges(la, lb []Link, want func(string) bool) ([]holderLinkChange
 			continue
 		}
 		// Links come in holder order, so a holder's changes are contiguous.
-		key := string(l.Kind) + "\x00" + l.From
-		if n := len(out); n == 0 || out[n-1].key != key {
-			out = append(out, holderLinkChanges{key: key})
+		if len(out) == 0 || l.Kind != lastKind || l.From != lastFrom {
+			out = append(out, holderLinkChanges{key: string(l.Kind) + "\x00" + l.From})
+			lastKind, lastFrom, lastName = l.Kind, l.From, ""
+		}
+		if lastName == "" || l.Name != lastName {
+			lastName, relation = l.Name, linkRelation(l)
 		}
 		h := &out[len(out)-1]
-		h.links = append(h.links, linkChange(l, change))
+		h.links = append(h.links, LinkChange{Relation: relation, TargetKind: string(l.ToKind), TargetID: l.To, Change: change})
 	}
 	return out, nil
 }
