@@ -146,11 +146,8 @@ func (s *side) resolveLinks() []graphx.Dangling {
 			continue
 		}
 		l := s.links[i]
-		relation := l.Name
-		if ls, ok := entra.MustLookup(l.Kind).Link(l.Name); ok {
-			relation = ls.Relation
-		}
-		out = append(out, graphx.Dangling{From: graphx.NodeID{Kind: l.Kind, ID: l.From}, Relation: relation, Value: l.To, Targets: []entra.Kind{l.ToKind}})
+		out = append(out, graphx.Dangling{From: graphx.NodeID{Kind: l.Kind, ID: l.From}, Relation: entra.LinkRelation(l.Kind, l.Name),
+			Value: l.To, Targets: []entra.Kind{l.ToKind}})
 	}
 	return out
 }

@@ -220,3 +220,21 @@ func TestDisplayNameReadsOnlyItsProperties(t *testing.T) {
 		}
 	}
 }
+
+// TestLinkRelation: a link's relation is the one its kind defines (the same name means
+// different things on groups and administrative units), and its name otherwise.
+func TestLinkRelation(t *testing.T) {
+	for _, c := range []struct {
+		kind       Kind
+		name, want string
+	}{
+		{KindGroup, "members", "member"},
+		{KindAdministrativeUnit, "members", "au-member"},
+		{KindGroup, "noSuchLink", "noSuchLink"},
+		{Kind("noSuchKind"), "members", "members"},
+	} {
+		if got := LinkRelation(c.kind, c.name); got != c.want {
+			t.Errorf("LinkRelation(%s, %s) = %q, want %q", c.kind, c.name, got, c.want)
+		}
+	}
+}

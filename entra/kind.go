@@ -240,6 +240,17 @@ func (s *Spec) Link(name string) (LinkSpec, bool) {
 	return LinkSpec{}, false
 }
 
+// LinkRelation returns the relation (graph edge type) of the link called name that
+// objects of kind hold: the link's name itself when entra does not define it.
+func LinkRelation(kind Kind, name string) string {
+	if spec, ok := Lookup(kind); ok {
+		if l, ok := spec.Link(name); ok {
+			return l.Relation
+		}
+	}
+	return name
+}
+
 // ObjectPath returns the Graph path of one object of the kind.
 func (s *Spec) ObjectPath(id string) string {
 	if s.Singleton {

@@ -335,12 +335,7 @@ func (b *Builder) AddLink(fromKind entra.Kind, from, name string, toKind entra.K
 	// the last name's relation is kept.
 	relation := b.lastRelation
 	if fromKind != b.lastKind || name != b.lastName {
-		relation = name
-		if spec, ok := entra.Lookup(fromKind); ok {
-			if l, ok := spec.Link(name); ok {
-				relation = l.Relation
-			}
-		}
+		relation = entra.LinkRelation(fromKind, name)
 		b.lastKind, b.lastName, b.lastRelation = fromKind, name, relation
 	}
 	// Resolved in Build, once every object is in.

@@ -1008,17 +1008,7 @@ func mergeSorted(changes []Change, n int) []Change {
 
 // linkChange returns the LinkChange of l, named by its relation.
 func linkChange(l Link, change string) LinkChange {
-	return LinkChange{Relation: linkRelation(l), TargetKind: string(l.ToKind), TargetID: l.To, Change: change}
-}
-
-// linkRelation is the relation entra gives a link's name (the name when it gives none).
-func linkRelation(l Link) string {
-	if spec, ok := entra.Lookup(l.Kind); ok {
-		if ls, ok := spec.Link(l.Name); ok {
-			return ls.Relation
-		}
-	}
-	return l.Name
+	return LinkChange{Relation: entra.LinkRelation(l.Kind, l.Name), TargetKind: string(l.ToKind), TargetID: l.To, Change: change}
 }
 
 // linkChangesMerge compares the links of states in two files: target numbers differ
@@ -1075,7 +1065,7 @@ func mergeLinkChanges(la, lb []Link, want func(string) bool) ([]holderLinkChange
 			lastKind, lastFrom, lastName = l.Kind, l.From, ""
 		}
 		if lastName == "" || l.Name != lastName {
-			lastName, relation = l.Name, linkRelation(l)
+			lastName, relation = l.Name, entra.LinkRelation(l.Kind, l.Name)
 		}
 		h := &out[len(out)-1]
 		h.links = append(h.links, LinkChange{Relation: relation, TargetKind: string(l.ToKind), TargetID: l.To, Change: change})
