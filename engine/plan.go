@@ -447,14 +447,20 @@ func stepID(stage string, s *Step, target *graphx.NodeID) string {
 
 // addWithID is add of a step whose ID stepID has already set.
 func (p *planner) addWithID(stage string, s Step) string {
+	withEmptyLists(&s)
+	p.stages[stage] = append(p.stages[stage], s)
+	return s.ID
+}
+
+// withEmptyLists gives a step without dependencies or requests empty lists, which the
+// plan's JSON writes as [] rather than null.
+func withEmptyLists(s *Step) {
 	if s.DependsOn == nil {
 		s.DependsOn = []string{}
 	}
 	if s.Requests == nil {
 		s.Requests = []Request{}
 	}
-	p.stages[stage] = append(p.stages[stage], s)
-	return s.ID
 }
 
 // addBuilt adds, in order, the steps built says were built, as addWithID adds each: the
@@ -469,12 +475,7 @@ func (p *planner) addBuilt(stage string, steps []Step, built []bool) {
 		}
 		hi := lo
 		for ; hi < len(steps) && built[hi]; hi++ {
-			if steps[hi].DependsOn == nil {
-				steps[hi].DependsOn = []string{}
-			}
-			if steps[hi].Requests == nil {
-				steps[hi].Requests = []Request{}
-			}
+			withEmptyLists(&steps[hi])
 		}
 		out = append(out, steps[lo:hi]...)
 		lo = hi
@@ -574,7 +575,7 @@ func (p *planner) objectPath(n graphx.NodeID) string {
 func (p *planner) deps(n graphx.NodeID) []string {
 	var out []string
 	for _, e := range p.graph.PropertyReferences(n) {
-		if e.Link || e.To == n {
+		if e.To == n {
 			continue
 		}
 		for _, m := range [...]map[graphx.NodeID]string{p.created, p.restored} {
@@ -928,7 +929,7 @@ type deferredRefs struct {
 func (p *planner) breakCycle(n graphx.NodeID, pos map[graphx.NodeID]int, body map[string]any) *deferredRefs {
 	var d *deferredRefs
 	for _, e := range p.graph.PropertyReferences(n) {
-		if e.Link || e.To == n {
+		if e.To == n {
 			continue
 		}
 		at, ok := pos[e.To]
@@ -1001,11 +1002,8 @@ func sortLinks(ls []snapshots.Link, name func(graphx.NodeID) string) map[graphx.
 		runs = append(runs, run{rank: kindRank[n.Kind], name: nm, lo: i, hi: j})
 		i = j
 	}
-	byTarget := func(a, b *snapshots.Link) int {
-		return cmp.Or(strings.Compare(a.Name, b.Name), cmp.Compare(kindRank[a.ToKind], kindRank[b.ToKind]), strings.Compare(a.To, b.To))
-	}
 	if !grouped {
-		sortLinksByKey(ls, names, byTarget)
+		sortLinksByKey(ls, names)
 		return names
 	}
 	runs = sortUnique(runs, func(a, b *run) int {
@@ -1016,17 +1014,22 @@ func sortLinks(ls []snapshots.Link, name func(graphx.NodeID) string) map[graphx.
 		at := len(out)
 		out = append(out, ls[r.lo:r.hi]...)
 		mine := out[at:]
-		if !slices.IsSortedFunc(mine, func(a, b snapshots.Link) int { return byTarget(&a, &b) }) {
-			slices.SortFunc(mine, func(a, b snapshots.Link) int { return byTarget(&a, &b) })
+		if !slices.IsSortedFunc(mine, compareLinkTargets) {
+			slices.SortFunc(mine, compareLinkTargets)
 		}
 	}
 	copy(ls, out)
 	return names
 }
 
+// compareLinkTargets orders one holder's links: link name, target kind, target id.
+func compareLinkTargets(a, b snapshots.Link) int {
+	return cmp.Or(strings.Compare(a.Name, b.Name), cmp.Compare(kindRank[a.ToKind], kindRank[b.ToKind]), strings.Compare(a.To, b.To))
+}
+
 // sortLinksByKey is sortLinks of links not grouped by holder, each compared whole;
 // names holds every holder's name.
-func sortLinksByKey(ls []snapshots.Link, names map[graphx.NodeID]string, byTarget func(a, b *snapshots.Link) int) {
+func sortLinksByKey(ls []snapshots.Link, names map[graphx.NodeID]string) {
 	type linkKey struct {
 		rank int
 		name string
@@ -1037,7 +1040,7 @@ func sortLinksByKey(ls []snapshots.Link, names map[graphx.NodeID]string, byTarge
 		keys[i] = linkKey{rank: kindRank[l.Kind], name: names[graphx.NodeID{Kind: l.Kind, ID: l.From}], l: l}
 	}
 	keys = sortUnique(keys, func(a, b *linkKey) int {
-		return cmp.Or(cmp.Compare(a.rank, b.rank), strings.Compare(a.name, b.name), strings.Compare(a.l.From, b.l.From), byTarget(&a.l, &b.l))
+		return cmp.Or(cmp.Compare(a.rank, b.rank), strings.Compare(a.name, b.name), strings.Compare(a.l.From, b.l.From), compareLinkTargets(a.l, b.l))
 	})
 	for i := range keys {
 		ls[i] = keys[i].l
@@ -1159,11 +1162,11 @@ func (p *planner) relink() error {
 			// up only for those whose fate says so.
 			var toCreated, toRestored string
 			var tc, tr bool
-			if i, ok := p.target.index[to]; ok {
-				if fates[i]&fateCreated != 0 {
+			if at, ok := p.target.index[to]; ok {
+				if fates[at]&fateCreated != 0 {
 					toCreated, tc = p.created[to]
 				}
-				if fates[i]&fateRestored != 0 {
+				if fates[at]&fateRestored != 0 {
 					toRestored, tr = p.restored[to]
 				}
 			}
@@ -1202,7 +1205,7 @@ func (p *planner) relink() error {
 		spec := entra.MustLookup(c.Kind)
 		ok := true
 		for _, e := range p.graph.PropertyReferences(n) {
-			if !e.Link && e.Required && !p.exists(e.To) {
+			if e.Required && !p.exists(e.To) {
 				p.warn(n, "%s %q (%s) cannot be recreated: its %s %s is neither live nor restored by this plan", c.Kind, c.DisplayName, c.ID, e.Relation, e.To)
 				ok = false
 				break
@@ -1261,11 +1264,12 @@ type memberValues interface {
 // changed, so forty thousand edited users are not split a second time. err is the
 // error splitting gave, which fails the plan as it did when every object was split.
 type changedMembers struct {
-	c     *snapshots.Change // nil when the object did not change
-	split func() (snapshots.Members, error)
-	ms    snapshots.Members
-	err   error
-	done  bool
+	c    *snapshots.Change // nil when the object did not change
+	side *side             // where the object is stored, split when c lacks a member
+	n    graphx.NodeID
+	ms   snapshots.Members
+	err  error
+	done bool
 }
 
 // Value returns the member named name decoded (nil when absent). The diff's values are
@@ -1278,7 +1282,7 @@ func (m *changedMembers) Value(name string) (any, error) {
 		}
 	}
 	if !m.done {
-		m.ms, m.err = m.split()
+		m.ms, m.err = m.side.members(m.n, nil)
 		m.done = true
 	}
 	if m.err != nil {
@@ -1315,9 +1319,6 @@ func (p *planner) patchOf(n graphx.NodeID, spec *entra.Spec, obj memberValues) (
 		}
 	}
 	for _, e := range p.graph.PropertyReferences(n) {
-		if e.Link {
-			continue
-		}
 		if _, ok := p.created[e.To]; ok {
 			top := topProperty(e.Pointer)
 			if spec.Writable(top, false) {
@@ -1400,9 +1401,7 @@ func (p *planner) survivorCandidates() map[graphx.NodeID]bool {
 	froms := make([][]graphx.NodeID, len(created))
 	parallelFor(len(created), 1024, func(i int) {
 		for _, e := range p.graph.PropertyReferencedBy(created[i]) {
-			if !e.Link {
-				froms[i] = append(froms[i], e.From)
-			}
+			froms[i] = append(froms[i], e.From)
 		}
 	})
 	for _, fs := range froms {
@@ -1470,7 +1469,7 @@ func (p *planner) binChanges(n graphx.NodeID) (map[string]any, []string) {
 	}
 	// References to recreated objects need their new ids.
 	for _, e := range p.graph.PropertyReferences(n) {
-		if _, ok := p.created[e.To]; !ok || e.Link {
+		if _, ok := p.created[e.To]; !ok {
 			continue
 		}
 		top := topProperty(e.Pointer)
@@ -1528,7 +1527,7 @@ func (p *planner) rollback() error {
 		if !ok || spec.ReadOnlyKind {
 			return
 		}
-		obj := &changedMembers{c: p.changes[n], split: func() (snapshots.Members, error) { return p.target.members(n, nil) }}
+		obj := &changedMembers{c: p.changes[n], side: p.target, n: n}
 		body, paths, w := p.patchOf(n, spec, obj)
 		if obj.err != nil {
 			errs[i] = obj.err
