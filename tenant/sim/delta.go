@@ -114,7 +114,7 @@ func (c *call) delta(k entra.Kind) (*result, *apiError) {
 				e.headers = map[string]string{"Location": c.root + path}
 				return nil, e
 			}
-			tok = deltaToken{Kind: k, Select: tok.Select, Mem: tok.Mem, Phase: "c", Since: tok.Since, Upto: c.st.seq}
+			tok = deltaToken{Kind: k, Select: tok.Select, Mem: tok.Mem, Phase: "c", Since: tok.Since, Upto: c.st.seq, Size: tok.Size}
 		}
 	default:
 		var sel []string

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -154,6 +155,18 @@ func TestDeltaPreferMaxPageSize(t *testing.T) {
 	}
 	if len(items) != len(plain) || len(items) < 1200 {
 		t.Fatalf("%d items with large pages, %d without", len(items), len(plain))
+	}
+	// The next round, from the deltaLink and without the preference, keeps its size.
+	r = e.must(e.do("GET", "/v1.0/users/delta?$select=id,jobTitle", nil, "Prefer", "odata.maxpagesize=150"), 200)
+	for r.str("@odata.nextLink") != "" {
+		r = e.must(e.do("GET", r.str("@odata.nextLink"), nil), 200)
+	}
+	for i := range 160 {
+		e.must(e.do("PATCH", fmt.Sprintf("/v1.0/users/99999999-0000-4000-8000-%012d", i), map[string]any{"jobTitle": "Moved"}), 204)
+	}
+	next := e.must(e.do("GET", r.str("@odata.deltaLink"), nil), 200)
+	if n := len(next.values()); n != 150 {
+		t.Fatalf("first page of the next round: %d items, want the 150 the round was asked for", n)
 	}
 	big := e.must(e.do("GET", "/v1.0/users/delta?$select=id", nil, "Prefer", "return=minimal, odata.maxpagesize=5000"), 200)
 	if n := len(big.values()); n != maxDeltaPageSize {
