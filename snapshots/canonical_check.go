@@ -2,7 +2,6 @@ package snapshots
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"unicode/utf8"
 )
@@ -40,10 +39,6 @@ var dropFirst = func() (t [256]bool) {
 	}
 	return t
 }()
-
-// plainWord reports whether none of the 8 bytes in v is a quote, a backslash, below
-// 0x20 or above 0x7f.
-func plainWord(v uint64) bool { return !swarSpecial(v, true) }
 
 // plainASCII marks the bytes a string holds as themselves in encoding/json's output.
 var plainASCII = func() (t [256]bool) {
@@ -145,9 +140,7 @@ func (c *canonCheck) str() ([]byte, bool) {
 	for p < len(in) {
 		// Eight bytes at a time while none is special (a quote, a backslash, a control
 		// byte or the start of a multi-byte character), then byte by byte.
-		for p+8 <= len(in) && plainWord(binary.LittleEndian.Uint64(in[p:])) {
-			p += 8
-		}
+		p = plainRun(in, p, true)
 		for p < len(in) && plainASCII[in[p]] {
 			p++
 		}

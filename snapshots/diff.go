@@ -92,10 +92,12 @@ type keptMember struct {
 }
 
 // BeforeMember returns the first state's value of a modified object's top-level member
-// that differs between the states, decoded (nil when the first state lacks it), when
-// the diff was asked to keep them (DiffOptions.KeepChangedMembers); ok is false for any
-// other member or change. A restore plan puts those values back, and the diff has
-// decoded them already. The value is shared: callers must not change it.
+// that the diff reports changed, decoded (nil when the first state lacks it), when the
+// diff was asked to keep them (DiffOptions.KeepChangedMembers) and both versions split
+// into members; ok is false for any other member or change (ignored members, members
+// whose bytes differ but not their values). A restore plan puts those values back,
+// and the diff has decoded them already. The value is shared: callers must not change
+// it.
 func (c *Change) BeforeMember(name string) (value any, ok bool) {
 	for _, m := range c.beforeMembers {
 		if m.name == name {
@@ -144,8 +146,8 @@ type DiffOptions struct {
 	// objects are not decoded whole.
 	KeepBefore func(entra.Kind) bool
 	// KeepChangedMembers, when set, keeps on each modified change of a kind it accepts
-	// the first state's value of every top-level member that differs, for
-	// Change.BeforeMember.
+	// the first state's value of every top-level member it reports changed (when both
+	// versions split into members), for Change.BeforeMember.
 	KeepChangedMembers func(entra.Kind) bool
 }
 
@@ -1008,7 +1010,12 @@ func mergeSorted(changes []Change, n int) []Change {
 
 // linkChange returns the LinkChange of l, named by its relation.
 func linkChange(l Link, change string) LinkChange {
-	return LinkChange{Relation: entra.LinkRelation(l.Kind, l.Name), TargetKind: string(l.ToKind), TargetID: l.To, Change: change}
+	return linkChangeOf(l, entra.LinkRelation(l.Kind, l.Name), change)
+}
+
+// linkChangeOf is linkChange with the link's relation already known.
+func linkChangeOf(l Link, relation, change string) LinkChange {
+	return LinkChange{Relation: relation, TargetKind: string(l.ToKind), TargetID: l.To, Change: change}
 }
 
 // linkChangesMerge compares the links of states in two files: target numbers differ
@@ -1036,11 +1043,12 @@ func linkChangesMerge(ctx context.Context, from, to State, want func(string) boo
 func mergeLinkChanges(la, lb []Link, want func(string) bool) ([]holderLinkChanges, error) {
 	i, j := 0, 0
 	var out []holderLinkChanges
-	// A holder's links come together, by name: the holder and the relation of the last
-	// link are kept, not looked up (or joined into a key) for each of hundreds of
-	// thousands of links.
-	var lastKind entra.Kind
-	var lastFrom, lastName, relation string
+	// A holder's links come together, by name: the last holder, and the relation of
+	// the last kind and link name, are kept rather than looked up (or joined into a
+	// key) for each of hundreds of thousands of links.
+	var lastFrom string
+	var lastKind, relKind entra.Kind
+	var relName, relation string
 	for i < len(la) || j < len(lb) {
 		var l Link
 		var change string
@@ -1062,13 +1070,13 @@ func mergeLinkChanges(la, lb []Link, want func(string) bool) ([]holderLinkChange
 		// Links come in holder order, so a holder's changes are contiguous.
 		if len(out) == 0 || l.Kind != lastKind || l.From != lastFrom {
 			out = append(out, holderLinkChanges{key: string(l.Kind) + "\x00" + l.From})
-			lastKind, lastFrom, lastName = l.Kind, l.From, ""
+			lastKind, lastFrom = l.Kind, l.From
 		}
-		if lastName == "" || l.Name != lastName {
-			lastName, relation = l.Name, entra.LinkRelation(l.Kind, l.Name)
+		if relation == "" || l.Kind != relKind || l.Name != relName {
+			relKind, relName, relation = l.Kind, l.Name, entra.LinkRelation(l.Kind, l.Name)
 		}
 		h := &out[len(out)-1]
-		h.links = append(h.links, LinkChange{Relation: relation, TargetKind: string(l.ToKind), TargetID: l.To, Change: change})
+		h.links = append(h.links, linkChangeOf(l, relation, change))
 	}
 	return out, nil
 }

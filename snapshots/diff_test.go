@@ -152,3 +152,79 @@ func TestDiffEveryChangeClass(t *testing.T) {
 		t.Errorf("with volatile properties kept, modified = %d, want 4", keep.Summary.Modified)
 	}
 }
+
+// TestDiffKeepsWhatItIsAskedTo: a diff keeps decoded first-state values only where it
+// is asked: whole objects for hard-deleted objects of the kinds KeepBefore accepts, and
+// changed members of modified objects of the kinds KeepChangedMembers accepts, not
+// ignored members, nor members of restored objects, nor other kinds'. Both the
+// file diff and the diff of loaded states.
+func TestDiffKeepsWhatItIsAskedTo(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	before := []fakeObj{
+		{entra.KindUser, "u-mod", `{"id":"u-mod","displayName":"Mod","department":"Sales","lastPasswordChangeDateTime":"2026-01-01T00:00:00Z"}`, false},
+		{entra.KindUser, "u-hard", `{"id":"u-hard","displayName":"Hard"}`, false},
+		{entra.KindUser, "u-back", `{"id":"u-back","displayName":"Back","department":"Ops","deletedDateTime":"2026-10-30T00:00:00Z"}`, true},
+		{entra.KindGroup, "g-mod", `{"id":"g-mod","displayName":"Mod","description":"before"}`, false},
+		{entra.KindGroup, "g-hard", `{"id":"g-hard","displayName":"Gone"}`, false},
+	}
+	after := []fakeObj{
+		{entra.KindUser, "u-mod", `{"id":"u-mod","displayName":"Mod","department":"Finance","lastPasswordChangeDateTime":"2026-06-01T00:00:00Z"}`, false},
+		{entra.KindUser, "u-back", `{"id":"u-back","displayName":"Back","department":"Finance"}`, false},
+		{entra.KindGroup, "g-mod", `{"id":"g-mod","displayName":"Mod","description":"after"}`, false},
+	}
+	users := func(k entra.Kind) bool { return k == entra.KindUser }
+	opts := DiffOptions{KeepBefore: users, KeepChangedMembers: users}
+	one := newStore(t)
+	a, b := newStore(t), newStore(t)
+	fromOne, toOne := State{Store: one, Snapshot: put(t, one, t0, before, nil, nil)}, State{Store: one, Snapshot: put(t, one, t0.Add(time.Hour), after, nil, nil)}
+	fromA, toB := State{Store: a, Snapshot: put(t, a, t0, before, nil, nil)}, State{Store: b, Snapshot: put(t, b, t0.Add(time.Hour), after, nil, nil)}
+	for name, diff := range map[string]func() (*DiffResult, error){
+		"file": func() (*DiffResult, error) { return Diff(ctx, fromOne, toOne, opts) },
+		"loaded": func() (*DiffResult, error) {
+			la, lb := &Loaded{}, &Loaded{}
+			for _, err := range []error{la.LoadObjects(ctx, fromA), la.LoadLinks(ctx, fromA), lb.LoadObjects(ctx, toB), lb.LoadLinks(ctx, toB)} {
+				if err != nil {
+					return nil, err
+				}
+			}
+			return DiffLoaded(ctx, fromA, toB, la, lb, opts)
+		},
+	} {
+		res, err := diff()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]*Change{}
+		for i := range res.Changes {
+			got[res.Changes[i].ID] = &res.Changes[i]
+		}
+		for _, c := range []struct {
+			id, member string
+			want       any
+			ok         bool
+		}{
+			{"u-mod", "department", "Sales", true},
+			{"u-mod", "displayName", nil, false},                // unchanged
+			{"u-mod", "lastPasswordChangeDateTime", nil, false}, // ignored (volatile)
+			{"u-back", "department", nil, false},                // restored, not modified
+			{"g-mod", "description", nil, false},                // a kind not asked for
+		} {
+			ch := got[c.id]
+			if ch == nil {
+				t.Fatalf("%s: no change for %s", name, c.id)
+			}
+			if v, ok := ch.BeforeMember(c.member); ok != c.ok || v != c.want {
+				t.Errorf("%s: %s BeforeMember(%s) = %v, %v; want %v, %v", name, c.id, c.member, v, ok, c.want, c.ok)
+			}
+		}
+		if m := got["u-hard"].TakeBefore(); m["displayName"] != "Hard" {
+			t.Errorf("%s: hard-deleted user kept as %v", name, m)
+		}
+		for _, id := range []string{"g-hard", "u-mod", "u-back"} {
+			if m := got[id].TakeBefore(); m != nil {
+				t.Errorf("%s: %s kept whole: %v", name, id, m)
+			}
+		}
+	}
+}

@@ -227,7 +227,7 @@ func (d *fastDecoder) key() (string, bool) {
 // specialBytes flags, with their high bits, the bytes of the eight in x that may be a
 // quote, a backslash or a control character ("has a zero byte" and "has a byte less
 // than" word tricks: several bytes at once, and strings are most of a stored object's
-// bytes). plainWord is its check for canonical output.
+// bytes).
 func specialBytes(x uint64) uint64 {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	quote := x ^ (ones * '"')
