@@ -148,7 +148,7 @@ func middlewareRank(m khttp.Middleware) int {
 		return 0
 	case *khttp.UrlReplaceHandler:
 		return 1
-	case *khttp.CompressionHandler, *gzipHandler:
+	case *gzipHandler:
 		return 2
 	case *khttp.RetryHandler:
 		return 3
