@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -17,7 +16,7 @@ import (
 // BenchmarkSimListUsers measures listing a 100,000-user collection over loopback with
 // $top=999, following nextLinks, as a capture does.
 func BenchmarkSimListUsers(b *testing.B) {
-	e := benchServe(b, manyUsers(testDataset(), 100_000), Options{}, tTenant)
+	e := benchServe(b, manyUsers(testDataset(), 100_000), Options{})
 	b.ResetTimer()
 	objects := 0
 	for i := 0; i < b.N; i++ {
@@ -46,39 +45,11 @@ func BenchmarkSimListUsers(b *testing.B) {
 }
 
 // benchServe serves ds on loopback for a benchmark (closed when it ends), with an
-// operator token for tenant.
-func benchServe(b *testing.B, ds *Dataset, opts Options, tenant string) *env {
-	s, err := New(ds, opts)
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv, err := s.Start("127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { srv.Close() })
-	e := &env{t: &testing.T{}, sim: s, srv: srv, base: strings.TrimSuffix(srv.Info().GraphURL, "/v1.0"), hc: &http.Client{Timeout: time.Minute}}
-	e.token = benchTokenFor(b, e, tenant)
+// operator token and a client that waits up to a minute for a large page.
+func benchServe(b *testing.B, ds *Dataset, opts Options) *env {
+	e := newEnvWith(b, ds, opts)
+	e.hc.Timeout = time.Minute
 	return e
-}
-
-// benchTokenFor is an operator token for the given tenant.
-func benchTokenFor(b *testing.B, e *env, tenant string) string {
-	resp, err := e.hc.PostForm(e.base+"/"+tenant+"/oauth2/v2.0/token", map[string][]string{
-		"grant_type": {"client_credentials"}, "client_id": {OperatorClientID}, "client_secret": {OperatorClientSecret},
-		"scope": {"https://graph.microsoft.com/.default"}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	var out struct {
-		AccessToken string `json:"access_token"`
-	}
-	if json.Unmarshal(body, &out) != nil || out.AccessToken == "" {
-		b.Fatalf("token: %s", body)
-	}
-	return out.AccessToken
 }
 
 // BenchmarkSimMemoryPerObject reports the heap a loaded sim holds per directory object:
@@ -121,7 +92,7 @@ func BenchmarkSimCaptureReads(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	e := benchServe(b, ds, Options{Throttle: ThrottleOff}, ds.TenantID)
+	e := benchServe(b, ds, Options{Throttle: ThrottleOff})
 	var groups []string
 	for _, o := range ds.Objects {
 		if o.Kind == entra.KindGroup {

@@ -100,7 +100,7 @@ func testDataset() *Dataset {
 
 // env is a running sim under test and a client that speaks to it.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	sim   *Sim
 	srv   *Server
 	base  string
@@ -113,7 +113,7 @@ func newEnv(t *testing.T, opts Options) *env {
 	return newEnvWith(t, testDataset(), opts)
 }
 
-func newEnvWith(t *testing.T, ds *Dataset, opts Options) *env {
+func newEnvWith(t testing.TB, ds *Dataset, opts Options) *env {
 	t.Helper()
 	s, err := New(ds, opts)
 	if err != nil {
