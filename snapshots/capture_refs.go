@@ -1,10 +1,6 @@
 package snapshots
 
-import (
-	"bytes"
-
-	"github.com/lifelinehq/lifeline/entra"
-)
+import "bytes"
 
 // A capture reads half a million link entries for a 100,000-user tenant (members@delta,
 // manager@delta, owners), nearly all in the one form Graph writes them:
@@ -14,18 +10,6 @@ import (
 //
 // readRef reads that form by matching it, and hands anything else to parseRef, whose
 // answer it gives for the entries it reads itself (a test holds it to that).
-
-// knownTypes maps the @odata.type of every kind entra knows to what kindForType says of
-// it, in a map that is never written after init (kindForType takes a lock per call).
-var knownTypes = func() map[string]kindLookup {
-	m := map[string]kindLookup{}
-	for _, k := range entra.Kinds() {
-		t := k.ODataType()
-		kind, ok := entra.KindForODataType(t)
-		m[t] = kindLookup{kind: kind, ok: ok}
-	}
-	return m
-}()
 
 const (
 	refTypePrefix = `{"@odata.type":"`
@@ -41,8 +25,8 @@ func readRef(elem []byte) (refEntry, error) {
 	return parseRef(elem)
 }
 
-// matchRef reads elem when it is exactly one of the forms above, with a known type, a
-// non-empty id and no escapes; ok is false otherwise.
+// matchRef reads elem when it is exactly one of the forms above, with a non-empty id
+// and no escapes; ok is false otherwise.
 func matchRef(elem []byte) (refEntry, bool) {
 	var r refEntry
 	if !bytes.HasPrefix(elem, []byte(refTypePrefix)) {
@@ -51,10 +35,6 @@ func matchRef(elem []byte) (refEntry, bool) {
 	p := len(refTypePrefix)
 	typEnd := plainStringEnd(elem, p)
 	if typEnd < 0 {
-		return r, false
-	}
-	k, known := knownTypes[string(elem[p:typEnd])]
-	if !known {
 		return r, false
 	}
 	if !bytes.HasPrefix(elem[typEnd:], []byte(refIDPrefix)) {
@@ -78,7 +58,8 @@ func matchRef(elem []byte) (refEntry, bool) {
 		return r, false
 	}
 	r.id = elem[p:idEnd:idEnd]
-	r.typed, r.kind, r.ok = true, k.kind, k.ok
+	r.typed = true
+	r.kind, r.ok = kindForTypeBytes(elem[len(refTypePrefix):typEnd])
 	return r, true
 }
 

@@ -257,6 +257,15 @@ func parseRef(elem []byte) (refEntry, error) {
 	return r, nil
 }
 
+// kindForTypeBytes is kindForType of a type held as bytes, without copying them for the
+// types of entra's kinds.
+func kindForTypeBytes(t []byte) (entra.Kind, bool) {
+	if k, ok := knownTypes[string(t)]; ok {
+		return k.kind, k.ok
+	}
+	return kindForType(string(t))
+}
+
 var odataKinds = struct {
 	sync.RWMutex
 	m map[string]kindLookup
@@ -267,9 +276,25 @@ type kindLookup struct {
 	ok   bool
 }
 
+// knownTypes is what entra.KindForODataType says of the @odata.type of every kind entra
+// knows, in a map that is never written after init: kindForType reads it without a lock.
+var knownTypes = func() map[string]kindLookup {
+	m := map[string]kindLookup{}
+	for _, k := range entra.Kinds() {
+		t := k.ODataType()
+		kind, ok := entra.KindForODataType(t)
+		m[t] = kindLookup{kind: kind, ok: ok}
+	}
+	return m
+}()
+
 // kindForType is entra.KindForODataType, remembered (for the few types a tenant has): a
-// capture asks it once per link.
+// capture asks it once per link. The types of entra's kinds are answered without a
+// lock, others from a cache of the ones seen.
 func kindForType(t string) (entra.Kind, bool) {
+	if k, ok := knownTypes[t]; ok {
+		return k.kind, k.ok
+	}
 	odataKinds.RLock()
 	k, hit := odataKinds.m[t]
 	odataKinds.RUnlock()
