@@ -359,14 +359,9 @@ func (c *call) deltaInitial(path string, k entra.Kind, tok deltaToken, p *projec
 	return c.deltaPage(path, items, tok, !more)
 }
 
-// managerDelta writes a user's manager@delta annotation when the round selected
-// manager: the current manager, or an empty list once it was removed, so a client
-// replaces what it held.
-func (c *call) managerDelta(o *object, tok deltaToken) []byte {
-	return c.appendManagerDelta(nil, o, tok)
-}
-
-// appendManagerDelta appends managerDelta's annotation to out.
+// appendManagerDelta appends a user's manager@delta annotation to out when the round
+// selected manager: the current manager, or an empty list once it was removed, so a
+// client replaces what it held.
 func (c *call) appendManagerDelta(out []byte, o *object, tok deltaToken) []byte {
 	if o.kind != entra.KindUser || !contains(tok.Select, "manager") {
 		return out
@@ -497,7 +492,7 @@ func (c *call) deltaChanges(path string, k entra.Kind, tok deltaToken, p *projec
 			if len(items) > 0 {
 				items = append(items, ',')
 			}
-			items = appendObject(items, o, p, "", membersDelta(entries), c.managerDelta(o, tok))
+			items = appendObject(items, o, p, "", membersDelta(entries), c.appendManagerDelta(nil, o, tok))
 		}
 	}
 	if end < len(order) {
