@@ -158,6 +158,30 @@ func (c *call) nextToken(path string, lq *listQuery, last string) string {
 
 // projectionFor returns what a read of kind k shows: the $select list plus id, or the
 // kind's default property set, or every readable property.
+// kindProjections hands out one projection of a $select per kind for a page of
+// directory objects of mixed kinds (mostly one or two), built on first use; a kind the
+// selection does not fit gets fallback's.
+type kindProjections struct {
+	sel      []string
+	fallback func(entra.Kind) *projection
+	byKind   map[entra.Kind]*projection
+}
+
+func (ps *kindProjections) of(k entra.Kind) *projection {
+	p := ps.byKind[k]
+	if p == nil {
+		var err *apiError
+		if p, err = projectionFor(k, ps.sel); err != nil {
+			p = ps.fallback(k)
+		}
+		if ps.byKind == nil {
+			ps.byKind = map[entra.Kind]*projection{}
+		}
+		ps.byKind[k] = p
+	}
+	return p
+}
+
 func projectionFor(k entra.Kind, sel []string, extra ...string) (*projection, *apiError) {
 	spec := entra.MustLookup(k)
 	hide := writeOnlyProperties(k)

@@ -143,18 +143,11 @@ func (c *call) listLinks(o *object, name string, refs bool) (*result, *apiError)
 				return nil, firstErr
 			}
 		}
-		// One projection per kind, not per item: a page of members is mostly users.
-		byKind := map[entra.Kind]*projection{}
+		projections := &kindProjections{sel: lq.sel, fallback: func(k entra.Kind) *projection {
+			return newProjection(append([]string{"id"}, lq.sel...), writeOnlyProperties(k))
+		}}
 		ps.write = func(out []byte, t *object) []byte {
-			p := byKind[t.kind]
-			if p == nil {
-				var perr *apiError
-				if p, perr = projectionFor(t.kind, lq.sel); perr != nil {
-					p = newProjection(append([]string{"id"}, lq.sel...), writeOnlyProperties(t.kind))
-				}
-				byKind[t.kind] = p
-			}
-			return appendObject(out, t, p, t.kind.ODataType())
+			return appendObject(out, t, projections.of(t.kind), t.kind.ODataType())
 		}
 	}
 	if lq.filter != "" {

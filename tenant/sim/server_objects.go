@@ -300,15 +300,15 @@ func (c *call) memberOf(o *object) (*result, *apiError) {
 		}
 	}
 	set := newIDSet(ids)
+	projections := &kindProjections{sel: lq.sel, fallback: func(k entra.Kind) *projection {
+		p, _ := projectionFor(k, nil)
+		return p
+	}}
 	return c.page(lq, pageSpec{
 		path: path, context: "directoryObjects", iterate: set.Ascend,
 		item: func(id string) *object { return c.st.getAny(id) },
 		write: func(out []byte, h *object) []byte {
-			p, perr := projectionFor(h.kind, lq.sel)
-			if perr != nil {
-				p, _ = projectionFor(h.kind, nil)
-			}
-			return appendObject(out, h, p, h.kind.ODataType())
+			return appendObject(out, h, projections.of(h.kind), h.kind.ODataType())
 		},
 	}), nil
 }

@@ -428,3 +428,31 @@ func newRequest(method, u, body, token string) (*http.Request, error) {
 	req.Header.Set("Content-Type", "application/json")
 	return req, nil
 }
+
+// TestMemberOfProjectsEachKind: memberOf lists the groups and administrative units an
+// object is a member of, each with its @odata.type and the $select that fits its kind
+// (a property of groups only leaves an administrative unit with its defaults).
+func TestMemberOfProjectsEachKind(t *testing.T) {
+	t.Parallel()
+	ds := testDataset()
+	ds.Links = append(ds.Links, Link{FromKind: entra.KindAdministrativeUnit, From: tAU, Name: "members", ToKind: entra.KindUser, To: tAlice})
+	e := newEnvWith(t, ds, Options{})
+	r := e.must(e.do("GET", "/v1.0/users/"+tAlice+"/memberOf?$select=id,displayName,securityEnabled", nil), 200)
+	got := map[string]map[string]any{}
+	for _, v := range r.values() {
+		got[v["id"].(string)] = v
+	}
+	g, au := got[tSecGroup], got[tAU]
+	if len(got) != 2 || g == nil || au == nil {
+		t.Fatalf("memberOf: %v", r.values())
+	}
+	if g["@odata.type"] != entra.KindGroup.ODataType() || g["displayName"] != "Sec Ops" || g["securityEnabled"] != true {
+		t.Errorf("group: %v", g)
+	}
+	if au["@odata.type"] != entra.KindAdministrativeUnit.ODataType() || au["displayName"] != "Paris" {
+		t.Errorf("administrative unit: %v", au)
+	}
+	if _, ok := au["securityEnabled"]; ok {
+		t.Errorf("administrative unit given a group's property: %v", au)
+	}
+}
