@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lifelinehq/lifeline/entra"
 )
 
 // deltaRound follows a delta round to its deltaLink and returns the items and the link.
@@ -174,5 +176,60 @@ func TestDeltaPreferMaxPageSize(t *testing.T) {
 	}
 	if got := preferredPageSize(http.Header{"Prefer": {"odata.maxpagesize=0"}}); got != 0 {
 		t.Fatalf("odata.maxpagesize=0 read as %d", got)
+	}
+}
+
+// TestDeltaLargePagesBoundMembers: with a large preferred page size, a first round of
+// groups ends a page once it holds maxPageMembers member entries (Graph may send fewer
+// items than asked), and the next pages bring every group and member.
+func TestDeltaLargePagesBoundMembers(t *testing.T) {
+	t.Parallel()
+	const groups, users = 30, 400
+	ds := manyUsers(testDataset(), users)
+	for g := range groups {
+		id := fmt.Sprintf("88888888-0000-4000-8000-%012d", g)
+		ds.Objects = append(ds.Objects, obj(entra.KindGroup, id, map[string]any{"displayName": fmt.Sprintf("Big%02d", g),
+			"mailEnabled": false, "mailNickname": fmt.Sprintf("big%02d", g), "securityEnabled": true, "groupTypes": []string{}}))
+		for u := range users {
+			ds.Links = append(ds.Links, Link{FromKind: entra.KindGroup, From: id, Name: "members", ToKind: entra.KindUser,
+				To: fmt.Sprintf("99999999-0000-4000-8000-%012d", u)})
+		}
+	}
+	e := newEnvWith(t, ds, Options{})
+	members := func(r response) int {
+		n := 0
+		for _, v := range r.values() {
+			m, _ := v["members@delta"].([]any)
+			n += len(m)
+		}
+		return n
+	}
+	r := e.must(e.do("GET", "/v1.0/groups/delta?$select=id,displayName,members", nil, "Prefer", "odata.maxpagesize=200"), 200)
+	if n := members(r); len(r.values()) >= groups || n < maxPageMembers || n >= maxPageMembers+memberChunk {
+		t.Fatalf("first page: %d groups, %d member entries; want it cut once it holds %d", len(r.values()), n, maxPageMembers)
+	}
+	total := map[string]int{}
+	for {
+		for _, v := range r.values() {
+			m, _ := v["members@delta"].([]any)
+			total[v["id"].(string)] += len(m)
+		}
+		next := r.str("@odata.nextLink")
+		if next == "" {
+			break
+		}
+		r = e.must(e.do("GET", next, nil), 200)
+	}
+	big := 0
+	for id, n := range total {
+		if strings.HasPrefix(id, "88888888-") {
+			big++
+			if n != users {
+				t.Errorf("group %s: %d members over the round, want %d", id, n, users)
+			}
+		}
+	}
+	if big != groups {
+		t.Fatalf("%d of %d groups in the round", big, groups)
 	}
 }
