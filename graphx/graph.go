@@ -287,8 +287,11 @@ func (b *Builder) AddObject(kind entra.Kind, id string, raw []byte, inBin bool) 
 }
 
 // nodeProperties are the properties a node of an object without references is built
-// from: AddDecoded reads no others of it (entra.DisplayName's, and the keys it indexes).
-var nodeProperties = append(slices.Clone(entra.DisplayNameProperties), "appId", "templateId", "appOwnerOrganizationId")
+// from: AddDecoded reads no others of it. entra.DisplayName reads only displayName and
+// userPrincipalName (and the id) of those kinds; the kinds it names from other
+// properties (assignments, grants) hold references and are decoded whole. A test holds
+// the two ways of building a node to the same names.
+var nodeProperties = []string{"displayName", "userPrincipalName", "appId", "templateId", "appOwnerOrganizationId"}
 
 // AddDecoded adds one object already decoded into a map.
 func (b *Builder) AddDecoded(kind entra.Kind, id string, obj map[string]any, inBin bool) {

@@ -349,3 +349,46 @@ func TestPropertyReferencesAreReferencesLessLinks(t *testing.T) {
 		}
 	}
 }
+
+// TestLightNodesNameAsWholeDecoding: a node built from the few properties AddObject
+// reads of an object without references has the name and keys of one built from the
+// whole object, for every such kind, with its displayName, without it, and without its
+// userPrincipalName too (every other property of every kind a distinct string).
+func TestLightNodesNameAsWholeDecoding(t *testing.T) {
+	t.Parallel()
+	for _, k := range entra.Kinds() {
+		if len(entra.MustLookup(k).References) > 0 {
+			continue
+		}
+		full := map[string]any{}
+		for _, other := range entra.Kinds() {
+			for _, p := range entra.MustLookup(other).Properties {
+				full[p.Name] = "v-" + p.Name
+			}
+		}
+		full["id"] = "the-id" // an object's id member is its id
+		for _, drop := range [][]string{nil, {"displayName"}, {"displayName", "userPrincipalName"}} {
+			obj := map[string]any{}
+			for name, v := range full {
+				obj[name] = v
+			}
+			for _, d := range drop {
+				delete(obj, d)
+			}
+			raw, err := json.Marshal(obj)
+			if err != nil {
+				t.Fatal(err)
+			}
+			light, whole := NewBuilder(), NewBuilder()
+			if err := light.AddObject(k, "the-id", raw, false); err != nil {
+				t.Fatal(err)
+			}
+			whole.AddDecoded(k, "the-id", obj, false)
+			a, _ := light.Build().Node(NodeID{Kind: k, ID: "the-id"})
+			b, _ := whole.Build().Node(NodeID{Kind: k, ID: "the-id"})
+			if a.DisplayName != b.DisplayName || strings.Join(a.Keys, ",") != strings.Join(b.Keys, ",") {
+				t.Errorf("%s without %v: light node %q %v, whole %q %v", k, drop, a.DisplayName, a.Keys, b.DisplayName, b.Keys)
+			}
+		}
+	}
+}
