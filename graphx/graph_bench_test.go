@@ -28,6 +28,11 @@ func benchGraph(b *testing.B, n int) {
 			bl.AddLink(l.FromKind, l.From, l.Name, l.ToKind, l.To)
 		}
 		g = bl.Build()
+		// The name indexes are built on the first lookup, which every command that
+		// reads the graph makes: it belongs to the build.
+		if _, err := g.Lookup(ds.Objects[0].ID); err != nil {
+			b.Fatal(err)
+		}
 	}
 	b.ReportMetric(float64(len(ds.Objects)), "objects")
 	b.ReportMetric(float64(g.EdgeCount()), "edges")
