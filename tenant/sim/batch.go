@@ -69,6 +69,7 @@ func (s *Sim) serveBatch(w http.ResponseWriter, r *http.Request, version, root s
 		res := s.batchItem(it, version, root, claims, status)
 		status[strings.ToLower(it.ID)] = res.status
 		responses = append(responses, encodeBatchResponse(it.ID, res))
+		res.release() // copied into the envelope
 	}
 	jsonResult(http.StatusOK, batchEnvelope(responses)).write(w, requestID, clientRequestID)
 	s.log.Debug("graph batch", "items", len(items), "app", claims.AppID)
@@ -194,7 +195,7 @@ func (s *Sim) batchItem(it batchItem, version, root string, claims *tokenClaims,
 	}
 	c := &call{
 		s: s, header: header, method: method, version: version, root: root, path: u.Path,
-		query: u.Query(), body: body, tok: claims, now: now, inBatch: true,
+		query: u.Query(), body: body, tok: claims, now: now,
 		requestID: requestID, clientRequestID: clientRequestID,
 	}
 	res := s.admitAndDispatch(c)

@@ -232,10 +232,7 @@ func (c *call) deltaPage(path string, items []byte, next deltaToken, final bool)
 	}
 	body = append(body, `,"value":[`...)
 	body = append(body, items...)
-	if !c.inBatch && cap(items) > 0 && cap(items) <= maxPooled {
-		items = items[:0]
-		pageBuffers.Put(&items)
-	}
+	putPageBuffer(items)
 	return c.pagedResult(append(body, "]}"...))
 }
 

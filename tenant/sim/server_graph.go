@@ -36,7 +36,6 @@ type call struct {
 
 	requestID       string
 	clientRequestID string
-	inBatch         bool
 	// r is kept for the headers parseListQuery reads.
 	r *http.Request
 }

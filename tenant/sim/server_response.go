@@ -29,30 +29,35 @@ var pageBuffers sync.Pool
 // maxPooled bounds the buffers kept for reuse.
 const maxPooled = 8 << 20
 
-// pageBuffer returns an empty buffer for a page body; for a $batch item (whose body is
-// copied into the envelope and may outlive the request) a new one.
+// pageBuffer returns an empty buffer for a page body.
 func (c *call) pageBuffer(size int) []byte {
-	if !c.inBatch {
-		if b, ok := pageBuffers.Get().(*[]byte); ok {
-			return (*b)[:0]
-		}
+	if b, ok := pageBuffers.Get().(*[]byte); ok {
+		return (*b)[:0]
 	}
 	return make([]byte, 0, size)
+}
+
+// putPageBuffer hands a buffer back for reuse, unless it is larger than worth keeping.
+func putPageBuffer(b []byte) {
+	if cap(b) > 0 && cap(b) <= maxPooled {
+		b = b[:0]
+		pageBuffers.Put(&b)
+	}
 }
 
 // pagedResult is jsonResult for a body from pageBuffer.
 func (c *call) pagedResult(body []byte) *result {
 	res := jsonResult(200, body)
-	res.pooled = !c.inBatch
+	res.pooled = true
 	return res
 }
 
-// release hands a written result's body back for reuse.
+// release hands a written result's body back for reuse: once it is on the wire, or
+// copied into a $batch envelope.
 func (res *result) release() {
-	if res.pooled && cap(res.body) <= maxPooled {
-		b := res.body[:0]
+	if res.pooled {
+		putPageBuffer(res.body)
 		res.body = nil
-		pageBuffers.Put(&b)
 	}
 }
 
