@@ -264,10 +264,13 @@ type planner struct {
 	ledger       graphx.Ledger // old -> placeholder
 	restored     map[graphx.NodeID]string
 	created      map[graphx.NodeID]string
-	stages       map[string][]Step
 	dynamic      map[graphx.NodeID]bool
-	warnings     []warning
-	deferred     []deferredRefs
+	// mu guards stages and warnings: the relink and rollback stages are built at the
+	// same time, each adding its own steps and both adding warnings.
+	mu       sync.Mutex
+	stages   map[string][]Step
+	warnings []warning
+	deferred []deferredRefs
 	// candidates are survivorCandidates' set, gathered when the plan recreated
 	// candidatesFor objects.
 	candidates    map[graphx.NodeID]bool
@@ -282,7 +285,15 @@ type warning struct {
 }
 
 func (p *planner) warn(obj graphx.NodeID, format string, args ...any) {
-	p.warnings = append(p.warnings, warning{obj: obj, text: fmt.Sprintf(format, args...)})
+	p.addWarnings(warning{obj: obj, text: fmt.Sprintf(format, args...)})
+}
+
+// addWarnings adds warnings to the plan's. Their order does not matter: the plan
+// sorts them (finalWarnings).
+func (p *planner) addWarnings(ws ...warning) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.warnings = append(p.warnings, ws...)
 }
 
 // BuildPlan builds the plan that brings live back to target: target is the known-good
@@ -332,11 +343,18 @@ func BuildPlan(ctx context.Context, target snapshots.State, live snapshots.State
 	if err := p.recreate(); err != nil {
 		return nil, err
 	}
-	if err := p.relink(); err != nil {
-		return nil, err
-	}
+	// The rollback stage's first steps are those the recreate stage deferred. Relink
+	// and rollback then only read what the stages before them settled, and each adds
+	// steps to its own stage: they are built at the same time, so that the parts of
+	// one that run on a single core leave the other core to the other. Relink's error,
+	// if any, is reported first, as when they ran one after the other.
 	p.deferredSteps()
-	if err := p.rollback(); err != nil {
+	var relinked sync.WaitGroup
+	var relinkErr error
+	relinked.Go(func() { relinkErr = p.relink() })
+	rollbackErr := p.rollback()
+	relinked.Wait()
+	if err := cmp.Or(relinkErr, rollbackErr); err != nil {
 		return nil, err
 	}
 	if !opts.WithoutRemovals {
@@ -448,6 +466,8 @@ func stepID(stage string, s *Step, target *graphx.NodeID) string {
 // addWithID is add of a step whose ID stepID has already set.
 func (p *planner) addWithID(stage string, s Step) string {
 	withEmptyLists(&s)
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.stages[stage] = append(p.stages[stage], s)
 	return s.ID
 }
@@ -467,6 +487,8 @@ func withEmptyLists(s *Step) {
 // relink stage's hundreds of thousands of steps are appended a run at a time instead
 // of one call and two copies each.
 func (p *planner) addBuilt(stage string, steps []Step, built []bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	out := slices.Grow(p.stages[stage], len(steps))
 	for lo := 0; lo < len(steps); {
 		if !built[lo] {
@@ -1248,7 +1270,7 @@ func (p *planner) patchFor(n graphx.NodeID) (map[string]any, []string, error) {
 		return nil, nil, err
 	}
 	body, paths, warns := p.patchOf(n, spec, obj)
-	p.warnings = append(p.warnings, warns...)
+	p.addWarnings(warns...)
 	return body, paths, nil
 }
 
@@ -1545,7 +1567,7 @@ func (p *planner) rollback() error {
 		if errs[i] != nil {
 			return errs[i]
 		}
-		p.warnings = append(p.warnings, warns[i]...)
+		p.addWarnings(warns[i]...)
 		if steps[i].ID != "" {
 			steps[i].DisplayName = p.displayName(n)
 			p.addWithID(StageRollback, steps[i])
