@@ -259,55 +259,41 @@ func (s *Store) allObjects(ctx context.Context, snap int64) (_ []Object, complet
 // readBlobsInOrder reads the stored forms of the versions ids (sorted, each once):
 // data[i] is that of ids[i], nil when the file lacks it. Where the ids are dense, as a
 // snapshot's versions mostly are, a run of them is read with one range query, which
-// SQLite walks in rowid order; elsewhere a batch at a time by id.
+// SQLite walks in id order; elsewhere one at a time by id. It reads through a
+// versionReader, which copies each version once.
 func (s *Store) readBlobsInOrder(ctx context.Context, ids []int64) ([][]byte, error) {
 	data := make([][]byte, len(ids))
-	const run, batch = 4096, 512
+	if len(ids) == 0 {
+		return data, nil
+	}
+	r, err := openVersionReader(s.path)
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+	const run = 4096
 	for lo := 0; lo < len(ids); {
 		hi := min(lo+run, len(ids))
 		if span := ids[hi-1] - ids[lo] + 1; span <= 2*int64(hi-lo) {
 			// At least half the rows of the range are wanted: read them all and keep
 			// those.
-			rows, err := s.r.QueryContext(ctx, "SELECT id, data FROM blobs WHERE id BETWEEN ? AND ? ORDER BY id", ids[lo], ids[hi-1])
-			if err != nil {
-				return nil, err
-			}
-			k := lo
-			for rows.Next() {
-				var id int64
-				var raw sql.RawBytes
-				if err := rows.Scan(&id, &raw); err != nil {
-					rows.Close()
-					return nil, err
-				}
-				for k < hi && ids[k] < id {
-					k++
-				}
-				if k < hi && ids[k] == id {
-					data[k] = append(make([]byte, 0, len(raw)), raw...) // never nil: nil is missing
-				}
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
+			if err := r.readRange(ctx, ids[lo:hi], data[lo:hi]); err != nil {
 				return nil, err
 			}
 			lo = hi
 			continue
 		}
-		hi = min(lo+batch, len(ids))
-		got, err := s.readBlobs(ctx, ids[lo:hi])
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		d, ok, err := r.readOne(ids[lo])
 		if err != nil {
 			return nil, err
 		}
-		for k := lo; k < hi; k++ {
-			if d, ok := got[ids[k]]; ok {
-				if d == nil {
-					d = []byte{} // nil is missing
-				}
-				data[k] = d
-			}
+		if ok {
+			data[lo] = d
 		}
-		lo = hi
+		lo++
 	}
 	return data, nil
 }

@@ -2,8 +2,11 @@ package snapshots
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,4 +110,57 @@ func everyOther(ids []int64) []int64 {
 		out = append(out, ids[i])
 	}
 	return out
+}
+
+// The versionReader's versions are copies of their own: changing or appending to one
+// leaves the others as stored, an empty version is not a missing one, and a cancelled
+// read stops with the context's error.
+func TestVersionReaderCopies(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t)
+	if _, err := s.w.ExecContext(ctx, "INSERT INTO blobs (id, data) VALUES (1, CAST('one' AS BLOB)), (2, CAST('two' AS BLOB)), (3, x''), (5, CAST('five' AS BLOB))"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := openVersionReader(s.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.close()
+	ids := []int64{1, 2, 3, 4, 5}
+	got := make([][]byte, len(ids))
+	if err := r.readRange(ctx, ids, got); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"one", "two", "", "", "five"}
+	for i := range ids {
+		if string(got[i]) != want[i] || (got[i] == nil) != (ids[i] == 4) {
+			t.Fatalf("version %d: got %q (nil %v), want %q", ids[i], got[i], got[i] == nil, want[i])
+		}
+	}
+	got[0] = append(got[0], "-and-more"...)
+	got[1][0] = 'T'
+	if string(got[1]) != "Two" || string(got[4]) != "five" {
+		t.Fatalf("changing one version changed another: %q %q", got[1], got[4])
+	}
+	if d, ok, err := r.readOne(5); err != nil || !ok || string(d) != "five" {
+		t.Fatalf("readOne(5) = %q, %v, %v", d, ok, err)
+	}
+	if d, ok, err := r.readOne(4); err != nil || ok || d != nil {
+		t.Fatalf("readOne(4) = %q, %v, %v; want missing", d, ok, err)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := s.readBlobsInOrder(cancelled, ids); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a cancelled read gave %v", err)
+	}
+}
+
+// A file that is not there cannot be read from, and says so.
+func TestVersionReaderMissingFile(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "gone.db")
+	if _, err := openVersionReader(path); err == nil || !strings.Contains(err.Error(), "cannot open "+path) {
+		t.Fatalf("opening a missing file gave %v", err)
+	}
 }
