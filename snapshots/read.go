@@ -197,37 +197,36 @@ func (s *Store) AllObjects(ctx context.Context, snap int64) ([]Object, error) {
 // allObjects is AllObjects, also reporting whether every object of the manifest is in
 // the result (complete is false when some version was missing and its object left out).
 func (s *Store) allObjects(ctx context.Context, snap int64) (_ []Object, complete bool, err error) {
-	rows, err := s.r.QueryContext(ctx, "SELECT kind, id, hash, in_bin, blob FROM objects WHERE "+inSnapshot+" ORDER BY kind, id", snap)
+	c, err := openRawConn(s.path)
+	if err != nil {
+		return nil, false, fmt.Errorf("cannot read snapshot %d: %w", snap, err)
+	}
+	defer c.close()
+	st, err := c.prepare("SELECT kind, id, hash, in_bin, blob FROM objects WHERE " + inSnapshot + " ORDER BY kind, id")
 	if err != nil {
 		return nil, false, fmt.Errorf("cannot read snapshot %d: %w", snap, err)
 	}
 	var objs []Object
 	var blobs []int64
 	var kinds kindCache
-	var kind, hash sql.RawBytes
-	for rows.Next() {
-		var o Object
-		var inBin int
-		var blob int64
-		if err := rows.Scan(&kind, &o.ID, &hash, &inBin, &blob); err != nil {
-			rows.Close()
-			return nil, false, err
+	for st.start(snap); ; {
+		ok, err := st.next(ctx)
+		if err != nil {
+			return nil, false, fmt.Errorf("cannot read snapshot %d: %w", snap, err)
 		}
-		o.Kind = entra.Kind(kinds.get(kind))
-		copy(o.Hash[:], hash)
-		o.InBin = inBin == 1
+		if !ok {
+			break
+		}
+		o := Object{Kind: entra.Kind(kinds.get(st.bytes(0))), ID: string(st.bytes(1)), InBin: st.int64(3) == 1}
+		copy(o.Hash[:], st.bytes(2))
 		objs = append(objs, o)
-		blobs = append(blobs, blob)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, false, err
+		blobs = append(blobs, st.int64(4))
 	}
 	// The versions, in stored order.
 	ids := slices.Clone(blobs)
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
-	data, err := s.readBlobsInOrder(ctx, ids)
+	data, err := readBlobsInOrder(ctx, c, ids)
 	if err != nil {
 		return nil, false, fmt.Errorf("cannot read snapshot %d: %w", snap, err)
 	}
@@ -256,21 +255,19 @@ func (s *Store) allObjects(ctx context.Context, snap int64) (_ []Object, complet
 	return out, complete, nil
 }
 
-// readBlobsInOrder reads the stored forms of the versions ids (sorted, each once):
-// data[i] is that of ids[i], nil when the file lacks it. Where the ids are dense, as a
-// snapshot's versions mostly are, a run of them is read with one range query, which
-// SQLite walks in id order; elsewhere one at a time by id. It reads through a
-// versionReader, which copies each version once.
-func (s *Store) readBlobsInOrder(ctx context.Context, ids []int64) ([][]byte, error) {
+// readBlobsInOrder reads the stored forms of the versions ids (sorted, each once) over
+// c: data[i] is that of ids[i], nil when the file lacks it. Where the ids are dense, as
+// a snapshot's versions mostly are, a run of them is read with one range query, which
+// SQLite walks in id order; elsewhere one at a time by id.
+func readBlobsInOrder(ctx context.Context, c *rawConn, ids []int64) ([][]byte, error) {
 	data := make([][]byte, len(ids))
 	if len(ids) == 0 {
 		return data, nil
 	}
-	r, err := openVersionReader(s.path)
+	r, err := newVersionReader(c)
 	if err != nil {
 		return nil, err
 	}
-	defer r.close()
 	const run = 4096
 	for lo := 0; lo < len(ids); {
 		hi := min(lo+run, len(ids))
@@ -283,10 +280,7 @@ func (s *Store) readBlobsInOrder(ctx context.Context, ids []int64) ([][]byte, er
 			lo = hi
 			continue
 		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		d, ok, err := r.readOne(ids[lo])
+		d, ok, err := r.readOne(ctx, ids[lo])
 		if err != nil {
 			return nil, err
 		}
@@ -376,32 +370,34 @@ func (s *Store) holderLinks(ctx context.Context, snap int64, fn func([]Link) err
 	if err != nil {
 		return err
 	}
-	refRows, err := s.r.QueryContext(ctx, "SELECT kind, id, refs FROM objects WHERE "+inSnapshot+" AND refs IS NOT NULL ORDER BY kind, id", snap)
+	c, err := openRawConn(s.path)
 	if err != nil {
 		return err
 	}
-	defer refRows.Close()
-	setRows, err := s.r.QueryContext(ctx, "SELECT kind, from_id, name, targets FROM links WHERE "+inSnapshot+" ORDER BY kind, from_id, name", snap)
+	defer c.close()
+	refRows, err := c.prepare("SELECT kind, id, refs FROM objects WHERE " + inSnapshot + " AND refs IS NOT NULL ORDER BY kind, id")
 	if err != nil {
 		return err
 	}
-	defer setRows.Close()
+	setRows, err := c.prepare("SELECT kind, from_id, name, targets FROM links WHERE " + inSnapshot + " ORDER BY kind, from_id, name")
+	if err != nil {
+		return err
+	}
+	refRows.start(snap)
+	setRows.start(snap)
 
 	type row struct {
 		kind, id string
 		sets     []namedSet
 		ok       bool
 	}
+	var kinds, setKinds, linkNames kindCache
 	nextRef := func() (row, error) {
-		if !refRows.Next() {
-			return row{}, refRows.Err()
+		if ok, err := refRows.next(ctx); !ok || err != nil {
+			return row{}, err
 		}
-		var r row
-		var refs []byte
-		if err := refRows.Scan(&r.kind, &r.id, &refs); err != nil {
-			return r, err
-		}
-		sets, err := readRefs(refs)
+		r := row{kind: kinds.get(refRows.bytes(0)), id: string(refRows.bytes(1))}
+		sets, err := readRefs(refRows.bytes(2))
 		if err != nil {
 			return r, fmt.Errorf("%s %s: its stored links are damaged: %w", r.kind, r.id, err)
 		}
@@ -413,27 +409,29 @@ func (s *Store) holderLinks(ctx context.Context, snap int64, fn func([]Link) err
 	nextSet := func() (row, error) {
 		r := pending
 		pending = row{}
-		for setRows.Next() {
-			var kind, id, name string
-			var targets []byte
-			if err := setRows.Scan(&kind, &id, &name, &targets); err != nil {
+		for {
+			ok, err := setRows.next(ctx)
+			if err != nil || !ok {
 				return r, err
 			}
-			ns, rest, err := readSet(targets, nil)
+			kind, id := setKinds.get(setRows.bytes(0)), setRows.bytes(1)
+			name := linkNames.get(setRows.bytes(2))
+			ns, rest, err := readSet(setRows.bytes(3), nil)
 			if err == nil && len(rest) > 0 {
 				err = errBadLinkSet
 			}
 			if err != nil {
 				return r, fmt.Errorf("%s %s: its stored %s are damaged: %w", kind, id, name, err)
 			}
-			if r.ok && (kind != r.kind || id != r.id) {
-				pending = row{kind: kind, id: id, sets: []namedSet{{name, ns}}, ok: true}
+			if r.ok && (kind != r.kind || string(id) != r.id) {
+				pending = row{kind: kind, id: string(id), sets: []namedSet{{name, ns}}, ok: true}
 				return r, nil
 			}
-			r.kind, r.id, r.ok = kind, id, true
+			if !r.ok {
+				r.kind, r.id, r.ok = kind, string(id), true
+			}
 			r.sets = append(r.sets, namedSet{name, ns})
 		}
-		return r, setRows.Err()
 	}
 	a, err := nextRef()
 	if err != nil {

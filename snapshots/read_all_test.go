@@ -81,13 +81,18 @@ func TestReadBlobsInOrder(t *testing.T) {
 	}
 	rows.Close()
 	last := all[len(all)-1]
+	c, err := openRawConn(s.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
 	for name, ids := range map[string][]int64{
 		"dense":  all,
 		"sparse": {all[0], all[100], all[4000], all[8999]},
 		"mixed":  append(append(append([]int64{}, all[:5000:5000]...), all[7000], last+1), last+50_000),
 		"half":   everyOther(all),
 	} {
-		got, err := s.readBlobsInOrder(ctx, ids)
+		got, err := readBlobsInOrder(ctx, c, ids)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -122,11 +127,15 @@ func TestVersionReaderCopies(t *testing.T) {
 	if _, err := s.w.ExecContext(ctx, "INSERT INTO blobs (id, data) VALUES (1, CAST('one' AS BLOB)), (2, CAST('two' AS BLOB)), (3, x''), (5, CAST('five' AS BLOB))"); err != nil {
 		t.Fatal(err)
 	}
-	r, err := openVersionReader(s.path)
+	c, err := openRawConn(s.path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.close()
+	defer c.close()
+	r, err := newVersionReader(c)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ids := []int64{1, 2, 3, 4, 5}
 	got := make([][]byte, len(ids))
 	if err := r.readRange(ctx, ids, got); err != nil {
@@ -143,24 +152,70 @@ func TestVersionReaderCopies(t *testing.T) {
 	if string(got[1]) != "Two" || string(got[4]) != "five" {
 		t.Fatalf("changing one version changed another: %q %q", got[1], got[4])
 	}
-	if d, ok, err := r.readOne(5); err != nil || !ok || string(d) != "five" {
+	if d, ok, err := r.readOne(ctx, 5); err != nil || !ok || string(d) != "five" {
 		t.Fatalf("readOne(5) = %q, %v, %v", d, ok, err)
 	}
-	if d, ok, err := r.readOne(4); err != nil || ok || d != nil {
+	if d, ok, err := r.readOne(ctx, 4); err != nil || ok || d != nil {
 		t.Fatalf("readOne(4) = %q, %v, %v; want missing", d, ok, err)
 	}
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := s.readBlobsInOrder(cancelled, ids); !errors.Is(err, context.Canceled) {
+	if _, err := readBlobsInOrder(cancelled, c, ids); !errors.Is(err, context.Canceled) {
 		t.Fatalf("a cancelled read gave %v", err)
+	}
+	if _, err := s.AllObjects(cancelled, 1); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a cancelled AllObjects gave %v", err)
 	}
 }
 
-// A file that is not there cannot be read from, and says so.
-func TestVersionReaderMissingFile(t *testing.T) {
+// A file that is not there cannot be read from, and says so; nor can a query the file
+// has no table for.
+func TestRawConnErrors(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "gone.db")
-	if _, err := openVersionReader(path); err == nil || !strings.Contains(err.Error(), "cannot open "+path) {
+	if _, err := openRawConn(path); err == nil || !strings.Contains(err.Error(), "cannot open "+path) {
 		t.Fatalf("opening a missing file gave %v", err)
+	}
+	s := newStore(t)
+	c, err := openRawConn(s.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	if _, err := c.prepare("SELECT data FROM no_such_table"); err == nil || !strings.Contains(err.Error(), "no such table: no_such_table") {
+		t.Fatalf("preparing a query of a missing table gave %v", err)
+	}
+}
+
+// A statement past its last row stays there until it is started again: SQLite would
+// run it anew on the next step, and a reader that asks once too often would loop.
+func TestRawStmtStaysDone(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t)
+	c, err := openRawConn(s.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	st, err := c.prepare("SELECT ?1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range 2 {
+		st.start(int64(round + 7))
+		var got []int64
+		for range 4 {
+			ok, err := st.next(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok {
+				got = append(got, st.int64(0))
+			}
+		}
+		if len(got) != 1 || got[0] != int64(round+7) {
+			t.Fatalf("round %d: rows %v, want [%d]", round, got, round+7)
+		}
 	}
 }

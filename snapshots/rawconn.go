@@ -1,0 +1,202 @@
+package snapshots
+
+import (
+	"context"
+	"fmt"
+	"unsafe"
+
+	"modernc.org/libc"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// rawConn is a read-only connection to a snapshot file through SQLite's C API
+// (modernc.org/sqlite/lib, the library under the database/sql driver), for the reads
+// that go through every row of a large snapshot: the manifest, the links and the
+// versions. database/sql costs an allocation per column of every row, and hands out
+// each blob in a slice the driver allocated for that row, only ours until the next
+// one (sql.RawBytes), so a version kept had to be copied a second time. Here a row's
+// columns are read where SQLite holds them, and what is kept is copied once.
+//
+// A rawConn and its statements are used by one goroutine at a time: its libc.TLS is
+// not safe for concurrent use.
+type rawConn struct {
+	tls   *libc.TLS
+	db    uintptr
+	stmts []uintptr // prepared, finalized by close
+}
+
+// openRawConn opens the snapshot file at path for reading.
+func openRawConn(path string) (_ *rawConn, err error) {
+	c := &rawConn{tls: libc.NewTLS()}
+	defer func() {
+		if err != nil {
+			c.close()
+		}
+	}()
+	cpath, err := libc.CString(path)
+	if err != nil {
+		return nil, err
+	}
+	defer libc.Xfree(c.tls, cpath)
+	out := libc.Xmalloc(c.tls, ptrSize)
+	if out == 0 {
+		return nil, fmt.Errorf("cannot open %s: out of memory", path)
+	}
+	defer libc.Xfree(c.tls, out)
+	rc := sqlite3.Xsqlite3_open_v2(c.tls, cpath, out, sqlite3.SQLITE_OPEN_READONLY|sqlite3.SQLITE_OPEN_NOMUTEX, 0)
+	c.db = cPointer(out)
+	if rc != sqlite3.SQLITE_OK {
+		return nil, fmt.Errorf("cannot open %s: %w", path, c.error(rc))
+	}
+	// As the read pool's connections do: wait for a writer switching the file to WAL
+	// rather than fail.
+	sqlite3.Xsqlite3_busy_timeout(c.tls, c.db, 10_000)
+	return c, nil
+}
+
+// ptrSize is the size of a C pointer, which sqlite3_open_v2 and sqlite3_prepare_v2
+// write their results to.
+const ptrSize = libc.Tsize_t(unsafe.Sizeof(uintptr(0)))
+
+// cPointer returns the pointer stored at p, in C memory.
+func cPointer(p uintptr) uintptr {
+	return *(*uintptr)(cMemory(p))
+}
+
+// cMemory is p, an address in C memory, as a pointer. C memory is outside the Go heap:
+// unsafe.Add from nil makes the pointer without the uintptr conversion vet rightly
+// distrusts for Go memory.
+func cMemory(p uintptr) unsafe.Pointer {
+	return unsafe.Add(nil, p)
+}
+
+// error is SQLite's message for result code rc on this connection.
+func (c *rawConn) error(rc int32) error {
+	msg := libc.GoString(sqlite3.Xsqlite3_errstr(c.tls, rc))
+	if c.db != 0 {
+		if m := libc.GoString(sqlite3.Xsqlite3_errmsg(c.tls, c.db)); m != "" && m != msg {
+			msg += ": " + m
+		}
+	}
+	return fmt.Errorf("%s (%d)", msg, rc)
+}
+
+// close finalizes the statements and releases the connection and the TLS. What was
+// copied from it stays valid (it is in Go memory).
+func (c *rawConn) close() {
+	for _, st := range c.stmts {
+		sqlite3.Xsqlite3_finalize(c.tls, st)
+	}
+	if c.db != 0 {
+		sqlite3.Xsqlite3_close_v2(c.tls, c.db)
+	}
+	c.tls.Close()
+}
+
+// rawStmt is a prepared statement of a rawConn, stepped through its rows.
+type rawStmt struct {
+	c    *rawConn
+	p    uintptr
+	rows int
+	done bool // past the last row: stepping again would run the statement anew
+}
+
+// prepare compiles query; the statement lives as long as the connection.
+func (c *rawConn) prepare(query string) (*rawStmt, error) {
+	cquery, err := libc.CString(query)
+	if err != nil {
+		return nil, err
+	}
+	defer libc.Xfree(c.tls, cquery)
+	out := libc.Xmalloc(c.tls, ptrSize)
+	if out == 0 {
+		return nil, fmt.Errorf("cannot prepare a query: out of memory")
+	}
+	defer libc.Xfree(c.tls, out)
+	if rc := sqlite3.Xsqlite3_prepare_v2(c.tls, c.db, cquery, -1, out, 0); rc != sqlite3.SQLITE_OK {
+		return nil, c.error(rc)
+	}
+	st := &rawStmt{c: c, p: cPointer(out)}
+	c.stmts = append(c.stmts, st.p)
+	return st, nil
+}
+
+// start runs the statement anew with args bound to ?1, ?2, ...
+func (st *rawStmt) start(args ...int64) {
+	sqlite3.Xsqlite3_reset(st.c.tls, st.p)
+	for i, a := range args {
+		sqlite3.Xsqlite3_bind_int64(st.c.tls, st.p, int32(i+1), a)
+	}
+	st.rows, st.done = 0, false
+}
+
+// next moves to the next row, reporting false after the last, and from then on until
+// start. It stops with ctx's error once ctx is done (checked every thousand rows).
+func (st *rawStmt) next(ctx context.Context) (bool, error) {
+	if st.done {
+		return false, nil
+	}
+	if st.rows%1024 == 0 {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+	}
+	st.rows++
+	switch rc := sqlite3.Xsqlite3_step(st.c.tls, st.p); rc {
+	case sqlite3.SQLITE_ROW:
+		return true, nil
+	case sqlite3.SQLITE_DONE:
+		st.done = true
+		return false, nil
+	default:
+		st.done = true
+		return false, st.c.error(rc)
+	}
+}
+
+// int64 is column col of the current row as an integer.
+func (st *rawStmt) int64(col int32) int64 {
+	return sqlite3.Xsqlite3_column_int64(st.c.tls, st.p, col)
+}
+
+// null reports whether column col of the current row is NULL.
+func (st *rawStmt) null(col int32) bool {
+	return sqlite3.Xsqlite3_column_type(st.c.tls, st.p, col) == sqlite3.SQLITE_NULL
+}
+
+// bytes is column col of the current row (a blob, or text) where SQLite holds it:
+// valid only until the next call of next or start, so whatever is kept of it must be
+// copied. Empty and NULL values are empty.
+func (st *rawStmt) bytes(col int32) []byte {
+	// The blob first, then its length, as SQLite documents: asking for the length
+	// first could convert the value and move it.
+	p := sqlite3.Xsqlite3_column_blob(st.c.tls, st.p, col)
+	n := int(sqlite3.Xsqlite3_column_bytes(st.c.tls, st.p, col))
+	if n == 0 || p == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(cMemory(p)), n)
+}
+
+// arena holds copies of many small byte strings in a few large allocations: a
+// snapshot's versions are read by the hundred thousand, and kept together for as long
+// as the state they make up.
+type arena struct{ buf []byte }
+
+// arenaSize is how much an arena allocates at a time: large enough that allocations
+// are few, small enough that the unused tail of the last one is not.
+const arenaSize = 1 << 20
+
+// copy returns a copy of b in the arena, never nil (nil means missing to the callers).
+// The copy's capacity ends with it, so appending to it cannot reach the next one.
+func (a *arena) copy(b []byte) []byte {
+	if len(b) == 0 {
+		return []byte{}
+	}
+	if cap(a.buf)-len(a.buf) < len(b) {
+		a.buf = make([]byte, 0, max(arenaSize, len(b)))
+	}
+	start := len(a.buf)
+	a.buf = append(a.buf, b...)
+	return a.buf[start:len(a.buf):len(a.buf)]
+}
