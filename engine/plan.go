@@ -183,7 +183,7 @@ type side struct {
 	// objects are the side's objects as loaded, and index each one's position: a map
 	// of small values is several times cheaper to look up in than one of objects.
 	objects []snapshots.Object
-	index   map[graphx.NodeID]int32
+	index   objectIndex
 	// links are the side's links in key order, each once, and inOther[i] whether
 	// links[i] is a link of the other side too: found by merging the two sorted lists
 	// (matchLinks), cheaper than hashing hundreds of thousands of five-string keys.
@@ -200,16 +200,16 @@ type side struct {
 
 // newSide is the side of objects (which it keeps, and never changes) and links.
 func newSide(objects []snapshots.Object, links []snapshots.Link) *side {
-	sd := &side{objects: objects, index: make(map[graphx.NodeID]int32, len(objects)), links: sortedLinks(links)}
+	sd := &side{objects: objects, index: newObjectIndex(len(objects)), links: sortedLinks(links)}
 	for i, o := range objects {
-		sd.index[graphx.NodeID{Kind: o.Kind, ID: o.ID}] = int32(i)
+		sd.index.add(graphx.NodeID{Kind: o.Kind, ID: o.ID}, int32(i))
 	}
 	return sd
 }
 
 // object returns the side's object n.
 func (s *side) object(n graphx.NodeID) (snapshots.Object, bool) {
-	i, ok := s.index[n]
+	i, ok := s.index.get(n)
 	if !ok {
 		return snapshots.Object{}, false
 	}
@@ -218,13 +218,13 @@ func (s *side) object(n graphx.NodeID) (snapshots.Object, bool) {
 
 // has reports whether the side holds n, in a bin or not.
 func (s *side) has(n graphx.NodeID) bool {
-	_, ok := s.index[n]
+	_, ok := s.index.get(n)
 	return ok
 }
 
 // present reports whether the side has the object outside any bin.
 func (s *side) present(n graphx.NodeID) bool {
-	i, ok := s.index[n]
+	i, ok := s.index.get(n)
 	return ok && !s.objects[i].InBin
 }
 
@@ -1100,12 +1100,12 @@ func (p *planner) fates() []fate {
 		}
 	})
 	for n := range p.created {
-		if i, ok := p.target.index[n]; ok {
+		if i, ok := p.target.index.get(n); ok {
 			f[i] |= fateCreated
 		}
 	}
 	for n := range p.restored {
-		if i, ok := p.target.index[n]; ok {
+		if i, ok := p.target.index.get(n); ok {
 			f[i] |= fateRestored
 		}
 	}
@@ -1122,7 +1122,7 @@ func (p *planner) relink() error {
 	// target; links come grouped by holder, whose answer is kept for the next link, and
 	// their other ends are resolved already (linkTo).
 	exists := func(n graphx.NodeID) bool {
-		i, ok := p.target.index[n]
+		i, ok := p.target.index.get(n)
 		return ok && fates[i].exists()
 	}
 	// A link missing from live is added again when both ends exist once the plan has
@@ -1184,7 +1184,7 @@ func (p *planner) relink() error {
 			// up only for those whose fate says so.
 			var toCreated, toRestored string
 			var tc, tr bool
-			if at, ok := p.target.index[to]; ok {
+			if at, ok := p.target.index.get(to); ok {
 				if fates[at]&fateCreated != 0 {
 					toCreated, tc = p.created[to]
 				}

@@ -132,7 +132,7 @@ func (s *side) resolveLinks() []graphx.Dangling {
 			if from := (graphx.NodeID{Kind: l.Kind, ID: l.From}); i == lo || from != holder {
 				holder, holderHeld = from, known(from.Kind) && s.has(from)
 			}
-			to, ok := s.index[graphx.NodeID{Kind: l.ToKind, ID: l.To}]
+			to, ok := s.index.get(graphx.NodeID{Kind: l.ToKind, ID: l.To})
 			if !ok {
 				to = -1
 			}

@@ -80,7 +80,7 @@ func TestLinkSetsAndNamesRoundTrip(t *testing.T) {
 	}
 
 	var e namesEncoder
-	g, _ := parseGUID("c3c65c8d-a1bc-4bc4-80d5-8c270ebca656")
+	g, _ := ParseGUID("c3c65c8d-a1bc-4bc4-80d5-8c270ebca656")
 	e.add(entra.KindUser, &g, "")
 	e.add(entra.KindRoleAssignment, nil, "lAPpYvVpN0KRkAEhdxReEJC2sEqbR_9Hr-1Vi8QS0yw-1")
 	e.add(entra.KindUser, nil, "C3C65C8D-A1BC-4BC4-80D5-8C270EBCA656")

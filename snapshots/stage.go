@@ -180,9 +180,11 @@ func (st *stage) code(kind entra.Kind) byte {
 	return c
 }
 
-// parseGUID reads a GUID in Graph's lowercase canonical form; anything else (upper case,
-// braces, opaque ids) is kept as a string so that it reads back exactly as it came.
-func parseGUID(id string) (g [16]byte, ok bool) {
+// ParseGUID reads a GUID in Graph's lowercase canonical form, the sixteen bytes it
+// spells; ok is false for anything else (upper case, braces, opaque ids), which callers
+// keep as a string so that it reads back exactly as it came: two ids are the same
+// string exactly when they parse to the same bytes.
+func ParseGUID(id string) (g [16]byte, ok bool) {
 	if len(id) != 36 || id[8] != '-' || id[13] != '-' || id[18] != '-' || id[23] != '-' {
 		return g, false
 	}
@@ -228,7 +230,7 @@ func appendGUID(dst []byte, g *[16]byte) []byte {
 
 func (st *stage) intern(kind entra.Kind, id string) handle {
 	c := st.code(kind)
-	if g, ok := parseGUID(id); ok {
+	if g, ok := ParseGUID(id); ok {
 		if h, _ := st.guids.find(c, &g); h >= 0 {
 			return h
 		}
@@ -252,7 +254,7 @@ func (st *stage) intern(kind entra.Kind, id string) handle {
 // internBytes is intern for an id held as bytes.
 func (st *stage) internBytes(kind entra.Kind, id []byte) handle {
 	if len(id) == 36 {
-		if g, ok := parseGUID(unsafeString(id)); ok {
+		if g, ok := ParseGUID(unsafeString(id)); ok {
 			c := st.code(kind)
 			if h, _ := st.guids.find(c, &g); h >= 0 {
 				return h
@@ -274,7 +276,7 @@ func (st *stage) lookup(kind entra.Kind, id string) (handle, bool) {
 	if !ok {
 		return 0, false
 	}
-	if g, ok := parseGUID(id); ok {
+	if g, ok := ParseGUID(id); ok {
 		h, _ := st.guids.find(c, &g)
 		return h, h >= 0
 	}
