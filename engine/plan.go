@@ -483,20 +483,20 @@ func withEmptyLists(s *Step) {
 	}
 }
 
-// addBuilt adds, in order, the steps built says were built, as addWithID adds each: the
-// relink stage's hundreds of thousands of steps are appended a run at a time instead
-// of one call and two copies each.
-func (p *planner) addBuilt(stage string, steps []Step, built []bool) {
+// addBuilt adds, in order, the steps that were built (whose ID is set), as addWithID
+// adds each: stages of tens or hundreds of thousands of steps, built in parallel, are
+// appended a run at a time instead of one call and two copies each.
+func (p *planner) addBuilt(stage string, steps []Step) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := slices.Grow(p.stages[stage], len(steps))
 	for lo := 0; lo < len(steps); {
-		if !built[lo] {
+		if steps[lo].ID == "" {
 			lo++
 			continue
 		}
 		hi := lo
-		for ; hi < len(steps) && built[hi]; hi++ {
+		for ; hi < len(steps) && steps[hi].ID != ""; hi++ {
 			withEmptyLists(&steps[hi])
 		}
 		out = append(out, steps[lo:hi]...)
@@ -931,9 +931,7 @@ func (p *planner) recreate() error {
 		}
 	}
 	p.deferred = deferred
-	for i := range order {
-		p.addWithID(StageRecreate, steps[i])
-	}
+	p.addBuilt(StageRecreate, steps)
 	return nil
 }
 
@@ -1146,7 +1144,13 @@ func (p *planner) relink() error {
 			missingFromLive[i] = holderExists && to >= 0 && fates[to].exists()
 		}
 	})
-	var missing []snapshots.Link
+	count := 0
+	for _, m := range missingFromLive {
+		if m {
+			count++
+		}
+	}
+	missing := make([]snapshots.Link, 0, count)
 	for i, m := range missingFromLive {
 		l := all[i]
 		if !m || p.dynamicMembers(graphx.NodeID{Kind: l.Kind, ID: l.From}, l.Name) {
@@ -1159,7 +1163,6 @@ func (p *planner) relink() error {
 	// now; they are added in order. Links come grouped by holder, and what a step needs
 	// of its holder is looked up once per holder.
 	steps := make([]Step, len(missing))
-	built := make([]bool, len(missing))
 	parallelChunks(len(missing), 1024, func(lo, hi int) {
 		var holder graphx.NodeID
 		var holderPath, holderName, holderCreated, holderRestored string
@@ -1213,10 +1216,9 @@ func (p *planner) relink() error {
 				Link: l.Name, TargetKind: string(l.ToKind), TargetID: l.To, DependsOn: deps, IfMissing: ifMissing,
 				Requests: []Request{{Method: method, Path: holderPath + "/" + l.Name + "/$ref", Body: refBody(ref)}}}
 			steps[i].ID = stepID(StageRelink, &steps[i], &to)
-			built[i] = true
 		}
 	})
-	p.addBuilt(StageRelink, steps, built)
+	p.addBuilt(StageRelink, steps)
 	// Assignments and grants are objects, recreated with rewritten ids.
 	for _, c := range p.sortedChanges(snapshots.HardDeleted, func(c *snapshots.Change) bool { return assignmentKinds[c.Kind] && p.wasLive(c) }) {
 		n := graphx.NodeID{Kind: c.Kind, ID: c.ID}
@@ -1535,9 +1537,9 @@ func (p *planner) rollback() error {
 	for i, n := range restored {
 		if steps[i].ID != "" {
 			steps[i].DisplayName = p.displayName(n)
-			p.addWithID(StageRollback, steps[i])
 		}
 	}
+	p.addBuilt(StageRollback, steps)
 
 	survivors := p.survivors(false)
 	steps = make([]Step, len(survivors))
@@ -1570,9 +1572,9 @@ func (p *planner) rollback() error {
 		p.addWarnings(warns[i]...)
 		if steps[i].ID != "" {
 			steps[i].DisplayName = p.displayName(n)
-			p.addWithID(StageRollback, steps[i])
 		}
 	}
+	p.addBuilt(StageRollback, steps)
 	return nil
 }
 

@@ -198,6 +198,13 @@ func Diff(ctx context.Context, from, to State, opts DiffOptions) (*DiffResult, e
 // the summary. a and b are the states loaded whole (DiffLoaded), nil to read the files.
 func finishDiff(ctx context.Context, from, to State, want func(string) bool, changes []*Change, res *DiffResult, a, b *Loaded) (*DiffResult, error) {
 	byKey := map[string]int{} // kind\x00id -> index in res.Changes
+	n := 0
+	for _, ch := range changes {
+		if ch != nil {
+			n++
+		}
+	}
+	res.Changes = slices.Grow(res.Changes, n)
 	for _, ch := range changes {
 		if ch != nil {
 			byKey[string(ch.Kind)+"\x00"+ch.ID] = len(res.Changes)

@@ -206,8 +206,8 @@ func (s *Store) allObjects(ctx context.Context, snap int64) (_ []Object, complet
 	if err != nil {
 		return nil, false, fmt.Errorf("cannot read snapshot %d: %w", snap, err)
 	}
-	var objs []Object
-	var blobs []int64
+	n := objectCount(ctx, c, snap)
+	objs, blobs := make([]Object, 0, n), make([]int64, 0, n)
 	var kinds kindCache
 	for st.start(snap); ; {
 		ok, err := st.next(ctx)
@@ -253,6 +253,32 @@ func (s *Store) allObjects(ctx context.Context, snap int64) (_ []Object, complet
 		out = append(out, o)
 	}
 	return out, complete, nil
+}
+
+// objectCount is how many objects snapshot snap records (outside a bin and in one), as
+// a capacity for its manifest: growing a slice of a hundred thousand objects one
+// doubling at a time copies it twice over. It is only a hint (0 when the counts do not
+// read), capped so that a damaged count cannot make a huge allocation.
+func objectCount(ctx context.Context, c *rawConn, snap int64) int {
+	st, err := c.prepare("SELECT counts, bin_counts FROM snapshots WHERE id = ?1")
+	if err != nil {
+		return 0
+	}
+	st.start(snap)
+	if ok, err := st.next(ctx); !ok || err != nil {
+		return 0
+	}
+	n := 0
+	for col := range int32(2) {
+		var counts map[string]int
+		if json.Unmarshal(st.bytes(col), &counts) != nil {
+			return 0
+		}
+		for _, k := range counts {
+			n += max(k, 0)
+		}
+	}
+	return min(n, 1<<21)
 }
 
 // readBlobsInOrder reads the stored forms of the versions ids (sorted, each once) over
