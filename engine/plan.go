@@ -380,7 +380,11 @@ func BuildPlan(ctx context.Context, target snapshots.State, live snapshots.State
 	}
 	plan := &Plan{Format: PlanFormat, TenantID: target.Snapshot.TenantID, Snapshot: target.Snapshot.ID, BuiltAt: now.UTC(),
 		LiveFingerprint: live.Snapshot.RootHash, Warnings: p.finalWarnings(opts.Scope)}
-	var all []string
+	var count int
+	for _, name := range names {
+		count += len(p.stages[name])
+	}
+	all := make([]string, 0, count)
 	for _, name := range names {
 		steps := p.stages[name]
 		if steps == nil {
@@ -483,24 +487,24 @@ func withEmptyLists(s *Step) {
 	}
 }
 
-// addBuilt adds, in order, the steps that were built (whose ID is set), as addWithID
-// adds each: stages of tens or hundreds of thousands of steps, built in parallel, are
-// appended a run at a time instead of one call and two copies each.
-func (p *planner) addBuilt(stage string, steps []Step) {
+// addBuilt adds, in order, the steps of runs that were built (whose ID is set), as
+// addWithID adds each: stages of tens or hundreds of thousands of steps, built in
+// parallel, are added a run at a time instead of one call and two copies each. A run
+// added to an empty stage becomes the stage, uncopied: the caller hands it over.
+func (p *planner) addBuilt(stage string, runs ...[]Step) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := slices.Grow(p.stages[stage], len(steps))
-	for lo := 0; lo < len(steps); {
-		if steps[lo].ID == "" {
-			lo++
+	out := p.stages[stage]
+	for _, steps := range runs {
+		steps = slices.DeleteFunc(steps, func(s Step) bool { return s.ID == "" })
+		for i := range steps {
+			withEmptyLists(&steps[i])
+		}
+		if len(out) == 0 {
+			out = steps
 			continue
 		}
-		hi := lo
-		for ; hi < len(steps) && steps[hi].ID != ""; hi++ {
-			withEmptyLists(&steps[hi])
-		}
-		out = append(out, steps[lo:hi]...)
-		lo = hi
+		out = append(out, steps...)
 	}
 	p.stages[stage] = out
 }
@@ -1218,8 +1222,8 @@ func (p *planner) relink() error {
 			steps[i].ID = stepID(StageRelink, &steps[i], &to)
 		}
 	})
-	p.addBuilt(StageRelink, steps)
 	// Assignments and grants are objects, recreated with rewritten ids.
+	var assignments []Step
 	for _, c := range p.sortedChanges(snapshots.HardDeleted, func(c *snapshots.Change) bool { return assignmentKinds[c.Kind] && p.wasLive(c) }) {
 		n := graphx.NodeID{Kind: c.Kind, ID: c.ID}
 		obj, err := p.target.decode(n)
@@ -1244,9 +1248,12 @@ func (p *planner) relink() error {
 			parent, _ := body[spec.ParentProperty].(string)
 			path = strings.ReplaceAll(path, "{parent}", parent)
 		}
-		p.add(StageRelink, Step{Kind: string(c.Kind), ObjectID: c.ID, DisplayName: c.DisplayName, Action: ActionRecreate,
-			DependsOn: p.deps(n), Requests: []Request{{Method: "POST", Path: path, Body: mustJSON(body)}}}, nil)
+		step := Step{Kind: string(c.Kind), ObjectID: c.ID, DisplayName: c.DisplayName, Action: ActionRecreate,
+			DependsOn: p.deps(n), Requests: []Request{{Method: "POST", Path: path, Body: mustJSON(body)}}}
+		step.ID = stepID(StageRelink, &step, nil)
+		assignments = append(assignments, step)
 	}
+	p.addBuilt(StageRelink, steps, assignments)
 	return nil
 }
 

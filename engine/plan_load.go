@@ -63,7 +63,8 @@ func loadPlanInputs(ctx context.Context, target, live snapshots.State) *planInpu
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			in.diff, in.diffErr = snapshots.DiffLoaded(ctx, target, live, tl, ll, snapshots.DiffOptions{KeepBefore: decodesToRecreate, KeepChangedMembers: keepsChangedMembers})
+			in.diff, in.diffErr = snapshots.DiffLoaded(ctx, target, live, tl, ll, snapshots.DiffOptions{KeepBefore: decodesToRecreate, KeepChangedMembers: keepsChangedMembers,
+				OmitLinkChanges: true})
 		}()
 	}
 	in.graph, in.target, in.targetErr = readTarget(target, tl, tLinkErr)

@@ -149,6 +149,12 @@ type DiffOptions struct {
 	// the first state's value of every top-level member it reports changed (when both
 	// versions split into members), for Change.BeforeMember.
 	KeepChangedMembers func(entra.Kind) bool
+	// OmitLinkChanges leaves every change's Links empty: a holder whose links changed
+	// is still reported (modified, when nothing else changed it), without the list of
+	// what was added and removed. A restore plan matches the two states' links itself,
+	// and listing half a million additions and removals was a tenth of what loading a
+	// large incident allocated.
+	OmitLinkChanges bool
 }
 
 type manifestRow struct {
@@ -191,12 +197,12 @@ func Diff(ctx context.Context, from, to State, opts DiffOptions) (*DiffResult, e
 	if err != nil {
 		return nil, err
 	}
-	return finishDiff(ctx, from, to, want, changes, res, nil, nil)
+	return finishDiff(ctx, from, to, want, changes, res, nil, nil, opts)
 }
 
 // finishDiff completes a diff from its classified objects: links, audit evidence and
 // the summary. a and b are the states loaded whole (DiffLoaded), nil to read the files.
-func finishDiff(ctx context.Context, from, to State, want func(string) bool, changes []*Change, res *DiffResult, a, b *Loaded) (*DiffResult, error) {
+func finishDiff(ctx context.Context, from, to State, want func(string) bool, changes []*Change, res *DiffResult, a, b *Loaded, opts DiffOptions) (*DiffResult, error) {
 	byKey := map[string]int{} // kind\x00id -> index in res.Changes
 	n := 0
 	for _, ch := range changes {
@@ -211,7 +217,7 @@ func finishDiff(ctx context.Context, from, to State, want func(string) bool, cha
 			res.Changes = append(res.Changes, *ch)
 		}
 	}
-	if err := diffLinks(ctx, from, to, want, byKey, res, a, b); err != nil {
+	if err := diffLinks(ctx, from, to, want, byKey, res, a, b, opts.OmitLinkChanges); err != nil {
 		return nil, err
 	}
 	if err := attachAudit(ctx, from, to, res); err != nil {
@@ -926,13 +932,14 @@ type holderLinkChanges struct {
 }
 
 // diffLinks merges both states' links and attaches additions and removals to the holder's
-// change (creating a "modified" change for a holder that is otherwise unchanged).
+// change (creating a "modified" change for a holder that is otherwise unchanged), or
+// only reports the holder when omit is set (DiffOptions.OmitLinkChanges).
 // a and b are the states loaded whole (DiffLoaded, two files), nil to read the files.
-func diffLinks(ctx context.Context, from, to State, want func(string) bool, byKey map[string]int, res *DiffResult, a, b *Loaded) error {
+func diffLinks(ctx context.Context, from, to State, want func(string) bool, byKey map[string]int, res *DiffResult, a, b *Loaded, omit bool) error {
 	var holders []holderLinkChanges
 	var err error
 	if a != nil && b != nil {
-		holders, err = mergeLinkChanges(a.Links, b.Links, want)
+		holders, err = mergeLinkChanges(a.Links, b.Links, want, !omit)
 	} else if from.Store == to.Store {
 		holders, err = linkChangesDelta(ctx, from.Store, from.Snapshot.ID, to.Snapshot.ID, want)
 	} else {
@@ -944,6 +951,9 @@ func diffLinks(ctx context.Context, from, to State, want func(string) bool, byKe
 	classified := len(res.Changes)
 	for _, h := range holders {
 		key, links := h.key, h.links
+		if omit {
+			links = []LinkChange{}
+		}
 		if idx, ok := byKey[key]; ok {
 			c := &res.Changes[idx]
 			if c.Change == HardDeleted || c.Change == SoftDeleted || c.Change == Added {
@@ -1043,11 +1053,12 @@ func linkChangesMerge(ctx context.Context, from, to State, want func(string) boo
 	if errB != nil {
 		return nil, errB
 	}
-	return mergeLinkChanges(la, lb, want)
+	return mergeLinkChanges(la, lb, want, true)
 }
 
-// mergeLinkChanges compares two states' links, each in key order, by value.
-func mergeLinkChanges(la, lb []Link, want func(string) bool) ([]holderLinkChanges, error) {
+// mergeLinkChanges compares two states' links, each in key order, by value: each
+// holder with changes, and with detail the links added and removed.
+func mergeLinkChanges(la, lb []Link, want func(string) bool, detail bool) ([]holderLinkChanges, error) {
 	i, j := 0, 0
 	var out []holderLinkChanges
 	// A holder's links come together, by name: the last holder, and the relation of
@@ -1078,6 +1089,9 @@ func mergeLinkChanges(la, lb []Link, want func(string) bool) ([]holderLinkChange
 		if len(out) == 0 || l.Kind != lastKind || l.From != lastFrom {
 			out = append(out, holderLinkChanges{key: string(l.Kind) + "\x00" + l.From})
 			lastKind, lastFrom = l.Kind, l.From
+		}
+		if !detail {
+			continue // the holder is all that is asked for
 		}
 		if relation == "" || l.Kind != relKind || l.Name != relName {
 			relKind, relName, relation = l.Kind, l.Name, entra.LinkRelation(l.Kind, l.Name)

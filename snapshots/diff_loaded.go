@@ -155,7 +155,7 @@ func DiffLoaded(ctx context.Context, from, to State, a, b *Loaded, opts DiffOpti
 			return nil, err
 		}
 	}
-	return finishDiff(ctx, from, to, want, out, res, a, b)
+	return finishDiff(ctx, from, to, want, out, res, a, b, opts)
 }
 
 // objectLess orders objects as the manifest does: by kind, then id.

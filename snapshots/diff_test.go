@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -224,6 +225,62 @@ func TestDiffKeepsWhatItIsAskedTo(t *testing.T) {
 		for _, id := range []string{"g-hard", "u-mod", "u-back"} {
 			if m := got[id].TakeBefore(); m != nil {
 				t.Errorf("%s: %s kept whole: %v", name, id, m)
+			}
+		}
+	}
+}
+
+// TestDiffOmitsLinkChanges: with OmitLinkChanges a diff reports the same changes, a
+// holder whose links alone changed included, each with no links listed; without it
+// the links are listed. Both the file diff and the diff of loaded states.
+func TestDiffOmitsLinkChanges(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	objs := []fakeObj{
+		{entra.KindUser, "u1", `{"id":"u1","displayName":"One"}`, false},
+		{entra.KindUser, "u2", `{"id":"u2","displayName":"Two"}`, false},
+		{entra.KindGroup, "g-links", `{"id":"g-links","displayName":"Links only"}`, false},
+		{entra.KindGroup, "g-both", `{"id":"g-both","displayName":"Both","description":"before"}`, false},
+	}
+	later := slices.Clone(objs)
+	later[3] = fakeObj{entra.KindGroup, "g-both", `{"id":"g-both","displayName":"Both","description":"after"}`, false}
+	member := func(g, u string) Link {
+		return Link{Kind: entra.KindGroup, From: g, Name: "members", To: u, ToKind: entra.KindUser}
+	}
+	before := []Link{member("g-links", "u1"), member("g-both", "u1")}
+	after := []Link{member("g-links", "u2"), member("g-both", "u1"), member("g-both", "u2")}
+	one := newStore(t)
+	a, b := newStore(t), newStore(t)
+	fromOne, toOne := State{Store: one, Snapshot: put(t, one, t0, objs, before, nil)}, State{Store: one, Snapshot: put(t, one, t0.Add(time.Hour), later, after, nil)}
+	fromA, toB := State{Store: a, Snapshot: put(t, a, t0, objs, before, nil)}, State{Store: b, Snapshot: put(t, b, t0.Add(time.Hour), later, after, nil)}
+	for _, omit := range []bool{false, true} {
+		opts := DiffOptions{OmitLinkChanges: omit}
+		for name, diff := range map[string]func() (*DiffResult, error){
+			"file": func() (*DiffResult, error) { return Diff(ctx, fromOne, toOne, opts) },
+			"loaded": func() (*DiffResult, error) {
+				la, lb := &Loaded{}, &Loaded{}
+				for _, err := range []error{la.LoadObjects(ctx, fromA), la.LoadLinks(ctx, fromA), lb.LoadObjects(ctx, toB), lb.LoadLinks(ctx, toB)} {
+					if err != nil {
+						return nil, err
+					}
+				}
+				return DiffLoaded(ctx, fromA, toB, la, lb, opts)
+			},
+		} {
+			res, err := diff()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, c := range res.Changes {
+				got = append(got, fmt.Sprintf("%s %s %d properties %d links", c.ID, c.Change, len(c.Properties), len(c.Links)))
+			}
+			want := []string{"g-both modified 1 properties 1 links", "g-links modified 0 properties 2 links"}
+			if omit {
+				want = []string{"g-both modified 1 properties 0 links", "g-links modified 0 properties 0 links"}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("%s, omit %v: changes %q, want %q", name, omit, got, want)
 			}
 		}
 	}
