@@ -999,6 +999,23 @@ func (p *planner) deferredSteps() {
 // target kind, target id.
 // It returns the holders' names it looked up.
 func sortLinks(ls []snapshots.Link, name func(graphx.NodeID) string) map[graphx.NodeID]string {
+	pos := make([]int32, len(ls))
+	for i := range pos {
+		pos[i] = int32(i)
+	}
+	names := sortLinkPositions(ls, pos, name)
+	sorted := make([]snapshots.Link, len(ls))
+	for i, at := range pos {
+		sorted[i] = ls[at]
+	}
+	copy(ls, sorted)
+	return names
+}
+
+// sortLinkPositions is sortLinks of the links of ls at positions pos (in increasing
+// order), sorting the positions: relink sorts which of the target's links it adds
+// without copying them, and keeps where each one's other end is (side.linkTo).
+func sortLinkPositions(ls []snapshots.Link, pos []int32, name func(graphx.NodeID) string) map[graphx.NodeID]string {
 	names := map[graphx.NodeID]string{}
 	// Links come from a state grouped by holder: the runs are sorted by holder, and
 	// each run by link, which is a few tens of thousands of holders compared instead of
@@ -1010,10 +1027,10 @@ func sortLinks(ls []snapshots.Link, name func(graphx.NodeID) string) map[graphx.
 	}
 	var runs []run
 	grouped := true
-	for i := 0; i < len(ls); {
-		n := graphx.NodeID{Kind: ls[i].Kind, ID: ls[i].From}
+	for i := 0; i < len(pos); {
+		n := graphx.NodeID{Kind: ls[pos[i]].Kind, ID: ls[pos[i]].From}
 		j := i + 1
-		for j < len(ls) && ls[j].Kind == n.Kind && ls[j].From == n.ID {
+		for j < len(pos) && ls[pos[j]].Kind == n.Kind && ls[pos[j]].From == n.ID {
 			j++
 		}
 		nm, seen := names[n]
@@ -1027,22 +1044,22 @@ func sortLinks(ls []snapshots.Link, name func(graphx.NodeID) string) map[graphx.
 		i = j
 	}
 	if !grouped {
-		sortLinksByKey(ls, names)
+		sortPositionsByKey(ls, pos, names)
 		return names
 	}
 	runs = sortUnique(runs, func(a, b *run) int {
-		return cmp.Or(cmp.Compare(a.rank, b.rank), strings.Compare(a.name, b.name), strings.Compare(ls[a.lo].From, ls[b.lo].From))
+		return cmp.Or(cmp.Compare(a.rank, b.rank), strings.Compare(a.name, b.name), strings.Compare(ls[pos[a.lo]].From, ls[pos[b.lo]].From))
 	})
-	out := make([]snapshots.Link, 0, len(ls))
+	out := make([]int32, 0, len(pos))
+	byTarget := func(a, b int32) int { return compareLinkTargets(ls[a], ls[b]) }
 	for _, r := range runs {
 		at := len(out)
-		out = append(out, ls[r.lo:r.hi]...)
-		mine := out[at:]
-		if !slices.IsSortedFunc(mine, compareLinkTargets) {
-			slices.SortFunc(mine, compareLinkTargets)
+		out = append(out, pos[r.lo:r.hi]...)
+		if mine := out[at:]; !slices.IsSortedFunc(mine, byTarget) {
+			slices.SortFunc(mine, byTarget)
 		}
 	}
-	copy(ls, out)
+	copy(pos, out)
 	return names
 }
 
@@ -1051,23 +1068,25 @@ func compareLinkTargets(a, b snapshots.Link) int {
 	return cmp.Or(strings.Compare(a.Name, b.Name), cmp.Compare(kindRank[a.ToKind], kindRank[b.ToKind]), strings.Compare(a.To, b.To))
 }
 
-// sortLinksByKey is sortLinks of links not grouped by holder, each compared whole;
-// names holds every holder's name.
-func sortLinksByKey(ls []snapshots.Link, names map[graphx.NodeID]string) {
+// sortPositionsByKey is sortLinkPositions of links not grouped by holder, each
+// compared whole; names holds every holder's name.
+func sortPositionsByKey(ls []snapshots.Link, pos []int32, names map[graphx.NodeID]string) {
 	type linkKey struct {
 		rank int
 		name string
-		l    snapshots.Link
+		at   int32
 	}
-	keys := make([]linkKey, len(ls))
-	for i, l := range ls {
-		keys[i] = linkKey{rank: kindRank[l.Kind], name: names[graphx.NodeID{Kind: l.Kind, ID: l.From}], l: l}
+	keys := make([]linkKey, len(pos))
+	for i, at := range pos {
+		l := &ls[at]
+		keys[i] = linkKey{rank: kindRank[l.Kind], name: names[graphx.NodeID{Kind: l.Kind, ID: l.From}], at: at}
 	}
 	keys = sortUnique(keys, func(a, b *linkKey) int {
-		return cmp.Or(cmp.Compare(a.rank, b.rank), strings.Compare(a.name, b.name), strings.Compare(a.l.From, b.l.From), compareLinkTargets(a.l, b.l))
+		x, y := &ls[a.at], &ls[b.at]
+		return cmp.Or(cmp.Compare(a.rank, b.rank), strings.Compare(a.name, b.name), strings.Compare(x.From, y.From), compareLinkTargets(*x, *y))
 	})
 	for i := range keys {
-		ls[i] = keys[i].l
+		pos[i] = keys[i].at
 	}
 }
 
@@ -1154,15 +1173,15 @@ func (p *planner) relink() error {
 			count++
 		}
 	}
-	missing := make([]snapshots.Link, 0, count)
+	missing := make([]int32, 0, count) // positions in all
 	for i, m := range missingFromLive {
-		l := all[i]
+		l := &all[i]
 		if !m || p.dynamicMembers(graphx.NodeID{Kind: l.Kind, ID: l.From}, l.Name) {
 			continue
 		}
-		missing = append(missing, l)
+		missing = append(missing, int32(i))
 	}
-	names := sortLinks(missing, p.displayName)
+	names := sortLinkPositions(all, missing, p.displayName)
 	// Each step is built (id included) in parallel, reading only what is settled by
 	// now; they are added in order. Links come grouped by holder, and what a step needs
 	// of its holder is looked up once per holder.
@@ -1171,13 +1190,16 @@ func (p *planner) relink() error {
 		var holder graphx.NodeID
 		var holderPath, holderName, holderCreated, holderRestored string
 		var hc, hr bool
+		var linkName, linkPath string // the holder's last link name and its $ref path
 		for i := lo; i < hi; i++ {
-			l := missing[i]
+			at := missing[i]
+			l := &all[at]
 			from, to := graphx.NodeID{Kind: l.Kind, ID: l.From}, graphx.NodeID{Kind: l.ToKind, ID: l.To}
 			if i == lo || from != holder {
 				holder, holderPath, holderName = from, p.objectPath(from), names[from]
 				holderCreated, hc = p.created[from]
 				holderRestored, hr = p.restored[from]
+				linkName, linkPath = "", ""
 			}
 			ls, ok := entra.MustLookup(l.Kind).Link(l.Name)
 			if !ok {
@@ -1187,17 +1209,20 @@ func (p *planner) relink() error {
 			if ls.Single {
 				method = "PUT"
 			}
+			if linkPath == "" || l.Name != linkName {
+				linkName, linkPath = l.Name, holderPath+"/"+l.Name+"/$ref"
+			}
 			// Most targets are neither recreated nor restored: the step ids are looked
-			// up only for those whose fate says so.
+			// up only for those whose fate says so. The link is missing from live
+			// because its other end is in the target (linkTo is not -1).
 			var toCreated, toRestored string
 			var tc, tr bool
-			if at, ok := p.target.index.get(to); ok {
-				if fates[at]&fateCreated != 0 {
-					toCreated, tc = p.created[to]
-				}
-				if fates[at]&fateRestored != 0 {
-					toRestored, tr = p.restored[to]
-				}
+			f := fates[p.target.linkTo[at]]
+			if f&fateCreated != 0 {
+				toCreated, tc = p.created[to]
+			}
+			if f&fateRestored != 0 {
+				toRestored, tr = p.restored[to]
 			}
 			ref := to.ID // a recreated target is named by its new id
 			if tc {
@@ -1218,7 +1243,7 @@ func (p *planner) relink() error {
 			ifMissing := (hr && !tc) || (tr && !hc)
 			steps[i] = Step{Kind: string(l.Kind), ObjectID: l.From, DisplayName: holderName, Action: ActionAddLink,
 				Link: l.Name, TargetKind: string(l.ToKind), TargetID: l.To, DependsOn: deps, IfMissing: ifMissing,
-				Requests: []Request{{Method: method, Path: holderPath + "/" + l.Name + "/$ref", Body: refBody(ref)}}}
+				Requests: []Request{{Method: method, Path: linkPath, Body: refBody(ref)}}}
 			steps[i].ID = stepID(StageRelink, &steps[i], &to)
 		}
 	})
