@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"math/bits"
 	"sync/atomic"
 	"unicode/utf8"
 )
@@ -235,20 +236,23 @@ func specialBytes(x uint64) uint64 {
 	return (((quote - ones) &^ quote) | ((slash - ones) &^ slash) | ((x - ones*0x20) &^ x)) & highs
 }
 
-// swarSpecial reports whether any of the eight bytes of x is a quote, a backslash or a
-// control character, or (withHigh) not ASCII.
-func swarSpecial(x uint64, withHigh bool) bool {
-	if withHigh {
-		return specialBytes(x)|x&0x8080808080808080 != 0
-	}
-	return specialBytes(x) != 0
-}
-
 // plainRun returns the index of the first byte at or after i that may end a run of
-// plain string content (see swarSpecial), testing eight bytes at a time; the byte
-// there still has to be looked at.
+// plain string content: a quote, a backslash or a control character, or (withHigh) a
+// byte that is not ASCII. It tests eight bytes at a time, and when a word holds such a
+// byte it returns that byte's index: the lowest flag of specialBytes is exact (a
+// borrow can only flag bytes above a flagged one), so a string's end is found in one
+// step rather than a byte at a time. Fewer than eight bytes before the end are left to
+// the caller, who looks at the byte returned in any case.
 func plainRun(b []byte, i int, withHigh bool) int {
-	for i+8 <= len(b) && !swarSpecial(binary.LittleEndian.Uint64(b[i:]), withHigh) {
+	for i+8 <= len(b) {
+		x := binary.LittleEndian.Uint64(b[i:])
+		m := specialBytes(x)
+		if withHigh {
+			m |= x & 0x8080808080808080
+		}
+		if m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
 		i += 8
 	}
 	return i

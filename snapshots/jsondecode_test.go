@@ -3,6 +3,7 @@ package snapshots
 import (
 	"bytes"
 	"encoding/json"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -73,4 +74,47 @@ func FuzzDecodeFast(f *testing.F) {
 		f.Add([]byte(c))
 	}
 	f.Fuzz(checkDecodeFast)
+}
+
+// plainRun stops exactly at the first special byte of the first word that holds one
+// (quotes, backslashes, control bytes and, with withHigh, bytes past ASCII), even where
+// borrows flag later bytes of the word, and otherwise where fewer than eight bytes
+// remain: checked against a byte-at-a-time reading over random strings rich in bytes
+// next to the special ones.
+func TestPlainRunStopsAtTheFirstSpecialByte(t *testing.T) {
+	t.Parallel()
+	special := func(c byte, withHigh bool) bool {
+		return c == '"' || c == '\\' || c < 0x20 || (withHigh && c >= 0x80)
+	}
+	want := func(b []byte, i int, withHigh bool) int {
+		for ; i+8 <= len(b); i += 8 {
+			for j := i; j < i+8; j++ {
+				if special(b[j], withHigh) {
+					return j
+				}
+			}
+		}
+		return i
+	}
+	alphabet := []byte{'a', 'Z', ' ', '!', '"', '#', '[', '\\', ']', 0x00, 0x01, 0x1f, 0x20, 0x21, 0x7f, 0x80, 0xc3, 0xff}
+	rng := rand.New(rand.NewPCG(3, 5))
+	for range 20000 {
+		b := make([]byte, rng.IntN(40))
+		for k := range b {
+			if rng.IntN(4) == 0 {
+				b[k] = alphabet[rng.IntN(len(alphabet))]
+			} else {
+				b[k] = 'a' + byte(rng.IntN(26))
+			}
+		}
+		i := 0
+		if len(b) > 0 {
+			i = rng.IntN(len(b))
+		}
+		for _, withHigh := range []bool{false, true} {
+			if got, w := plainRun(b, i, withHigh), want(b, i, withHigh); got != w {
+				t.Fatalf("plainRun(%q, %d, %v) = %d, want %d", b, i, withHigh, got, w)
+			}
+		}
+	}
 }
