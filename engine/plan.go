@@ -340,23 +340,26 @@ func BuildPlan(ctx context.Context, target snapshots.State, live snapshots.State
 	if err := p.restoreFromBin(); err != nil {
 		return nil, err
 	}
-	if err := p.recreate(); err != nil {
+	buildRecreated, err := p.recreate()
+	if err != nil {
 		return nil, err
 	}
-	// The rollback stage's first steps are those the recreate stage deferred. Relink
-	// and rollback then only read what the stages before them settled, and each adds
-	// steps to its own stage: they are built at the same time, so that the parts of
-	// one that run on a single core leave the other core to the other. Relink's error,
-	// if any, is reported first, as when they ran one after the other.
-	p.deferredSteps()
-	var relinked sync.WaitGroup
-	var relinkErr error
-	relinked.Go(func() { relinkErr = p.relink() })
+	// Once recreate has settled what is recreated and under which ids, the create
+	// bodies, the relink stage and the rollback stage only read what the stages before
+	// them settled, and each adds steps to its own stage: they are built at the same
+	// time, so that the parts of one that run on a single core leave the other core to
+	// the others. Errors are reported in stage order, as when they ran one after the
+	// other; the rollback stage's first steps are those the recreate stage deferred.
+	var stages sync.WaitGroup
+	var recreateErr, relinkErr error
+	stages.Go(func() { recreateErr = buildRecreated() })
+	stages.Go(func() { relinkErr = p.relink() })
 	rollbackErr := p.rollback()
-	relinked.Wait()
-	if err := cmp.Or(relinkErr, rollbackErr); err != nil {
+	stages.Wait()
+	if err := cmp.Or(recreateErr, relinkErr, rollbackErr); err != nil {
 		return nil, err
 	}
+	p.deferredSteps()
 	if !opts.WithoutRemovals {
 		if err := p.removeAdditions(); err != nil {
 			return nil, err
@@ -824,7 +827,11 @@ func (p *planner) rawCreateBody(n graphx.NodeID, extra snapshots.Members, size i
 	return append(body, '}'), true, nil
 }
 
-func (p *planner) recreate() error {
+// recreate settles which objects the plan recreates, in what order and under which
+// step ids (p.created), and their placeholders (p.ledger): what the stages after it
+// read. It returns build, which writes their create bodies and adds their steps, and
+// only reads the planner: BuildPlan runs it beside the relink and rollback stages.
+func (p *planner) recreate() (build func() error, _ error) {
 	var ids []graphx.NodeID
 	decoded := map[graphx.NodeID]map[string]any{}
 	gone := p.sortedChanges(snapshots.HardDeleted, func(c *snapshots.Change) bool { return recreatable[c.Kind] && p.wasLive(c) })
@@ -841,7 +848,7 @@ func (p *planner) recreate() error {
 		if decodesToRecreate(c.Kind) {
 			var err error
 			if obj, err = p.target.decode(n); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		if c.Kind == entra.KindRoleDefinition {
@@ -877,6 +884,13 @@ func (p *planner) recreate() error {
 	for i, n := range order {
 		names[i] = p.displayName(n)
 	}
+	return func() error { return p.buildRecreated(order, names, pos, decoded) }, nil
+}
+
+// buildRecreated writes the create bodies of the objects recreate ordered, with their
+// names, positions and decoded objects (nil for those written from stored members),
+// and adds their steps and the references deferred to break cycles (p.deferred).
+func (p *planner) buildRecreated(order []graphx.NodeID, names []string, pos map[graphx.NodeID]int, decoded map[graphx.NodeID]map[string]any) error {
 	steps := make([]Step, len(order))
 	cuts := make([]*deferredRefs, len(order))
 	errs := make([]error, len(order))
@@ -978,8 +992,10 @@ func (p *planner) breakCycle(n graphx.NodeID, pos map[graphx.NodeID]int, body ma
 	return d
 }
 
-// deferredSteps are the rollback steps that complete objects recreated in a cycle.
+// deferredSteps puts first in the rollback stage the steps that complete objects
+// recreated in a cycle (p.deferred).
 func (p *planner) deferredSteps() {
+	var steps []Step
 	for _, d := range p.deferred {
 		if len(d.props) == 0 {
 			continue
@@ -990,8 +1006,14 @@ func (p *planner) deferredSteps() {
 		}
 		sort.Strings(paths)
 		deps := slices.Compact(slices.Sorted(slices.Values(append([]string{p.created[d.n]}, d.later...))))
-		p.add(StageRollback, Step{Kind: string(d.n.Kind), ObjectID: d.n.ID, DisplayName: p.displayName(d.n), Action: ActionRollback,
-			Paths: paths, DependsOn: deps, Requests: []Request{{Method: "PATCH", Path: p.objectPath(d.n), Body: mustJSON(d.props)}}}, nil)
+		step := Step{Kind: string(d.n.Kind), ObjectID: d.n.ID, DisplayName: p.displayName(d.n), Action: ActionRollback,
+			Paths: paths, DependsOn: deps, Requests: []Request{{Method: "PATCH", Path: p.objectPath(d.n), Body: mustJSON(d.props)}}}
+		step.ID = stepID(StageRollback, &step, nil)
+		withEmptyLists(&step)
+		steps = append(steps, step)
+	}
+	if len(steps) > 0 {
+		p.stages[StageRollback] = append(steps, p.stages[StageRollback]...)
 	}
 }
 

@@ -705,7 +705,10 @@ func TestPlanBreaksRecreateCycles(t *testing.T) {
 	cli := `{"id":"a-cli","appId":"appid-cli","displayName":"CLI","requiredResourceAccess":[{"resourceAppId":"appid-api","resourceAccess":[]}]}`
 	target := writeState(t, "target", []planObj{{entra.KindUser, "u-alice", alice, false},
 		{entra.KindApplication, "a-api", api, false}, {entra.KindApplication, "a-cli", cli, false}}, nil)
-	live := writeState(t, "live", []planObj{{entra.KindUser, "u-alice", alice, false}}, nil)
+	// Alice's department changed too: her rollback comes after the deferred reference,
+	// which the rollback stage holds first.
+	moved := strings.Replace(alice, `"department":"IT"`, `"department":"Sales"`, 1)
+	live := writeState(t, "live", []planObj{{entra.KindUser, "u-alice", moved, false}}, nil)
 	plan, raw := build(t, target, live, PlanOptions{})
 	rec := stepsOf(plan, StageRecreate)
 	if len(rec) != 2 {
@@ -716,10 +719,14 @@ func TestPlanBreaksRecreateCycles(t *testing.T) {
 		t.Errorf("the first create must wait on nothing, the second on the first: %+v %+v", first.DependsOn, second.DependsOn)
 	}
 	var patch *Step
-	for _, s := range stepsOf(plan, StageRollback) {
+	rollback := stepsOf(plan, StageRollback)
+	for _, s := range rollback {
 		if s.ObjectID == first.ObjectID {
 			patch = &s
 		}
+	}
+	if len(rollback) != 2 || rollback[0].ObjectID != first.ObjectID || rollback[1].ObjectID != "u-alice" {
+		t.Fatalf("the rollback stage must hold the deferred reference, then Alice's rollback:\n%s", raw)
 	}
 	if patch == nil || !contains(patch.DependsOn, first.ID) || !contains(patch.DependsOn, second.ID) ||
 		!bytes.Contains(patch.Requests[0].Body, []byte("{{appId:")) || !strings.HasPrefix(patch.Requests[0].Path, "/applications/{{id:") {
