@@ -1155,6 +1155,19 @@ func (p *planner) fates() []fate {
 	return f
 }
 
+// byPosition returns the step ids of m (p.created or p.restored) by the position of
+// their object in the target, "" for the others: relink reads them for the other end of
+// hundreds of thousands of links.
+func (p *planner) byPosition(m map[graphx.NodeID]string) []string {
+	out := make([]string, len(p.target.objects))
+	for n, id := range m {
+		if i, ok := p.target.index.get(n); ok {
+			out[i] = id
+		}
+	}
+	return out
+}
+
 func (p *planner) relink() error {
 	// The target's links are checked in parallel (only reading the planner's maps),
 	// then the dynamic-membership check, which decodes and caches, runs on the few
@@ -1208,6 +1221,7 @@ func (p *planner) relink() error {
 	// now; they are added in order. Links come grouped by holder, and what a step needs
 	// of its holder is looked up once per holder.
 	steps := make([]Step, len(missing))
+	createdAt, restoredAt := p.byPosition(p.created), p.byPosition(p.restored)
 	parallelChunks(len(missing), 1024, func(lo, hi int) {
 		var holder graphx.NodeID
 		var holderPath, holderName, holderCreated, holderRestored string
@@ -1234,18 +1248,10 @@ func (p *planner) relink() error {
 			if linkPath == "" || l.Name != linkName {
 				linkName, linkPath = l.Name, holderPath+"/"+l.Name+"/$ref"
 			}
-			// Most targets are neither recreated nor restored: the step ids are looked
-			// up only for those whose fate says so. The link is missing from live
-			// because its other end is in the target (linkTo is not -1).
-			var toCreated, toRestored string
-			var tc, tr bool
-			f := fates[p.target.linkTo[at]]
-			if f&fateCreated != 0 {
-				toCreated, tc = p.created[to]
-			}
-			if f&fateRestored != 0 {
-				toRestored, tr = p.restored[to]
-			}
+			// The link is missing from live because its other end is in the target
+			// (linkTo is not -1).
+			toCreated, toRestored := createdAt[p.target.linkTo[at]], restoredAt[p.target.linkTo[at]]
+			tc, tr := toCreated != "", toRestored != ""
 			ref := to.ID // a recreated target is named by its new id
 			if tc {
 				ref = IDPlaceholder(to.ID)
