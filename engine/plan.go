@@ -721,6 +721,7 @@ var updateProperties = sync.OnceValue(func() map[entra.Kind][]string {
 				out[k] = append(out[k], prop.Name)
 			}
 		}
+		slices.Sort(out[k]) // binChanges walks them beside an object's sorted members
 	}
 	return out
 })
@@ -1537,14 +1538,29 @@ func (p *planner) binChanges(n graphx.NodeID) (map[string]any, []string) {
 	}
 	body := map[string]any{}
 	var paths []string
+	// The names and both objects' members are sorted: one walk over the three finds
+	// each name's two values (nil where absent), where looking each up cost two binary
+	// searches for each of thirty names of twenty thousand objects.
+	bi, ai := 0, 0
 	for _, name := range updateProperties()[n.Kind] {
-		braw, _ := before.Get(name)
-		araw, _ := after.Get(name)
+		var braw, araw []byte
+		for bi < len(before) && before[bi].Key < name {
+			bi++
+		}
+		if bi < len(before) && before[bi].Key == name {
+			braw = before[bi].Value
+		}
+		for ai < len(after) && after[ai].Key < name {
+			ai++
+		}
+		if ai < len(after) && after[ai].Key == name {
+			araw = after[ai].Value
+		}
 		if bytes.Equal(braw, araw) {
 			continue
 		}
-		b, berr := before.Value(name)
-		a, aerr := after.Value(name)
+		b, berr := memberValue(braw)
+		a, aerr := memberValue(araw)
 		if berr != nil || (aerr == nil && snapshots.EqualJSON(b, a)) {
 			continue
 		}
@@ -1572,6 +1588,15 @@ func (p *planner) binChanges(n graphx.NodeID) (map[string]any, []string) {
 	sort.Strings(paths)
 	graphx.Rewrite(n.Kind, body, p.ledger)
 	return body, paths
+}
+
+// memberValue is a member's value decoded as snapshots.Members.Value decodes it: nil
+// for a member that is absent (raw is nil).
+func memberValue(raw []byte) (any, error) {
+	if raw == nil {
+		return nil, nil
+	}
+	return snapshots.DecodeValue(raw)
 }
 
 func (p *planner) rollback() error {
