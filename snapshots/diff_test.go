@@ -161,7 +161,6 @@ func TestDiffEveryChangeClass(t *testing.T) {
 // file diff and the diff of loaded states.
 func TestDiffKeepsWhatItIsAskedTo(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	before := []fakeObj{
 		{entra.KindUser, "u-mod", `{"id":"u-mod","displayName":"Mod","department":"Sales","lastPasswordChangeDateTime":"2026-01-01T00:00:00Z"}`, false},
 		{entra.KindUser, "u-hard", `{"id":"u-hard","displayName":"Hard"}`, false},
@@ -176,23 +175,8 @@ func TestDiffKeepsWhatItIsAskedTo(t *testing.T) {
 	}
 	users := func(k entra.Kind) bool { return k == entra.KindUser }
 	opts := DiffOptions{KeepBefore: users, KeepChangedMembers: users}
-	one := newStore(t)
-	a, b := newStore(t), newStore(t)
-	fromOne, toOne := State{Store: one, Snapshot: put(t, one, t0, before, nil, nil)}, State{Store: one, Snapshot: put(t, one, t0.Add(time.Hour), after, nil, nil)}
-	fromA, toB := State{Store: a, Snapshot: put(t, a, t0, before, nil, nil)}, State{Store: b, Snapshot: put(t, b, t0.Add(time.Hour), after, nil, nil)}
-	for name, diff := range map[string]func() (*DiffResult, error){
-		"file": func() (*DiffResult, error) { return Diff(ctx, fromOne, toOne, opts) },
-		"loaded": func() (*DiffResult, error) {
-			la, lb := &Loaded{}, &Loaded{}
-			for _, err := range []error{la.LoadObjects(ctx, fromA), la.LoadLinks(ctx, fromA), lb.LoadObjects(ctx, toB), lb.LoadLinks(ctx, toB)} {
-				if err != nil {
-					return nil, err
-				}
-			}
-			return DiffLoaded(ctx, fromA, toB, la, lb, opts)
-		},
-	} {
-		res, err := diff()
+	for name, diff := range diffsBothWays(t, before, after, nil, nil) {
+		res, err := diff(opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -235,7 +219,6 @@ func TestDiffKeepsWhatItIsAskedTo(t *testing.T) {
 // the links are listed. Both the file diff and the diff of loaded states.
 func TestDiffOmitsLinkChanges(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	objs := []fakeObj{
 		{entra.KindUser, "u1", `{"id":"u1","displayName":"One"}`, false},
 		{entra.KindUser, "u2", `{"id":"u2","displayName":"Two"}`, false},
@@ -249,25 +232,10 @@ func TestDiffOmitsLinkChanges(t *testing.T) {
 	}
 	before := []Link{member("g-links", "u1"), member("g-both", "u1")}
 	after := []Link{member("g-links", "u2"), member("g-both", "u1"), member("g-both", "u2")}
-	one := newStore(t)
-	a, b := newStore(t), newStore(t)
-	fromOne, toOne := State{Store: one, Snapshot: put(t, one, t0, objs, before, nil)}, State{Store: one, Snapshot: put(t, one, t0.Add(time.Hour), later, after, nil)}
-	fromA, toB := State{Store: a, Snapshot: put(t, a, t0, objs, before, nil)}, State{Store: b, Snapshot: put(t, b, t0.Add(time.Hour), later, after, nil)}
+	diffs := diffsBothWays(t, objs, later, before, after)
 	for _, omit := range []bool{false, true} {
-		opts := DiffOptions{OmitLinkChanges: omit}
-		for name, diff := range map[string]func() (*DiffResult, error){
-			"file": func() (*DiffResult, error) { return Diff(ctx, fromOne, toOne, opts) },
-			"loaded": func() (*DiffResult, error) {
-				la, lb := &Loaded{}, &Loaded{}
-				for _, err := range []error{la.LoadObjects(ctx, fromA), la.LoadLinks(ctx, fromA), lb.LoadObjects(ctx, toB), lb.LoadLinks(ctx, toB)} {
-					if err != nil {
-						return nil, err
-					}
-				}
-				return DiffLoaded(ctx, fromA, toB, la, lb, opts)
-			},
-		} {
-			res, err := diff()
+		for name, diff := range diffs {
+			res, err := diff(DiffOptions{OmitLinkChanges: omit})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -283,5 +251,29 @@ func TestDiffOmitsLinkChanges(t *testing.T) {
 				t.Errorf("%s, omit %v: changes %q, want %q", name, omit, got, want)
 			}
 		}
+	}
+}
+
+// diffsBothWays stores two states, objects and links, both in one file and in a file
+// each, and returns the two ways to diff them: "file" diffs within the one file (Diff),
+// "loaded" loads the two files whole and diffs them from memory (DiffLoaded).
+func diffsBothWays(t *testing.T, objsBefore, objsAfter []fakeObj, linksBefore, linksAfter []Link) map[string]func(DiffOptions) (*DiffResult, error) {
+	t.Helper()
+	ctx := context.Background()
+	one := newStore(t)
+	a, b := newStore(t), newStore(t)
+	fromOne, toOne := State{Store: one, Snapshot: put(t, one, t0, objsBefore, linksBefore, nil)}, State{Store: one, Snapshot: put(t, one, t0.Add(time.Hour), objsAfter, linksAfter, nil)}
+	fromA, toB := State{Store: a, Snapshot: put(t, a, t0, objsBefore, linksBefore, nil)}, State{Store: b, Snapshot: put(t, b, t0.Add(time.Hour), objsAfter, linksAfter, nil)}
+	return map[string]func(DiffOptions) (*DiffResult, error){
+		"file": func(opts DiffOptions) (*DiffResult, error) { return Diff(ctx, fromOne, toOne, opts) },
+		"loaded": func(opts DiffOptions) (*DiffResult, error) {
+			la, lb := &Loaded{}, &Loaded{}
+			for _, err := range []error{la.LoadObjects(ctx, fromA), la.LoadLinks(ctx, fromA), lb.LoadObjects(ctx, toB), lb.LoadLinks(ctx, toB)} {
+				if err != nil {
+					return nil, err
+				}
+			}
+			return DiffLoaded(ctx, fromA, toB, la, lb, opts)
+		},
 	}
 }
