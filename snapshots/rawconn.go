@@ -159,11 +159,6 @@ func (st *rawStmt) int64(col int32) int64 {
 	return sqlite3.Xsqlite3_column_int64(st.c.tls, st.p, col)
 }
 
-// null reports whether column col of the current row is NULL.
-func (st *rawStmt) null(col int32) bool {
-	return sqlite3.Xsqlite3_column_type(st.c.tls, st.p, col) == sqlite3.SQLITE_NULL
-}
-
 // bytes is column col of the current row (a blob, or text) where SQLite holds it:
 // valid only until the next call of next or start, so whatever is kept of it must be
 // copied. Empty and NULL values are empty.
