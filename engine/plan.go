@@ -264,12 +264,16 @@ type planner struct {
 	ledger       graphx.Ledger // old -> placeholder
 	restored     map[graphx.NodeID]string
 	created      map[graphx.NodeID]string
-	dynamic      map[graphx.NodeID]bool
-	// mu guards stages and warnings: the relink and rollback stages are built at the
-	// same time, each adding its own steps and both adding warnings.
+	// mu guards stages and warnings: the recreate stage's bodies, the relink stage and
+	// the rollback stage are built at the same time, each adding its own steps and all
+	// adding warnings.
 	mu       sync.Mutex
 	stages   map[string][]Step
 	warnings []warning
+	// What else those three write is each one's own while they run: dynamic is
+	// relink's (dynamicMembers' cache), as is target.ready (side.decode); deferred is
+	// the recreate bodies' (read once all three are done); candidates is rollback's.
+	dynamic  map[graphx.NodeID]bool
 	deferred []deferredRefs
 	// candidates are survivorCandidates' set, gathered when the plan recreated
 	// candidatesFor objects.
@@ -345,11 +349,12 @@ func BuildPlan(ctx context.Context, target snapshots.State, live snapshots.State
 		return nil, err
 	}
 	// Once recreate has settled what is recreated and under which ids, the create
-	// bodies, the relink stage and the rollback stage only read what the stages before
-	// them settled, and each adds steps to its own stage: they are built at the same
-	// time, so that the parts of one that run on a single core leave the other core to
-	// the others. Errors are reported in stage order, as when they ran one after the
-	// other; the rollback stage's first steps are those the recreate stage deferred.
+	// bodies, the relink stage and the rollback stage read what the stages before them
+	// settled, each adds steps to its own stage, and what else each writes is its own
+	// (see planner): they are built at the same time, so that the parts of one that run
+	// on a single core leave the other core to the others. Errors are reported in stage
+	// order, as when they ran one after the other; the rollback stage's first steps are
+	// those the recreate stage deferred.
 	var stages sync.WaitGroup
 	var recreateErr, relinkErr error
 	stages.Go(func() { recreateErr = buildRecreated() })
@@ -492,17 +497,27 @@ func withEmptyLists(s *Step) {
 
 // addBuilt adds, in order, the steps of runs that were built (whose ID is set), as
 // addWithID adds each: stages of tens or hundreds of thousands of steps, built in
-// parallel, are added a run at a time instead of one call and two copies each. A run
-// added to an empty stage becomes the stage, uncopied: the caller hands it over.
+// parallel, are added a run at a time instead of one call and two copies each. The
+// runs are handed over (they are compacted in place), and a run added to an empty
+// stage becomes the stage, uncopied.
 func (p *planner) addBuilt(stage string, runs ...[]Step) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := p.stages[stage]
 	for _, steps := range runs {
-		steps = slices.DeleteFunc(steps, func(s Step) bool { return s.ID == "" })
+		built := 0
 		for i := range steps {
-			withEmptyLists(&steps[i])
+			if steps[i].ID == "" {
+				continue
+			}
+			if i != built {
+				steps[built] = steps[i]
+			}
+			withEmptyLists(&steps[built])
+			built++
 		}
+		clear(steps[built:]) // what was moved must not be held twice
+		steps = steps[:built]
 		if len(out) == 0 {
 			out = steps
 			continue
@@ -536,8 +551,12 @@ func (p *planner) displayName(n graphx.NodeID) string {
 	if node, ok := p.graph.Node(n); ok {
 		return node.DisplayName
 	}
-	if m, err := p.live.decode(n); err == nil {
-		return entra.DisplayName(n.Kind, m)
+	// The stored object, decoded here: side.decode hands out (and removes) what was
+	// decoded ahead, and displayName is called by stages that run at the same time.
+	if o, ok := p.live.object(n); ok && o.JSON != nil {
+		if m, err := o.Decode(); err == nil {
+			return entra.DisplayName(n.Kind, m)
+		}
 	}
 	return n.ID
 }
@@ -709,7 +728,7 @@ var createProperties = sync.OnceValue(func() map[entra.Kind]map[string]bool {
 	return out
 })
 
-// updateProperties are, per kind, the properties (in entra's order) that a rollback of
+// updateProperties are, per kind, the properties (sorted by name) that a rollback of
 // an object restored from a bin compares and puts back: neither secret nor volatile,
 // not its deletion time, writable by an update.
 var updateProperties = sync.OnceValue(func() map[entra.Kind][]string {
@@ -830,8 +849,9 @@ func (p *planner) rawCreateBody(n graphx.NodeID, extra snapshots.Members, size i
 
 // recreate settles which objects the plan recreates, in what order and under which
 // step ids (p.created), and their placeholders (p.ledger): what the stages after it
-// read. It returns build, which writes their create bodies and adds their steps, and
-// only reads the planner: BuildPlan runs it beside the relink and rollback stages.
+// read. It returns build, which writes their create bodies and adds their steps and
+// the references deferred to break cycles (p.deferred); it writes nothing else of the
+// planner, so BuildPlan runs it beside the relink and rollback stages.
 func (p *planner) recreate() (build func() error, _ error) {
 	var ids []graphx.NodeID
 	decoded := map[graphx.NodeID]map[string]any{}

@@ -42,7 +42,8 @@ func (l *Loaded) LoadObjects(ctx context.Context, s State) error {
 func (l *Loaded) LoadLinks(ctx context.Context, s State) error {
 	var links []Link
 	if s.Snapshot.LinkCount > 0 {
-		links = make([]Link, 0, s.Snapshot.LinkCount)
+		// A capacity hint, capped: a damaged count must not make a huge allocation.
+		links = make([]Link, 0, min(s.Snapshot.LinkCount, 1<<20))
 	}
 	err := s.Store.Links(ctx, s.Snapshot.ID, func(k Link) error {
 		links = append(links, k)

@@ -63,9 +63,10 @@ func cPointer(p uintptr) uintptr {
 	return *(*uintptr)(cMemory(p))
 }
 
-// cMemory is p, an address in C memory, as a pointer. C memory is outside the Go heap:
-// unsafe.Add from nil makes the pointer without the uintptr conversion vet rightly
-// distrusts for Go memory.
+// cMemory is p, an address in C memory, as a pointer. What makes this sound is where
+// the memory is: libc allocates it with mmap, outside the Go heap, so the collector
+// neither moves nor frees it. unsafe.Add from nil is no more valid than converting the
+// uintptr; it only keeps vet's check, which is meant for Go memory, quiet.
 func cMemory(p uintptr) unsafe.Pointer {
 	return unsafe.Add(nil, p)
 }
@@ -84,6 +85,9 @@ func (c *rawConn) error(rc int32) error {
 // close finalizes the statements and releases the connection and the TLS. What was
 // copied from it stays valid (it is in Go memory).
 func (c *rawConn) close() {
+	if c.tls == nil {
+		return // closed already
+	}
 	for _, st := range c.stmts {
 		sqlite3.Xsqlite3_finalize(c.tls, st)
 	}
@@ -91,6 +95,7 @@ func (c *rawConn) close() {
 		sqlite3.Xsqlite3_close_v2(c.tls, c.db)
 	}
 	c.tls.Close()
+	c.tls, c.db, c.stmts = nil, 0, nil
 }
 
 // rawStmt is a prepared statement of a rawConn, stepped through its rows.
@@ -130,8 +135,16 @@ func (st *rawStmt) start(args ...int64) {
 	st.rows, st.done = 0, false
 }
 
+// stop ends the statement's run before its last row: a statement left on a row keeps
+// the connection's read transaction open.
+func (st *rawStmt) stop() {
+	sqlite3.Xsqlite3_reset(st.c.tls, st.p)
+	st.done = true
+}
+
 // next moves to the next row, reporting false after the last, and from then on until
-// start. It stops with ctx's error once ctx is done (checked every thousand rows).
+// start. It stops with ctx's error once ctx is done, which it checks between rows
+// (every thousand), not while SQLite looks for the next one.
 func (st *rawStmt) next(ctx context.Context) (bool, error) {
 	if st.done {
 		return false, nil
@@ -183,10 +196,14 @@ type arena struct{ buf []byte }
 const arenaSize = 1 << 20
 
 // copy returns a copy of b in the arena, never nil (nil means missing to the callers).
-// The copy's capacity ends with it, so appending to it cannot reach the next one.
+// The copy's capacity ends with it, so appending to it cannot reach the next one. A
+// large b gets an allocation of its own rather than cutting the current one short.
 func (a *arena) copy(b []byte) []byte {
 	if len(b) == 0 {
 		return []byte{}
+	}
+	if len(b) > arenaSize/4 {
+		return append([]byte(nil), b...)
 	}
 	if cap(a.buf)-len(a.buf) < len(b) {
 		a.buf = make([]byte, 0, max(arenaSize, len(b)))

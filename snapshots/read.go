@@ -258,12 +258,15 @@ func (s *Store) allObjects(ctx context.Context, snap int64) (_ []Object, complet
 // objectCount is how many objects snapshot snap records (outside a bin and in one), as
 // a capacity for its manifest: growing a slice of a hundred thousand objects one
 // doubling at a time copies it twice over. It is only a hint (0 when the counts do not
-// read), capped so that a damaged count cannot make a huge allocation.
+// read), capped so that a damaged count cannot make a large allocation: a manifest
+// longer than the cap grows past it as any slice does.
 func objectCount(ctx context.Context, c *rawConn, snap int64) int {
+	const limit = 1 << 18
 	st, err := c.prepare("SELECT counts, bin_counts FROM snapshots WHERE id = ?1")
 	if err != nil {
 		return 0
 	}
+	defer st.stop()
 	st.start(snap)
 	if ok, err := st.next(ctx); !ok || err != nil {
 		return 0
@@ -275,10 +278,10 @@ func objectCount(ctx context.Context, c *rawConn, snap int64) int {
 			return 0
 		}
 		for _, k := range counts {
-			n += max(k, 0)
+			n = min(n+min(max(k, 0), limit), limit)
 		}
 	}
-	return min(n, 1<<21)
+	return n
 }
 
 // readBlobsInOrder reads the stored forms of the versions ids (sorted, each once) over

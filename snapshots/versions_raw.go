@@ -60,6 +60,7 @@ func (r *versionReader) readRange(ctx context.Context, ids []int64, out [][]byte
 func (r *versionReader) readOne(ctx context.Context, id int64) (data []byte, ok bool, err error) {
 	st := r.at
 	st.start(id)
+	defer st.stop() // one row at most: do not keep the read transaction open
 	if ok, err = st.next(ctx); err != nil {
 		return nil, false, fmt.Errorf("cannot read the stored versions: %w", err)
 	}
