@@ -273,6 +273,8 @@ type planner struct {
 	// What else those three write is each one's own while they run: dynamic is
 	// relink's (dynamicMembers' cache), as is target.ready (side.decode); deferred is
 	// the recreate bodies' (read once all three are done); candidates is rollback's.
+	// Before them, restoreFromBin (p.restored) runs beside recreate (p.created, the
+	// ledger and target.ready).
 	dynamic  map[graphx.NodeID]bool
 	deferred []deferredRefs
 	// candidates are survivorCandidates' set, gathered when the plan recreated
@@ -341,11 +343,14 @@ func BuildPlan(ctx context.Context, target snapshots.State, live snapshots.State
 		c := &diff.Changes[i]
 		p.changes[graphx.NodeID{Kind: c.Kind, ID: c.ID}] = c
 	}
-	if err := p.restoreFromBin(); err != nil {
-		return nil, err
-	}
-	buildRecreated, err := p.recreate()
-	if err != nil {
+	// What is restored from a bin and what is recreated are settled at the same time:
+	// neither reads what the other writes (p.restored, and p.created with the ledger).
+	var restored sync.WaitGroup
+	var restoreErr error
+	restored.Go(func() { restoreErr = p.restoreFromBin() })
+	buildRecreated, settleErr := p.recreate()
+	restored.Wait()
+	if err := cmp.Or(restoreErr, settleErr); err != nil {
 		return nil, err
 	}
 	// Once recreate has settled what is recreated and under which ids, the create

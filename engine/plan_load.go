@@ -67,17 +67,22 @@ func loadPlanInputs(ctx context.Context, target, live snapshots.State) *planInpu
 				OmitLinkChanges: true})
 		}()
 	}
-	in.graph, in.target, in.targetErr = readTarget(target, tl, tLinkErr)
+	var liveSide sync.WaitGroup
 	if lErr != nil {
 		in.liveErr = lErr
 	} else {
 		// Live JSON is kept only where the plan needs it: an assignment's parent for a
-		// removal, and what changed in an object before it went to the bin.
-		in.live = loadedSide(ll, func(o snapshots.Object) bool {
-			spec, ok := entra.Lookup(o.Kind)
-			return ok && (spec.Parent != "" || o.InBin)
+		// removal, and what changed in an object before it went to the bin. The live
+		// side is built beside the target's.
+		liveSide.Go(func() {
+			in.live = loadedSide(ll, func(o snapshots.Object) bool {
+				spec, ok := entra.Lookup(o.Kind)
+				return ok && (spec.Parent != "" || o.InBin)
+			})
 		})
 	}
+	in.graph, in.target, in.targetErr = readTarget(target, tl, tLinkErr)
+	liveSide.Wait()
 	if in.target != nil && in.live != nil {
 		matchLinks(in.target, in.live)
 	}
