@@ -1070,11 +1070,20 @@ func mergeLinkChanges(la, lb []Link, want func(string) bool, detail bool) ([]hol
 	for i < len(la) || j < len(lb) {
 		var l Link
 		var change string
+		c := 0
 		switch {
-		case j >= len(lb) || (i < len(la) && linkLess(la[i], lb[j])):
+		case j >= len(lb):
+			c = -1
+		case i >= len(la):
+			c = 1
+		default:
+			c = compareLinks(la[i], lb[j])
+		}
+		switch {
+		case c < 0:
 			l, change = la[i], "removed"
 			i++
-		case i >= len(la) || linkLess(lb[j], la[i]):
+		case c > 0:
 			l, change = lb[j], "added"
 			j++
 		default:
@@ -1284,20 +1293,21 @@ func linkChangesDelta(ctx context.Context, s *Store, a, b int64, want func(strin
 	return out, nil
 }
 
-func linkLess(a, b Link) bool {
-	if a.Kind != b.Kind {
-		return a.Kind < b.Kind
+// compareLinks orders links by key (kind, from, name, to kind, to) in one pass: fields
+// are tested for equality first, which is all a shared link needs, so the merge of two
+// states' half a million links asks once per pair instead of twice.
+func compareLinks(a, b Link) int {
+	switch {
+	case a.Kind != b.Kind:
+		return strings.Compare(string(a.Kind), string(b.Kind))
+	case a.From != b.From:
+		return strings.Compare(a.From, b.From)
+	case a.Name != b.Name:
+		return strings.Compare(a.Name, b.Name)
+	case a.ToKind != b.ToKind:
+		return strings.Compare(string(a.ToKind), string(b.ToKind))
 	}
-	if a.From != b.From {
-		return a.From < b.From
-	}
-	if a.Name != b.Name {
-		return a.Name < b.Name
-	}
-	if a.ToKind != b.ToKind {
-		return a.ToKind < b.ToKind
-	}
-	return a.To < b.To
+	return strings.Compare(a.To, b.To)
 }
 
 func (s *Store) linkRows(ctx context.Context, snap int64) ([]Link, error) {
