@@ -80,7 +80,8 @@ func topLevelStrings(raw []byte, keys []string, fn func(key, value string)) erro
 }
 
 func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\t' || b[i] == '\r') {
+	// No whitespace byte is above ' ': one comparison passes over the rest.
+	for i < len(b) && b[i] <= ' ' && (b[i] == ' ' || b[i] == '\n' || b[i] == '\t' || b[i] == '\r') {
 		i++
 	}
 	return i

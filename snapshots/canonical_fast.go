@@ -83,7 +83,8 @@ func canonicalFast(kind entra.Kind, raw []byte) (out []byte, id string, err erro
 }
 
 func (c *canonicalizer) ws() {
-	for c.pos < len(c.in) {
+	// No whitespace byte is above ' ': one comparison passes over the rest.
+	for c.pos < len(c.in) && c.in[c.pos] <= ' ' {
 		switch c.in[c.pos] {
 		case ' ', '\t', '\n', '\r':
 			c.pos++

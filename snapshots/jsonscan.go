@@ -16,7 +16,8 @@ import (
 var errScan = errors.New("malformed JSON")
 
 func scanWS(in []byte, p int) int {
-	for p < len(in) && (in[p] == ' ' || in[p] == '\t' || in[p] == '\n' || in[p] == '\r') {
+	// No whitespace byte is above ' ': one comparison passes over the rest.
+	for p < len(in) && in[p] <= ' ' && (in[p] == ' ' || in[p] == '\t' || in[p] == '\n' || in[p] == '\r') {
 		p++
 	}
 	return p

@@ -128,7 +128,8 @@ func splitArray(b []byte, i int) ([]json.RawMessage, int, error) {
 }
 
 func skipWS(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\t' || b[i] == '\r') {
+	// No whitespace byte is above ' ': one comparison passes over the rest.
+	for i < len(b) && b[i] <= ' ' && (b[i] == ' ' || b[i] == '\n' || b[i] == '\t' || b[i] == '\r') {
 		i++
 	}
 	return i

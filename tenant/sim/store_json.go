@@ -145,7 +145,8 @@ func getStrings(data []byte, name string) []string {
 }
 
 func skipSpace(data []byte, i int) int {
-	for i < len(data) {
+	// No whitespace byte is above ' ': one comparison passes over the rest.
+	for i < len(data) && data[i] <= ' ' {
 		switch data[i] {
 		case ' ', '\t', '\n', '\r':
 			i++
