@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/lifelinehq/lifeline/entra"
@@ -181,19 +180,13 @@ func loadedSide(l *snapshots.Loaded, keepJSON func(snapshots.Object) bool) *side
 	return newSide(objects, l.Links)
 }
 
-// linkCmp orders links by key (kind, from, name, to kind, to), as Links gives them.
-func linkCmp(x, y snapshots.Link) int {
-	return cmp.Or(strings.Compare(string(x.Kind), string(y.Kind)), strings.Compare(x.From, y.From), strings.Compare(x.Name, y.Name),
-		strings.Compare(string(x.ToKind), string(y.ToKind)), strings.Compare(x.To, y.To))
-}
-
 // sortedLinks returns links in key order, each once. Links come that way from the
 // store, and are then returned as they are (they may be shared with a diff, so they are
 // never changed in place); otherwise a sorted copy is.
 func sortedLinks(links []snapshots.Link) []snapshots.Link {
 	strict := true
 	for i := 1; i < len(links); i++ {
-		if linkCmp(links[i-1], links[i]) >= 0 {
+		if snapshots.CompareLinks(links[i-1], links[i]) >= 0 {
 			strict = false
 			break
 		}
@@ -202,7 +195,7 @@ func sortedLinks(links []snapshots.Link) []snapshots.Link {
 		return links
 	}
 	out := slices.Clone(links)
-	slices.SortFunc(out, linkCmp)
+	slices.SortFunc(out, snapshots.CompareLinks)
 	return slices.Compact(out)
 }
 
@@ -212,7 +205,7 @@ func matchLinks(a, b *side) {
 	a.inOther, b.inOther = make([]bool, len(a.links)), make([]bool, len(b.links))
 	i, j := 0, 0
 	for i < len(a.links) && j < len(b.links) {
-		switch c := linkCmp(a.links[i], b.links[j]); {
+		switch c := snapshots.CompareLinks(a.links[i], b.links[j]); {
 		case c < 0:
 			i++
 		case c > 0:

@@ -760,7 +760,7 @@ func TestSortLinks(t *testing.T) {
 			}
 		}
 		if round%2 == 0 { // grouped by holder, as a state gives them
-			slices.SortFunc(ls, linkCmp)
+			slices.SortFunc(ls, snapshots.CompareLinks)
 		}
 		want := slices.Clone(ls)
 		key := func(l snapshots.Link) string {

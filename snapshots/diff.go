@@ -1077,7 +1077,7 @@ func mergeLinkChanges(la, lb []Link, want func(string) bool, detail bool) ([]hol
 		case i >= len(la):
 			c = 1
 		default:
-			c = compareLinks(la[i], lb[j])
+			c = CompareLinks(la[i], lb[j])
 		}
 		switch {
 		case c < 0:
@@ -1293,10 +1293,11 @@ func linkChangesDelta(ctx context.Context, s *Store, a, b int64, want func(strin
 	return out, nil
 }
 
-// compareLinks orders links by key (kind, from, name, to kind, to) in one pass: fields
-// are tested for equality first, which is all a shared link needs, so the merge of two
-// states' half a million links asks once per pair instead of twice.
-func compareLinks(a, b Link) int {
+// CompareLinks orders links by key (kind, from, name, to kind, to), the order Links
+// and Loaded give them in. Fields are tested for equality first, which is all a link
+// both states share needs: merging two states' half a million links compares most
+// fields of most pairs whole.
+func CompareLinks(a, b Link) int {
 	switch {
 	case a.Kind != b.Kind:
 		return strings.Compare(string(a.Kind), string(b.Kind))

@@ -1,9 +1,11 @@
 package snapshots
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -275,5 +277,27 @@ func diffsBothWays(t *testing.T, objsBefore, objsAfter []fakeObj, linksBefore, l
 			}
 			return DiffLoaded(ctx, fromA, toB, la, lb, opts)
 		},
+	}
+}
+
+// CompareLinks orders links as comparing their key's fields one after the other does,
+// equal links included: checked over random links that share many fields.
+func TestCompareLinksIsKeyOrder(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(5, 8))
+	pick := func(from ...string) string { return from[rng.IntN(len(from))] }
+	link := func() Link {
+		return Link{Kind: entra.Kind(pick("group", "user", "application")), From: pick("a", "b", "ab", ""), Name: pick("members", "owners", "manager"),
+			ToKind: entra.Kind(pick("user", "group", "servicePrincipal")), To: pick("1", "2", "10", "")}
+	}
+	want := func(a, b Link) int {
+		return cmp.Or(strings.Compare(string(a.Kind), string(b.Kind)), strings.Compare(a.From, b.From), strings.Compare(a.Name, b.Name),
+			strings.Compare(string(a.ToKind), string(b.ToKind)), strings.Compare(a.To, b.To))
+	}
+	for range 20000 {
+		a, b := link(), link()
+		if got, w := CompareLinks(a, b), want(a, b); got != w {
+			t.Fatalf("CompareLinks(%+v, %+v) = %d, want %d", a, b, got, w)
+		}
 	}
 }
