@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -54,6 +55,31 @@ func BenchmarkBuildPlan100k(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkWritePlan100k writes the plan of BenchmarkBuildPlan100k's incident as the
+// plan file holds it (WritePlanJSON: indented JSON, about 350 MB), which lifeline plan
+// does after building it. Building the plan is not timed.
+func BenchmarkWritePlan100k(b *testing.B) {
+	if testing.Short() {
+		b.Skip("100k-object incident: run without -short")
+	}
+	target, live, _ := cachedIncident(b, 100_000)
+	plan, err := BuildPlan(context.Background(), target, live, PlanOptions{Now: fixedNow})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var out bytes.Buffer
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		out.Reset()
+		if err := WritePlanJSON(&out, plan); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(out.Len())/1e6, "MB")
 }
 
 // cachedIncident is benchIncident, kept between runs in $LIFELINE_BENCH_DIR when it

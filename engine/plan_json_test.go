@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -183,5 +185,52 @@ func TestRawCreateBodyIsDecodedBody(t *testing.T) {
 		if want := mustJSON(body); string(got) != string(want) {
 			t.Errorf("%s:\n got %s\nwant %s", n, got, want)
 		}
+	}
+}
+
+// requireEncoderBytes fails the test unless WritePlanJSON writes plan exactly as an
+// encoding/json Encoder with the plan file's settings does.
+func requireEncoderBytes(t *testing.T, plan *Plan) {
+	t.Helper()
+	var want, got bytes.Buffer
+	if err := newPlanEncoder(&want, "").Encode(plan); err != nil {
+		t.Fatal(err)
+	}
+	if err := WritePlanJSON(&got, plan); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), want.Bytes()) {
+		g, w := got.Bytes(), want.Bytes()
+		at := 0
+		for at < min(len(g), len(w)) && g[at] == w[at] {
+			at++
+		}
+		t.Fatalf("WritePlanJSON differs from the encoder at byte %d of %d:\n got %q\nwant %q", at, len(w), g[max(0, at-80):min(len(g), at+80)], w[max(0, at-80):min(len(w), at+80)])
+	}
+}
+
+// WritePlanJSON writes what the encoder writes: empty stages, bodies with HTML
+// characters, escapes and non-ASCII names, empty and absent lists, no warnings and
+// warnings, a stage with more steps than a chunk.
+func TestWritePlanJSONIsTheEncoders(t *testing.T) {
+	t.Parallel()
+	step := func(i int) Step {
+		return Step{ID: StepID("relink", ActionAddLink, entra.KindGroup, fmt.Sprint("g", i)), Kind: "group", ObjectID: fmt.Sprint("g", i),
+			DisplayName: "R&D <Zürich> \"core\"", Action: ActionAddLink, Link: "members", TargetKind: "user", TargetID: fmt.Sprint("u", i),
+			DependsOn: []string{}, Requests: []Request{{Method: "POST", Path: "/groups/g/members/$ref",
+				Body: json.RawMessage(`{"@odata.id":"https://graph.microsoft.com/v1.0/directoryObjects/u<&>","n":[1,{"a":null}],"s":"\u00e9\n"}`)}}}
+	}
+	var many []Step
+	for i := range 5000 {
+		many = append(many, step(i))
+	}
+	for name, plan := range map[string]*Plan{
+		"empty": {Format: PlanFormat, Stages: []Stage{{Name: StageRestoreFromBin, Steps: []Step{}}, {Name: StageVerify, Steps: []Step{}}}, Warnings: []string{}},
+		"small": {Format: PlanFormat, TenantID: "t", Snapshot: 3, BuiltAt: fixedNow, Stages: []Stage{{Name: StageRestoreFromBin, Steps: []Step{}},
+			{Name: StageRelink, Steps: []Step{step(1), step(2)}}, {Name: StageVerify, Steps: []Step{{ID: "v", Action: ActionVerify, DependsOn: []string{"a", "b"}, Requests: []Request{}}}}},
+			Warnings: []string{"a warning with \"steps\": [] in it", "<html> & more"}, DB: "/tmp/x.db"},
+		"many": {Format: PlanFormat, Stages: []Stage{{Name: StageRelink, Steps: many}, {Name: StageRollback, Steps: many[:3]}}},
+	} {
+		t.Run(name, func(t *testing.T) { requireEncoderBytes(t, plan) })
 	}
 }

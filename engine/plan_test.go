@@ -799,6 +799,9 @@ func TestPlanLargeIncidentIsDeterministic(t *testing.T) {
 			t.Fatal(err)
 		}
 		if i == 0 {
+			// The plan file's writer gives the encoder's bytes, its steps encoded in
+			// parallel chunks (tens of thousands of steps: several chunks).
+			requireEncoderBytes(t, plan)
 			s := plan.Summary
 			if changed < 5000 || s.RestoreFromBin == 0 || s.Recreate == 0 || s.Links < 5000 || s.Properties == 0 || s.Removals == 0 {
 				t.Fatalf("%d changed objects planned as %+v", changed, s)

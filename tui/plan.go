@@ -1,7 +1,7 @@
 package tui
 
 import (
-	"encoding/json"
+	"bytes"
 	"fmt"
 	"os"
 	"strings"
@@ -58,9 +58,10 @@ type planSavedMsg struct {
 // tenant's objects), with DB naming the snapshot file so 'lifeline apply' finds it.
 func savePlan(plan *engine.Plan, path string) tea.Cmd {
 	return func() tea.Msg {
-		b, err := json.MarshalIndent(plan, "", "  ")
+		var b bytes.Buffer
+		err := engine.WritePlanJSON(&b, plan)
 		if err == nil {
-			err = os.WriteFile(path, append(b, '\n'), 0o600)
+			err = os.WriteFile(path, b.Bytes(), 0o600)
 		}
 		if err == nil {
 			err = os.Chmod(path, 0o600) // WriteFile keeps an existing file's mode

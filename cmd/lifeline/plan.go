@@ -74,7 +74,7 @@ The plan file is {"format": "lifeline-plan/1", "tenant_id", "snapshot", "built_a
 				return err
 			}
 			var buf bytes.Buffer
-			if err := printJSON(&buf, plan); err != nil {
+			if err := engine.WritePlanJSON(&buf, plan); err != nil {
 				return err
 			}
 			if err := os.WriteFile(out, buf.Bytes(), 0o600); err != nil {
