@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -46,6 +45,10 @@ The plan file is {"format": "lifeline-plan/1", "tenant_id", "snapshot", "built_a
 			if out == "" {
 				return usagef("--out is required: the file to write the plan to")
 			}
+			// Said before the live tenant is read and the plan built, not after.
+			if st, err := os.Stat(filepath.Dir(out)); err != nil || !st.IsDir() {
+				return usagef(fmt.Sprintf("--out %s: the directory %s does not exist; create it or give another path", out, filepath.Dir(out)))
+			}
 			scope, err := parseScope(scopes)
 			if err != nil {
 				return err
@@ -73,12 +76,9 @@ The plan file is {"format": "lifeline-plan/1", "tenant_id", "snapshot", "built_a
 			if plan.DB, err = filepath.Abs(db); err != nil {
 				return err
 			}
-			var buf bytes.Buffer
-			if err := engine.WritePlanJSON(&buf, plan); err != nil {
-				return err
-			}
-			if err := os.WriteFile(out, buf.Bytes(), 0o600); err != nil {
-				return fmt.Errorf("writing the plan: %w", err)
+			err = writeFileAtomic(out, 0o600, func(w io.Writer) error { return engine.WritePlanJSON(w, plan) })
+			if err != nil {
+				return fmt.Errorf("writing the plan to %s: %w", out, err)
 			}
 			if asJSON {
 				return printJSON(stdout, map[string]any{

@@ -40,10 +40,28 @@ func TestPlanAgainstTheSim(t *testing.T) {
 	client.send(t, "DELETE", "/directory/deletedItems/"+purged, "")
 	client.send(t, "PATCH", "/groups/"+group, `{"description":"Tampered"}`)
 
+	// An --out in a directory that is not there is refused before any work.
+	missing := filepath.Join(dir, "no-such-dir", "plan.json")
+	if _, errs, code := lifeline(t, "plan", "--db", db, "--from", "1", "--graph-url", info.GraphURL, "--out", missing); code != 2 || !strings.Contains(errs, "does not exist") {
+		t.Fatalf("plan --out in a missing directory: exit %d\n%s", code, errs)
+	}
+	// A plan replaces what was at --out whole, readable by the operator only, and
+	// leaves no temporary file beside it.
 	planFile := filepath.Join(dir, "plan.json")
+	if err := os.WriteFile(planFile, []byte("an older plan"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	out, errs, code := lifeline(t, "plan", "--db", db, "--from", "1", "--graph-url", info.GraphURL, "--out", planFile)
 	if code != 0 {
 		t.Fatalf("plan: %d\n%s\n%s", code, out, errs)
+	}
+	if st, err := os.Stat(planFile); err != nil {
+		t.Fatal(err)
+	} else if st.Mode().Perm() != 0o600 {
+		t.Fatalf("plan file mode %v; want 0600", st.Mode())
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".plan.json.*")); len(left) > 0 {
+		t.Fatalf("temporary files left beside the plan: %v", left)
 	}
 	for _, want := range []string{"1 to restore from the bin", "1 to recreate", "links to restore", "properties to roll back", "additions to remove", "CA policies (report-only first)"} {
 		if !strings.Contains(out, want) {
