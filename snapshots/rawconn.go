@@ -2,6 +2,7 @@ package snapshots
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"unsafe"
 
@@ -33,18 +34,13 @@ func openRawConn(path string) (_ *rawConn, err error) {
 			c.close()
 		}
 	}()
-	cpath, err := libc.CString(path)
+	var rc int32
+	c.db, rc, err = c.callWithString(path, func(cpath, out uintptr) int32 {
+		return sqlite3.Xsqlite3_open_v2(c.tls, cpath, out, sqlite3.SQLITE_OPEN_READONLY|sqlite3.SQLITE_OPEN_NOMUTEX, 0)
+	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cannot open %s: %w", path, err)
 	}
-	defer libc.Xfree(c.tls, cpath)
-	out := libc.Xmalloc(c.tls, ptrSize)
-	if out == 0 {
-		return nil, fmt.Errorf("cannot open %s: out of memory", path)
-	}
-	defer libc.Xfree(c.tls, out)
-	rc := sqlite3.Xsqlite3_open_v2(c.tls, cpath, out, sqlite3.SQLITE_OPEN_READONLY|sqlite3.SQLITE_OPEN_NOMUTEX, 0)
-	c.db = cPointer(out)
 	if rc != sqlite3.SQLITE_OK {
 		return nil, fmt.Errorf("cannot open %s: %w", path, c.error(rc))
 	}
@@ -54,8 +50,26 @@ func openRawConn(path string) (_ *rawConn, err error) {
 	return c, nil
 }
 
-// ptrSize is the size of a C pointer, which sqlite3_open_v2 and sqlite3_prepare_v2
-// write their results to.
+// callWithString calls call with s as a C string and room for the C pointer that
+// sqlite3_open_v2 and sqlite3_prepare_v2 write their result to, frees both, and returns
+// that pointer and call's result code. err is libc having no memory for them.
+func (c *rawConn) callWithString(s string, call func(cs, out uintptr) int32) (result uintptr, rc int32, err error) {
+	cs, err := libc.CString(s)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer libc.Xfree(c.tls, cs)
+	out := libc.Xmalloc(c.tls, ptrSize)
+	if out == 0 {
+		return 0, 0, errors.New("out of memory")
+	}
+	defer libc.Xfree(c.tls, out)
+	*(*uintptr)(cMemory(out)) = 0 // what a call that fails early leaves
+	rc = call(cs, out)
+	return cPointer(out), rc, nil
+}
+
+// ptrSize is the size of a C pointer.
 const ptrSize = libc.Tsize_t(unsafe.Sizeof(uintptr(0)))
 
 // cPointer returns the pointer stored at p, in C memory.
@@ -108,20 +122,16 @@ type rawStmt struct {
 
 // prepare compiles query; the statement lives as long as the connection.
 func (c *rawConn) prepare(query string) (*rawStmt, error) {
-	cquery, err := libc.CString(query)
+	p, rc, err := c.callWithString(query, func(cquery, out uintptr) int32 {
+		return sqlite3.Xsqlite3_prepare_v2(c.tls, c.db, cquery, -1, out, 0)
+	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cannot prepare a query: %w", err)
 	}
-	defer libc.Xfree(c.tls, cquery)
-	out := libc.Xmalloc(c.tls, ptrSize)
-	if out == 0 {
-		return nil, fmt.Errorf("cannot prepare a query: out of memory")
-	}
-	defer libc.Xfree(c.tls, out)
-	if rc := sqlite3.Xsqlite3_prepare_v2(c.tls, c.db, cquery, -1, out, 0); rc != sqlite3.SQLITE_OK {
+	if rc != sqlite3.SQLITE_OK {
 		return nil, c.error(rc)
 	}
-	st := &rawStmt{c: c, p: cPointer(out)}
+	st := &rawStmt{c: c, p: p}
 	c.stmts = append(c.stmts, st.p)
 	return st, nil
 }
