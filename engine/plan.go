@@ -1584,8 +1584,8 @@ func (p *planner) binChanges(n graphx.NodeID) (map[string]any, []string) {
 		if bytes.Equal(braw, araw) {
 			continue
 		}
-		b, berr := memberValue(braw)
-		a, aerr := memberValue(araw)
+		b, berr := snapshots.DecodeMember(braw)
+		a, aerr := snapshots.DecodeMember(araw)
 		if berr != nil || (aerr == nil && snapshots.EqualJSON(b, a)) {
 			continue
 		}
@@ -1613,15 +1613,6 @@ func (p *planner) binChanges(n graphx.NodeID) (map[string]any, []string) {
 	sort.Strings(paths)
 	graphx.Rewrite(n.Kind, body, p.ledger)
 	return body, paths
-}
-
-// memberValue is a member's value decoded as snapshots.Members.Value decodes it: nil
-// for a member that is absent (raw is nil).
-func memberValue(raw []byte) (any, error) {
-	if raw == nil {
-		return nil, nil
-	}
-	return snapshots.DecodeValue(raw)
 }
 
 func (p *planner) rollback() error {

@@ -715,11 +715,11 @@ func diffObjects(kind entra.Kind, a, b []byte, ignore map[string]bool, out []Pro
 		if ignore[key] {
 			continue
 		}
-		x, err := decodeMember(av)
+		x, err := DecodeMember(av)
 		if err != nil {
 			return nil, "", err
 		}
-		y, err := decodeMember(bv)
+		y, err := DecodeMember(bv)
 		if err != nil {
 			return nil, "", err
 		}
@@ -734,9 +734,9 @@ func diffObjects(kind entra.Kind, a, b []byte, ignore map[string]bool, out []Pro
 	return out, bm.DisplayName(kind), nil
 }
 
-// decodeMember decodes a member's value; nil (an absent member) is JSON null, as a
-// map lookup gives.
-func decodeMember(raw []byte) (any, error) {
+// DecodeMember decodes a member's value as Members.Value does; nil (an absent member)
+// is JSON null, as a map lookup gives.
+func DecodeMember(raw []byte) (any, error) {
 	if raw == nil {
 		return nil, nil
 	}
