@@ -30,7 +30,7 @@ type Loaded struct {
 // caller can report a damaged object before a damaged link as it would reading them in
 // that order.
 func (l *Loaded) LoadObjects(ctx context.Context, s State) error {
-	objs, complete, err := s.Store.allObjects(ctx, s.Snapshot.ID)
+	objs, complete, err := s.Store.allObjects(ctx, s.Snapshot.ID, objectCapacity(s.Snapshot))
 	if err != nil {
 		return err
 	}

@@ -190,13 +190,14 @@ func (s *Store) Objects(ctx context.Context, snap int64, kind entra.Kind, fn fun
 // each page once. It holds the whole snapshot in memory, so it is for callers that
 // keep every object anyway.
 func (s *Store) AllObjects(ctx context.Context, snap int64) ([]Object, error) {
-	objs, _, err := s.allObjects(ctx, snap)
+	objs, _, err := s.allObjects(ctx, snap, 0)
 	return objs, err
 }
 
 // allObjects is AllObjects, also reporting whether every object of the manifest is in
-// the result (complete is false when some version was missing and its object left out).
-func (s *Store) allObjects(ctx context.Context, snap int64) (_ []Object, complete bool, err error) {
+// the result (complete is false when some version was missing and its object left out);
+// capacity is how many objects to make room for (objectCapacity).
+func (s *Store) allObjects(ctx context.Context, snap int64, capacity int) (_ []Object, complete bool, err error) {
 	c, err := openRawConn(s.path)
 	if err != nil {
 		return nil, false, fmt.Errorf("cannot read snapshot %d: %w", snap, err)
@@ -206,8 +207,7 @@ func (s *Store) allObjects(ctx context.Context, snap int64) (_ []Object, complet
 	if err != nil {
 		return nil, false, fmt.Errorf("cannot read snapshot %d: %w", snap, err)
 	}
-	n := objectCount(ctx, c, snap)
-	objs, blobs := make([]Object, 0, n), make([]int64, 0, n)
+	objs, blobs := make([]Object, 0, capacity), make([]int64, 0, capacity)
 	var kinds kindCache
 	for st.start(snap); ; {
 		ok, err := st.next(ctx)
@@ -255,28 +255,15 @@ func (s *Store) allObjects(ctx context.Context, snap int64) (_ []Object, complet
 	return out, complete, nil
 }
 
-// objectCount is how many objects snapshot snap records (outside a bin and in one), as
-// a capacity for its manifest: growing a slice of a hundred thousand objects one
-// doubling at a time copies it twice over. It is only a hint (0 when the counts do not
-// read), capped so that a damaged count cannot make a large allocation: a manifest
-// longer than the cap grows past it as any slice does.
-func objectCount(ctx context.Context, c *rawConn, snap int64) int {
+// objectCapacity is how many objects snap records (outside a bin and in one), as a
+// capacity for its manifest: growing a slice of a hundred thousand objects one doubling
+// at a time copies it twice over. It is only a hint, capped so that a damaged count
+// cannot make a large allocation: a manifest longer than the cap grows past it as any
+// slice does.
+func objectCapacity(snap Snapshot) int {
 	const limit = 1 << 18
-	st, err := c.prepare("SELECT counts, bin_counts FROM snapshots WHERE id = ?1")
-	if err != nil {
-		return 0
-	}
-	defer st.stop()
-	st.start(snap)
-	if ok, err := st.next(ctx); !ok || err != nil {
-		return 0
-	}
 	n := 0
-	for col := range int32(2) {
-		var counts map[string]int
-		if json.Unmarshal(st.bytes(col), &counts) != nil {
-			return 0
-		}
+	for _, counts := range []map[string]int{snap.Counts, snap.BinCounts} {
 		for _, k := range counts {
 			n = min(n+min(max(k, 0), limit), limit)
 		}

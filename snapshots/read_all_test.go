@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -221,20 +222,29 @@ func TestRawStmtStaysDone(t *testing.T) {
 }
 
 // A snapshot's recorded counts only size the manifest's slice: damaged ones (huge,
-// negative, summing past the largest int, not JSON) give a small capacity or none,
-// and the objects are read all the same.
-func TestObjectCountIsAHint(t *testing.T) {
+// negative, summing past the largest int, not JSON in the file) give a small capacity
+// or none, and the objects are read all the same.
+func TestObjectCapacityIsAHint(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := newStore(t)
 	snap := put(t, s, t0, []fakeObj{{entra.KindUser, "u1", `{"id":"u1","displayName":"One"}`, false}}, nil, nil)
-	c, err := openRawConn(s.path)
-	if err != nil {
-		t.Fatal(err)
+	if n := objectCapacity(snap); n != 1 {
+		t.Fatalf("objectCapacity of an intact snapshot = %d, want 1", n)
 	}
-	defer c.close()
-	if n := objectCount(ctx, c, snap.ID); n != 1 {
-		t.Fatalf("objectCount of an intact snapshot = %d, want 1", n)
+	for _, counts := range [][2]map[string]int{
+		{{"user": math.MaxInt}, {"group": 1}},
+		{{"user": -5}, {}},
+	} {
+		damaged := snap
+		damaged.Counts, damaged.BinCounts = counts[0], counts[1]
+		if n := objectCapacity(damaged); n < 0 || n > 1<<18 {
+			t.Errorf("counts %v, %v: objectCapacity = %d", counts[0], counts[1], n)
+		}
+		var l Loaded
+		if err := l.LoadObjects(ctx, State{Store: s, Snapshot: damaged}); err != nil || len(l.Objects) != 1 {
+			t.Errorf("counts %v, %v: LoadObjects = %d objects, %v", counts[0], counts[1], len(l.Objects), err)
+		}
 	}
 	for _, counts := range [][2]string{
 		{`{"user":9223372036854775807}`, `{"group":1}`},
@@ -243,9 +253,6 @@ func TestObjectCountIsAHint(t *testing.T) {
 	} {
 		if _, err := s.w.ExecContext(ctx, "UPDATE snapshots SET counts = ?, bin_counts = ? WHERE id = ?", counts[0], counts[1], snap.ID); err != nil {
 			t.Fatal(err)
-		}
-		if n := objectCount(ctx, c, snap.ID); n < 0 || n > 1<<18 {
-			t.Errorf("counts %s, %s: objectCount = %d", counts[0], counts[1], n)
 		}
 		if objs, err := s.AllObjects(ctx, snap.ID); err != nil || len(objs) != 1 {
 			t.Errorf("counts %s, %s: AllObjects = %d objects, %v", counts[0], counts[1], len(objs), err)
