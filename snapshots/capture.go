@@ -106,7 +106,7 @@ func Capture(ctx context.Context, client *graphapi.Client, store *Store, opts Ca
 		return CaptureReport{}, err
 	}
 	defer w.Rollback()
-	cap.w = w
+	cap.w, cap.pack = w, w.pack
 
 	// One goroutine owns the writer; collectors send it closures.
 	cap.ops = make(chan op, 16)
@@ -182,6 +182,7 @@ type capture struct {
 	client *graphapi.Client
 	store  *Store
 	w      *Writer
+	pack   *packer // w's, which collectors may use: it is safe for concurrent use
 	opts   CaptureOptions
 	prev   Snapshot
 	ops    chan op
@@ -295,15 +296,25 @@ func (p *pipeline) finish(fetchErr error) error {
 	return fetchErr
 }
 
-// prepareItems canonicalizes and hashes a page of objects outside the writer goroutine.
-func prepareItems(kind entra.Kind, items []json.RawMessage, inBin bool) ([]Prepared, error) {
+// prepareItems canonicalizes, hashes and packs a page of objects outside the writer
+// goroutine. The packed forms share one buffer.
+func prepareItems(pack *packer, kind entra.Kind, items []json.RawMessage, inBin bool) ([]Prepared, error) {
 	out := make([]Prepared, 0, len(items))
+	var packed, scratch []byte
+	ends := make([]int, 0, len(items))
 	for _, raw := range items {
 		p, err := prepareRaw(kind, raw, inBin)
 		if err != nil {
 			return nil, err
 		}
+		packed, scratch = pack.pack(packed, scratch, kind, p.Data)
+		ends = append(ends, len(packed))
 		out = append(out, p)
+	}
+	start := 0
+	for i, end := range ends {
+		out[i].packed = packed[start:end:end]
+		start = end
 	}
 	return out, nil
 }
@@ -345,7 +356,7 @@ func (c *capture) list(ctx context.Context, kind entra.Kind, wantIDs bool) ([]st
 	spec := entra.MustLookup(kind)
 	var ids []string
 	pl := startPipeline(ctx, func(p graphapi.Page) error {
-		ps, err := prepareItems(kind, p.Items, false)
+		ps, err := prepareItems(c.pack, kind, p.Items, false)
 		if err != nil {
 			return err
 		}
@@ -380,7 +391,7 @@ func (c *capture) bin(ctx context.Context, kind entra.Kind) error {
 		}
 	}
 	_, err := c.client.List(ctx, "/directory/deletedItems/microsoft.graph."+string(kind), graphapi.ListOptions{Select: selectOf(kind), Top: 999}, func(p graphapi.Page) error {
-		ps, err := prepareItems(kind, p.Items, true)
+		ps, err := prepareItems(c.pack, kind, p.Items, true)
 		if err != nil {
 			return err
 		}
@@ -522,7 +533,7 @@ func (c *capture) appRoleAssignments(ctx context.Context, spIDs []string) error 
 					return err
 				}
 			}
-			ps, err := prepareItems(kind, items, false)
+			ps, err := prepareItems(c.pack, kind, items, false)
 			if err != nil {
 				return err
 			}
@@ -556,7 +567,7 @@ func (c *capture) singleton(ctx context.Context, kind entra.Kind) error {
 	if err != nil {
 		return fmt.Errorf("reading the %s: %w", kind, err)
 	}
-	ps, err := prepareItems(kind, []json.RawMessage{raw}, false)
+	ps, err := prepareItems(c.pack, kind, []json.RawMessage{raw}, false)
 	if err != nil {
 		return err
 	}
@@ -581,7 +592,7 @@ func (c *capture) caBin(ctx context.Context) error {
 			}
 		}
 		_, err := c.client.List(ctx, b.path, graphapi.ListOptions{Beta: true}, func(p graphapi.Page) error {
-			ps, err := prepareItems(b.kind, p.Items, true)
+			ps, err := prepareItems(c.pack, b.kind, p.Items, true)
 			if err != nil {
 				return err
 			}

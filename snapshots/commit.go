@@ -434,6 +434,9 @@ func (w *Writer) commit(ctx context.Context) (Snapshot, error) {
 	if err := w.dropOrphans(ctx); err != nil {
 		return snap, err
 	}
+	if err := w.pack.writeFresh(ctx, tx); err != nil {
+		return snap, err
+	}
 	snap.RootHash = rootOf(objLines.Sum(nil), linkLines.Sum(nil))
 
 	counts, _ := json.Marshal(snap.Counts)

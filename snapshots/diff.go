@@ -393,7 +393,7 @@ func (s *Store) resolvedBlob(ctx context.Context, blob int64, data []byte, ok bo
 	if !ok {
 		return s.blobJSON(ctx, blob)
 	}
-	doc, err := resolveBlob(ctx, s.r, data)
+	doc, err := resolveBlob(ctx, s.r, &s.dicts, data)
 	if err != nil {
 		return nil, fmt.Errorf("object content unreadable in %s (run 'lifeline snapshots verify'): %w", s.path, err)
 	}
@@ -567,7 +567,7 @@ func (s *Store) blobJSON(ctx context.Context, blob int64) ([]byte, error) {
 	if err := s.r.QueryRowContext(ctx, "SELECT data FROM blobs WHERE id = ?", blob).Scan(&data); err != nil {
 		return nil, fmt.Errorf("object content missing from %s (run 'lifeline snapshots verify'): %w", s.path, err)
 	}
-	doc, err := resolveBlob(ctx, s.r, data)
+	doc, err := resolveBlob(ctx, s.r, &s.dicts, data)
 	if err != nil {
 		return nil, fmt.Errorf("object content unreadable in %s (run 'lifeline snapshots verify'): %w", s.path, err)
 	}

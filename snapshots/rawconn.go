@@ -205,6 +205,20 @@ type arena struct{ buf []byte }
 // are few, small enough that the unused tail of the last one is not.
 const arenaSize = 1 << 20
 
+// alloc returns n bytes of the arena (length n, capacity n), never nil; like copy, a
+// large n gets an allocation of its own.
+func (a *arena) alloc(n int) []byte {
+	if n > arenaSize/4 {
+		return make([]byte, n)
+	}
+	if cap(a.buf)-len(a.buf) < n {
+		a.buf = make([]byte, 0, arenaSize)
+	}
+	start := len(a.buf)
+	a.buf = a.buf[:start+n]
+	return a.buf[start : start+n : start+n]
+}
+
 // copy returns a copy of b in the arena, never nil (nil means missing to the callers).
 // The copy's capacity ends with it, so appending to it cannot reach the next one. A
 // large b gets an allocation of its own rather than cutting the current one short.

@@ -226,7 +226,7 @@ func (s *Store) allObjects(ctx context.Context, snap int64, capacity int) (_ []O
 	ids := slices.Clone(blobs)
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
-	data, err := readBlobsInOrder(ctx, c, ids)
+	data, err := readBlobsInOrder(ctx, c, &s.dicts, ids)
 	if err != nil {
 		return nil, false, fmt.Errorf("cannot read snapshot %d: %w", snap, err)
 	}
@@ -275,12 +275,12 @@ func objectCapacity(snap Snapshot) int {
 // c: data[i] is that of ids[i], nil when the file lacks it. Where the ids are dense, as
 // a snapshot's versions mostly are, a run of them is read with one range query, which
 // SQLite walks in id order; elsewhere one at a time by id.
-func readBlobsInOrder(ctx context.Context, c *rawConn, ids []int64) ([][]byte, error) {
+func readBlobsInOrder(ctx context.Context, c *rawConn, dicts dictSource, ids []int64) ([][]byte, error) {
 	data := make([][]byte, len(ids))
 	if len(ids) == 0 {
 		return data, nil
 	}
-	r, err := newVersionReader(c)
+	r, err := newVersionReader(c, dicts)
 	if err != nil {
 		return nil, err
 	}
@@ -310,7 +310,7 @@ func readBlobsInOrder(ctx context.Context, c *rawConn, ids []int64) ([][]byte, e
 
 // objectJSON resolves what scanObject read (a whole version or a delta) to canonical JSON.
 func (s *Store) objectJSON(ctx context.Context, o Object) (json.RawMessage, error) {
-	doc, err := resolveBlob(ctx, s.r, o.JSON)
+	doc, err := resolveBlob(ctx, s.r, &s.dicts, o.JSON)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: its stored version is unreadable (run 'lifeline snapshots verify'): %w", o.Kind, o.ID, err)
 	}

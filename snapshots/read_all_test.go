@@ -58,14 +58,14 @@ func TestAllObjectsIsObjects(t *testing.T) {
 }
 
 // readBlobsInOrder reads dense runs of ids with range queries and sparse ones by id:
-// both must give each wanted version, and nil for one the file lacks.
+// both must give each wanted version, unpacked, and nil for one the file lacks.
 func TestReadBlobsInOrder(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := newStore(t)
 	var objs []fakeObj
 	for i := range 9000 {
-		objs = append(objs, fakeObj{entra.KindUser, fmt.Sprintf("u-%05d", i), fmt.Sprintf(`{"displayName":"User %d"}`, i), false})
+		objs = append(objs, fakeObj{entra.KindUser, fmt.Sprintf("u-%05d", i), fmt.Sprintf(`{"department":"Sales","displayName":"User %d","jobTitle":"Account Executive","mail":"user%d@contoso.example","userPrincipalName":"user%d@contoso.example"}`, i, i, i), false})
 	}
 	put(t, s, t0, objs, nil, nil)
 	var all []int64
@@ -81,6 +81,10 @@ func TestReadBlobsInOrder(t *testing.T) {
 		all = append(all, id)
 	}
 	rows.Close()
+	var packed int
+	if err := s.r.QueryRowContext(ctx, "SELECT count(*) FROM blobs WHERE substr(data, 1, 1) = x'02'").Scan(&packed); err != nil || packed < len(all)/2 {
+		t.Fatalf("%d of %d versions packed (%v); the test needs most of them packed", packed, len(all), err)
+	}
 	last := all[len(all)-1]
 	c, err := openRawConn(s.path)
 	if err != nil {
@@ -93,7 +97,7 @@ func TestReadBlobsInOrder(t *testing.T) {
 		"mixed":  append(append(append([]int64{}, all[:5000:5000]...), all[7000], last+1), last+50_000),
 		"half":   everyOther(all),
 	} {
-		got, err := readBlobsInOrder(ctx, c, ids)
+		got, err := readBlobsInOrder(ctx, c, &s.dicts, ids)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -103,6 +107,11 @@ func TestReadBlobsInOrder(t *testing.T) {
 		}
 		for i, id := range ids {
 			w, ok := want[id]
+			if ok {
+				if w, err = wholeVersion(ctx, &s.dicts, w); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if ok != (got[i] != nil) || string(got[i]) != string(w) {
 				t.Fatalf("%s: blob %d: got %q (present %v), want %q (present %v)", name, id, got[i], got[i] != nil, w, ok)
 			}
@@ -133,7 +142,7 @@ func TestVersionReaderCopies(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.close()
-	r, err := newVersionReader(c)
+	r, err := newVersionReader(c, &s.dicts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +170,7 @@ func TestVersionReaderCopies(t *testing.T) {
 	}
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := readBlobsInOrder(cancelled, c, ids); !errors.Is(err, context.Canceled) {
+	if _, err := readBlobsInOrder(cancelled, c, &s.dicts, ids); !errors.Is(err, context.Canceled) {
 		t.Fatalf("a cancelled read gave %v", err)
 	}
 	if _, err := s.AllObjects(cancelled, 1); !errors.Is(err, context.Canceled) {

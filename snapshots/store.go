@@ -43,6 +43,8 @@ type Store struct {
 
 	namesMu sync.Mutex
 	names   *nameTable // cached link target numbering
+
+	dicts dictCache // the dictionaries of packed versions, read over r
 }
 
 // OpenOptions says how to open a snapshot file.
@@ -102,6 +104,7 @@ func Open(ctx context.Context, path string, opts OpenOptions) (*Store, error) {
 			return nil, err
 		}
 	}
+	s.dicts.db = s.r
 	return s, nil
 }
 

@@ -9,15 +9,19 @@ import (
 // loading both states of a 100,000-user incident reads 365 MB of versions, and through
 // database/sql the second copy, its garbage and the fresh pages it touched cost about a
 // second of CPU in BenchmarkBuildPlan100k.
+//
+// Packed versions are unpacked straight into the arena, so what it returns is a whole
+// version's canonical JSON, or a delta.
 type versionReader struct {
 	c           *rawConn
 	inRange, at *rawStmt // versions by id range, one version by id
+	dicts       dictSource
 	arena       arena
 }
 
-// newVersionReader prepares c for reading versions.
-func newVersionReader(c *rawConn) (*versionReader, error) {
-	r := &versionReader{c: c}
+// newVersionReader prepares c for reading versions, unpacking them with dicts.
+func newVersionReader(c *rawConn, dicts dictSource) (*versionReader, error) {
+	r := &versionReader{c: c, dicts: dicts}
 	var err error
 	if r.inRange, err = c.prepare("SELECT id, data FROM blobs WHERE id BETWEEN ?1 AND ?2 ORDER BY id"); err != nil {
 		return nil, fmt.Errorf("cannot read the stored versions: %w", err)
@@ -51,7 +55,9 @@ func (r *versionReader) readRange(ctx context.Context, ids []int64, out [][]byte
 			k++
 		}
 		if k < len(ids) && ids[k] == id {
-			out[k] = r.arena.copy(st.bytes(1))
+			if out[k], err = r.keep(ctx, id, st.bytes(1)); err != nil {
+				return err
+			}
 		}
 	}
 }
@@ -67,5 +73,23 @@ func (r *versionReader) readOne(ctx context.Context, id int64) (data []byte, ok 
 	if !ok {
 		return nil, false, nil
 	}
-	return r.arena.copy(st.bytes(0)), true, nil
+	data, err = r.keep(ctx, id, st.bytes(0))
+	return data, err == nil, err
+}
+
+// keep copies the stored form of version id, which SQLite owns, into the arena:
+// unpacked when it is packed.
+func (r *versionReader) keep(ctx context.Context, id int64, stored []byte) ([]byte, error) {
+	if len(stored) == 0 || stored[0] != packedMarker {
+		return r.arena.copy(stored), nil
+	}
+	_, _, n, err := packedLen(stored)
+	if err != nil {
+		return nil, fmt.Errorf("stored version %d is unreadable (run 'lifeline snapshots verify'): %w", id, err)
+	}
+	doc, err := unpack(ctx, r.dicts, r.arena.alloc(n), stored)
+	if err != nil {
+		return nil, fmt.Errorf("stored version %d is unreadable (run 'lifeline snapshots verify'): %w", id, err)
+	}
+	return doc, nil
 }

@@ -49,6 +49,7 @@ type Writer struct {
 	prune  bool
 
 	putAudit *sql.Stmt
+	pack     *packer // packs whole versions; shared with a capture's collectors
 	st       stage
 	blobs    rowBuffer // pending blob rows (id, data)
 	nextBlob int64     // next blob id
@@ -102,6 +103,9 @@ func (s *Store) Begin(ctx context.Context, meta SnapshotMeta) (*Writer, error) {
 	}
 	w.nextBlob++
 	w.newBlob = w.nextBlob
+	if w.pack, err = loadPacker(ctx, tx); err != nil {
+		return fail(fmt.Errorf("cannot read the dictionaries in %s: %w", s.path, err))
+	}
 	if err := w.loadNames(ctx); err != nil {
 		return fail(fmt.Errorf("cannot read the link targets in %s: %w", s.path, err))
 	}
@@ -211,6 +215,10 @@ type Prepared struct {
 	Data  []byte
 	Hash  Hash
 	InBin bool
+
+	// packed is Data's stored form when a capture packed it already (Writer.pack);
+	// PutPrepared packs it otherwise.
+	packed []byte
 }
 
 // Prepare canonicalizes and hashes one object's Graph JSON.
@@ -239,15 +247,23 @@ func (w *Writer) PutPrepared(ctx context.Context, p Prepared) error {
 		st.ents[h].stage(p.Hash, prev.blob, p.InBin)
 		return nil
 	}
-	data := p.Data
+	var data []byte
 	if prev := st.prevOf(h); prev != nil {
 		// A changed version: store what changed against the previous one's whole form.
 		d, err := w.deltaFrom(ctx, prev.blob, p.Data)
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", p.Kind, p.ID, err)
 		}
-		if d != nil {
-			data = d
+		data = d
+	}
+	if data == nil || len(data) > smallDelta {
+		// Whole, packed, unless a delta is smaller: a delta of many members can be.
+		packed := p.packed
+		if packed == nil {
+			packed = w.pack.packOne(p.Kind, p.Data)
+		}
+		if data == nil || len(packed) < len(data) {
+			data = packed
 		}
 	}
 	w.unstage(h)
@@ -260,6 +276,10 @@ func (w *Writer) PutPrepared(ctx context.Context, p Prepared) error {
 	return nil
 }
 
+// smallDelta is the size under which a delta is kept without comparing it with the
+// packed whole version, which is rarely smaller than a few hundred bytes.
+const smallDelta = 128
+
 // deltaFrom encodes doc against the whole version behind blob prev (a version of the
 // same object in the previous snapshot), or returns nil to store doc whole.
 func (w *Writer) deltaFrom(ctx context.Context, prev int64, doc []byte) ([]byte, error) {
@@ -268,7 +288,7 @@ func (w *Writer) deltaFrom(ctx context.Context, prev int64, doc []byte) ([]byte,
 		return nil, fmt.Errorf("its previous version cannot be read: %w", err)
 	}
 	base := prev
-	if len(data) == 0 || data[0] != '{' {
+	if len(data) > 0 && data[0] == deltaMarker {
 		b, _, err := deltaBase(data)
 		if err != nil {
 			return nil, fmt.Errorf("its previous version is damaged: %w", err)
@@ -277,11 +297,15 @@ func (w *Writer) deltaFrom(ctx context.Context, prev int64, doc []byte) ([]byte,
 		if err := w.tx.QueryRowContext(ctx, "SELECT data FROM blobs WHERE id = ?", base).Scan(&data); err != nil {
 			return nil, fmt.Errorf("its previous version cannot be read: %w", err)
 		}
-		if len(data) == 0 || data[0] != '{' {
+		if len(data) == 0 || data[0] == deltaMarker {
 			return nil, nil
 		}
 	}
-	return makeDelta(base, data, doc), nil
+	whole, err := wholeVersion(ctx, w.pack, data)
+	if err != nil {
+		return nil, fmt.Errorf("its previous version is damaged: %w", err)
+	}
+	return makeDelta(base, whole, doc), nil
 }
 
 // unstage takes an object out of the snapshot being written, remembering a version that
@@ -321,7 +345,7 @@ func (w *Writer) Staged(ctx context.Context, kind entra.Kind, id string) ([]byte
 	if err := w.tx.QueryRowContext(ctx, "SELECT data FROM blobs WHERE id = ?", w.st.ents[h].blob).Scan(&data); err != nil {
 		return nil, fmt.Errorf("%s %s: its staged version cannot be read: %w", kind, id, err)
 	}
-	return resolveBlob(ctx, w.tx, data)
+	return resolveBlob(ctx, w.tx, w.pack, data)
 }
 
 // StagedIDs returns the ids of the live (not binned) objects of kind staged so far.
