@@ -20,9 +20,9 @@ import (
 //
 // An object that changes stores what changed, not its 2 KB again: a daily snapshot of a
 // tenant where 1% of the users changed a department costs bytes per change. Deltas are
-// always against a whole version (never chains), and a version whose delta would be
-// more than half its size is stored whole. The manifest's hash is of the canonical JSON,
-// so verify checks what a delta rebuilds.
+// always against a whole version (never chains); a version whose delta would be more
+// than half its size, or larger than the version packed, is stored whole. The
+// manifest's hash is of the canonical JSON, so verify checks what a delta rebuilds.
 
 const deltaMarker = 0x01
 

@@ -26,13 +26,16 @@ const packedMarker = 0x02
 
 // dictSample is how many bytes of a kind's first versions its dictionary is made from:
 // S2 uses at most 64 KB, and a few dozen users compress about as well as thousands.
-// The versions gathered for the sample are stored whole.
+// The versions gathered for the sample are stored plain.
 const dictSample = 60 << 10
 
 // maxVersionSize bounds what a packed version may unpack to. The largest Graph objects
 // (applications with big manifests) are tens of kilobytes; a damaged length prefix must
-// not make a gigabyte allocation.
-const maxVersionSize = 64 << 20
+// not make a large allocation. Larger versions are stored plain.
+const maxVersionSize = 4 << 20
+
+// maxDictID is the largest dictionary id a packed version can name.
+const maxDictID = 1 << 62
 
 var errBadPacked = errors.New("malformed packed version")
 
@@ -66,7 +69,9 @@ type freshDict struct {
 }
 
 // loadPacker reads the file's dictionaries: the newest of each kind packs what this
-// snapshot adds.
+// snapshot adds. A damaged dictionary is left out, so that its kind gets a new one
+// rather than a file with one bad row refusing every capture (verify reports the
+// versions packed with it).
 func loadPacker(ctx context.Context, tx *sql.Tx) (*packer, error) {
 	p := &packer{byKind: map[entra.Kind]*kindDict{}, byID: map[int64]*s2.Dict{}, next: 1}
 	rows, err := tx.QueryContext(ctx, "SELECT id, kind, data FROM dicts ORDER BY id")
@@ -81,13 +86,13 @@ func loadPacker(ctx context.Context, tx *sql.Tx) (*packer, error) {
 		if err := rows.Scan(&id, &kind, &data); err != nil {
 			return nil, err
 		}
+		p.next = max(p.next, id+1)
 		d := s2.NewDict(data)
-		if d == nil {
-			return nil, fmt.Errorf("dictionary %d is damaged", id)
+		if d == nil || id < 1 || id > maxDictID {
+			continue
 		}
 		p.byID[id] = d
 		p.byKind[entra.Kind(kind)] = &kindDict{id: id, d: d}
-		p.next = id + 1
 	}
 	return p, rows.Err()
 }
@@ -96,6 +101,9 @@ func loadPacker(ctx context.Context, tx *sql.Tx) (*packer, error) {
 // kind has a dictionary and packing makes it smaller, doc itself otherwise. scratch is
 // room for the compressor's output, reused between calls; pack returns both.
 func (p *packer) pack(dst, scratch []byte, kind entra.Kind, doc []byte) (out, scratchOut []byte) {
+	if len(doc) > maxVersionSize {
+		return append(dst, doc...), scratch
+	}
 	id, d := p.dictFor(kind, doc)
 	if d == nil {
 		return append(dst, doc...), scratch
@@ -134,7 +142,7 @@ func (p *packer) dictFor(kind entra.Kind, doc []byte) (int64, *s2.Dict) {
 		return k.id, k.d
 	}
 	k.sample = append(k.sample, doc...)
-	if len(k.sample) < dictSample {
+	if len(k.sample) < dictSample || p.next < 1 || p.next > maxDictID {
 		return 0, nil
 	}
 	// The search start makes S2 begin a block by trying the spot where the sampled
@@ -181,7 +189,7 @@ func packedLen(data []byte) (id int64, block []byte, n int, err error) {
 		return 0, nil, 0, errBadPacked
 	}
 	v, k := binary.Uvarint(data[1:])
-	if k <= 0 || v == 0 || v > 1<<62 {
+	if k <= 0 || v == 0 || v > maxDictID {
 		return 0, nil, 0, errBadPacked
 	}
 	block = data[1+k:]

@@ -271,8 +271,8 @@ func objectCapacity(snap Snapshot) int {
 	return n
 }
 
-// readBlobsInOrder reads the stored forms of the versions ids (sorted, each once) over
-// c: data[i] is that of ids[i], nil when the file lacks it. Where the ids are dense, as
+// readBlobsInOrder reads the versions ids (sorted, each once) over c: data[i] is that
+// of ids[i] (its canonical JSON, unpacked, or its delta), nil when the file lacks it. Where the ids are dense, as
 // a snapshot's versions mostly are, a run of them is read with one range query, which
 // SQLite walks in id order; elsewhere one at a time by id.
 func readBlobsInOrder(ctx context.Context, c *rawConn, dicts dictSource, ids []int64) ([][]byte, error) {
@@ -308,7 +308,8 @@ func readBlobsInOrder(ctx context.Context, c *rawConn, dicts dictSource, ids []i
 	return data, nil
 }
 
-// objectJSON resolves what scanObject read (a whole version or a delta) to canonical JSON.
+// objectJSON resolves what scanObject read (a plain or packed version, or a delta) to
+// canonical JSON.
 func (s *Store) objectJSON(ctx context.Context, o Object) (json.RawMessage, error) {
 	doc, err := resolveBlob(ctx, s.r, &s.dicts, o.JSON)
 	if err != nil {

@@ -1,8 +1,8 @@
 // Package snapshots is lifeline's snapshot store: one SQLite file (modernc.org/sqlite, no
 // cgo) holding many versioned, tamper-evident copies of one tenant's directory.
 //
-// Objects are kept as the raw JSON Graph returned, canonicalized, with a SHA-256 per
-// version; a snapshot is a manifest of (kind, id) -> version plus the links that are not
+// Objects are kept as the JSON Graph returned, canonicalized (and stored packed or as a
+// delta against an earlier version), with a SHA-256 per version; a snapshot is a manifest of (kind, id) -> version plus the links that are not
 // properties, and a root hash over both. Unchanged objects cost nothing in later
 // snapshots. The file has one writer at a time and refuses to open anything that is not
 // a lifeline snapshot file.
@@ -186,7 +186,22 @@ func (s *Store) checkApplicationID(ctx context.Context, db *sql.DB) error {
 	if uint32(id) != ApplicationID {
 		return fmt.Errorf("%s is %w (application id %#x)", s.path, ErrNotSnapshotFile, uint32(id))
 	}
+	// A newer schema may store what this binary would misread (packed versions were
+	// new in schema 3), so a read-only open refuses it as the writer's migrate does.
+	var version int64
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("%s is %w: %v", s.path, ErrNotSnapshotFile, err)
+	}
+	if known := schemaVersions(); int(version) > known {
+		return fmt.Errorf("%s was written by a newer lifeline (schema %d, this binary knows %d); upgrade lifeline to open it", s.path, version, known)
+	}
 	return nil
+}
+
+// schemaVersions is the newest schema this binary knows: its number of migrations.
+func schemaVersions() int {
+	entries, _ := fs.Glob(migrationFiles, "migrations/*.sql")
+	return len(entries)
 }
 
 // migrate brings the schema to the newest version, one transaction per migration, and

@@ -108,7 +108,12 @@ func (s *Store) verifySnapshot(ctx context.Context, id int64, checked map[Hash]s
 			case data == nil:
 				problem = "its content is missing from the file"
 			default:
-				if doc, err := resolveBlob(ctx, s.r, &s.dicts, data); err != nil || sha256.Sum256(doc) != h {
+				doc, err := resolveBlob(ctx, s.r, &s.dicts, data)
+				if err != nil && ctx.Err() != nil {
+					rows.Close()
+					return ctx.Err() // interrupted: not damage
+				}
+				if err != nil || sha256.Sum256(doc) != h {
 					problem = "its content does not match its hash (tampered or corrupted)"
 				}
 			}

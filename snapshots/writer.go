@@ -303,7 +303,9 @@ func (w *Writer) deltaFrom(ctx context.Context, prev int64, doc []byte) ([]byte,
 	}
 	whole, err := wholeVersion(ctx, w.pack, data)
 	if err != nil {
-		return nil, fmt.Errorf("its previous version is damaged: %w", err)
+		// A damaged previous version (verify reports it) must not stop the capture
+		// that would replace it: this version is stored whole.
+		return nil, nil
 	}
 	return makeDelta(base, whole, doc), nil
 }
