@@ -298,7 +298,8 @@ func (p *pipeline) finish(fetchErr error) error {
 }
 
 // prepareItems canonicalizes, hashes and packs a page of objects outside the writer
-// goroutine. The packed forms share one buffer.
+// goroutine. The packed forms share one buffer. A version the previous snapshot already
+// holds is not packed: the writer keeps the stored one.
 func prepareItems(pack *packer, kind entra.Kind, items []json.RawMessage, inBin bool) ([]Prepared, error) {
 	out := make([]Prepared, 0, len(items))
 	var packed, scratch []byte
@@ -308,13 +309,17 @@ func prepareItems(pack *packer, kind entra.Kind, items []json.RawMessage, inBin 
 		if err != nil {
 			return nil, err
 		}
-		packed, scratch = pack.pack(packed, scratch, kind, p.Data)
+		if !pack.stored(p.Hash) {
+			packed, scratch = pack.pack(packed, scratch, kind, p.Data)
+		}
 		ends = append(ends, len(packed))
 		out = append(out, p)
 	}
 	start := 0
 	for i, end := range ends {
-		out[i].packed = packed[start:end:end]
+		if end > start {
+			out[i].packed = packed[start:end:end]
+		}
 		start = end
 	}
 	return out, nil

@@ -2,6 +2,7 @@ package snapshots_test
 
 import (
 	"context"
+	"database/sql"
 	"testing"
 
 	"github.com/lifelinehq/lifeline/entra"
@@ -65,5 +66,64 @@ func TestIncrementalCaptureFollowsManagerChanges(t *testing.T) {
 	}
 	if v, err := inc.Verify(ctx, nil); err != nil || !v.OK() {
 		t.Fatalf("verify: %+v %v", v, err)
+	}
+}
+
+// A full capture of a tenant that did not change stores no version again (its
+// collectors do not even pack them), and one after a change stores that change alone;
+// both read back exactly as a capture into a new file does.
+func TestFullRecaptureStoresOnlyWhatChanged(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tn := startSim(t, sim.ThrottleOff)
+	store := openStore(t, "daily.db")
+	versions := func() int {
+		db, err := sql.Open("sqlite", store.Path()+"?mode=ro")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var n int
+		if err := db.QueryRow("SELECT count(*) FROM blobs").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	first, err := snapshots.Capture(ctx, tn.client, store, snapshots.CaptureOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := versions()
+	again, err := snapshots.Capture(ctx, tn.client, store, snapshots.CaptureOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := versions(); n != stored || again.Snapshot.RootHash != first.Snapshot.RootHash {
+		t.Fatalf("an unchanged tenant's capture stored %d versions more, root hash %s then %s", n-stored, first.Snapshot.RootHash, again.Snapshot.RootHash)
+	}
+	var user string
+	for _, o := range ds.Objects {
+		if o.Kind == entra.KindUser {
+			user = o.ID
+			break
+		}
+	}
+	mustDo(t, tn.client, "PATCH", "/users/"+user, `{"department":"Incident Response"}`)
+	changed, err := snapshots.Capture(ctx, tn.client, store, snapshots.CaptureOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := versions(); n != stored+1 {
+		t.Fatalf("a capture after one change stored %d versions, want 1", n-stored)
+	}
+	ref, err := snapshots.Capture(ctx, tn.client, openStore(t, "fresh.db"), snapshots.CaptureOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if changed.Snapshot.RootHash != ref.Snapshot.RootHash {
+		t.Fatalf("root hash %s, a capture into a new file %s", changed.Snapshot.RootHash, ref.Snapshot.RootHash)
+	}
+	if rep, err := store.Verify(ctx, nil); err != nil || !rep.OK() {
+		t.Fatalf("verify: %v %v", rep.Damage, err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/klauspost/compress/s2"
@@ -52,6 +53,10 @@ type packer struct {
 	byID   map[int64]*s2.Dict // the file's dictionaries and this snapshot's new ones
 	next   int64              // id of the next new dictionary
 	fresh  []freshDict        // made by this snapshot, written at commit
+
+	// previous holds the first eight bytes of the hash of every version in the
+	// previous snapshot, sorted; set at Begin and only read afterwards.
+	previous []uint64
 }
 
 // kindDict is the dictionary new versions of one kind are packed with or, until there is
@@ -120,6 +125,16 @@ func (p *packer) pack(dst, scratch []byte, kind entra.Kind, doc []byte) (out, sc
 	dst = append(dst, packedMarker)
 	dst = binary.AppendUvarint(dst, uint64(id))
 	return append(dst, block...), scratch
+}
+
+// stored reports whether the previous snapshot probably holds the version with hash h
+// already: the writer will then keep that one, and packing it again would be wasted.
+// The check is on a prefix of the hash, so a rare false yes only means the writer
+// packs the version itself.
+func (p *packer) stored(h Hash) bool {
+	key := binary.BigEndian.Uint64(h[:8])
+	_, found := slices.BinarySearch(p.previous, key)
+	return found
 }
 
 // packOne is pack for a single version, into a slice of its own.

@@ -327,3 +327,33 @@ func TestNewerSchemaIsRefusedReadOnly(t *testing.T) {
 		}
 	}
 }
+
+// A writer knows which versions the previous snapshot holds, so that collectors do not
+// pack what it will keep; a version it does not know is packed as before.
+func TestPackerKnowsThePreviousVersions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t)
+	w, err := s.Begin(ctx, SnapshotMeta{TenantID: "tenant-1", TakenAt: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.pack.stored(HashOf(packUser(1, "Sales"))) {
+		t.Error("an empty file's writer claims to hold a version")
+	}
+	w.Rollback()
+	putUsers(t, s, []int{1, 2, 3}, func(int) string { return "Sales" })
+	w, err = s.Begin(ctx, SnapshotMeta{TenantID: "tenant-1", TakenAt: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Rollback()
+	for i := 1; i <= 3; i++ {
+		if !w.pack.stored(HashOf(packUser(i, "Sales"))) {
+			t.Errorf("user %d's stored version is not known", i)
+		}
+	}
+	if w.pack.stored(HashOf(packUser(1, "Marketing"))) || w.pack.stored(HashOf(packUser(4, "Sales"))) {
+		t.Error("a changed or new version is taken for a stored one")
+	}
+}

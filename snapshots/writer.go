@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -165,6 +166,7 @@ func (w *Writer) loadPrevious(ctx context.Context) error {
 			return err
 		}
 		copy(p.hash[:], hash)
+		w.pack.previous = append(w.pack.previous, binary.BigEndian.Uint64(p.hash[:8]))
 		p.inBin = inBin == 1
 		p.refs, p.end = st.keep(refs)
 		h := st.intern(entra.Kind(kind), id)
@@ -175,6 +177,7 @@ func (w *Writer) loadPrevious(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	slices.Sort(w.pack.previous)
 	rows, err = w.tx.QueryContext(ctx, "SELECT kind, from_id, name, first_snap, targets FROM links WHERE last_snap IS NULL")
 	if err != nil {
 		return err
