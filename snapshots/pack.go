@@ -102,6 +102,45 @@ func loadPacker(ctx context.Context, tx *sql.Tx) (*packer, error) {
 	return p, rows.Err()
 }
 
+// seed starts the sample of every kind without a dictionary from the plain versions
+// of the newest snapshot: a file written before versions were packed, or whose first
+// capture of a kind was too small to make one, would otherwise never pack the few new
+// versions a day brings. It reads at most a sample's worth of each kind.
+func (p *packer) seed(ctx context.Context, tx *sql.Tx) error {
+	q, err := tx.PrepareContext(ctx, `SELECT b.data FROM objects o JOIN blobs b ON b.id = o.blob
+		WHERE o.kind = ? AND o.last_snap IS NULL AND substr(b.data, 1, 1) = x'7b' LIMIT 256`)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	for _, kind := range entra.Kinds() {
+		if k := p.byKind[kind]; k != nil && k.d != nil {
+			continue
+		}
+		rows, err := q.QueryContext(ctx, string(kind))
+		if err != nil {
+			return err
+		}
+		var sample []byte
+		for rows.Next() && len(sample) < dictSample {
+			var data []byte
+			if err := rows.Scan(&data); err != nil {
+				rows.Close()
+				return err
+			}
+			sample = append(sample, data...)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(sample) > 0 {
+			p.addSample(kind, sample)
+		}
+	}
+	return nil
+}
+
 // pack appends the stored form of doc, canonical JSON of kind, to dst: packed when the
 // kind has a dictionary and packing makes it smaller, doc itself otherwise. scratch is
 // room for the compressor's output, reused between calls; pack returns both.
@@ -156,22 +195,42 @@ func (p *packer) dictFor(kind entra.Kind, doc []byte) (int64, *s2.Dict) {
 	if k.d != nil {
 		return k.id, k.d
 	}
-	k.sample = append(k.sample, doc...)
+	p.sampleLocked(kind, k, doc)
+	return 0, nil // this version is part of the sample: it stays plain
+}
+
+// addSample adds versions of kind to its sample.
+func (p *packer) addSample(kind entra.Kind, docs []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	k := p.byKind[kind]
+	if k == nil {
+		k = &kindDict{}
+		p.byKind[kind] = k
+	}
+	if k.d == nil {
+		p.sampleLocked(kind, k, docs)
+	}
+}
+
+// sampleLocked adds docs to k's sample and, once it is large enough, makes kind's
+// dictionary from it. p.mu is held.
+func (p *packer) sampleLocked(kind entra.Kind, k *kindDict, docs []byte) {
+	k.sample = append(k.sample, docs...)
 	if len(k.sample) < dictSample || p.next < 1 || p.next > maxDictID {
-		return 0, nil
+		return
 	}
 	// The search start makes S2 begin a block by trying the spot where the sampled
 	// versions begin: every version of a kind starts with the same first key.
 	d := s2.MakeDict(k.sample, k.sample[:min(len(k.sample), 32)])
 	k.sample = nil
 	if d == nil {
-		return 0, nil
+		return
 	}
 	k.id, k.d = p.next, d
 	p.next++
 	p.byID[k.id] = d
 	p.fresh = append(p.fresh, freshDict{id: k.id, kind: kind, data: d.Bytes()})
-	return 0, nil // this version was part of the sample: it stays whole
 }
 
 // dict implements dictSource.

@@ -357,3 +357,81 @@ func TestPackerKnowsThePreviousVersions(t *testing.T) {
 		t.Error("a changed or new version is taken for a stored one")
 	}
 }
+
+// A file of schema 2 (before packed versions) is upgraded when opened for writing: its
+// plain versions read as before, and the next snapshot packs its new versions and bases
+// its deltas on the old plain ones.
+func TestSchema2FileUpgradesToPackedVersions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t)
+	path := s.Path()
+	var ids []int
+	for i := range 1000 {
+		ids = append(ids, i)
+	}
+	// The old file: plain versions only, no dicts table, schema 2.
+	w, err := s.Begin(ctx, SnapshotMeta{TenantID: "tenant-1", TakenAt: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Rollback()
+	w.pack.byKind[entra.KindUser] = &kindDict{sample: nil}
+	w.pack.next = 0 // no id left: nothing is packed
+	for _, i := range ids {
+		if err := w.PutObject(ctx, entra.KindUser, fmt.Sprintf("p%d", i), packUser(i, "Sales"), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, err := w.Commit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.w.Exec("DROP TABLE dicts; PRAGMA user_version = 2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, packed, _ := blobForms(t, s); packed != 0 {
+		t.Fatalf("the schema 2 file has %d packed versions", packed)
+	}
+	s.Close()
+
+	s, err = Open(ctx, path, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var version int
+	s.r.QueryRow("PRAGMA user_version").Scan(&version)
+	if version != 3 {
+		t.Fatalf("schema %d after opening for writing, want 3", version)
+	}
+	changed := func(i int) string {
+		if i%10 == 0 {
+			return "Marketing"
+		}
+		return "Sales"
+	}
+	second := putUsers(t, s, append(ids, 1000, 1001), changed)
+	if _, packed, deltas := blobForms(t, s); packed != 2 || deltas != 100 {
+		t.Fatalf("the upgraded file's next snapshot stored %d packed versions and %d deltas, want 2 and 100", packed, deltas)
+	}
+	for _, c := range []struct {
+		snap Snapshot
+		dept func(int) string
+	}{{first, func(int) string { return "Sales" }}, {second, changed}} {
+		all, err := s.AllObjects(ctx, c.snap.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range all {
+			var i int
+			fmt.Sscanf(o.ID, "p%d", &i)
+			if string(o.JSON) != string(packUser(i, c.dept(i))) {
+				t.Errorf("snapshot %d: %s = %s", c.snap.ID, o.ID, o.JSON)
+			}
+		}
+	}
+	if rep, err := s.Verify(ctx, nil); err != nil || !rep.OK() {
+		t.Fatalf("verify: %v %v", rep.Damage, err)
+	}
+}

@@ -114,6 +114,9 @@ func (s *Store) Begin(ctx context.Context, meta SnapshotMeta) (*Writer, error) {
 		if err := w.loadPrevious(ctx); err != nil {
 			return fail(fmt.Errorf("cannot read the newest snapshot in %s: %w", s.path, err))
 		}
+		if err := w.pack.seed(ctx, tx); err != nil {
+			return fail(fmt.Errorf("cannot read the newest snapshot in %s: %w", s.path, err))
+		}
 	}
 	if w.putAudit, err = tx.PrepareContext(ctx, "INSERT OR IGNORE INTO audit(id, activity_at, activity, data) VALUES (?, ?, ?, ?)"); err != nil {
 		return fail(err)
