@@ -366,8 +366,8 @@ func (c *call) appendManagerDelta(out []byte, o *object, tok deltaToken) []byte 
 	out = append(out, `"manager@delta":[`...)
 	if set := c.st.linkSet(o.id, "manager"); set != nil {
 		first := true
-		set.Ascend("", func(id string) bool {
-			if m := c.st.getAny(id); m != nil {
+		set.AscendSlots("", func(id string, slot int32) bool {
+			if m := c.st.memberAt(slot, id); m != nil {
 				if !first {
 					out = append(out, ',')
 				}
@@ -391,8 +391,8 @@ func (c *call) appendGroupWithMembers(out []byte, g *object, p *projection, afte
 	if set := c.st.linkSet(g.id, "members"); set != nil {
 		entries = make([]byte, 0, min(set.Len(), memberChunk)*72+24)
 		entries = append(entries, `"members@delta":[`...)
-		set.Ascend(after, func(id string) bool {
-			m := c.st.getAny(id)
+		set.AscendSlots(after, func(id string, slot int32) bool {
+			m := c.st.memberAt(slot, id)
 			if m == nil {
 				return true
 			}

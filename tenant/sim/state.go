@@ -192,7 +192,7 @@ func (s *Sim) loadState(dir string) (bool, error) {
 			if _, ok := entra.Lookup(o.Kind); !ok || o.ID == "" || !json.Valid(o.Data) {
 				return false, errorf("the state in %s holds an invalid object", dir)
 			}
-			st.objs[o.ID] = &object{kind: o.Kind, id: o.ID, deleted: o.Deleted, data: []byte(o.Data)}
+			st.setObj(o.ID, &object{kind: o.Kind, id: o.ID, deleted: o.Deleted, data: []byte(o.Data)})
 		case rec.Link != nil:
 			links = append(links, *rec.Link)
 		case rec.Audit != nil:

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"slices"
 	"sort"
 )
 
@@ -8,8 +9,12 @@ import (
 // million-id collection moves a few hundred strings, not a million, and a page read
 // seeks to its cursor by binary search. Collections are listed in id order, which is
 // what makes a $skiptoken a cursor (the last id served) that survives concurrent inserts.
+//
+// A link set also keeps each target's slot (store.slotFor) beside its id, in slots,
+// whose chunks match chunks in length; -1 where no slot was given.
 type idSet struct {
 	chunks [][]string
+	slots  [][]int32
 	n      int
 }
 
@@ -29,9 +34,11 @@ func newIDSet(ids []string) *idSet {
 		}
 		if len(s.chunks) == 0 || len(s.chunks[len(s.chunks)-1]) >= idChunkFill {
 			s.chunks = append(s.chunks, make([]string, 0, idChunkFill))
+			s.slots = append(s.slots, make([]int32, 0, idChunkFill))
 		}
 		last := len(s.chunks) - 1
 		s.chunks[last] = append(s.chunks[last], sorted[i])
+		s.slots[last] = append(s.slots[last], -1)
 		s.n++
 	}
 	return s
@@ -53,31 +60,33 @@ func (s *idSet) chunkFor(id string) int {
 }
 
 // Add inserts id; it reports whether the id was new.
-func (s *idSet) Add(id string) bool {
+func (s *idSet) Add(id string) bool { return s.AddSlot(id, -1) }
+
+// AddSlot inserts id with its slot; it reports whether the id was new (an id already
+// there keeps its slot).
+func (s *idSet) AddSlot(id string, slot int32) bool {
 	if len(s.chunks) == 0 {
 		s.chunks = [][]string{{id}}
+		s.slots = [][]int32{{slot}}
 		s.n = 1
 		return true
 	}
 	ci := s.chunkFor(id)
-	c := s.chunks[ci]
+	c, sl := s.chunks[ci], s.slots[ci]
 	j := sort.SearchStrings(c, id)
 	if j < len(c) && c[j] == id {
 		return false
 	}
-	c = append(c, "")
-	copy(c[j+1:], c[j:])
-	c[j] = id
-	s.chunks[ci] = c
+	c = slices.Insert(c, j, id)
+	sl = slices.Insert(sl, j, slot)
+	s.chunks[ci], s.slots[ci] = c, sl
 	s.n++
 	if len(c) > idChunkMax {
 		half := len(c) / 2
-		left := append([]string(nil), c[:half]...)
-		right := append([]string(nil), c[half:]...)
-		s.chunks = append(s.chunks, nil)
-		copy(s.chunks[ci+2:], s.chunks[ci+1:])
-		s.chunks[ci] = left
-		s.chunks[ci+1] = right
+		s.chunks = slices.Insert(s.chunks, ci+1, slices.Clone(c[half:]))
+		s.chunks[ci] = slices.Clone(c[:half])
+		s.slots = slices.Insert(s.slots, ci+1, slices.Clone(sl[half:]))
+		s.slots[ci] = slices.Clone(sl[:half])
 	}
 	return true
 }
@@ -96,12 +105,15 @@ func (s *idSet) Remove(id string) bool {
 	copy(c[j:], c[j+1:])
 	c[len(c)-1] = ""
 	c = c[:len(c)-1]
+	sl := s.slots[ci]
+	sl = slices.Delete(sl, j, j+1)
 	s.n--
 	if len(c) == 0 {
-		s.chunks = append(s.chunks[:ci], s.chunks[ci+1:]...)
+		s.chunks = slices.Delete(s.chunks, ci, ci+1)
+		s.slots = slices.Delete(s.slots, ci, ci+1)
 		return true
 	}
-	s.chunks[ci] = c
+	s.chunks[ci], s.slots[ci] = c, sl
 	return true
 }
 
@@ -133,6 +145,29 @@ func (s *idSet) Ascend(after string, fn func(id string) bool) {
 		}
 		for ; j < len(c); j++ {
 			if !fn(c[j]) {
+				return
+			}
+		}
+	}
+}
+
+// AscendSlots is Ascend, also giving each id's slot (-1 when none was kept).
+func (s *idSet) AscendSlots(after string, fn func(id string, slot int32) bool) {
+	start := 0
+	if after != "" {
+		start = sort.Search(len(s.chunks), func(i int) bool {
+			c := s.chunks[i]
+			return c[len(c)-1] > after
+		})
+	}
+	for ci := start; ci < len(s.chunks); ci++ {
+		c, sl := s.chunks[ci], s.slots[ci]
+		j := 0
+		if after != "" {
+			j = sort.Search(len(c), func(k int) bool { return c[k] > after })
+		}
+		for ; j < len(c); j++ {
+			if !fn(c[j], sl[j]) {
 				return
 			}
 		}

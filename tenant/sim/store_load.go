@@ -29,7 +29,7 @@ func loadDataset(ds *Dataset, now time.Time) (*store, error) {
 		if st.objs[o.id] != nil {
 			return nil, fmt.Errorf("sim: dataset object %s %s appears twice", o.kind, o.id)
 		}
-		st.objs[o.id] = o
+		st.setObj(o.id, o)
 		loaded = append(loaded, o)
 	}
 	prepareMetas(loaded)
