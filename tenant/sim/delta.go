@@ -367,12 +367,12 @@ func (c *call) appendManagerDelta(out []byte, o *object, tok deltaToken) []byte 
 	if set := c.st.linkSet(o.id, "manager"); set != nil {
 		first := true
 		set.AscendSlots("", func(id string, slot int32) bool {
-			if m := c.st.memberAt(slot, id); m != nil {
+			if kind, ok := c.st.memberKind(slot, id); ok {
 				if !first {
 					out = append(out, ',')
 				}
 				first = false
-				out = appendMemberEntry(out, m.kind, id, false)
+				out = appendMemberEntry(out, kind, id, false)
 			}
 			return true
 		})
@@ -392,8 +392,8 @@ func (c *call) appendGroupWithMembers(out []byte, g *object, p *projection, afte
 		entries = make([]byte, 0, min(set.Len(), memberChunk)*72+24)
 		entries = append(entries, `"members@delta":[`...)
 		set.AscendSlots(after, func(id string, slot int32) bool {
-			m := c.st.memberAt(slot, id)
-			if m == nil {
+			kind, ok := c.st.memberKind(slot, id)
+			if !ok {
 				return true
 			}
 			if n == memberChunk {
@@ -403,7 +403,7 @@ func (c *call) appendGroupWithMembers(out []byte, g *object, p *projection, afte
 			if n > 0 {
 				entries = append(entries, ',')
 			}
-			entries = appendMemberEntry(entries, m.kind, id, false)
+			entries = appendMemberEntry(entries, kind, id, false)
 			n++
 			last = id
 			return true

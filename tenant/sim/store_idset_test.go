@@ -80,11 +80,13 @@ func TestMemberSlotsFollowTheObject(t *testing.T) {
 	members := func() []string {
 		var out []string
 		st.linkSet("g1", "members").AscendSlots("", func(id string, slot int32) bool {
-			if m := st.memberAt(slot, id); m != nil {
-				out = append(out, string(m.data))
+			kind, ok := st.memberKind(slot, id)
+			g := st.getAny(id)
+			if ok != (g != nil) || (g != nil && kind != g.kind) {
+				t.Fatalf("%s: memberKind %q %v, getAny %v", id, kind, ok, g)
 			}
-			if m, g := st.memberAt(slot, id), st.getAny(id); m != g {
-				t.Fatalf("%s: memberAt %p, getAny %p", id, m, g)
+			if ok {
+				out = append(out, string(g.data))
 			}
 			return true
 		})
