@@ -187,35 +187,30 @@ func (p *packer) packOne(kind entra.Kind, doc []byte) []byte {
 func (p *packer) dictFor(kind entra.Kind, doc []byte) (int64, *s2.Dict) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	k := p.byKind[kind]
-	if k == nil {
-		k = &kindDict{}
-		p.byKind[kind] = k
-	}
-	if k.d != nil {
+	if k := p.byKind[kind]; k != nil && k.d != nil {
 		return k.id, k.d
 	}
-	p.sampleLocked(kind, k, doc)
+	p.sampleLocked(kind, doc)
 	return 0, nil // this version is part of the sample: it stays plain
 }
 
-// addSample adds versions of kind to its sample.
+// addSample adds versions of kind to its sample, unless it has a dictionary.
 func (p *packer) addSample(kind entra.Kind, docs []byte) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if k := p.byKind[kind]; k == nil || k.d == nil {
+		p.sampleLocked(kind, docs)
+	}
+}
+
+// sampleLocked adds docs to the sample of kind, which has no dictionary, and once the
+// sample is large enough makes the dictionary from it. p.mu is held.
+func (p *packer) sampleLocked(kind entra.Kind, docs []byte) {
 	k := p.byKind[kind]
 	if k == nil {
 		k = &kindDict{}
 		p.byKind[kind] = k
 	}
-	if k.d == nil {
-		p.sampleLocked(kind, k, docs)
-	}
-}
-
-// sampleLocked adds docs to k's sample and, once it is large enough, makes kind's
-// dictionary from it. p.mu is held.
-func (p *packer) sampleLocked(kind entra.Kind, k *kindDict, docs []byte) {
 	k.sample = append(k.sample, docs...)
 	if len(k.sample) < dictSample || p.next < 1 || p.next > maxDictID {
 		return

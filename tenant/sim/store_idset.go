@@ -130,25 +130,7 @@ func (s *idSet) Has(id string) bool {
 // Ascend calls fn for every id greater than after ("" = from the start), in order,
 // until fn returns false.
 func (s *idSet) Ascend(after string, fn func(id string) bool) {
-	start := 0
-	if after != "" {
-		start = sort.Search(len(s.chunks), func(i int) bool {
-			c := s.chunks[i]
-			return c[len(c)-1] > after
-		})
-	}
-	for ci := start; ci < len(s.chunks); ci++ {
-		c := s.chunks[ci]
-		j := 0
-		if after != "" {
-			j = sort.Search(len(c), func(k int) bool { return c[k] > after })
-		}
-		for ; j < len(c); j++ {
-			if !fn(c[j]) {
-				return
-			}
-		}
-	}
+	s.AscendSlots(after, func(id string, _ int32) bool { return fn(id) })
 }
 
 // AscendSlots is Ascend, also giving each id's slot (-1 when none was kept).
