@@ -152,10 +152,8 @@ func (p *packer) pack(dst, scratch []byte, kind entra.Kind, doc []byte) (out, sc
 	if d == nil {
 		return append(dst, doc...), scratch
 	}
-	if n := s2.MaxEncodedLen(len(doc)); n < 0 {
-		return append(dst, doc...), scratch
-	} else if cap(scratch) < n {
-		scratch = make([]byte, n)
+	if n := s2.MaxEncodedLen(len(doc)); cap(scratch) < n {
+		scratch = make([]byte, n) // doc is under maxVersionSize, so n is never negative
 	}
 	block := d.Encode(scratch[:cap(scratch)], doc)
 	if 1+uvarintLen(uint64(id))+len(block) >= len(doc) {

@@ -272,9 +272,9 @@ func objectCapacity(snap Snapshot) int {
 }
 
 // readBlobsInOrder reads the versions ids (sorted, each once) over c: data[i] is that
-// of ids[i] (its canonical JSON, unpacked, or its delta), nil when the file lacks it. Where the ids are dense, as
-// a snapshot's versions mostly are, a run of them is read with one range query, which
-// SQLite walks in id order; elsewhere one at a time by id.
+// of ids[i] (its canonical JSON, unpacked, or its delta), nil when the file lacks it.
+// Where the ids are dense, as a snapshot's versions mostly are, a run of them is read
+// with one range query, which SQLite walks in id order; elsewhere one at a time by id.
 func readBlobsInOrder(ctx context.Context, c *rawConn, dicts dictSource, ids []int64) ([][]byte, error) {
 	data := make([][]byte, len(ids))
 	if len(ids) == 0 {

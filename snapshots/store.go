@@ -2,8 +2,9 @@
 // cgo) holding many versioned, tamper-evident copies of one tenant's directory.
 //
 // Objects are kept as the JSON Graph returned, canonicalized (and stored packed or as a
-// delta against an earlier version), with a SHA-256 per version; a snapshot is a manifest of (kind, id) -> version plus the links that are not
-// properties, and a root hash over both. Unchanged objects cost nothing in later
+// delta against an earlier version), with a SHA-256 per version; a snapshot is a
+// manifest of (kind, id) -> version plus the links that are not properties, and a root
+// hash over both. Unchanged objects cost nothing in later
 // snapshots. The file has one writer at a time and refuses to open anything that is not
 // a lifeline snapshot file.
 package snapshots
@@ -192,16 +193,21 @@ func (s *Store) checkApplicationID(ctx context.Context, db *sql.DB) error {
 	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
 		return fmt.Errorf("%s is %w: %v", s.path, ErrNotSnapshotFile, err)
 	}
-	if known := schemaVersions(); int(version) > known {
-		return fmt.Errorf("%s was written by a newer lifeline (schema %d, this binary knows %d); upgrade lifeline to open it", s.path, version, known)
-	}
-	return nil
+	return s.refuseNewer(version, schemaVersions())
 }
 
 // schemaVersions is the newest schema this binary knows: its number of migrations.
 func schemaVersions() int {
 	entries, _ := fs.Glob(migrationFiles, "migrations/*.sql")
 	return len(entries)
+}
+
+// refuseNewer refuses a file of a schema newer than known, the newest this binary knows.
+func (s *Store) refuseNewer(version int64, known int) error {
+	if int(version) > known {
+		return fmt.Errorf("%s was written by a newer lifeline (schema %d, this binary knows %d); upgrade lifeline to open it", s.path, version, known)
+	}
+	return nil
 }
 
 // migrate brings the schema to the newest version, one transaction per migration, and
@@ -231,8 +237,8 @@ func (s *Store) migrate(ctx context.Context) error {
 		return err
 	}
 	sort.Strings(entries)
-	if int(version) > len(entries) {
-		return fmt.Errorf("%s was written by a newer lifeline (schema %d, this binary knows %d); upgrade lifeline to open it", s.path, version, len(entries))
+	if err := s.refuseNewer(version, len(entries)); err != nil {
+		return err
 	}
 	for i := int(version); i < len(entries); i++ {
 		name := entries[i]
