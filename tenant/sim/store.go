@@ -42,12 +42,12 @@ type store struct {
 	// objs holds every object, live or in a bin, by id (ids are unique across kinds).
 	// Only setObj writes it.
 	objs map[string]*object
-	// slotOf gives each id ever seen a slot, for good; slotKind says what objs holds
-	// for that id: 1 + the index in entra.Kinds() of a live object's kind, 0 when none
-	// is live. Link sets keep their targets' slots, so that serving a group's members
-	// reads a byte per member, in an array that stays in cache, instead of looking each
-	// up by string in a map of every object (a third of the sim's work in serving a
-	// capture).
+	// slotOf gives each id ever linked to a slot, for good; slotKind says what objs
+	// holds for that id: 1 + the index in entra.Kinds() of a live object's kind, 0 when
+	// none is live. Link sets keep their targets' slots, so that serving a group's
+	// members reads a byte per member, in an array that stays in cache, instead of
+	// looking each up by string in a map of every object (a third of the sim's work in
+	// serving a capture).
 	slotOf   map[string]int32
 	slotKind []uint8
 	// live and bin hold each kind's ids in order.
@@ -340,10 +340,9 @@ func (st *store) setObj(id string, o *object) {
 	} else {
 		st.objs[id] = o
 	}
+	// Only link targets have slots (addLink gives them); others need none.
 	if slot, ok := st.slotOf[id]; ok {
 		st.slotKind[slot] = liveKindCode(o)
-	} else if o != nil {
-		st.slotFor(id)
 	}
 }
 

@@ -102,11 +102,8 @@ func (s *idSet) Remove(id string) bool {
 	if j >= len(c) || c[j] != id {
 		return false
 	}
-	copy(c[j:], c[j+1:])
-	c[len(c)-1] = ""
-	c = c[:len(c)-1]
-	sl := s.slots[ci]
-	sl = slices.Delete(sl, j, j+1)
+	c = slices.Delete(c, j, j+1)
+	sl := slices.Delete(s.slots[ci], j, j+1)
 	s.n--
 	if len(c) == 0 {
 		s.chunks = slices.Delete(s.chunks, ci, ci+1)
