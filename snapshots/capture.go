@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,7 +39,11 @@ type CaptureOptions struct {
 type CaptureProgress struct {
 	Kind    string
 	Objects int64
-	Done    bool
+	// Total is how many live objects of the kind Graph counted as the capture began, or
+	// 0 when that is unknown. $count is eventually consistent, so it guides an ETA; the
+	// capture may read a few more or fewer.
+	Total int64
+	Done  bool
 }
 
 // CaptureReport summarises a capture.
@@ -80,9 +85,13 @@ func Capture(ctx context.Context, client *graphapi.Client, store *Store, opts Ca
 	}
 	start := opts.Now()
 	startRequests := client.Stats().Requests
-	cap := &capture{client: client, store: store, opts: opts, counts: map[string]*atomic.Int64{}, deltaLinks: map[entra.Kind]string{}}
+	cap := &capture{client: client, store: store, opts: opts, counts: map[string]*kindCount{}, deltaLinks: map[entra.Kind]string{}}
 	for _, k := range entra.Kinds() {
-		cap.counts[string(k)] = &atomic.Int64{}
+		cap.counts[string(k)] = &kindCount{}
+		cap.counts[string(k)].parts.Store(1)
+	}
+	for _, b := range caBins {
+		cap.counts[string(b.kind)].parts.Store(2)
 	}
 	if opts.Incremental {
 		prev, err := store.Resolve(ctx, "latest")
@@ -129,6 +138,7 @@ func Capture(ctx context.Context, client *graphapi.Client, store *Store, opts Ca
 	}()
 
 	g, gctx := errgroup.WithContext(wctx)
+	stopTotals := cap.countTotals(gctx)
 	g.SetLimit(opts.Parallel)
 	// Users first: the largest collection, read as one sequence of pages, sets the pace.
 	g.Go(func() error { return cap.users(gctx) })
@@ -146,6 +156,7 @@ func Capture(ctx context.Context, client *graphapi.Client, store *Store, opts Ca
 	g.Go(func() error { return cap.caBin(gctx) })
 	g.Go(func() error { return cap.audit(gctx, auditSince) })
 	collectErr := g.Wait()
+	stopTotals()
 	close(cap.ops)
 	writeErr := <-writerDone
 	if collectErr == nil {
@@ -187,7 +198,7 @@ type capture struct {
 	opts   CaptureOptions
 	prev   Snapshot
 	ops    chan op
-	counts map[string]*atomic.Int64
+	counts map[string]*kindCount
 
 	mu         sync.Mutex
 	warnings   []string
@@ -229,10 +240,65 @@ func (c *capture) warn(format string, args ...any) {
 	c.warnings = append(c.warnings, fmt.Sprintf(format, args...))
 }
 
+// kindCount is what the capture has read of one kind so far.
+type kindCount struct {
+	objects, total atomic.Int64
+	// parts is how many readers must still say they are done with the kind: 1, or 2
+	// for the Conditional Access kinds, whose recycle bin caBin reads on its own.
+	parts atomic.Int32
+	done  atomic.Bool
+}
+
 func (c *capture) progress(kind entra.Kind, n int, done bool) {
-	total := c.counts[string(kind)].Add(int64(n))
+	kc := c.counts[string(kind)]
+	objects := kc.objects.Add(int64(n))
+	if done && kc.parts.Add(-1) <= 0 {
+		kc.done.Store(true)
+	}
 	if c.opts.Progress != nil {
-		c.opts.Progress(CaptureProgress{Kind: string(kind), Objects: total, Done: done})
+		c.opts.Progress(CaptureProgress{Kind: string(kind), Objects: objects, Total: kc.total.Load(), Done: kc.done.Load()})
+	}
+}
+
+// countedKinds are the kinds whose size Graph's $count tells a progress display up
+// front: the large ones, whose ETA is worth showing.
+var countedKinds = []entra.Kind{entra.KindUser, entra.KindGroup, entra.KindApplication, entra.KindServicePrincipal}
+
+// countTotals asks Graph, beside the capture, how many objects each large kind has,
+// so that progress can show an ETA. It only runs when someone watches the progress,
+// and only for kinds read in full. A count Graph refuses just leaves that kind without
+// an ETA: it is a hint, never a reason to fail the capture. The returned stop cancels
+// what is still running and waits for it, so that no progress event follows the
+// capture.
+func (c *capture) countTotals(ctx context.Context) (stop func()) {
+	if c.opts.Progress == nil {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, kind := range countedKinds {
+		if c.opts.Incremental && c.prev.DeltaTokens[string(kind)] != "" {
+			continue // read as changes: the kind's size says nothing about the work left
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := c.client.Do(ctx, graphapi.Request{Path: entra.MustLookup(kind).Collection + "/$count",
+				Headers: map[string]string{"ConsistencyLevel": "eventual"}})
+			if err != nil {
+				return
+			}
+			n, err := strconv.ParseInt(strings.TrimSpace(string(resp.Body)), 10, 64)
+			if err != nil || n < 0 {
+				return
+			}
+			c.counts[string(kind)].total.Store(n)
+			c.progress(kind, 0, false)
+		}()
+	}
+	return func() {
+		cancel()
+		wg.Wait()
 	}
 }
 
@@ -581,16 +647,19 @@ func (c *capture) singleton(ctx context.Context, kind entra.Kind) error {
 	return c.putAll(ctx, ps)
 }
 
+// caBins are the Conditional Access kinds' recycle bins (beta).
+var caBins = []struct {
+	kind entra.Kind
+	path string
+}{
+	{entra.KindConditionalAccessPolicy, "/identity/conditionalAccess/deletedItems/policies"},
+	{entra.KindNamedLocation, "/identity/conditionalAccess/deletedItems/namedLocations"},
+}
+
 // caBin reads the beta recycle bin of CA policies and named locations. Graph documents
 // app-only access to it as uncertain, so a refusal is a warning, not a failed capture.
 func (c *capture) caBin(ctx context.Context) error {
-	for _, b := range []struct {
-		kind entra.Kind
-		path string
-	}{
-		{entra.KindConditionalAccessPolicy, "/identity/conditionalAccess/deletedItems/policies"},
-		{entra.KindNamedLocation, "/identity/conditionalAccess/deletedItems/namedLocations"},
-	} {
+	for _, b := range caBins {
 		if c.opts.Incremental {
 			kind := b.kind
 			if err := c.send(ctx, func(ctx context.Context, w *Writer) error { return w.DropBin(ctx, kind) }); err != nil {
@@ -607,11 +676,10 @@ func (c *capture) caBin(ctx context.Context) error {
 		var gerr *graphapi.Error
 		if errors.As(err, &gerr) && (gerr.Status == 403 || gerr.Status == 404 || gerr.Status == 400) {
 			c.warn("the Conditional Access recycle bin (%s, beta) could not be read: %s", b.path, gerr.Message)
-			continue
-		}
-		if err != nil {
+		} else if err != nil {
 			return fmt.Errorf("reading the Conditional Access recycle bin: %w", err)
 		}
+		c.progress(b.kind, 0, true)
 	}
 	return nil
 }
@@ -792,13 +860,16 @@ func (c *capture) groups(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		fresh := 0
 		for _, rec := range records {
 			// A large group comes back on several pages, its members in slices.
 			if !rec.removed && rec.id != last {
 				ids = append(ids, rec.id)
 				last = rec.id
+				fresh++
 			}
 		}
+		c.progress(kind, fresh, false)
 		if len(ids) >= linkChunk {
 			select {
 			case chunks <- ids:
@@ -851,11 +922,20 @@ func (c *capture) deltaChanges(ctx context.Context, kind entra.Kind) error {
 	if err := c.send(ctx, func(ctx context.Context, w *Writer) error { return w.CarryForward(ctx, kind) }); err != nil {
 		return err
 	}
+	last := ""
 	link, err := c.client.ListURL(ctx, c.prev.DeltaTokens[string(kind)], deltaPageHint, func(p graphapi.Page) error {
 		records, err := c.deltaRecords(kind, linkName, p.Items, false)
 		if err != nil {
 			return err
 		}
+		fresh := 0
+		for _, rec := range records {
+			if rec.id != last { // not the rest of a group cut short on the page before
+				last = rec.id
+				fresh++
+			}
+		}
+		c.progress(kind, fresh, false)
 		return c.send(ctx, func(ctx context.Context, w *Writer) error {
 			for _, rec := range records {
 				if err := applyDelta(ctx, w, kind, linkName, rec); err != nil {
@@ -903,7 +983,6 @@ func (c *capture) deltaRecords(kind entra.Kind, linkName string, items []json.Ra
 		}
 		records = append(records, rec)
 	}
-	c.progress(kind, len(records), false)
 	return records, nil
 }
 

@@ -36,7 +36,13 @@ func startSim(t *testing.T, mode sim.ThrottleMode) *simTenant {
 			panic(err)
 		}
 	})
-	s, err := sim.New(ds, sim.Options{Throttle: mode})
+	return startSimOf(t, ds, mode)
+}
+
+// startSimOf serves dataset d.
+func startSimOf(t *testing.T, d *sim.Dataset, mode sim.ThrottleMode) *simTenant {
+	t.Helper()
+	s, err := sim.New(d, sim.Options{Throttle: mode})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,6 +140,66 @@ func TestCaptureHoldsEveryObjectAndLink(t *testing.T) {
 	}
 	if v, err := store.Verify(ctx, nil); err != nil || !v.OK() {
 		t.Fatalf("verify: %+v %v", v, err)
+	}
+}
+
+// Progress counts each object once, a group whose members come on several pages
+// included, tells the large kinds' totals up front, and says when each kind is done.
+func TestCaptureProgressCountsEachObjectOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d, err := sim.Generate(sim.GenerateOptions{Users: 1200, Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	members := map[string]int{}
+	largest := 0
+	for _, l := range d.Links {
+		if l.FromKind == entra.KindGroup && l.Name == "members" {
+			members[l.From]++
+			largest = max(largest, members[l.From])
+		}
+	}
+	if largest <= 500 {
+		t.Fatalf("the dataset's largest group has %d members: the test needs one that a delta page cuts short (over 500)", largest)
+	}
+	tn := startSimOf(t, d, sim.ThrottleOff)
+	var mu sync.Mutex
+	seen := map[string]int64{}
+	totals := map[string]int64{}
+	done := map[string]bool{}
+	rep, err := snapshots.Capture(ctx, tn.client, openStore(t, "progress.db"), snapshots.CaptureOptions{Progress: func(ev snapshots.CaptureProgress) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen[ev.Kind] = max(seen[ev.Kind], ev.Objects)
+		if ev.Total > 0 {
+			totals[ev.Kind] = ev.Total
+		}
+		done[ev.Kind] = done[ev.Kind] || ev.Done
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for kind, n := range rep.Snapshot.Counts {
+		if int(seen[kind]) != n {
+			t.Errorf("%s: progress counted %d, the snapshot holds %d", kind, seen[kind], n)
+		}
+		if !done[kind] {
+			t.Errorf("%s: never reported done", kind)
+		}
+	}
+	for _, kind := range []entra.Kind{entra.KindUser, entra.KindGroup, entra.KindApplication, entra.KindServicePrincipal} {
+		if int(totals[string(kind)]) != rep.Snapshot.Counts[string(kind)] {
+			t.Errorf("%s: progress gave a total of %d, the snapshot holds %d", kind, totals[string(kind)], rep.Snapshot.Counts[string(kind)])
+		}
+	}
+	// The totals cost one $count request per kind, and nothing when nobody watches.
+	quiet, err := snapshots.Capture(ctx, tn.client, openStore(t, "quiet.db"), snapshots.CaptureOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if quiet.Requests != rep.Requests-4 {
+		t.Errorf("a capture without progress sent %d requests, one with it %d: want 4 fewer", quiet.Requests, rep.Requests)
 	}
 }
 

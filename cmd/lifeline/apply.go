@@ -223,7 +223,7 @@ func (o *applyOutput) event(e engine.Event) {
 	case engine.EventProgress:
 		if o.terminal && time.Since(o.last) > 200*time.Millisecond {
 			o.last = time.Now()
-			fmt.Fprintf(o.stderr, "\r\033[K  %s", progressLine(e.Progress))
+			fmt.Fprintf(o.stderr, "\r\033[K%s", fitWidth(os.Stderr, "  "+progressLine(e.Progress)))
 			o.drawn = true
 		}
 	case engine.EventPaused, engine.EventResumed:

@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -60,8 +57,8 @@ file's earlier snapshots untouched.`,
 				return err
 			}
 			defer store.Close()
-			prog := newProgress(stderr, isTerminal(os.Stderr) && !asJSON)
-			rep, err := snapshots.Capture(ctx, client, store, snapshots.CaptureOptions{Label: label, Incremental: incremental, Progress: prog.update})
+			prog := newProgress(stderr, isTerminal(os.Stderr) && !asJSON, client.Stats)
+			rep, err := snapshots.Capture(ctx, client, store, snapshots.CaptureOptions{Label: label, Incremental: incremental, Progress: prog.events()})
 			prog.finish()
 			if err != nil {
 				return err
@@ -101,80 +98,8 @@ func captureLive(ctx context.Context, graphURL string, against snapshots.Snapsho
 	if err != nil {
 		return snapshots.State{}, nil, err
 	}
-	prog := newProgress(stderr, isTerminal(os.Stderr))
-	live, cleanup, err := engine.CaptureLive(ctx, client, against.TenantID, prog.update)
+	prog := newProgress(stderr, isTerminal(os.Stderr), client.Stats)
+	live, cleanup, err := engine.CaptureLive(ctx, client, against.TenantID, prog.events())
 	prog.finish()
 	return live, cleanup, err
-}
-
-// progress renders capture progress on a terminal: objects per kind, rate and a
-// running total, redrawn in place at most ten times a second.
-type progress struct {
-	w       io.Writer
-	on      bool
-	mu      sync.Mutex
-	start   time.Time
-	last    time.Time
-	counts  map[string]int64
-	done    map[string]bool
-	printed bool
-}
-
-func newProgress(w io.Writer, on bool) *progress {
-	return &progress{w: w, on: on, start: time.Now(), counts: map[string]int64{}, done: map[string]bool{}}
-}
-
-func (p *progress) update(ev snapshots.CaptureProgress) {
-	if !p.on {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.counts[ev.Kind] = ev.Objects
-	if ev.Done {
-		p.done[ev.Kind] = true
-	}
-	if time.Since(p.last) < 100*time.Millisecond && !ev.Done {
-		return
-	}
-	p.last = time.Now()
-	p.draw()
-}
-
-func (p *progress) draw() {
-	var total int64
-	var parts []string
-	kinds := make([]string, 0, len(p.counts))
-	for k := range p.counts {
-		kinds = append(kinds, k)
-	}
-	sort.Strings(kinds)
-	for _, k := range kinds {
-		total += p.counts[k]
-		mark := ""
-		if p.done[k] {
-			mark = "✓"
-		}
-		if p.counts[k] > 0 {
-			parts = append(parts, fmt.Sprintf("%s %d%s", k, p.counts[k], mark))
-		}
-	}
-	el := time.Since(p.start).Seconds()
-	line := fmt.Sprintf("capturing: %d objects, %.0f/s  %s", total, float64(total)/max(el, 0.001), strings.Join(parts, "  "))
-	if len(line) > 160 {
-		line = line[:157] + "..."
-	}
-	fmt.Fprintf(p.w, "\r\033[K%s", line)
-	p.printed = true
-}
-
-func (p *progress) finish() {
-	if !p.on {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.printed {
-		fmt.Fprint(p.w, "\r\033[K")
-	}
 }

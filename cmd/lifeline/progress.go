@@ -1,0 +1,332 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/charmbracelet/x/ansi"
+	"github.com/charmbracelet/x/term"
+
+	"github.com/lifelinehq/lifeline/snapshots"
+	"github.com/lifelinehq/lifeline/tenant/graphapi"
+)
+
+// progress draws a capture's progress on a terminal as a block of lines redrawn in
+// place: a header (time so far, objects, their rate, Graph requests, an ETA), one line
+// per kind still being read (objects, of how many, rate, ETA) and one line naming the
+// kinds already read. Every line is cut to the terminal's width, read at each draw:
+// a line that wraps would break the redraw and scroll the screen full of copies.
+type progress struct {
+	w     io.Writer
+	on    bool
+	size  func() (width, height int)
+	now   func() time.Time
+	stats func() graphapi.Stats // nil: no request counts
+
+	mu    sync.Mutex
+	start time.Time
+	last  time.Time
+	kinds map[string]*kindProgress
+	drawn int // lines the last draw left on screen
+	stop  chan struct{}
+	ended chan struct{}
+}
+
+// kindProgress is what a progress display knows of one kind.
+type kindProgress struct {
+	objects, total int64
+	done           bool
+	// samples are recent (time, objects) pairs: the rate is read over the last
+	// rateWindow, so that it falls while Graph throttles and the ETA follows.
+	samples []progressSample
+}
+
+type progressSample struct {
+	at      time.Time
+	objects int64
+}
+
+const (
+	redrawEvery = 100 * time.Millisecond
+	// tickEvery redraws when no objects arrive (a throttled or slow collection), so the
+	// clock and the rates show the capture is alive.
+	tickEvery  = 500 * time.Millisecond
+	rateWindow = 5 * time.Second
+)
+
+// newProgress returns a display on w that draws only when on (stderr is a terminal);
+// stats, when set, adds Graph's request and throttling counts to the header.
+func newProgress(w io.Writer, on bool, stats func() graphapi.Stats) *progress {
+	p := newProgressWith(w, on, stats, time.Now, func() (int, int) { return terminalSize(os.Stderr) })
+	if on {
+		p.stop, p.ended = make(chan struct{}), make(chan struct{})
+		go p.tick()
+	}
+	return p
+}
+
+// newProgressWith is newProgress with the clock and the terminal's size given, and no
+// ticker: tests draw it frame by frame.
+func newProgressWith(w io.Writer, on bool, stats func() graphapi.Stats, now func() time.Time, size func() (int, int)) *progress {
+	return &progress{w: w, on: on, size: size, now: now, stats: stats, start: now(), kinds: map[string]*kindProgress{}}
+}
+
+// terminalSize is f's width and height, or 80x24 when it has none.
+func terminalSize(f *os.File) (width, height int) {
+	w, h, err := term.GetSize(f.Fd())
+	if err != nil || w <= 0 {
+		return 80, 24
+	}
+	return w, h
+}
+
+// fitWidth cuts s to the width of the terminal on f, so that a line redrawn in place
+// with "\r" never wraps.
+func fitWidth(f *os.File, s string) string {
+	w, _ := terminalSize(f)
+	return ansi.Truncate(s, max(w-1, 10), "…")
+}
+
+func (p *progress) tick() {
+	defer close(p.ended)
+	t := time.NewTicker(tickEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-t.C:
+			p.mu.Lock()
+			if p.now().Sub(p.last) >= tickEvery {
+				p.draw()
+			}
+			p.mu.Unlock()
+		}
+	}
+}
+
+// events is the capture's Progress callback: nil when nothing is drawn, so that the
+// capture does not spend requests on totals nobody sees.
+func (p *progress) events() func(snapshots.CaptureProgress) {
+	if !p.on {
+		return nil
+	}
+	return p.update
+}
+
+// update records an event from the capture (called from several goroutines).
+func (p *progress) update(ev snapshots.CaptureProgress) {
+	if !p.on {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now()
+	k := p.kinds[ev.Kind]
+	if k == nil {
+		k = &kindProgress{}
+		p.kinds[ev.Kind] = k
+	}
+	k.objects = max(k.objects, ev.Objects)
+	if ev.Total > 0 {
+		k.total = ev.Total
+	}
+	k.done = k.done || ev.Done
+	k.sample(now)
+	if now.Sub(p.last) >= redrawEvery || ev.Done {
+		p.draw()
+	}
+}
+
+// sample adds the kind's count at now, at most one sample per redraw interval, and
+// forgets those older than the rate window (all but the newest of them, which anchors
+// the rate).
+func (k *kindProgress) sample(now time.Time) {
+	if n := len(k.samples); n > 0 && now.Sub(k.samples[n-1].at) < redrawEvery {
+		k.samples[n-1].objects = k.objects
+	} else {
+		k.samples = append(k.samples, progressSample{at: now, objects: k.objects})
+	}
+	old := 0
+	for old+1 < len(k.samples) && now.Sub(k.samples[old+1].at) >= rateWindow {
+		old++
+	}
+	k.samples = k.samples[old:]
+}
+
+// rate is objects per second over the rate window, or since the capture began while
+// the kind has a single sample.
+func (k *kindProgress) rate(start, now time.Time) float64 {
+	from := progressSample{at: start}
+	if len(k.samples) > 1 {
+		from = k.samples[0]
+	}
+	secs := now.Sub(from.at).Seconds()
+	if secs < 0.05 {
+		return 0
+	}
+	return float64(k.objects-from.objects) / secs
+}
+
+// eta is how long the kind should still take, and whether that is known.
+func (k *kindProgress) eta(rate float64) (time.Duration, bool) {
+	if k.done || k.total <= k.objects || rate <= 0 {
+		return 0, false
+	}
+	return time.Duration(float64(k.total-k.objects) / rate * float64(time.Second)), true
+}
+
+// lines renders the display as of now.
+func (p *progress) lines(now time.Time) []string {
+	var total int64
+	names := make([]string, 0, len(p.kinds))
+	for name, k := range p.kinds {
+		names = append(names, name)
+		total += k.objects
+	}
+	rank := map[string]int{}
+	for i, k := range kindOrder() {
+		rank[k] = i + 1
+	}
+	sort.Slice(names, func(i, j int) bool {
+		ri, rj := rank[names[i]], rank[names[j]]
+		if ri == 0 || rj == 0 {
+			return ri != 0 || (rj == 0 && names[i] < names[j])
+		}
+		return ri < rj
+	})
+	elapsed := now.Sub(p.start)
+	header := fmt.Sprintf("capturing %s · %s objects · %s", clock(elapsed), grouped(total), perSecond(float64(total)/max(elapsed.Seconds(), 0.001)))
+	if p.stats != nil {
+		s := p.stats()
+		header += fmt.Sprintf(" · %s requests", grouped(s.Requests))
+		if s.Throttled > 0 {
+			header += fmt.Sprintf(", %s throttled", grouped(s.Throttled))
+		}
+	}
+	var running, read []string
+	var longest time.Duration
+	for _, name := range names {
+		k := p.kinds[name]
+		if k.done {
+			read = append(read, name+" "+grouped(k.objects))
+			continue
+		}
+		of := ""
+		if k.total > 0 {
+			of = "of " + grouped(k.total)
+		}
+		r := k.rate(p.start, now)
+		line := fmt.Sprintf("  %-26s %9s %-13s %8s", name, grouped(k.objects), of, perSecond(r))
+		if eta, ok := k.eta(r); ok {
+			line += "  ETA " + clock(eta)
+			longest = max(longest, eta)
+		}
+		running = append(running, line)
+	}
+	if longest > 0 {
+		header += " · ETA " + clock(longest)
+	}
+	out := append([]string{header}, running...)
+	if len(read) > 0 {
+		out = append(out, "  read: "+strings.Join(read, " · "))
+	}
+	return out
+}
+
+// draw replaces the block on screen with the current one. The caller holds p.mu.
+func (p *progress) draw() {
+	now := p.now()
+	p.last = now
+	lines := p.lines(now)
+	width, height := p.size()
+	if height > 2 && len(lines) > height-1 {
+		// A block taller than the screen cannot be redrawn in place: keep the header,
+		// the first kinds and the list of those read.
+		keep := append(lines[:height-2:height-2], lines[len(lines)-1])
+		lines = keep
+	}
+	var b strings.Builder
+	if p.drawn > 1 {
+		fmt.Fprintf(&b, "\x1b[%dA", p.drawn-1)
+	}
+	b.WriteByte('\r')
+	for i, l := range lines {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString("\x1b[2K")
+		b.WriteString(ansi.Truncate(l, max(width-1, 10), "…"))
+	}
+	b.WriteString("\x1b[J")
+	io.WriteString(p.w, b.String())
+	p.drawn = len(lines)
+}
+
+// finish stops the display and erases it, leaving the cursor where it began.
+func (p *progress) finish() {
+	if !p.on {
+		return
+	}
+	if p.stop != nil {
+		close(p.stop)
+		<-p.ended
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.drawn > 0 {
+		var b strings.Builder
+		if p.drawn > 1 {
+			fmt.Fprintf(&b, "\x1b[%dA", p.drawn-1)
+		}
+		b.WriteString("\r\x1b[J")
+		io.WriteString(p.w, b.String())
+		p.drawn = 0
+	}
+}
+
+// grouped writes n with thousands separators: 1,234,567.
+func grouped(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	if neg {
+		b.WriteByte('-')
+	}
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// perSecond is a rate the way a person reads it at a glance: 840/s, 12.5k/s.
+func perSecond(r float64) string {
+	if r < 1000 {
+		return fmt.Sprintf("%.0f/s", r)
+	}
+	return fmt.Sprintf("%.1fk/s", r/1000)
+}
+
+// clock is a duration to the tenth of a second under a minute, then to the second.
+func clock(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	case d < time.Hour:
+		d = d.Round(time.Second)
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	default:
+		d = d.Round(time.Minute)
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+}
