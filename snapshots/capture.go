@@ -101,6 +101,9 @@ func Capture(ctx context.Context, client *graphapi.Client, store *Store, opts Ca
 		if prev.TenantID != client.TenantID() {
 			return CaptureReport{}, fmt.Errorf("%s holds tenant %s, but the credentials reach tenant %s", store.Path(), prev.TenantID, client.TenantID())
 		}
+		if prev.GraphURL != client.GraphURL() && len(prev.DeltaTokens) > 0 {
+			return CaptureReport{}, fmt.Errorf("snapshot %d in %s was read from %s, not %s, and its delta tokens only work there; take a full capture without --incremental", prev.ID, store.Path(), prev.GraphURL, client.GraphURL())
+		}
 		cap.prev = prev
 	}
 	auditSince, err := store.LatestAuditTime(ctx)

@@ -278,6 +278,25 @@ func TestIncrementalCaptureEqualsAFullOne(t *testing.T) {
 	}
 }
 
+// Delta tokens belong to the Graph endpoint that issued them: an incremental capture
+// from another one is refused before anything is read, and the file stays as it was.
+func TestIncrementalCaptureFromAnotherGraphURLIsRefused(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	first, second := startSim(t, sim.ThrottleOff), startSim(t, sim.ThrottleOff)
+	store := openStore(t, "moved.db")
+	if _, err := snapshots.Capture(ctx, first.client, store, snapshots.CaptureOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := snapshots.Capture(ctx, second.client, store, snapshots.CaptureOptions{Incremental: true})
+	if err == nil || !strings.Contains(err.Error(), "its delta tokens only work there; take a full capture without --incremental") {
+		t.Fatalf("incremental capture from another graph URL: %v", err)
+	}
+	if snaps, err := store.Snapshots(ctx); err != nil || len(snaps) != 1 {
+		t.Fatalf("the refused capture left %d snapshots (%v), want 1", len(snaps), err)
+	}
+}
+
 func TestFailedCaptureLeavesTheFileAsItWas(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

@@ -18,6 +18,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -78,6 +79,9 @@ func Open(ctx context.Context, path string, opts OpenOptions) (*Store, error) {
 		if opts.ReadOnly {
 			return nil, fmt.Errorf("no snapshot file at %s to open read-only", path)
 		}
+		if dir := filepath.Dir(path); !isDir(dir) {
+			return nil, fmt.Errorf("cannot create %s: the folder %s does not exist; create it or give another path", path, dir)
+		}
 	default:
 		return nil, fmt.Errorf("cannot read %s: %w", path, statErr)
 	}
@@ -107,6 +111,11 @@ func Open(ctx context.Context, path string, opts OpenOptions) (*Store, error) {
 	}
 	s.dicts.db = s.r
 	return s, nil
+}
+
+func isDir(path string) bool {
+	info, err := os.Stat(path)
+	return err == nil && info.IsDir()
 }
 
 // checkHeader refuses files that are not SQLite databases before the driver sees them:

@@ -286,6 +286,14 @@ func TestForeignAndCorruptFilesAreRefusedUntouched(t *testing.T) {
 	if _, err := Open(ctx, filepath.Join(dir, "missing.db"), OpenOptions{}); err == nil || !strings.Contains(err.Error(), "lifeline capture --out") {
 		t.Errorf("missing file error = %v", err)
 	}
+	// A new file in a folder that does not exist says which folder, and creates nothing.
+	nowhere := filepath.Join(dir, "no", "such", "folder", "new.db")
+	if _, err := Open(ctx, nowhere, OpenOptions{Create: true}); err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "no", "such", "folder")+" does not exist") {
+		t.Errorf("missing folder error = %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "no")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("refusing a path in a missing folder created something: %v", err)
+	}
 }
 
 func TestCarryForwardAndRemove(t *testing.T) {
