@@ -29,21 +29,28 @@ type CaptureOptions struct {
 	// Parallel is how many collections are read at once; Graph's budget, enforced by
 	// the client's pacer, decides the real rate. Default 4.
 	Parallel int
-	// Progress, when set, is called (from several goroutines) as objects arrive.
+	// Progress, when set, is called (from several goroutines) as objects arrive and
+	// when Graph's count of a kind does. Setting it costs up to four $count requests,
+	// for the totals.
 	Progress func(CaptureProgress)
 	// Now is the clock (tests inject one).
 	Now func() time.Time
 }
 
-// CaptureProgress is a running count for one kind.
+// CaptureProgress is a running count for one kind. Events come from several
+// goroutines and may arrive out of order: a display keeps the largest Objects, the
+// latest non-zero Total, and Done once it was seen.
 type CaptureProgress struct {
-	Kind    string
+	Kind string
+	// Objects is how many live objects of the kind were read so far; in an incremental
+	// capture, how many changes.
 	Objects int64
 	// Total is how many live objects of the kind Graph counted as the capture began, or
 	// 0 when that is unknown. $count is eventually consistent, so it guides an ETA; the
 	// capture may read a few more or fewer.
 	Total int64
-	Done  bool
+	// Done says the kind is read in full: its objects, its links and its recycle bins.
+	Done bool
 }
 
 // CaptureReport summarises a capture.
@@ -101,8 +108,8 @@ func Capture(ctx context.Context, client *graphapi.Client, store *Store, opts Ca
 		if prev.TenantID != client.TenantID() {
 			return CaptureReport{}, fmt.Errorf("%s holds tenant %s, but the credentials reach tenant %s", store.Path(), prev.TenantID, client.TenantID())
 		}
-		if prev.GraphURL != client.GraphURL() && len(prev.DeltaTokens) > 0 {
-			return CaptureReport{}, fmt.Errorf("snapshot %d in %s was read from %s, not %s, and its delta tokens only work there; take a full capture without --incremental", prev.ID, store.Path(), prev.GraphURL, client.GraphURL())
+		if !strings.EqualFold(prev.GraphURL, client.GraphURL()) && len(prev.DeltaTokens) > 0 {
+			return CaptureReport{}, fmt.Errorf("snapshot %d in %s was read from %s, not %s, and its delta tokens only work there; pass --graph-url %s or take a full capture without --incremental", prev.ID, store.Path(), prev.GraphURL, client.GraphURL(), prev.GraphURL)
 		}
 		cap.prev = prev
 	}
@@ -291,7 +298,7 @@ func (c *capture) countTotals(ctx context.Context) (stop func()) {
 			if err != nil {
 				return
 			}
-			n, err := strconv.ParseInt(strings.TrimSpace(string(resp.Body)), 10, 64)
+			n, err := strconv.ParseInt(strings.TrimSpace(strings.TrimPrefix(string(resp.Body), "\ufeff")), 10, 64)
 			if err != nil || n < 0 {
 				return
 			}
@@ -421,12 +428,16 @@ func (c *capture) putAll(ctx context.Context, ps []Prepared) error {
 
 // listPlain reads a collection with its full $select into the snapshot.
 func (c *capture) listPlain(ctx context.Context, kind entra.Kind) error {
-	_, err := c.list(ctx, kind, false)
-	return err
+	if _, err := c.list(ctx, kind, false); err != nil {
+		return err
+	}
+	c.progress(kind, 0, true)
+	return nil
 }
 
 // list reads a collection (999 a page, each page prepared while the next is fetched),
-// then the kind's recycle bin; with wantIDs it returns the ids of the live objects.
+// then the kind's recycle bin; with wantIDs it returns the ids of the live objects. The
+// caller says when the kind is done: it may have links still to read.
 func (c *capture) list(ctx context.Context, kind entra.Kind, wantIDs bool) ([]string, error) {
 	spec := entra.MustLookup(kind)
 	var ids []string
@@ -454,7 +465,6 @@ func (c *capture) list(ctx context.Context, kind entra.Kind, wantIDs bool) ([]st
 			return nil, err
 		}
 	}
-	c.progress(kind, 0, true)
 	return ids, nil
 }
 
@@ -492,8 +502,11 @@ func (c *capture) listWithLinks(ctx context.Context, kind entra.Kind) error {
 		}
 	}
 	if kind == entra.KindServicePrincipal {
-		return c.appRoleAssignments(ctx, ids)
+		if err := c.appRoleAssignments(ctx, ids); err != nil {
+			return err
+		}
 	}
+	c.progress(kind, 0, true)
 	return nil
 }
 
@@ -769,7 +782,11 @@ func (c *capture) users(ctx context.Context) error {
 		return err
 	})
 	g.Go(func() error { return c.managers(gctx) })
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	c.progress(kind, 0, true)
+	return nil
 }
 
 // managers reads every user's manager through a delta round that selects nothing else:

@@ -36,6 +36,7 @@ type progress struct {
 	drawn int // lines the last draw left on screen
 	stop  chan struct{}
 	ended chan struct{}
+	once  sync.Once
 }
 
 // kindProgress is what a progress display knows of one kind.
@@ -90,7 +91,14 @@ func terminalSize(f *os.File) (width, height int) {
 // with "\r" never wraps.
 func fitWidth(f *os.File, s string) string {
 	w, _ := terminalSize(f)
-	return ansi.Truncate(s, max(w-1, 10), "…")
+	return fit(s, w)
+}
+
+// fit cuts s short of the last column of a terminal width columns wide (a character in
+// the last column leaves some terminals about to wrap). The marks are ASCII: "·" and
+// "…" take two columns on terminals that draw ambiguous-width characters wide.
+func fit(s string, width int) string {
+	return ansi.Truncate(s, max(width-1, 1), "...")
 }
 
 func (p *progress) tick() {
@@ -103,7 +111,9 @@ func (p *progress) tick() {
 			return
 		case <-t.C:
 			p.mu.Lock()
-			if p.now().Sub(p.last) >= tickEvery {
+			// Nothing is drawn before the first event: until then the terminal may be
+			// showing a sign-in prompt.
+			if p.on && len(p.kinds) > 0 && p.now().Sub(p.last) >= tickEvery {
 				p.draw()
 			}
 			p.mu.Unlock()
@@ -122,11 +132,11 @@ func (p *progress) events() func(snapshots.CaptureProgress) {
 
 // update records an event from the capture (called from several goroutines).
 func (p *progress) update(ev snapshots.CaptureProgress) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if !p.on {
 		return
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	now := p.now()
 	k := p.kinds[ev.Kind]
 	if k == nil {
@@ -160,12 +170,19 @@ func (k *kindProgress) sample(now time.Time) {
 	k.samples = k.samples[old:]
 }
 
-// rate is objects per second over the rate window, or since the capture began while
-// the kind has a single sample.
+// rate is objects per second over the rate window (0 once nothing arrived for the
+// whole window), or since the capture began while the kind has a single sample.
 func (k *kindProgress) rate(start, now time.Time) float64 {
 	from := progressSample{at: start}
 	if len(k.samples) > 1 {
 		from = k.samples[0]
+	}
+	// The newest sample a window old or more anchors it: samples are only taken as
+	// objects arrive, so during a stall it is the last one, and the rate is 0.
+	for _, s := range k.samples {
+		if now.Sub(s.at) >= rateWindow {
+			from = s
+		}
 	}
 	secs := now.Sub(from.at).Seconds()
 	if secs < 0.05 {
@@ -179,7 +196,11 @@ func (k *kindProgress) eta(rate float64) (time.Duration, bool) {
 	if k.done || k.total <= k.objects || rate <= 0 {
 		return 0, false
 	}
-	return time.Duration(float64(k.total-k.objects) / rate * float64(time.Second)), true
+	secs := float64(k.total-k.objects) / rate
+	if secs > 99*3600 {
+		return 0, false // a trickle: no ETA is better than a silly one
+	}
+	return time.Duration(secs * float64(time.Second)), true
 }
 
 // lines renders the display as of now.
@@ -202,10 +223,10 @@ func (p *progress) lines(now time.Time) []string {
 		return ri < rj
 	})
 	elapsed := now.Sub(p.start)
-	header := fmt.Sprintf("capturing %s · %s objects · %s", clock(elapsed), grouped(total), perSecond(float64(total)/max(elapsed.Seconds(), 0.001)))
+	header := fmt.Sprintf("capturing %s, %s objects, %s", clock(elapsed), grouped(total), perSecond(float64(total)/max(elapsed.Seconds(), 0.001)))
 	if p.stats != nil {
 		s := p.stats()
-		header += fmt.Sprintf(" · %s requests", grouped(s.Requests))
+		header += fmt.Sprintf(", %s requests", grouped(s.Requests))
 		if s.Throttled > 0 {
 			header += fmt.Sprintf(", %s throttled", grouped(s.Throttled))
 		}
@@ -231,11 +252,11 @@ func (p *progress) lines(now time.Time) []string {
 		running = append(running, line)
 	}
 	if longest > 0 {
-		header += " · ETA " + clock(longest)
+		header += ", ETA " + clock(longest)
 	}
 	out := append([]string{header}, running...)
 	if len(read) > 0 {
-		out = append(out, "  read: "+strings.Join(read, " · "))
+		out = append(out, "  read: "+strings.Join(read, ", "))
 	}
 	return out
 }
@@ -262,24 +283,27 @@ func (p *progress) draw() {
 			b.WriteByte('\n')
 		}
 		b.WriteString("\x1b[2K")
-		b.WriteString(ansi.Truncate(l, max(width-1, 10), "…"))
+		b.WriteString(fit(l, width))
 	}
 	b.WriteString("\x1b[J")
 	io.WriteString(p.w, b.String())
 	p.drawn = len(lines)
 }
 
-// finish stops the display and erases it, leaving the cursor where it began.
+// finish stops the display and erases it, leaving the cursor where it began; later
+// events draw nothing.
 func (p *progress) finish() {
-	if !p.on {
-		return
-	}
+	p.once.Do(p.end)
+}
+
+func (p *progress) end() {
 	if p.stop != nil {
 		close(p.stop)
 		<-p.ended
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.on = false
 	if p.drawn > 0 {
 		var b strings.Builder
 		if p.drawn > 1 {
@@ -320,7 +344,7 @@ func perSecond(r float64) string {
 // clock is a duration to the tenth of a second under a minute, then to the second.
 func clock(d time.Duration) string {
 	switch {
-	case d < time.Minute:
+	case d.Round(100*time.Millisecond) < time.Minute:
 		return fmt.Sprintf("%.1fs", d.Seconds())
 	case d < time.Hour:
 		d = d.Round(time.Second)

@@ -83,7 +83,7 @@ func TestProgressRedrawsOneBlockThatFitsTheTerminal(t *testing.T) {
 
 	got := screen(t, out.String())
 	want := []string{
-		"capturing 2.2s · 532 objects · 242/s · ETA 1.8s",
+		"capturing 2.2s, 532 objects, 242/s, ETA 1.8s",
 		"  user                             400 of 1,000         333/s  ETA 1.8s",
 		"  group                             30                   14/s",
 		"  read: application 102",
@@ -104,7 +104,7 @@ func TestProgressRedrawsOneBlockThatFitsTheTerminal(t *testing.T) {
 			t.Errorf("line of %d columns on a %d-column terminal: %q", n, width, l)
 		}
 	}
-	if !strings.HasSuffix(got[2], "…") || !strings.HasPrefix(got[2], "  read: user 1,000") {
+	if !strings.HasSuffix(got[2], "...") || !strings.HasPrefix(got[2], "  read: user 1,000") {
 		t.Errorf("read line %q", got[2])
 	}
 
@@ -112,6 +112,41 @@ func TestProgressRedrawsOneBlockThatFitsTheTerminal(t *testing.T) {
 	p.finish()
 	if got := screen(t, out.String()); strings.Join(got, "") != "" {
 		t.Errorf("after finish the screen shows %q", got)
+	}
+	n := out.Len()
+	p.update(snapshots.CaptureProgress{Kind: "group", Objects: 40})
+	p.finish()
+	if out.Len() != n {
+		t.Errorf("an event after finish drew %q", out.String()[n:])
+	}
+}
+
+// A kind that stops receiving objects (Graph throttling, a slow page) shows its rate
+// falling to 0 over the rate window, and no ETA once it is 0.
+func TestProgressRateFallsDuringAStall(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	now := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+	p := newProgressWith(&out, true, nil, func() time.Time { return now }, func() (int, int) { return 100, 24 })
+	for i := 1; i <= 10; i++ {
+		now = now.Add(time.Second)
+		p.update(snapshots.CaptureProgress{Kind: "user", Objects: int64(i) * 1000, Total: 100_000})
+	}
+	kindLine := func() string {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.lines(now)[1]
+	}
+	if l := kindLine(); !strings.Contains(l, "1.0k/s") || !strings.Contains(l, "ETA 1m30s") {
+		t.Errorf("steady: %q", l)
+	}
+	now = now.Add(2 * time.Second)
+	if l := kindLine(); !strings.Contains(l, "600/s") {
+		t.Errorf("2 s into a stall: %q", l) // 3,000 objects in the last 5 s
+	}
+	now = now.Add(5 * time.Second)
+	if l := kindLine(); !strings.Contains(l, " 0/s") || strings.Contains(l, "ETA") {
+		t.Errorf("7 s into a stall: %q", l)
 	}
 }
 
@@ -131,7 +166,8 @@ func TestProgressNumbers(t *testing.T) {
 	for _, c := range []struct{ got, want string }{
 		{grouped(0), "0"}, {grouped(999), "999"}, {grouped(1000), "1,000"}, {grouped(-1234567), "-1,234,567"},
 		{perSecond(840), "840/s"}, {perSecond(12_540), "12.5k/s"},
-		{clock(1500 * time.Millisecond), "1.5s"}, {clock(125 * time.Second), "2m05s"}, {clock(3*time.Hour + 20*time.Minute), "3h20m"},
+		{clock(1500 * time.Millisecond), "1.5s"}, {clock(59970 * time.Millisecond), "1m00s"},
+		{clock(125 * time.Second), "2m05s"}, {clock(3*time.Hour + 20*time.Minute), "3h20m"},
 	} {
 		if c.got != c.want {
 			t.Errorf("got %q, want %q", c.got, c.want)
