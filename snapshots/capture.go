@@ -176,6 +176,9 @@ func Capture(ctx context.Context, client *graphapi.Client, store *Store, opts Ca
 		if ctx.Err() != nil {
 			return CaptureReport{}, fmt.Errorf("capture interrupted; nothing was written to %s: %w", store.Path(), ctx.Err())
 		}
+		if full := store.explainFull("capture", collectErr); full != collectErr {
+			return CaptureReport{}, full
+		}
 		return CaptureReport{}, fmt.Errorf("capture failed; nothing was written to %s: %w", store.Path(), collectErr)
 	}
 	for _, k := range []entra.Kind{entra.KindUser, entra.KindGroup} {
@@ -184,11 +187,11 @@ func Capture(ctx context.Context, client *graphapi.Client, store *Store, opts Ca
 		}
 	}
 	if err := w.PruneLinks(ctx); err != nil {
-		return CaptureReport{}, err
+		return CaptureReport{}, store.explainFull("capture", err)
 	}
 	snap, err := w.Commit(ctx)
 	if err != nil {
-		return CaptureReport{}, err
+		return CaptureReport{}, store.explainFull("capture", err)
 	}
 	rep := CaptureReport{Snapshot: snap, Objects: map[string]int{}, Links: snap.LinkCount, Audit: int(cap.auditCount.Load()),
 		Duration: opts.Now().Sub(start), Requests: client.Stats().Requests - startRequests, Warnings: cap.warnings}

@@ -2,6 +2,7 @@ package snapshots
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -97,6 +98,36 @@ func TestImportRefusesTamperedOrHostileFoldersAndChangesNothing(t *testing.T) {
 				t.Fatalf("a failed import left %d snapshots", len(snaps))
 			}
 		})
+	}
+}
+
+// A disk that fills up during an import (here, SQLite's max_page_count) leaves the file
+// as it was and says so in words, not as "database or disk is full (13)".
+func TestImportOntoAFullDiskSaysSoAndKeepsTheFile(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	src := newStore(t)
+	snap := writeSnapshot(t, src, 3000, func(i int) string { return "Sales" }, "big")
+	dir := filepath.Join(t.TempDir(), "export")
+	if _, err := src.Export(ctx, snap.ID, dir); err != nil {
+		t.Fatal(err)
+	}
+	dst := newStore(t)
+	first := writeSnapshot(t, dst, 3, func(int) string { return "x" }, "first")
+	var pages int64
+	if err := dst.w.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dst.w.ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", pages)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := dst.Import(ctx, dir, ImportOptions{})
+	if err == nil || !strings.Contains(err.Error(), "the disk holding "+dst.Path()+" is full: nothing of this import was kept") {
+		t.Fatalf("import onto a full disk: %v", err)
+	}
+	snaps, err := dst.Snapshots(ctx)
+	if err != nil || len(snaps) != 1 || snaps[0].RootHash != first.RootHash {
+		t.Fatalf("after the failed import the file holds %+v (%v), want snapshot %d alone", snaps, err, first.ID)
 	}
 }
 

@@ -46,7 +46,8 @@ type ImportOptions struct {
 // Export (the round trip keeps the root hash), or one written by Microsoft's
 // EntraExporter. Everything is checked before anything is committed: a bad file
 // anywhere leaves the store as it was.
-func (s *Store) Import(ctx context.Context, dir string, opts ImportOptions) (ImportReport, error) {
+func (s *Store) Import(ctx context.Context, dir string, opts ImportOptions) (rep ImportReport, err error) {
+	defer func() { err = s.explainFull("import", err) }()
 	info, err := os.Stat(dir)
 	if err != nil {
 		return ImportReport{}, fmt.Errorf("cannot read %s: %w", dir, err)

@@ -24,7 +24,8 @@ import (
 	"strings"
 	"sync"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // ApplicationID is stored in the SQLite header of every lifeline file ("LFLN"), so that a
@@ -111,6 +112,16 @@ func Open(ctx context.Context, path string, opts OpenOptions) (*Store, error) {
 	}
 	s.dicts.db = s.r
 	return s, nil
+}
+
+// explainFull turns SQLite's "database or disk is full" during what (a capture, an
+// import) into what it means for the operator; other errors pass as they are.
+func (s *Store) explainFull(what string, err error) error {
+	var se *sqlite.Error
+	if !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_FULL {
+		return err
+	}
+	return fmt.Errorf("the disk holding %s is full: nothing of this %s was kept and the file's earlier snapshots are untouched; free some space and run it again (%w)", s.path, what, err)
 }
 
 func isDir(path string) bool {
