@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lifelinehq/lifeline/entra"
 )
@@ -128,6 +129,29 @@ func TestImportOntoAFullDiskSaysSoAndKeepsTheFile(t *testing.T) {
 	snaps, err := dst.Snapshots(ctx)
 	if err != nil || len(snaps) != 1 || snaps[0].RootHash != first.RootHash {
 		t.Fatalf("after the failed import the file holds %+v (%v), want snapshot %d alone", snaps, err, first.ID)
+	}
+}
+
+// So does an apply journal that cannot be written, with what to do about the apply.
+func TestJournalOntoAFullDiskSaysHowToResume(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t)
+	writeSnapshot(t, s, 3, func(int) string { return "x" }, "first")
+	var pages int64
+	if err := s.w.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.w.ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", pages)); err != nil {
+		t.Fatal(err)
+	}
+	steps := make([]StepRecord, 5000)
+	for i := range steps {
+		steps[i] = StepRecord{StepID: fmt.Sprintf("step-%05d", i), State: StepSent, Result: []byte(`{"note":"` + strings.Repeat("x", 200) + `"}`), UpdatedAt: time.Unix(0, 0)}
+	}
+	err := s.Journal(ctx, "plan", "tenant-1", steps, nil)
+	if err == nil || !strings.Contains(err.Error(), "is full, so the apply journal cannot be written and the apply stopped: free some space and run the same apply again") {
+		t.Fatalf("journal onto a full disk: %v", err)
 	}
 }
 

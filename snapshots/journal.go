@@ -133,7 +133,12 @@ func (s *Store) StepRecords(ctx context.Context, planHash string) (map[string]St
 // Journal writes step states and the ledger entries they produced in one transaction:
 // either the tenant-side effect of a step is fully recorded, or the step is retried
 // (and reconciled by natural key) on resume.
-func (s *Store) Journal(ctx context.Context, planHash, tenantID string, steps []StepRecord, ledger []LedgerEntry) error {
+func (s *Store) Journal(ctx context.Context, planHash, tenantID string, steps []StepRecord, ledger []LedgerEntry) (err error) {
+	defer func() {
+		if isFull(err) {
+			err = fmt.Errorf("the disk holding %s is full, so the apply journal cannot be written and the apply stopped: free some space and run the same apply again, which resumes from the journal and checks the steps that were in flight (%w)", s.path, err)
+		}
+	}()
 	w, err := s.writable()
 	if err != nil {
 		return err

@@ -117,11 +117,16 @@ func Open(ctx context.Context, path string, opts OpenOptions) (*Store, error) {
 // explainFull turns SQLite's "database or disk is full" during what (a capture, an
 // import) into what it means for the operator; other errors pass as they are.
 func (s *Store) explainFull(what string, err error) error {
-	var se *sqlite.Error
-	if !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_FULL {
+	if !isFull(err) {
 		return err
 	}
 	return fmt.Errorf("the disk holding %s is full: nothing of this %s was kept and the file's earlier snapshots are untouched; free some space and run it again (%w)", s.path, what, err)
+}
+
+// isFull reports whether err is SQLite's "database or disk is full".
+func isFull(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_FULL
 }
 
 func isDir(path string) bool {
