@@ -135,8 +135,11 @@ func (s *Store) StepRecords(ctx context.Context, planHash string) (map[string]St
 // (and reconciled by natural key) on resume.
 func (s *Store) Journal(ctx context.Context, planHash, tenantID string, steps []StepRecord, ledger []LedgerEntry) (err error) {
 	defer func() {
-		if isFull(err) {
+		switch {
+		case isFull(err):
 			err = fmt.Errorf("the disk holding %s is full, so the apply journal cannot be written and the apply stopped: free some space and run the same apply again, which resumes from the journal and checks the steps that were in flight (%w)", s.path, err)
+		case isBusy(err):
+			err = fmt.Errorf("another process (a capture or an import) has been writing to %s for over %v, so the apply journal cannot be written and the apply stopped: run the same apply again once it has finished, which resumes from the journal (%w)", s.path, busyTimeout, err)
 		}
 	}()
 	w, err := s.writable()

@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"modernc.org/sqlite" // registers the "sqlite" driver
 	sqlite3 "modernc.org/sqlite/lib"
@@ -129,6 +130,13 @@ func isFull(err error) bool {
 	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_FULL
 }
 
+// isBusy reports whether err is SQLite's "database is locked": another process held
+// the file's write lock for longer than busy_timeout.
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
+}
+
 func isDir(path string) bool {
 	info, err := os.Stat(path)
 	return err == nil && info.IsDir()
@@ -170,11 +178,15 @@ func checkHeader(path string) error {
 // data); large pages also make fewer, larger writes.
 const pageSize = 65536
 
+// busyTimeout is how long a write waits for another process's write lock on the file
+// before it gives up.
+const busyTimeout = 10 * time.Second
+
 func openPool(path string, readOnly bool, conns int) (*sql.DB, error) {
 	q := url.Values{}
 	// busy_timeout must come first so the connection waits instead of failing while
 	// another connection switches the file to WAL; the driver orders it first.
-	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "busy_timeout("+strconv.Itoa(int(busyTimeout.Milliseconds()))+")")
 	q.Add("_pragma", "foreign_keys(ON)")
 	if readOnly {
 		q.Add("_pragma", "query_only(1)")

@@ -296,6 +296,40 @@ func TestForeignAndCorruptFilesAreRefusedUntouched(t *testing.T) {
 	}
 }
 
+// A write that finds another process holding the file's write lock past the busy
+// timeout says what is going on and what to do, for a capture and for an apply.
+func TestWritingWhileAnotherProcessWritesSaysSo(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t)
+	writeSnapshot(t, s, 3, func(int) string { return "x" }, "first")
+	other, err := sql.Open("sqlite", s.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	holder, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	if _, err := holder.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	defer holder.ExecContext(ctx, "ROLLBACK")
+	// Production waits busyTimeout; the test need not.
+	if _, err := s.w.ExecContext(ctx, "PRAGMA busy_timeout = 20"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Begin(ctx, SnapshotMeta{TenantID: "tenant-1"}); err == nil || !strings.Contains(err.Error(), "has been writing to "+s.Path()+" for over 10s; wait for it to finish or write to another file") {
+		t.Errorf("Begin while another process writes: %v", err)
+	}
+	err = s.Journal(ctx, "plan", "tenant-1", []StepRecord{{StepID: "s1", State: StepSent, UpdatedAt: time.Unix(0, 0)}}, nil)
+	if err == nil || !strings.Contains(err.Error(), "so the apply journal cannot be written and the apply stopped: run the same apply again once it has finished") {
+		t.Errorf("Journal while another process writes: %v", err)
+	}
+}
+
 func TestCarryForwardAndRemove(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
