@@ -52,7 +52,7 @@ administrator or a break-glass account of the snapshot.
 Progress goes to stderr; --json prints one event per line on stdout instead
 ({"type", "at", "stage", "step": {...}, "progress": {...}, "message"}), the last being
 "finished". Exit codes: 0 every step done, 1 a step failed, 4 stopped with steps pending.`,
-		Args: cobra.ExactArgs(1),
+		Args: oneArg("the plan file 'lifeline plan' wrote (PLAN.json)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if cmd.Flags().Changed("pace") && (pace <= 0 || pace > 1) {
 				return usagef(fmt.Sprintf("--pace %v: give the fraction of the tenant's budget to use, above 0 and at most 1 (default %v)", pace, graphapi.DefaultPace))

@@ -282,6 +282,10 @@ func TestBadInputGetsOneSentenceAndExitCodes(t *testing.T) {
 		{[]string{"frobnicate"}, 2, "unknown command"},
 		{[]string{"snapshots", "list", "--db", "x", "--nope"}, 2, "unknown flag"},
 		{[]string{"diff", "--db", "x.db", "--from", "1", "--to", "2", "--kind", "printer"}, 2, "unknown object kind"},
+		{[]string{"snapshots", "show", "--db", "x.db"}, 2, "'lifeline snapshots show' needs a snapshot: its id, its exact label or latest"},
+		{[]string{"snapshots", "export", "--db", "x.db", "1", "2", "--to", dir}, 2, "takes one argument, a snapshot"},
+		{[]string{"apply"}, 2, "'lifeline apply' needs the plan file"},
+		{[]string{"graph", "--db", "x.db", "--snapshot", "1"}, 2, "'lifeline graph' needs an object"},
 	}
 	for _, c := range cases {
 		_, errs, code := lifeline(t, c.args...)

@@ -68,7 +68,7 @@ The same --seed on the same tenant picks the same targets.
 
 Anything that does not prove, through GET /_sim/identity, that it is a lifeline
 simulated tenant is refused before any write.`,
-		Args: cobra.ExactArgs(1),
+		Args: oneArg("an incident name ('lifeline drill list' shows them)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			if _, ok := engine.LookupScenario(name); !ok {

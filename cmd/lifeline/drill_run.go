@@ -40,7 +40,7 @@ simulated tenant: anything else is refused before any write.
 "seconds"}], "plan", "steps", "apply", "verify", "recovery_seconds", "changes_per_s",
 "versus_microsoft", "score"}. Exit 0 when verify is clean, 3 when differences remain,
 1 when a step failed.`,
-		Args: cobra.ExactArgs(1),
+		Args: oneArg("an incident name ('lifeline drill list' shows them)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := args[0]
 			if _, ok := engine.LookupScenario(name); !ok {

@@ -44,7 +44,7 @@ userPrincipalName, an appId or an exact display name. The blast radius is what
 would break if the object were gone: CA policies that would lose a target or an
 exclusion, role assignments, app role assignments and grants that would vanish,
 and the groups it is nested in.`,
-		Args: cobra.ExactArgs(1),
+		Args: oneArg("an object: its id, userPrincipalName, appId or exact display name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if asJSON && asDot {
 				return usagef("choose one of --json or --dot")

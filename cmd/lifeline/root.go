@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -40,6 +41,21 @@ type usageError struct{ msg string }
 func (e usageError) Error() string { return e.msg }
 
 func usagef(msg string) error { return usageError{msg: msg} }
+
+// oneArg accepts exactly one argument, and when it is missing or there are more says
+// what it is (what: "a snapshot: its id, its exact label or latest") instead of cobra's
+// "accepts 1 arg(s), received 0".
+func oneArg(what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		switch {
+		case len(args) == 0:
+			return usagef(fmt.Sprintf("'%s' needs %s", cmd.CommandPath(), what))
+		case len(args) > 1:
+			return usagef(fmt.Sprintf("'%s' takes one argument, %s, but was given %d (%s); quote a name with spaces", cmd.CommandPath(), what, len(args), strings.Join(args, " ")))
+		}
+		return nil
+	}
+}
 
 func isUsageError(err error) bool {
 	var u usageError

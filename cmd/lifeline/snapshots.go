@@ -75,7 +75,7 @@ func newSnapshotsCommand(stdout io.Writer) *cobra.Command {
 	show := &cobra.Command{
 		Use:   "show SNAP",
 		Short: "Show one snapshot: counts per kind, recycle bin, links, hashes",
-		Args:  cobra.ExactArgs(1),
+		Args:  oneArg("a snapshot: its id, its exact label or latest ('lifeline snapshots list --db FILE' shows them)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := openStore(cmd.Context(), db, false)
 			if err != nil {
@@ -156,7 +156,7 @@ func newSnapshotsCommand(stdout io.Writer) *cobra.Command {
 	export := &cobra.Command{
 		Use:   "export SNAP --to DIR",
 		Short: "Write a snapshot as one JSON file per object plus a manifest",
-		Args:  cobra.ExactArgs(1),
+		Args:  oneArg("a snapshot: its id, its exact label or latest ('lifeline snapshots list --db FILE' shows them)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if to == "" {
 				return usagef("--to is required: the folder to write the export into")
