@@ -56,9 +56,13 @@ type liveEnv struct {
 	state     *snapshots.State // the latest capture of the tenant
 	liveGen   int              // the capture asked for last; older answers are dropped
 	capturing bool
-	liveErr   error
-	incident  *snapshots.DiffResult // latest snapshot -> live
-	incFrom   int64
+	// meter follows the capture in flight; reading is its last reading, taken in Update
+	// on each readingTickMsg, for the overview to show how far the read is.
+	meter    *snapshots.CaptureMeter
+	reading  snapshots.CaptureStatus
+	liveErr  error
+	incident *snapshots.DiffResult // latest snapshot -> live
+	incFrom  int64
 
 	bin    *engine.BinReport
 	binErr error
@@ -181,16 +185,32 @@ type liveCapturedMsg struct {
 	err     error
 }
 
-// captureLive reads the whole tenant into a scratch file.
-func captureLive(l *liveEnv, gen int) tea.Cmd {
-	client, ctx := l.client, l.ctx
-	if client == nil {
+// startCapture starts reading the whole tenant into a scratch file, with a meter the
+// overview reads every readingEvery until the capture ends.
+func (e *env) startCapture() tea.Cmd {
+	l := e.live
+	l.liveGen++
+	l.capturing = true
+	l.meter, l.reading = snapshots.NewCaptureMeter(e.now), snapshots.CaptureStatus{}
+	if l.client == nil {
 		return nil
 	}
-	return func() tea.Msg {
-		st, cleanup, err := engine.CaptureLive(ctx, client, "", nil)
+	client, ctx, gen, observe := l.client, l.ctx, l.liveGen, l.meter.Observe
+	capture := func() tea.Msg {
+		st, cleanup, err := engine.CaptureLive(ctx, client, "", observe)
 		return liveCapturedMsg{gen: gen, state: st, cleanup: cleanup, err: err}
 	}
+	return tea.Batch(capture, readingTick(gen))
+}
+
+// readingTickMsg asks for a new reading of capture gen's meter.
+type readingTickMsg struct{ gen int }
+
+// readingEvery is how often the overview's "reading the tenant" line is brought up to date.
+const readingEvery = 500 * time.Millisecond
+
+func readingTick(gen int) tea.Cmd {
+	return tea.Tick(readingEvery, func(time.Time) tea.Msg { return readingTickMsg{gen: gen} })
 }
 
 // liveDiff compares a snapshot with the live capture (the incident as it stands).
@@ -225,9 +245,7 @@ func (m *Model) refreshLive() tea.Cmd {
 	if l == nil {
 		return nil
 	}
-	l.liveGen++
-	l.capturing = true
-	return tea.Batch(captureLive(l, l.liveGen), loadBin(m.env))
+	return tea.Batch(m.env.startCapture(), loadBin(m.env))
 }
 
 // liveUpdate handles the messages that change what the session knows about the tenant,
@@ -240,6 +258,11 @@ func (m *Model) liveUpdate(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case connInfoMsg:
 		l.conn, l.domain, l.connErr = msg.conn, msg.domain, msg.err
+	case readingTickMsg:
+		if msg.gen == l.liveGen && l.capturing {
+			l.reading = l.meter.Status()
+			return readingTick(msg.gen)
+		}
 	case liveCapturedMsg:
 		if msg.cleanup != nil {
 			l.cleanups = append(l.cleanups, msg.cleanup)

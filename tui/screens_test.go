@@ -3,6 +3,7 @@ package tui
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -156,6 +157,42 @@ func TestLiveOverviewShowsTheIncidentAndTheBin(t *testing.T) {
 	}
 	if strings.Contains(v, "READ-ONLY") {
 		t.Errorf("a writable live session shows no READ-ONLY badge:\n%s", v)
+	}
+}
+
+// While the tenant is being read, the overview says how far the read is, brought up to
+// date on each tick for as long as the capture runs.
+func TestLiveOverviewShowsHowFarTheReadIs(t *testing.T) {
+	t.Parallel()
+	store, _ := newTestStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	now := testNow
+	e := &env{store: store, path: "tenant.db", graphs: map[int64]*graphx.Graph{}, now: func() time.Time { return now }}
+	e.live = &liveEnv{url: "https://graph.example.test/v1.0", ctx: ctx, cancel: cancel, operator: "console test"}
+	d := &driver{t: t, m: newModel(e)}
+	d.send(tea.WindowSizeMsg{Width: 140, Height: 30})
+	e.startCapture()
+	if v := d.view(); !strings.Contains(v, "Incident    reading the tenant…\n") {
+		t.Fatalf("before any object arrived:\n%s", v)
+	}
+	now = now.Add(2 * time.Second)
+	e.live.meter.Observe(snapshots.CaptureProgress{Kind: "user", Objects: 3000, Total: 10_000})
+	e.live.meter.Observe(snapshots.CaptureProgress{Kind: "application", Objects: 40, Total: 40, Done: true})
+	tick := func() tea.Cmd {
+		nm, cmd := d.m.Update(readingTickMsg{gen: e.live.liveGen})
+		d.m = nm.(Model)
+		return cmd
+	}
+	if next := tick(); next == nil {
+		t.Error("a tick during a capture schedules no next one")
+	}
+	if v, want := d.view(), "reading the tenant… 3040 objects, 1520/s, ETA 5s; user 3000 of 10000"; !strings.Contains(v, want) {
+		t.Errorf("overview lacks %q:\n%s", want, v)
+	}
+	d.send(liveCapturedMsg{gen: e.live.liveGen, err: errors.New("Graph went away")})
+	if next := tick(); next != nil {
+		t.Error("a tick after the capture ended schedules another")
 	}
 }
 

@@ -111,9 +111,7 @@ func newModel(e *env) Model {
 func (m Model) Init() tea.Cmd {
 	cmds := []tea.Cmd{loadStore(m.env)}
 	if l := m.env.live; l != nil {
-		l.liveGen++
-		l.capturing = true
-		cmds = append(cmds, checkConnection(l), captureLive(l, l.liveGen), loadBin(m.env))
+		cmds = append(cmds, checkConnection(l), m.env.startCapture(), loadBin(m.env))
 	}
 	return tea.Batch(cmds...)
 }

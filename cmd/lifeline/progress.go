@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,37 +27,22 @@ type progress struct {
 	size  func() (width, height int)
 	now   func() time.Time
 	stats func() graphapi.Stats // nil: no request counts
+	meter *snapshots.CaptureMeter
 
 	mu    sync.Mutex
-	start time.Time
+	heard bool // an event arrived: until then nothing is drawn
 	last  time.Time
-	kinds map[string]*kindProgress
 	drawn int // lines the last draw left on screen
 	stop  chan struct{}
 	ended chan struct{}
 	once  sync.Once
 }
 
-// kindProgress is what a progress display knows of one kind.
-type kindProgress struct {
-	objects, total int64
-	done           bool
-	// samples are recent (time, objects) pairs: the rate is read over the last
-	// rateWindow, so that it falls while Graph throttles and the ETA follows.
-	samples []progressSample
-}
-
-type progressSample struct {
-	at      time.Time
-	objects int64
-}
-
 const (
 	redrawEvery = 100 * time.Millisecond
 	// tickEvery redraws when no objects arrive (a throttled or slow collection), so the
 	// clock and the rates show the capture is alive.
-	tickEvery  = 500 * time.Millisecond
-	rateWindow = 5 * time.Second
+	tickEvery = 500 * time.Millisecond
 )
 
 // newProgress returns a display on w that draws only when on (stderr is a terminal);
@@ -75,7 +59,7 @@ func newProgress(w io.Writer, on bool, stats func() graphapi.Stats) *progress {
 // newProgressWith is newProgress with the clock and the terminal's size given, and no
 // ticker: tests draw it frame by frame.
 func newProgressWith(w io.Writer, on bool, stats func() graphapi.Stats, now func() time.Time, size func() (int, int)) *progress {
-	return &progress{w: w, on: on, size: size, now: now, stats: stats, start: now(), kinds: map[string]*kindProgress{}}
+	return &progress{w: w, on: on, size: size, now: now, stats: stats, meter: snapshots.NewCaptureMeter(now)}
 }
 
 // terminalSize is f's width and height, or 80x24 when it has none.
@@ -113,7 +97,7 @@ func (p *progress) tick() {
 			p.mu.Lock()
 			// Nothing is drawn before the first event: until then the terminal may be
 			// showing a sign-in prompt.
-			if p.on && len(p.kinds) > 0 && p.now().Sub(p.last) >= tickEvery {
+			if p.on && p.heard && p.now().Sub(p.last) >= tickEvery {
 				p.draw()
 			}
 			p.mu.Unlock()
@@ -132,98 +116,22 @@ func (p *progress) events() func(snapshots.CaptureProgress) {
 
 // update records an event from the capture (called from several goroutines).
 func (p *progress) update(ev snapshots.CaptureProgress) {
+	p.meter.Observe(ev)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.on {
 		return
 	}
-	now := p.now()
-	k := p.kinds[ev.Kind]
-	if k == nil {
-		k = &kindProgress{}
-		p.kinds[ev.Kind] = k
-	}
-	k.objects = max(k.objects, ev.Objects)
-	if ev.Total > 0 {
-		k.total = ev.Total
-	}
-	k.done = k.done || ev.Done
-	k.sample(now)
-	if now.Sub(p.last) >= redrawEvery || ev.Done {
+	p.heard = true
+	if p.now().Sub(p.last) >= redrawEvery || ev.Done {
 		p.draw()
 	}
 }
 
-// sample adds the kind's count at now, at most one sample per redraw interval, and
-// forgets those older than the rate window (all but the newest of them, which anchors
-// the rate).
-func (k *kindProgress) sample(now time.Time) {
-	if n := len(k.samples); n > 0 && now.Sub(k.samples[n-1].at) < redrawEvery {
-		k.samples[n-1].objects = k.objects
-	} else {
-		k.samples = append(k.samples, progressSample{at: now, objects: k.objects})
-	}
-	old := 0
-	for old+1 < len(k.samples) && now.Sub(k.samples[old+1].at) >= rateWindow {
-		old++
-	}
-	k.samples = k.samples[old:]
-}
-
-// rate is objects per second over the rate window (0 once nothing arrived for the
-// whole window), or since the capture began while the kind has a single sample.
-func (k *kindProgress) rate(start, now time.Time) float64 {
-	from := progressSample{at: start}
-	if len(k.samples) > 1 {
-		from = k.samples[0]
-	}
-	// The newest sample a window old or more anchors it: samples are only taken as
-	// objects arrive, so during a stall it is the last one, and the rate is 0.
-	for _, s := range k.samples {
-		if now.Sub(s.at) >= rateWindow {
-			from = s
-		}
-	}
-	secs := now.Sub(from.at).Seconds()
-	if secs < 0.05 {
-		return 0
-	}
-	return float64(k.objects-from.objects) / secs
-}
-
-// eta is how long the kind should still take, and whether that is known.
-func (k *kindProgress) eta(rate float64) (time.Duration, bool) {
-	if k.done || k.total <= k.objects || rate <= 0 {
-		return 0, false
-	}
-	secs := float64(k.total-k.objects) / rate
-	if secs > 99*3600 {
-		return 0, false // a trickle: no ETA is better than a silly one
-	}
-	return time.Duration(secs * float64(time.Second)), true
-}
-
 // lines renders the display as of now.
-func (p *progress) lines(now time.Time) []string {
-	var total int64
-	names := make([]string, 0, len(p.kinds))
-	for name, k := range p.kinds {
-		names = append(names, name)
-		total += k.objects
-	}
-	rank := map[string]int{}
-	for i, k := range kindOrder() {
-		rank[k] = i + 1
-	}
-	sort.Slice(names, func(i, j int) bool {
-		ri, rj := rank[names[i]], rank[names[j]]
-		if ri == 0 || rj == 0 {
-			return ri != 0 || (rj == 0 && names[i] < names[j])
-		}
-		return ri < rj
-	})
-	elapsed := now.Sub(p.start)
-	header := fmt.Sprintf("capturing %s, %s objects, %s", clock(elapsed), grouped(total), perSecond(float64(total)/max(elapsed.Seconds(), 0.001)))
+func (p *progress) lines() []string {
+	st := p.meter.Status()
+	header := fmt.Sprintf("capturing %s, %s objects, %s", clock(st.Elapsed), grouped(st.Objects), perSecond(float64(st.Objects)/max(st.Elapsed.Seconds(), 0.001)))
 	if p.stats != nil {
 		s := p.stats()
 		header += fmt.Sprintf(", %s requests", grouped(s.Requests))
@@ -231,30 +139,26 @@ func (p *progress) lines(now time.Time) []string {
 			header += fmt.Sprintf(", %s throttled", grouped(s.Throttled))
 		}
 	}
-	var running, read []string
-	var longest time.Duration
-	for _, name := range names {
-		k := p.kinds[name]
-		if k.done {
-			read = append(read, name+" "+grouped(k.objects))
+	if st.ETA > 0 {
+		header += ", ETA " + clock(st.ETA)
+	}
+	out := []string{header}
+	var read []string
+	for _, k := range st.Kinds {
+		if k.Done {
+			read = append(read, k.Kind+" "+grouped(k.Objects))
 			continue
 		}
 		of := ""
-		if k.total > 0 {
-			of = "of " + grouped(k.total)
+		if k.Total > 0 {
+			of = "of " + grouped(k.Total)
 		}
-		r := k.rate(p.start, now)
-		line := fmt.Sprintf("  %-26s %9s %-13s %8s", name, grouped(k.objects), of, perSecond(r))
-		if eta, ok := k.eta(r); ok {
-			line += "  ETA " + clock(eta)
-			longest = max(longest, eta)
+		line := fmt.Sprintf("  %-26s %9s %-13s %8s", k.Kind, grouped(k.Objects), of, perSecond(k.Rate))
+		if k.ETA > 0 {
+			line += "  ETA " + clock(k.ETA)
 		}
-		running = append(running, line)
+		out = append(out, line)
 	}
-	if longest > 0 {
-		header += ", ETA " + clock(longest)
-	}
-	out := append([]string{header}, running...)
 	if len(read) > 0 {
 		out = append(out, "  read: "+strings.Join(read, ", "))
 	}
@@ -263,9 +167,8 @@ func (p *progress) lines(now time.Time) []string {
 
 // draw replaces the block on screen with the current one. The caller holds p.mu.
 func (p *progress) draw() {
-	now := p.now()
-	p.last = now
-	lines := p.lines(now)
+	p.last = p.now()
+	lines := p.lines()
 	width, height := p.size()
 	if height > 2 && len(lines) > height-1 {
 		// A block taller than the screen cannot be redrawn in place: keep the header,

@@ -121,35 +121,6 @@ func TestProgressRedrawsOneBlockThatFitsTheTerminal(t *testing.T) {
 	}
 }
 
-// A kind that stops receiving objects (Graph throttling, a slow page) shows its rate
-// falling to 0 over the rate window, and no ETA once it is 0.
-func TestProgressRateFallsDuringAStall(t *testing.T) {
-	t.Parallel()
-	var out bytes.Buffer
-	now := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
-	p := newProgressWith(&out, true, nil, func() time.Time { return now }, func() (int, int) { return 100, 24 })
-	for i := 1; i <= 10; i++ {
-		now = now.Add(time.Second)
-		p.update(snapshots.CaptureProgress{Kind: "user", Objects: int64(i) * 1000, Total: 100_000})
-	}
-	kindLine := func() string {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return p.lines(now)[1]
-	}
-	if l := kindLine(); !strings.Contains(l, "1.0k/s") || !strings.Contains(l, "ETA 1m30s") {
-		t.Errorf("steady: %q", l)
-	}
-	now = now.Add(2 * time.Second)
-	if l := kindLine(); !strings.Contains(l, "600/s") {
-		t.Errorf("2 s into a stall: %q", l) // 3,000 objects in the last 5 s
-	}
-	now = now.Add(5 * time.Second)
-	if l := kindLine(); !strings.Contains(l, " 0/s") || strings.Contains(l, "ETA") {
-		t.Errorf("7 s into a stall: %q", l)
-	}
-}
-
 func TestProgressIsSilentOffATerminal(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
