@@ -56,13 +56,10 @@ type liveEnv struct {
 	state     *snapshots.State // the latest capture of the tenant
 	liveGen   int              // the capture asked for last; older answers are dropped
 	capturing bool
-	// meter follows the capture in flight; reading is its last reading, taken in Update
-	// on each readingTickMsg, for the overview to show how far the read is.
-	meter    *snapshots.CaptureMeter
-	reading  snapshots.CaptureStatus
-	liveErr  error
-	incident *snapshots.DiffResult // latest snapshot -> live
-	incFrom  int64
+	read      tenantRead // the capture in flight, for the overview to say how far it is
+	liveErr   error
+	incident  *snapshots.DiffResult // latest snapshot -> live
+	incFrom   int64
 
 	bin    *engine.BinReport
 	binErr error
@@ -185,32 +182,23 @@ type liveCapturedMsg struct {
 	err     error
 }
 
-// startCapture starts reading the whole tenant into a scratch file, with a meter the
-// overview reads every readingEvery until the capture ends.
+// startCapture starts reading the whole tenant into a scratch file, followed by the
+// overview's tenantRead until it ends.
 func (e *env) startCapture() tea.Cmd {
 	l := e.live
 	l.liveGen++
 	l.capturing = true
-	l.meter, l.reading = snapshots.NewCaptureMeter(e.now), snapshots.CaptureStatus{}
+	observe, tick := l.read.begin("overview", e.now)
 	if l.client == nil {
+		l.read.end() // tests build sessions without a tenant: nothing to follow
 		return nil
 	}
-	client, ctx, gen, observe := l.client, l.ctx, l.liveGen, l.meter.Observe
+	client, ctx, gen := l.client, l.ctx, l.liveGen
 	capture := func() tea.Msg {
 		st, cleanup, err := engine.CaptureLive(ctx, client, "", observe)
 		return liveCapturedMsg{gen: gen, state: st, cleanup: cleanup, err: err}
 	}
-	return tea.Batch(capture, readingTick(gen))
-}
-
-// readingTickMsg asks for a new reading of capture gen's meter.
-type readingTickMsg struct{ gen int }
-
-// readingEvery is how often the overview's "reading the tenant" line is brought up to date.
-const readingEvery = 500 * time.Millisecond
-
-func readingTick(gen int) tea.Cmd {
-	return tea.Tick(readingEvery, func(time.Time) tea.Msg { return readingTickMsg{gen: gen} })
+	return tea.Batch(capture, tick)
 }
 
 // liveDiff compares a snapshot with the live capture (the incident as it stands).
@@ -259,10 +247,7 @@ func (m *Model) liveUpdate(msg tea.Msg) tea.Cmd {
 	case connInfoMsg:
 		l.conn, l.domain, l.connErr = msg.conn, msg.domain, msg.err
 	case readingTickMsg:
-		if msg.gen == l.liveGen && l.capturing {
-			l.reading = l.meter.Status()
-			return readingTick(msg.gen)
-		}
+		return l.read.onTick(msg)
 	case liveCapturedMsg:
 		if msg.cleanup != nil {
 			l.cleanups = append(l.cleanups, msg.cleanup)
@@ -271,6 +256,7 @@ func (m *Model) liveUpdate(msg tea.Msg) tea.Cmd {
 			return nil
 		}
 		l.capturing, l.liveErr = false, msg.err
+		l.read.end()
 		if msg.err == nil {
 			st := msg.state
 			l.state = &st

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"time"
 
 	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/key"
@@ -239,7 +238,7 @@ func (o *overview) incidentLine() string {
 	case l.liveErr != nil:
 		return styles.err.Render(l.liveErr.Error())
 	case l.incident == nil && l.capturing:
-		return readingLine(l.reading)
+		return strings.TrimSpace("reading the tenant… " + l.read.text())
 	case l.incident == nil:
 		return "comparing…"
 	}
@@ -249,33 +248,6 @@ func (o *overview) incidentLine() string {
 	}
 	return fmt.Sprintf("%d changes since snapshot %d: %d hard-deleted, %d soft-deleted, %d modified, %d added",
 		len(l.incident.Changes), l.incFrom, s.HardDeleted, s.SoftDeleted, s.Modified, s.Added)
-}
-
-// readingLine says how far a read of the tenant is, once objects arrive: "reading the
-// tenant… 64120 objects, 5012/s, ETA 13s; user 61234 of 100000". The kind named is the
-// one still being read that has the longest way to go.
-func readingLine(st snapshots.CaptureStatus) string {
-	line := "reading the tenant…"
-	if st.Objects == 0 {
-		return line
-	}
-	line += fmt.Sprintf(" %d objects, %.0f/s", st.Objects, float64(st.Objects)/max(st.Elapsed.Seconds(), 0.001))
-	if st.ETA > 0 {
-		line += ", ETA " + st.ETA.Round(time.Second).String()
-	}
-	var slowest *snapshots.KindStatus
-	for i, k := range st.Kinds {
-		if !k.Done && (slowest == nil || k.ETA > slowest.ETA || k.ETA == slowest.ETA && k.Total-k.Objects > slowest.Total-slowest.Objects) {
-			slowest = &st.Kinds[i]
-		}
-	}
-	if slowest != nil {
-		line += fmt.Sprintf("; %s %d", slowest.Kind, slowest.Objects)
-		if slowest.Total > 0 {
-			line += fmt.Sprintf(" of %d", slowest.Total)
-		}
-	}
-	return line
 }
 
 // incidentView lists the live diff by class and kind.

@@ -32,13 +32,13 @@ type planBuiltMsg struct {
 
 // buildPlan captures the tenant afresh (the plan's fingerprint must be the tenant's as it
 // is now, or apply refuses it) and builds the plan back to snap.
-func buildPlan(e *env, tag int, snap snapshots.Snapshot, scope []graphx.NodeID) tea.Cmd {
+func buildPlan(e *env, tag int, snap snapshots.Snapshot, scope []graphx.NodeID, observe func(snapshots.CaptureProgress)) tea.Cmd {
 	store, client, ctx, now := e.store, e.live.client, e.live.ctx, e.now()
 	if client == nil {
 		return nil
 	}
 	return func() tea.Msg {
-		live, cleanup, err := engine.CaptureLive(ctx, client, snap.TenantID, nil)
+		live, cleanup, err := engine.CaptureLive(ctx, client, snap.TenantID, observe)
 		if err != nil {
 			return planBuiltMsg{tag: tag, err: err}
 		}
@@ -83,6 +83,7 @@ type planScreen struct {
 	height   int
 	tag      int
 	building bool
+	read     tenantRead // the capture a build starts with
 	err      error
 	snap     int64
 	scope    []graphx.NodeID
@@ -150,9 +151,12 @@ func (p *planScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 			return p, nil
 		}
 		p.building, p.err = false, msg.err
+		p.read.end()
 		if msg.err == nil {
 			p.setPlan(msg.plan)
 		}
+	case readingTickMsg:
+		return p, p.read.onTick(msg)
 	case planSavedMsg:
 		if msg.err != nil {
 			return p, status("saving the plan: " + msg.err.Error())
@@ -179,7 +183,13 @@ func (p *planScreen) build(snap int64, scope []graphx.NodeID) tea.Cmd {
 	}
 	p.tag++
 	p.building, p.err, p.snap, p.scope, p.plan, p.lines = true, nil, snap, scope, nil, nil
-	return buildPlan(p.env, p.tag, s, scope)
+	observe, tick := p.read.begin("plan", p.env.now)
+	build := buildPlan(p.env, p.tag, s, scope, observe)
+	if build == nil {
+		p.read.end() // no tenant to read: nothing to follow
+		return nil
+	}
+	return tea.Batch(build, tick)
 }
 
 func (p *planScreen) setPlan(plan *engine.Plan) {
@@ -434,7 +444,11 @@ func (p *planScreen) View() string {
 		if len(p.scope) > 0 {
 			what = fmt.Sprintf("%d objects", len(p.scope))
 		}
-		return fmt.Sprintf("Reading the tenant and building the plan back to snapshot %d for %s…", p.snap, what)
+		line := fmt.Sprintf("Reading the tenant and building the plan back to snapshot %d for %s…", p.snap, what)
+		if t := p.read.text(); t != "" {
+			line += "\n" + t
+		}
+		return line
 	case p.err != nil:
 		return styles.err.Render("building the plan: " + p.err.Error())
 	case p.plan == nil:

@@ -173,14 +173,16 @@ func TestLiveOverviewShowsHowFarTheReadIs(t *testing.T) {
 	d := &driver{t: t, m: newModel(e)}
 	d.send(tea.WindowSizeMsg{Width: 140, Height: 30})
 	e.startCapture()
+	// Without a client startCapture reads nothing: follow a read as it does with one.
+	observe, _ := e.live.read.begin("overview", e.now)
 	if v := d.view(); !strings.Contains(v, "Incident    reading the tenant…\n") {
 		t.Fatalf("before any object arrived:\n%s", v)
 	}
 	now = now.Add(2 * time.Second)
-	e.live.meter.Observe(snapshots.CaptureProgress{Kind: "user", Objects: 3000, Total: 10_000})
-	e.live.meter.Observe(snapshots.CaptureProgress{Kind: "application", Objects: 40, Total: 40, Done: true})
+	observe(snapshots.CaptureProgress{Kind: "user", Objects: 3000, Total: 10_000})
+	observe(snapshots.CaptureProgress{Kind: "application", Objects: 40, Total: 40, Done: true})
 	tick := func() tea.Cmd {
-		nm, cmd := d.m.Update(readingTickMsg{gen: e.live.liveGen})
+		nm, cmd := d.m.Update(readingTickMsg{owner: "overview", gen: e.live.read.gen})
 		d.m = nm.(Model)
 		return cmd
 	}

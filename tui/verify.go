@@ -26,7 +26,7 @@ type verifiedMsg struct {
 
 // verifyNow reads the tenant and compares it with snapshot snap through the file's
 // ledger (so recreated objects are matched under their new ids).
-func verifyNow(ctx context.Context, client *graphapi.Client, store *snapshots.Store, snap int64) (*engine.VerifyReport, error) {
+func verifyNow(ctx context.Context, client *graphapi.Client, store *snapshots.Store, snap int64, observe func(snapshots.CaptureProgress)) (*engine.VerifyReport, error) {
 	target, err := store.Resolve(ctx, fmt.Sprint(snap))
 	if err != nil {
 		return nil, err
@@ -35,7 +35,7 @@ func verifyNow(ctx context.Context, client *graphapi.Client, store *snapshots.St
 	if err != nil {
 		return nil, err
 	}
-	live, cleanup, err := engine.CaptureLive(ctx, client, target.TenantID, nil)
+	live, cleanup, err := engine.CaptureLive(ctx, client, target.TenantID, observe)
 	if err != nil {
 		return nil, err
 	}
@@ -53,13 +53,13 @@ func verifySentence(rep *engine.VerifyReport) string {
 		len(rep.Differences), rep.Snapshot, s.Added, s.Modified, s.SoftDeleted, s.HardDeleted)
 }
 
-func runVerify(e *env, tag int, snap int64) tea.Cmd {
+func runVerify(e *env, tag int, snap int64, observe func(snapshots.CaptureProgress)) tea.Cmd {
 	client, ctx, store := e.live.client, e.live.ctx, e.store
 	if client == nil {
 		return nil
 	}
 	return func() tea.Msg {
-		rep, err := verifyNow(ctx, client, store, snap)
+		rep, err := verifyNow(ctx, client, store, snap, observe)
 		return verifiedMsg{tag: tag, rep: rep, err: err}
 	}
 }
@@ -71,6 +71,7 @@ type verifyScreen struct {
 	tag     int
 	snap    int64
 	running bool
+	read    tenantRead // the capture a comparison starts with
 	rep     *engine.VerifyReport
 	err     error
 	pager   pager
@@ -107,9 +108,12 @@ func (v *verifyScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 	case verifiedMsg:
 		if msg.tag == v.tag {
 			v.running, v.rep, v.err = false, msg.rep, msg.err
+			v.read.end()
 			v.pager.offset = 0
 			v.pager.setText(v.render())
 		}
+	case readingTickMsg:
+		return v, v.read.onTick(msg)
 	case tea.KeyPressMsg:
 		if key.Matches(msg, v.run) {
 			snap := v.snap
@@ -129,7 +133,13 @@ func (v *verifyScreen) start(snap int64) tea.Cmd {
 	}
 	v.tag++
 	v.snap, v.running, v.err = snap, true, nil
-	return runVerify(v.env, v.tag, snap)
+	observe, tick := v.read.begin("verify", v.env.now)
+	run := runVerify(v.env, v.tag, snap, observe)
+	if run == nil {
+		v.read.end() // no tenant to read: nothing to follow
+		return nil
+	}
+	return tea.Batch(run, tick)
 }
 
 // View renders the verdict and the report.
@@ -138,7 +148,11 @@ func (v *verifyScreen) View() string {
 	case v.env.live == nil:
 		return "Verify compares the live tenant with a snapshot: this session is offline.\nOpen the console with --graph-url (or LIFELINE_GRAPH_URL), or run 'lifeline verify'."
 	case v.running:
-		return fmt.Sprintf("Reading the tenant and comparing it with snapshot %d…", v.snap)
+		line := fmt.Sprintf("Reading the tenant and comparing it with snapshot %d…", v.snap)
+		if t := v.read.text(); t != "" {
+			line += "\n" + t
+		}
+		return line
 	case v.err != nil:
 		return styles.err.Render("verify: " + v.err.Error())
 	case v.rep == nil:
