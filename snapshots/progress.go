@@ -15,12 +15,13 @@ const RateWindow = 5 * time.Second
 
 // CaptureMeter follows a capture's progress events and tells, per kind, how far it is,
 // how fast it goes and when it should end. The CLI's progress block and the console's
-// overview both read one. It is safe for concurrent use: Observe is a
-// CaptureOptions.Progress.
+// screens that wait on a read of the tenant (Overview, Plan, Verify) read one. It is
+// safe for concurrent use: Observe is a CaptureOptions.Progress.
 type CaptureMeter struct {
 	now   func() time.Time
 	mu    sync.Mutex
 	start time.Time
+	last  time.Time // of the latest event
 	kinds map[string]*meterKind
 }
 
@@ -33,6 +34,7 @@ type meterKind struct {
 	samples []meterSample
 }
 
+// meterSample is a kind's count at one moment.
 type meterSample struct {
 	at      time.Time
 	objects int64
@@ -53,6 +55,7 @@ func (m *CaptureMeter) Observe(ev CaptureProgress) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
+	m.last = now
 	k := m.kinds[ev.Kind]
 	if k == nil {
 		k = &meterKind{}
@@ -77,12 +80,15 @@ func (m *CaptureMeter) Observe(ev CaptureProgress) {
 
 // CaptureStatus is a meter's reading.
 type CaptureStatus struct {
-	// Elapsed is the time since the capture began; Objects the objects read of every kind.
+	// Elapsed is the time since the capture began; Objects the objects read of every kind,
+	// the latest of them LastAt after it began.
 	Elapsed time.Duration
 	Objects int64
+	LastAt  time.Duration
 	// Kinds are those heard of so far, in entra's order.
 	Kinds []KindStatus
-	// ETA is the longest ETA of the kinds still being read, 0 when none is known.
+	// ETA is the longest ETA of the kinds still being read, 0 when it is unknown: no
+	// kind has one, or a kind with objects still to come has stalled.
 	ETA time.Duration
 }
 
@@ -106,16 +112,28 @@ func (m *CaptureMeter) Status() CaptureStatus {
 	defer m.mu.Unlock()
 	now := m.now()
 	st := CaptureStatus{Elapsed: now.Sub(m.start)}
+	if !m.last.IsZero() {
+		st.LastAt = m.last.Sub(m.start)
+	}
+	stalled := false
 	for _, kind := range kindOrder(m.kinds) {
 		k := m.kinds[kind]
 		ks := KindStatus{Kind: kind, Objects: k.objects, Total: k.total, Done: k.done, Rate: k.rate(m.start, now)}
 		ks.ETA = k.eta(ks.Rate)
+		stalled = stalled || ks.Stalled()
 		st.Objects += k.objects
 		st.ETA = max(st.ETA, ks.ETA)
 		st.Kinds = append(st.Kinds, ks)
 	}
+	if stalled {
+		st.ETA = 0
+	}
 	return st
 }
+
+// Stalled says the kind has objects still to come and none arrived for a whole
+// RateWindow: Graph throttling it, or a slow page.
+func (k KindStatus) Stalled() bool { return !k.Done && k.Total > k.Objects && k.Rate <= 0 }
 
 // kindOrder is the kinds of m in entra's order, any other after them by name.
 func kindOrder(m map[string]*meterKind) []string {
@@ -135,6 +153,8 @@ func kindOrder(m map[string]*meterKind) []string {
 	return append(out, others...)
 }
 
+// rate is objects per second over the last RateWindow as of now, or since start while
+// the kind has a single sample.
 func (k *meterKind) rate(start, now time.Time) float64 {
 	from := meterSample{at: start}
 	if len(k.samples) > 1 {
@@ -154,6 +174,7 @@ func (k *meterKind) rate(start, now time.Time) float64 {
 	return float64(k.objects-from.objects) / secs
 }
 
+// eta is how long the kind should still take at rate, 0 when that is unknown.
 func (k *meterKind) eta(rate float64) time.Duration {
 	if k.done || k.total <= k.objects || rate <= 0 {
 		return 0

@@ -28,7 +28,7 @@ func TestCaptureMeterRatesAndETAs(t *testing.T) {
 	if g := st.Kinds[1]; g.Objects != 50 || !g.Done || g.ETA != 0 {
 		t.Errorf("group after a late event: %+v", g)
 	}
-	if st.Objects != 10_051 || st.Elapsed != 10*time.Second || st.ETA != 90*time.Second {
+	if st.Objects != 10_051 || st.Elapsed != 10*time.Second || st.LastAt != 10*time.Second || st.ETA != 90*time.Second {
 		t.Errorf("status %+v", st)
 	}
 	if u := user(); u.Rate != 1000 || u.ETA != 90*time.Second {
@@ -39,7 +39,14 @@ func TestCaptureMeterRatesAndETAs(t *testing.T) {
 		t.Errorf("2 s into a stall: %+v", u)
 	}
 	now = now.Add(5 * time.Second)
-	if u := user(); u.Rate != 0 || u.ETA != 0 {
+	if u := user(); u.Rate != 0 || u.ETA != 0 || !u.Stalled() {
 		t.Errorf("7 s into a stall: %+v", u)
+	}
+	// A stalled kind makes the capture's ETA unknown, whatever the others' say.
+	m.Observe(CaptureProgress{Kind: "servicePrincipal", Objects: 10, Total: 20})
+	now = now.Add(time.Second)
+	m.Observe(CaptureProgress{Kind: "servicePrincipal", Objects: 15, Total: 20})
+	if st := m.Status(); st.ETA != 0 || st.LastAt != 18*time.Second {
+		t.Errorf("with users stalled: ETA %v, last event at %v", st.ETA, st.LastAt)
 	}
 }

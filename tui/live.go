@@ -39,7 +39,8 @@ const (
 )
 
 // liveEnv is what a live session knows about the tenant; every field is written only in
-// the root's Update, from the messages of the commands below.
+// the root's Init and Update (never in a command's goroutine), from the messages of the
+// commands below.
 type liveEnv struct {
 	// client reaches the tenant. Tests build sessions without one: every command that
 	// would read or write the tenant is then left out.

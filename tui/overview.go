@@ -243,11 +243,16 @@ func (o *overview) incidentLine() string {
 		return "comparing…"
 	}
 	s := l.incident.Summary
-	if len(l.incident.Changes) == 0 {
-		return fmt.Sprintf("none: the tenant matches snapshot %d", l.incFrom)
+	line := fmt.Sprintf("none: the tenant matches snapshot %d", l.incFrom)
+	if len(l.incident.Changes) > 0 {
+		line = fmt.Sprintf("%d changes since snapshot %d: %d hard-deleted, %d soft-deleted, %d modified, %d added",
+			len(l.incident.Changes), l.incFrom, s.HardDeleted, s.SoftDeleted, s.Modified, s.Added)
 	}
-	return fmt.Sprintf("%d changes since snapshot %d: %d hard-deleted, %d soft-deleted, %d modified, %d added",
-		len(l.incident.Changes), l.incFrom, s.HardDeleted, s.SoftDeleted, s.Modified, s.Added)
+	if l.capturing {
+		// A refresh: what was found stays until the new read replaces it.
+		line += strings.TrimRight(" · reading the tenant again… "+l.read.text(), " ")
+	}
+	return line
 }
 
 // incidentView lists the live diff by class and kind.

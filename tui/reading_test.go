@@ -32,8 +32,20 @@ func TestTenantReadText(t *testing.T) {
 	now = now.Add(5 * time.Second)
 	observe(snapshots.CaptureProgress{Kind: "user", Objects: 1000, Total: 1000, Done: true})
 	observe(snapshots.CaptureProgress{Kind: "group", Objects: 10, Done: true})
+	now = now.Add(30 * time.Second) // the screen works on what was read: that is not reading
 	r.onTick(readingTickMsg{owner: "plan", gen: r.gen})
-	if got, want := r.text(), "read 1010 objects in 9s"; got != want {
+	if got, want := r.text(), "1010 objects read in 9s"; got != want {
+		t.Errorf("reading %q, want %q", got, want)
+	}
+	// A stalled kind with objects to come is the one named, and makes the ETA unknown.
+	observe, _ = r.begin("plan", func() time.Time { return now })
+	now = now.Add(time.Second)
+	observe(snapshots.CaptureProgress{Kind: "user", Objects: 500, Total: 1000})
+	observe(snapshots.CaptureProgress{Kind: "group", Objects: 5, Total: 100})
+	now = now.Add(6 * time.Second)
+	observe(snapshots.CaptureProgress{Kind: "group", Objects: 90, Total: 100})
+	r.onTick(readingTickMsg{owner: "plan", gen: r.gen})
+	if got, want := r.text(), "590 objects, 84/s; user 500 of 1000, waiting for Graph"; got != want {
 		t.Errorf("reading %q, want %q", got, want)
 	}
 	r.end()

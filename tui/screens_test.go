@@ -198,6 +198,17 @@ func TestLiveOverviewShowsHowFarTheReadIs(t *testing.T) {
 	}
 }
 
+// A refresh keeps the incident found before on screen, and says the tenant is being
+// read again.
+func TestLiveOverviewKeepsTheIncidentWhileReadingAgain(t *testing.T) {
+	t.Parallel()
+	d, _ := newLiveDriver(t, 160, 30, false)
+	d.m.env.startCapture()
+	if v, want := d.view(), "7 changes since snapshot 1: 1 hard-deleted"; !strings.Contains(v, want) || !strings.Contains(v, "· reading the tenant again…") {
+		t.Errorf("overview during a refresh lacks %q and the reading:\n%s", want, v)
+	}
+}
+
 func TestJumpToTheRecoveryScreens(t *testing.T) {
 	t.Parallel()
 	d, _ := newLiveDriver(t, 80, 24, false)

@@ -157,6 +157,9 @@ func (p *progress) lines() []string {
 		if k.ETA > 0 {
 			line += "  ETA " + clock(k.ETA)
 		}
+		if k.Stalled() {
+			line += "  waiting for Graph"
+		}
 		out = append(out, line)
 	}
 	if len(read) > 0 {
