@@ -41,7 +41,11 @@ func newCaptureCommand(stdout, stderr io.Writer) *cobra.Command {
 		Long: `Read every kind lifeline knows, with every property, every link, the recycle
 bins and the audit log since the previous capture, and store them as a new
 snapshot in FILE.db (created when missing). A capture that fails leaves the
-file's earlier snapshots untouched.`,
+file's earlier snapshots untouched.
+
+When stderr is a terminal, progress is drawn there: per kind still being read,
+its objects, the total Graph's $count gave, its rate over the last 5 s and an
+ETA. A summary goes to stdout at the end (--json: the report as JSON).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if out == "" {
