@@ -121,6 +121,24 @@ func TestProgressRedrawsOneBlockThatFitsTheTerminal(t *testing.T) {
 	}
 }
 
+// A block taller than the terminal cannot be redrawn in place: it keeps the header, the
+// first kinds and the line of those read, one line short of the screen's height.
+func TestProgressFitsAShortTerminal(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	now := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+	p := newProgressWith(&out, true, nil, func() time.Time { return now }, func() (int, int) { return 80, 4 })
+	for _, k := range []string{"user", "group", "application", "servicePrincipal"} {
+		now = now.Add(time.Second)
+		p.update(snapshots.CaptureProgress{Kind: k, Objects: 10})
+	}
+	p.update(snapshots.CaptureProgress{Kind: "namedLocation", Objects: 7, Done: true})
+	got := screen(t, out.String())
+	if len(got) != 3 || !strings.HasPrefix(got[0], "capturing 4.0s, 47 objects") || !strings.HasPrefix(got[1], "  user ") || got[2] != "  read: namedLocation 7" {
+		t.Fatalf("on a 4-row terminal:\n%s", strings.Join(got, "\n"))
+	}
+}
+
 func TestProgressIsSilentOffATerminal(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
