@@ -463,8 +463,15 @@ func (a *applier) skipWaiting(stage int) error {
 	return nil
 }
 
+// journalAttempts bounds how long a journal write waits for another process holding the
+// snapshot file: each attempt waits the store's busy timeout (10 s unless opened with
+// another), so about half an hour.
+const journalAttempts = 180
+
 // journal writes step records and ledger entries in one transaction. A journal that cannot
-// be written stops the run: going on would make creates that a resume cannot see.
+// be written stops the run: going on would make creates that a resume cannot see. While
+// another process holds the file (a capture into it takes the write lock for as long as
+// it runs), the run waits for it, saying so: stopping a restore for that would be worse.
 func (a *applier) journal(ctx context.Context, steps []*stepRun, ledger []snapshots.LedgerEntry) error {
 	recs := make([]snapshots.StepRecord, 0, len(steps))
 	at := a.now()
@@ -476,7 +483,16 @@ func (a *applier) journal(ctx context.Context, steps []*stepRun, ledger []snapsh
 		res, _ := json.Marshal(sr.res)
 		recs = append(recs, snapshots.StepRecord{StepID: sr.step.ID, State: state, Attempts: sr.attempt, Result: res, UpdatedAt: at})
 	}
-	return a.opts.Store.Journal(context.WithoutCancel(ctx), a.hash, a.plan.TenantID, recs, ledger)
+	for attempt := 1; ; attempt++ {
+		// The write itself must not be cut short by Ctrl-C; the wait between attempts is.
+		err := a.opts.Store.Journal(context.WithoutCancel(ctx), a.hash, a.plan.TenantID, recs, ledger)
+		if !errors.Is(err, snapshots.ErrFileBusy) || attempt == journalAttempts || ctx.Err() != nil {
+			return err
+		}
+		if attempt == 1 {
+			a.emit(Event{Type: EventRun, Message: fmt.Sprintf("waiting for %s: another process (a capture or an import) is writing it; the apply goes on as soon as it is done", a.opts.Store.Path())})
+		}
+	}
 }
 
 func (a *applier) fail(point string) error {

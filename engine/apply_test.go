@@ -2,12 +2,14 @@ package engine
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/lifelinehq/lifeline/snapshots"
 	"github.com/lifelinehq/lifeline/tenant/graphapi"
@@ -23,10 +25,16 @@ type recovery struct {
 
 func newRecovery(t *testing.T, users int, seed int64) *recovery {
 	t.Helper()
+	return newRecoveryOpened(t, users, seed, snapshots.OpenOptions{Create: true})
+}
+
+// newRecoveryOpened is newRecovery with the snapshot file opened with opts.
+func newRecoveryOpened(t *testing.T, users int, seed int64, opts snapshots.OpenOptions) *recovery {
+	t.Helper()
 	d := newDrillTenant(t, users, seed)
 	dir := t.TempDir()
 	ctx := context.Background()
-	store, err := snapshots.Open(ctx, filepath.Join(dir, "tenant.db"), snapshots.OpenOptions{Create: true})
+	store, err := snapshots.Open(ctx, filepath.Join(dir, "tenant.db"), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,6 +119,57 @@ func TestApplyRecoversKitchenSink(t *testing.T) {
 	}
 	if !rep2.Resumed || rep2.Done != rep.Done || r.op.Stats().Writes != before {
 		t.Errorf("second apply: resumed %v, done %d (first %d), writes %d -> %d", rep2.Resumed, rep2.Done, rep.Done, before, r.op.Stats().Writes)
+	}
+}
+
+// A capture into the snapshot file while an apply runs holds the file's write lock for
+// as long as it takes: the apply waits for it, says so, and finishes.
+func TestApplyWaitsForAnotherWriterOfTheFile(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newRecoveryOpened(t, 30, 5, snapshots.OpenOptions{Create: true, BusyTimeout: 50 * time.Millisecond})
+	r.inject(t, "mass-user-deletion", 5)
+	plan := r.plan(t)
+	other, err := sql.Open("sqlite", r.store.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	holder, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	var events []Event
+	opts := r.options(&events)
+	record, released := opts.Events, make(chan struct{})
+	var once sync.Once
+	opts.Events = func(e Event) {
+		record(e)
+		if e.Type != EventStage {
+			return
+		}
+		once.Do(func() { // the run is under way: another process takes the file for 0.5 s
+			if _, err := holder.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+				t.Error(err)
+			}
+			time.AfterFunc(500*time.Millisecond, func() {
+				holder.ExecContext(ctx, "ROLLBACK")
+				close(released)
+			})
+		})
+	}
+	rep, err := Apply(ctx, plan, opts)
+	<-released
+	if err != nil || rep.Failed != 0 || rep.Pending != 0 {
+		t.Fatalf("apply beside another writer: %+v, %v", rep, err)
+	}
+	waited := false
+	for _, e := range events {
+		waited = waited || e.Type == EventRun && strings.Contains(e.Message, "another process (a capture or an import) is writing it")
+	}
+	if !waited {
+		t.Error("the apply never said it was waiting for the file")
 	}
 }
 

@@ -8,7 +8,7 @@ import (
 
 // Event types apply emits, in the order a run produces them.
 const (
-	EventRun      = "run"      // the run started or resumed (Message says which)
+	EventRun      = "run"      // the run started or resumed, or waits for its snapshot file (Message says which)
 	EventStage    = "stage"    // a stage started
 	EventStep     = "step"     // a step reached a state: done, failed, skipped, sent again
 	EventThrottle = "throttle" // requests were held back by Graph's throttling

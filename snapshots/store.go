@@ -39,6 +39,7 @@ var migrationFiles embed.FS
 // Store is an open snapshot file.
 type Store struct {
 	path string
+	busy time.Duration // how long a write waits for another process's lock
 	// w is the only connection that writes: SQLite allows one writer, and funnelling
 	// every write through one connection avoids SQLITE_BUSY between our own goroutines.
 	w *sql.DB
@@ -57,10 +58,17 @@ type OpenOptions struct {
 	Create bool
 	// ReadOnly opens the file without any possibility of writing to it.
 	ReadOnly bool
+	// BusyTimeout is how long a write waits while another process holds the file's
+	// write lock before it fails with ErrFileBusy; 0 means 10 s.
+	BusyTimeout time.Duration
 }
 
 // ErrNotSnapshotFile is returned (wrapped) for files that are not lifeline snapshot files.
 var ErrNotSnapshotFile = errors.New("not a lifeline snapshot file")
+
+// ErrFileBusy is returned (wrapped) by a write that waited its BusyTimeout for another
+// process (a capture, an import, an apply) to release the file's write lock.
+var ErrFileBusy = errors.New("another process is writing the snapshot file")
 
 // Open opens the snapshot file at path, creating and migrating it when opts.Create is
 // set and it does not exist. A file that is not SQLite, or is another application's
@@ -88,10 +96,13 @@ func Open(ctx context.Context, path string, opts OpenOptions) (*Store, error) {
 		return nil, fmt.Errorf("cannot read %s: %w", path, statErr)
 	}
 
-	s := &Store{path: path}
+	s := &Store{path: path, busy: opts.BusyTimeout}
+	if s.busy <= 0 {
+		s.busy = defaultBusyTimeout
+	}
 	var err error
 	if !opts.ReadOnly {
-		if s.w, err = openPool(path, false, 1); err != nil {
+		if s.w, err = openPool(path, false, 1, s.busy); err != nil {
 			return nil, err
 		}
 		if err := s.migrate(ctx); err != nil {
@@ -99,7 +110,7 @@ func Open(ctx context.Context, path string, opts OpenOptions) (*Store, error) {
 			return nil, err
 		}
 	}
-	if s.r, err = openPool(path, opts.ReadOnly, 4); err != nil {
+	if s.r, err = openPool(path, opts.ReadOnly, 4, s.busy); err != nil {
 		if s.w != nil {
 			s.w.Close()
 		}
@@ -178,15 +189,15 @@ func checkHeader(path string) error {
 // data); large pages also make fewer, larger writes.
 const pageSize = 65536
 
-// busyTimeout is how long a write waits for another process's write lock on the file
-// before it gives up.
-const busyTimeout = 10 * time.Second
+// defaultBusyTimeout is how long a write waits for another process's write lock on the
+// file before it gives up.
+const defaultBusyTimeout = 10 * time.Second
 
-func openPool(path string, readOnly bool, conns int) (*sql.DB, error) {
+func openPool(path string, readOnly bool, conns int, busy time.Duration) (*sql.DB, error) {
 	q := url.Values{}
 	// busy_timeout must come first so the connection waits instead of failing while
 	// another connection switches the file to WAL; the driver orders it first.
-	q.Add("_pragma", "busy_timeout("+strconv.Itoa(int(busyTimeout.Milliseconds()))+")")
+	q.Add("_pragma", "busy_timeout("+strconv.Itoa(int(busy.Milliseconds()))+")")
 	q.Add("_pragma", "foreign_keys(ON)")
 	if readOnly {
 		q.Add("_pragma", "query_only(1)")

@@ -317,7 +317,7 @@ func TestWritingWhileAnotherProcessWritesSaysSo(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer holder.ExecContext(ctx, "ROLLBACK")
-	// Production waits busyTimeout; the test need not.
+	// Production waits defaultBusyTimeout; the test need not.
 	if _, err := s.w.ExecContext(ctx, "PRAGMA busy_timeout = 20"); err != nil {
 		t.Fatal(err)
 	}
@@ -325,8 +325,12 @@ func TestWritingWhileAnotherProcessWritesSaysSo(t *testing.T) {
 		t.Errorf("Begin while another process writes: %v", err)
 	}
 	err = s.Journal(ctx, "plan", "tenant-1", []StepRecord{{StepID: "s1", State: StepSent, UpdatedAt: time.Unix(0, 0)}}, nil)
-	if err == nil || !strings.Contains(err.Error(), "so the apply journal cannot be written and the apply stopped: run the same apply again once it has finished") {
+	if !errors.Is(err, ErrFileBusy) || !strings.Contains(err.Error(), "so the apply journal cannot be written and the apply stopped: run the same apply again once it has finished") {
 		t.Errorf("Journal while another process writes: %v", err)
+	}
+	err = s.StartRun(ctx, Run{PlanHash: "plan", TenantID: "tenant-1", StartedAt: time.Unix(0, 0)})
+	if !errors.Is(err, ErrFileBusy) || !strings.Contains(err.Error(), "so the apply cannot start: run it again once that has finished") {
+		t.Errorf("StartRun while another process writes: %v", err)
 	}
 }
 
