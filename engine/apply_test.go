@@ -122,6 +122,46 @@ func TestApplyRecoversKitchenSink(t *testing.T) {
 	}
 }
 
+// A second incident after a restore, planned back to the same snapshot: the objects the
+// first restore recreated match their originals through the ledger. The plan neither
+// recreates them again nor removes their copies' assignments as additions, and the
+// second restore applies cleanly.
+func TestApplyTwiceToTheSameSnapshotThroughTheLedger(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newRecovery(t, 60, 11)
+	r.inject(t, "group-purge", 11)
+	first, err := Apply(ctx, r.plan(t), r.options(nil))
+	if err != nil || first.Failed != 0 || first.Recreated == 0 {
+		t.Fatalf("first restore: %+v, %v", first, err)
+	}
+	ledger, err := r.store.Ledger(ctx, r.target.Snapshot.TenantID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copies := map[string]bool{}
+	for _, e := range ledger {
+		copies[e.NewID] = true
+	}
+	r.inject(t, "group-purge", 12)
+	plan := r.plan(t)
+	for _, st := range plan.Stages {
+		for _, s := range st.Steps {
+			if copies[s.ObjectID] {
+				t.Errorf("%s step %s %s names %s, the first restore's copy of an object: it must be named by its snapshot id", st.Name, s.Action, s.Kind, s.ObjectID)
+			}
+		}
+	}
+	second, err := Apply(ctx, plan, r.options(nil))
+	if err != nil || second.Failed != 0 || second.Pending != 0 {
+		t.Fatalf("second restore: %+v, %v", second, err)
+	}
+	rep, err := VerifyLive(ctx, r.op, r.target, VerifyOptions{})
+	if err != nil || !rep.Clean {
+		t.Fatalf("after the second restore: %v, %v", rep, err)
+	}
+}
+
 // A capture into the snapshot file while an apply runs holds the file's write lock for
 // as long as it takes: the apply waits for it, says so, and finishes.
 func TestApplyWaitsForAnotherWriterOfTheFile(t *testing.T) {

@@ -304,6 +304,13 @@ func (p *planner) addWarnings(ws ...warning) {
 
 // BuildPlan builds the plan that brings live back to target: target is the known-good
 // snapshot, live a fresh capture of the same tenant.
+//
+// Objects an earlier apply recreated (the target file's ledger: old id -> new id) are
+// read in the target's ids, as verify reads them: otherwise a second plan back to the
+// same snapshot would take each live copy for an addition to remove and its original
+// for a deletion to recreate again, duplicating what has no unique key and cutting the
+// copies' assignments. The plan names such objects by their target ids, and apply sends
+// their requests to the live ids through the same ledger.
 func BuildPlan(ctx context.Context, target snapshots.State, live snapshots.State, opts PlanOptions) (*Plan, error) {
 	if target.Snapshot.TenantID != live.Snapshot.TenantID {
 		return nil, fmt.Errorf("the snapshot is of tenant %s but the live state is of tenant %s", target.Snapshot.TenantID, live.Snapshot.TenantID)
@@ -313,6 +320,33 @@ func BuildPlan(ctx context.Context, target snapshots.State, live snapshots.State
 			_, err := entra.ParseKind(string(n.Kind))
 			return nil, fmt.Errorf("scope: %w", err)
 		}
+	}
+	// apply compares the fingerprint with a fresh capture: it is live's as read.
+	fingerprint := live.Snapshot.RootHash
+	ledger, err := LoadLedger(ctx, target.Store, target.Snapshot.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	inv, rec, err := resolveLedger(ctx, target, ledger)
+	if err != nil {
+		return nil, err
+	}
+	if len(inv.IDs)+len(inv.AppIDs) > 0 {
+		mapped, cleanup, err := mapLive(ctx, target, live, inv, rec)
+		if err != nil {
+			return nil, err
+		}
+		defer cleanup()
+		live = mapped
+		// A scope may name a recreated object by the id it has now.
+		scope := make([]graphx.NodeID, len(opts.Scope))
+		for i, n := range opts.Scope {
+			if old, ok := inv.IDs[n.ID]; ok {
+				n.ID = old
+			}
+			scope[i] = n
+		}
+		opts.Scope = scope
 	}
 	defer raiseGCPercent()()
 	in := loadPlanInputs(ctx, target, live)
@@ -392,7 +426,7 @@ func BuildPlan(ctx context.Context, target snapshots.State, live snapshots.State
 		now = time.Now()
 	}
 	plan := &Plan{Format: PlanFormat, TenantID: target.Snapshot.TenantID, Snapshot: target.Snapshot.ID, BuiltAt: now.UTC(),
-		LiveFingerprint: live.Snapshot.RootHash, Warnings: p.finalWarnings(opts.Scope)}
+		LiveFingerprint: fingerprint, Warnings: p.finalWarnings(opts.Scope)}
 	var count int
 	for _, name := range names {
 		count += len(p.stages[name])
