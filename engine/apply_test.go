@@ -143,6 +143,15 @@ func TestApplyTwiceToTheSameSnapshotThroughTheLedger(t *testing.T) {
 	for _, e := range ledger {
 		copies[e.NewID] = true
 	}
+	recreated, err := RecreatedByRestores(ctx, r.target)
+	if err != nil || len(recreated) != first.Recreated {
+		t.Errorf("RecreatedByRestores: %d objects (%v), the restore recreated %d", len(recreated), err, first.Recreated)
+	}
+	for old, now := range recreated {
+		if !copies[now] || old == now {
+			t.Errorf("RecreatedByRestores: %s -> %s is not in the ledger", old, now)
+		}
+	}
 	r.inject(t, "group-purge", 12)
 	plan := r.plan(t)
 	for _, st := range plan.Stages {

@@ -195,6 +195,25 @@ func Verify(ctx context.Context, target, live snapshots.State, ledger graphx.Led
 	return rep, nil
 }
 
+// RecreatedByRestores returns, for the objects of target that an apply recreated under
+// new ids (the file's ledger), old id -> the id the object has now, so that a by-id
+// diff can say that a "hard-deleted" object and an "added" one are the same.
+func RecreatedByRestores(ctx context.Context, target snapshots.State) (map[string]string, error) {
+	ledger, err := LoadLedger(ctx, target.Store, target.Snapshot.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	_, rec, err := resolveLedger(ctx, target, ledger)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(rec))
+	for old, r := range rec {
+		out[old] = r.new
+	}
+	return out, nil
+}
+
 // resolveLedger keeps the ledger entries that matter to this target: an object the
 // target holds, recreated (perhaps more than once: old -> new -> newer) under an id the
 // target does not hold. A ledger spans every restore ever run on the tenant, and an

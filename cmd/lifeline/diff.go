@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lifelinehq/lifeline/engine"
 	"github.com/lifelinehq/lifeline/entra"
 	"github.com/lifelinehq/lifeline/snapshots"
 )
@@ -64,7 +65,8 @@ func newDiffCommand(stdout, stderr io.Writer) *cobra.Command {
 				}
 				toState = snapshots.State{Store: s, Snapshot: toSnap}
 			}
-			res, err := snapshots.Diff(ctx, snapshots.State{Store: s, Snapshot: fromSnap}, toState, opts)
+			fromState := snapshots.State{Store: s, Snapshot: fromSnap}
+			res, err := snapshots.Diff(ctx, fromState, toState, opts)
 			if err != nil {
 				return err
 			}
@@ -74,7 +76,11 @@ func newDiffCommand(stdout, stderr io.Writer) *cobra.Command {
 				}
 				return printJSON(stdout, res)
 			}
-			printDiff(stdout, res)
+			copies, err := engine.RecreatedByRestores(ctx, fromState)
+			if err != nil {
+				return err
+			}
+			printDiff(stdout, res, copies)
 			return nil
 		},
 	}
@@ -109,10 +115,32 @@ var classTitles = []struct{ class, title, mark string }{
 	{snapshots.Restored, "restored", "+"},
 }
 
-func printDiff(w io.Writer, res *snapshots.DiffResult) {
+// printDiff writes a diff for people. copies (old id -> id now, from the ledger) are the
+// objects a restore recreated: a by-id diff lists each as hard-deleted and its copy as
+// added, and says so beside both.
+func printDiff(w io.Writer, res *snapshots.DiffResult, copies map[string]string) {
 	s := res.Summary
 	fmt.Fprintf(w, "From %s\n  to %s\n\n", describeState(res.From), describeState(res.To))
 	fmt.Fprintf(w, "%d added, %d modified, %d soft-deleted, %d hard-deleted, %d restored.\n", s.Added, s.Modified, s.SoftDeleted, s.HardDeleted, s.Restored)
+	original := make(map[string]string, len(copies))
+	for old, now := range copies {
+		original[now] = old
+	}
+	added := map[string]bool{}
+	for _, c := range res.Changes {
+		if c.Change == snapshots.Added {
+			added[c.ID] = true
+		}
+	}
+	paired := 0
+	for _, c := range res.Changes {
+		if now, ok := copies[c.ID]; ok && c.Change == snapshots.HardDeleted && added[now] {
+			paired++
+		}
+	}
+	if paired > 0 {
+		fmt.Fprintf(w, "%d of the hard-deleted objects were recreated by a restore, and are among the added under their new ids ('lifeline ledger' lists them; 'lifeline verify' and 'lifeline plan' match them).\n", paired)
+	}
 	for _, ct := range classTitles {
 		var rows []snapshots.Change
 		for _, c := range res.Changes {
@@ -128,6 +156,11 @@ func printDiff(w io.Writer, res *snapshots.DiffResult) {
 			who := "no audit evidence"
 			if c.Actor != nil {
 				who = fmt.Sprintf("%s by %s at %s", c.Activity, *c.Actor, fmtTime(*c.At))
+			}
+			if now, ok := copies[c.ID]; ok && c.Change == snapshots.HardDeleted {
+				who += "; a restore recreated it as " + now
+			} else if old, ok := original[c.ID]; ok && c.Change == snapshots.Added {
+				who += "; a restore's copy of " + old
 			}
 			fmt.Fprintf(w, "  %s %-26s %s (%s)  [%s]\n", ct.mark, c.Kind, c.DisplayName, c.ID, who)
 			printChangeDetail(w, c, changeWords{removed: "removed", added: "added", linkRemoved: "-", linkAdded: "+"})
