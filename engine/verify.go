@@ -214,6 +214,28 @@ func RecreatedByRestores(ctx context.Context, target snapshots.State) (map[strin
 	return out, nil
 }
 
+// CountRecreated is how many of a by-id diff's hard-deleted objects are among copies
+// (RecreatedByRestores) with their copy among its added ones: one object each, not two
+// changes.
+func CountRecreated(res *snapshots.DiffResult, copies map[string]string) int {
+	if res == nil || len(copies) == 0 {
+		return 0
+	}
+	added := map[string]bool{}
+	for _, c := range res.Changes {
+		if c.Change == snapshots.Added {
+			added[c.ID] = true
+		}
+	}
+	n := 0
+	for _, c := range res.Changes {
+		if now, ok := copies[c.ID]; ok && c.Change == snapshots.HardDeleted && added[now] {
+			n++
+		}
+	}
+	return n
+}
+
 // resolveLedger keeps the ledger entries that matter to this target: an object the
 // target holds, recreated (perhaps more than once: old -> new -> newer) under an id the
 // target does not hold. A ledger spans every restore ever run on the tenant, and an

@@ -39,7 +39,10 @@ type diffLoadedMsg struct {
 	from, to int64
 	live     bool // to is a capture of the live tenant, not a snapshot of the file
 	res      *snapshots.DiffResult
-	err      error
+	// recreated counts the hard-deleted objects of res that a restore recreated, their
+	// copies among the added (live diffs only; see engine.RecreatedByRestores).
+	recreated int
+	err       error
 }
 
 func loadDiff(e *env, from, to snapshots.Snapshot) tea.Cmd {

@@ -61,6 +61,9 @@ type liveEnv struct {
 	liveErr   error
 	incident  *snapshots.DiffResult // latest snapshot -> live
 	incFrom   int64
+	// incRecreated counts the incident's hard-deleted objects that a restore recreated
+	// (their copies are among its additions).
+	incRecreated int
 
 	bin    *engine.BinReport
 	binErr error
@@ -206,8 +209,14 @@ func (e *env) startCapture() tea.Cmd {
 func liveDiff(e *env, from snapshots.Snapshot, live snapshots.State) tea.Cmd {
 	store := e.store
 	return func() tea.Msg {
-		res, err := snapshots.Diff(context.Background(), snapshots.State{Store: store, Snapshot: from}, live, snapshots.DiffOptions{})
-		return diffLoadedMsg{from: from.ID, to: live.Snapshot.ID, live: true, res: res, err: err}
+		ctx, target := context.Background(), snapshots.State{Store: store, Snapshot: from}
+		res, err := snapshots.Diff(ctx, target, live, snapshots.DiffOptions{})
+		msg := diffLoadedMsg{from: from.ID, to: live.Snapshot.ID, live: true, res: res, err: err}
+		if err == nil {
+			copies, err := engine.RecreatedByRestores(ctx, target)
+			msg.recreated, msg.err = engine.CountRecreated(res, copies), err
+		}
+		return msg
 	}
 }
 
@@ -271,7 +280,7 @@ func (m *Model) liveUpdate(msg tea.Msg) tea.Cmd {
 		}
 	case diffLoadedMsg:
 		if s, ok := m.env.latest(); ok && msg.live && msg.from == s.ID && l.state != nil && msg.to == l.state.Snapshot.ID {
-			l.incident, l.incFrom = msg.res, msg.from
+			l.incident, l.incFrom, l.incRecreated = msg.res, msg.from, msg.recreated
 			if msg.err != nil {
 				l.liveErr = msg.err
 			}

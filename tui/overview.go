@@ -247,6 +247,9 @@ func (o *overview) incidentLine() string {
 	if len(l.incident.Changes) > 0 {
 		line = fmt.Sprintf("%d changes since snapshot %d: %d hard-deleted, %d soft-deleted, %d modified, %d added",
 			len(l.incident.Changes), l.incFrom, s.HardDeleted, s.SoftDeleted, s.Modified, s.Added)
+		if l.incRecreated > 0 {
+			line += fmt.Sprintf(" (%d of the hard-deleted were recreated by a restore, their copies among the added: :verify matches them)", l.incRecreated)
+		}
 	}
 	if l.capturing {
 		// A refresh: what was found stays until the new read replaces it.

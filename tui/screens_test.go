@@ -209,6 +209,18 @@ func TestLiveOverviewKeepsTheIncidentWhileReadingAgain(t *testing.T) {
 	}
 }
 
+// After a restore, the incident line says which of its hard deletions a restore already
+// recreated, instead of leaving the responder to wonder whether it worked.
+func TestLiveOverviewSaysWhatARestoreRecreated(t *testing.T) {
+	t.Parallel()
+	d, _ := newLiveDriver(t, 200, 30, false)
+	l := d.m.env.live
+	d.send(diffLoadedMsg{from: l.incFrom, to: l.state.Snapshot.ID, live: true, res: l.incident, recreated: 1})
+	if v, want := d.view(), "(1 of the hard-deleted were recreated by a restore, their copies among the added: :verify matches them)"; !strings.Contains(v, want) {
+		t.Errorf("overview lacks %q:\n%s", want, v)
+	}
+}
+
 func TestJumpToTheRecoveryScreens(t *testing.T) {
 	t.Parallel()
 	d, _ := newLiveDriver(t, 80, 24, false)

@@ -126,19 +126,7 @@ func printDiff(w io.Writer, res *snapshots.DiffResult, copies map[string]string)
 	for old, now := range copies {
 		original[now] = old
 	}
-	added := map[string]bool{}
-	for _, c := range res.Changes {
-		if c.Change == snapshots.Added {
-			added[c.ID] = true
-		}
-	}
-	paired := 0
-	for _, c := range res.Changes {
-		if now, ok := copies[c.ID]; ok && c.Change == snapshots.HardDeleted && added[now] {
-			paired++
-		}
-	}
-	if paired > 0 {
+	if paired := engine.CountRecreated(res, copies); paired > 0 {
 		fmt.Fprintf(w, "%d of the hard-deleted objects were recreated by a restore, and are among the added under their new ids ('lifeline ledger' lists them; 'lifeline verify' and 'lifeline plan' match them).\n", paired)
 	}
 	for _, ct := range classTitles {
