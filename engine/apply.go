@@ -366,14 +366,14 @@ func (a *applier) run(ctx context.Context) error {
 		}
 		a.emit(Event{Type: EventStage, Stage: stage.Name, Progress: a.progress()})
 		for {
-			ready, pending, err := a.ready(si)
+			ready, pending, err := a.ready(ctx, si)
 			if err != nil {
 				return err
 			}
 			if len(ready) == 0 {
 				if pending > 0 {
 					// Only possible when a step waits on one of a later stage.
-					if err := a.skipWaiting(si); err != nil {
+					if err := a.skipWaiting(ctx, si); err != nil {
 						return err
 					}
 				}
@@ -404,7 +404,7 @@ func (a *applier) run(ctx context.Context) error {
 
 // ready returns the stage's steps that can run now, skipping (and journaling) those
 // whose dependencies failed, and how many of its steps remain pending.
-func (a *applier) ready(stage int) ([]*stepRun, int, error) {
+func (a *applier) ready(ctx context.Context, stage int) ([]*stepRun, int, error) {
 	var out []*stepRun
 	var skips []*stepRun
 	// Finished steps leave the stage's list for good: later calls look only at the rest.
@@ -434,13 +434,13 @@ func (a *applier) ready(stage int) ([]*stepRun, int, error) {
 		for _, sr := range skips {
 			sr.state = snapshots.StepSkipped
 		}
-		if err := a.journal(context.Background(), skips, nil); err != nil {
+		if err := a.journal(ctx, skips, nil); err != nil {
 			return nil, 0, err
 		}
 		for _, sr := range skips {
 			a.emitStep(sr)
 		}
-		return a.ready(stage)
+		return a.ready(ctx, stage)
 	}
 	return out, pending, nil
 }
@@ -449,12 +449,12 @@ func finished(state string) bool {
 	return state == snapshots.StepDone || state == snapshots.StepFailed || state == snapshots.StepSkipped
 }
 
-func (a *applier) skipWaiting(stage int) error {
+func (a *applier) skipWaiting(ctx context.Context, stage int) error {
 	skips := a.byStage[stage] // ready left only unfinished steps here
 	for _, sr := range skips {
 		sr.state, sr.res.Error = snapshots.StepSkipped, "skipped: it waits on steps that cannot run before it (a step of a later stage, or a dependency cycle); build a new plan"
 	}
-	if err := a.journal(context.Background(), skips, nil); err != nil {
+	if err := a.journal(ctx, skips, nil); err != nil {
 		return err
 	}
 	for _, sr := range skips {
@@ -814,7 +814,8 @@ func (a *applier) exists(ctx context.Context, s *Step) bool {
 	if !ok || s.ObjectID == "" {
 		return false
 	}
-	_, err := a.opts.Client.Get(ctx, spec.ObjectPath(s.ObjectID), graphapi.ListOptions{Select: []string{"id"}})
+	// The object may be a copy an earlier restore made: ask for it under its live id.
+	_, err := a.opts.Client.Get(ctx, a.translatePath(spec.ObjectPath(s.ObjectID)), graphapi.ListOptions{Select: []string{"id"}})
 	return err == nil
 }
 

@@ -171,6 +171,31 @@ func TestApplyTwiceToTheSameSnapshotThroughTheLedger(t *testing.T) {
 	}
 }
 
+// Right after a clean restore, a new plan back to the same snapshot has nothing to do
+// and nothing to warn about: what Graph stamps on the recreated copies (creation times,
+// security identifiers) is not a change to undo.
+func TestPlanRightAfterARestoreIsEmpty(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newRecovery(t, 60, 7)
+	r.inject(t, "kitchen-sink", 7)
+	rep, err := Apply(ctx, r.plan(t), r.options(nil))
+	if err != nil || rep.Failed != 0 || rep.Recreated == 0 {
+		t.Fatalf("restore: %+v, %v", rep, err)
+	}
+	again := r.plan(t)
+	for _, st := range again.Stages {
+		for _, s := range st.Steps {
+			if s.Action != ActionVerify {
+				t.Errorf("%s: %s %s %s (%s)", st.Name, s.Action, s.Kind, s.DisplayName, s.ObjectID)
+			}
+		}
+	}
+	for _, w := range again.Warnings {
+		t.Errorf("warning: %s", w)
+	}
+}
+
 // A capture into the snapshot file while an apply runs holds the file's write lock for
 // as long as it takes: the apply waits for it, says so, and finishes.
 func TestApplyWaitsForAnotherWriterOfTheFile(t *testing.T) {

@@ -302,6 +302,33 @@ func (p *planner) addWarnings(ws ...warning) {
 	p.warnings = append(p.warnings, ws...)
 }
 
+// forgetStamped drops, from the changes of objects an earlier restore recreated (rec),
+// the properties Graph stamps on a copy or never lets a restore write (createdDateTime,
+// securityIdentifier, a recreated app's certificates), and a change left with nothing:
+// verify does not count them, and a plan step for them would fail on every run, or tell
+// the operator to redo by hand what apply already restored.
+func forgetStamped(changes []snapshots.Change, rec map[string]recreated) []snapshots.Change {
+	out := changes[:0]
+	for _, c := range changes {
+		spec, known := entra.Lookup(c.Kind)
+		if _, copied := rec[c.ID]; copied && known && c.Change == snapshots.Modified {
+			props := c.Properties[:0:0]
+			for _, pc := range c.Properties {
+				top := topProperty(pc.Path)
+				if !stampedOnCreate[top] && unrestorableProperty(spec, top, true) == "" {
+					props = append(props, pc)
+				}
+			}
+			c.Properties = props
+			if len(props) == 0 && len(c.Links) == 0 {
+				continue
+			}
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
 // BuildPlan builds the plan that brings live back to target: target is the known-good
 // snapshot, live a fresh capture of the same tenant.
 //
@@ -372,6 +399,9 @@ func BuildPlan(ctx context.Context, target snapshots.State, live snapshots.State
 		return nil, in.diffErr
 	}
 	diff := in.diff
+	if len(rec) > 0 {
+		diff.Changes = forgetStamped(diff.Changes, rec)
+	}
 	p.changes = make(map[graphx.NodeID]*snapshots.Change, len(diff.Changes))
 	for i := range diff.Changes {
 		c := &diff.Changes[i]
