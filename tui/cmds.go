@@ -39,10 +39,11 @@ type diffLoadedMsg struct {
 	from, to int64
 	live     bool // to is a capture of the live tenant, not a snapshot of the file
 	res      *snapshots.DiffResult
-	// recreated counts the hard-deleted objects of res that a restore recreated, their
-	// copies among the added (live diffs only; see engine.RecreatedByRestores).
-	recreated int
-	err       error
+	// copies are the objects of the first state a restore recreated: old id -> id now
+	// (engine.RecreatedByRestores), so that a by-id diff can say which hard-deleted
+	// object and which added one are the same.
+	copies map[string]string
+	err    error
 }
 
 func loadDiff(e *env, from, to snapshots.Snapshot) tea.Cmd {
@@ -50,7 +51,11 @@ func loadDiff(e *env, from, to snapshots.Snapshot) tea.Cmd {
 	return func() tea.Msg {
 		res, err := snapshots.Diff(context.Background(),
 			snapshots.State{Store: store, Snapshot: from}, snapshots.State{Store: store, Snapshot: to}, snapshots.DiffOptions{})
-		return diffLoadedMsg{from: from.ID, to: to.ID, res: res, err: err}
+		msg := diffLoadedMsg{from: from.ID, to: to.ID, res: res, err: err}
+		if err == nil {
+			msg.copies, msg.err = engine.RecreatedByRestores(context.Background(), snapshots.State{Store: store, Snapshot: from})
+		}
+		return msg
 	}
 }
 

@@ -22,6 +22,7 @@ type diffScreen struct {
 	loading bool
 	err     error
 	res     *snapshots.DiffResult
+	copies  map[string]string // what a restore recreated: old id -> id now
 	lines   []diffLine
 	cursor  int // index into lines; always on a change line when there is one
 	offset  int
@@ -161,7 +162,7 @@ func (d *diffScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 		if !d.live && msg.to != d.env.snaps[d.to].ID {
 			return d, nil
 		}
-		d.loading, d.err, d.res = false, msg.err, msg.res
+		d.loading, d.err, d.res, d.copies = false, msg.err, msg.res, msg.copies
 		d.build()
 	case tea.KeyPressMsg:
 		if d.filtering {
@@ -308,6 +309,10 @@ func (d *diffScreen) build() {
 		return
 	}
 	q := parseQuery(d.filter)
+	original := make(map[string]string, len(d.copies))
+	for old, now := range d.copies {
+		original[now] = old
+	}
 	for _, g := range groupChanges(d.res.Changes) {
 		for _, kg := range g.kinds {
 			var kept []int
@@ -328,6 +333,11 @@ func (d *diffScreen) build() {
 				}
 				if c.Actor != nil {
 					detail = append(detail, "by "+*c.Actor)
+				}
+				if now, ok := d.copies[c.ID]; ok && c.Change == snapshots.HardDeleted {
+					detail = append(detail, "recreated by a restore as "+now)
+				} else if old, ok := original[c.ID]; ok && c.Change == snapshots.Added {
+					detail = append(detail, "a restore's copy of "+old)
 				}
 				d.lines = append(d.lines, diffLine{text: fmt.Sprintf("  %s %-36s %s", pad(nameOr(c.DisplayName, c.ID), 22), c.ID, strings.Join(detail, " · ")), change: i})
 			}

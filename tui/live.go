@@ -213,8 +213,7 @@ func liveDiff(e *env, from snapshots.Snapshot, live snapshots.State) tea.Cmd {
 		res, err := snapshots.Diff(ctx, target, live, snapshots.DiffOptions{})
 		msg := diffLoadedMsg{from: from.ID, to: live.Snapshot.ID, live: true, res: res, err: err}
 		if err == nil {
-			copies, err := engine.RecreatedByRestores(ctx, target)
-			msg.recreated, msg.err = engine.CountRecreated(res, copies), err
+			msg.copies, msg.err = engine.RecreatedByRestores(ctx, target)
 		}
 		return msg
 	}
@@ -280,7 +279,7 @@ func (m *Model) liveUpdate(msg tea.Msg) tea.Cmd {
 		}
 	case diffLoadedMsg:
 		if s, ok := m.env.latest(); ok && msg.live && msg.from == s.ID && l.state != nil && msg.to == l.state.Snapshot.ID {
-			l.incident, l.incFrom, l.incRecreated = msg.res, msg.from, msg.recreated
+			l.incident, l.incFrom, l.incRecreated = msg.res, msg.from, engine.CountRecreated(msg.res, msg.copies)
 			if msg.err != nil {
 				l.liveErr = msg.err
 			}

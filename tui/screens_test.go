@@ -215,9 +215,31 @@ func TestLiveOverviewSaysWhatARestoreRecreated(t *testing.T) {
 	t.Parallel()
 	d, _ := newLiveDriver(t, 200, 30, false)
 	l := d.m.env.live
-	d.send(diffLoadedMsg{from: l.incFrom, to: l.state.Snapshot.ID, live: true, res: l.incident, recreated: 1})
+	// The fixture's incident hard-deleted user Carol; say a restore recreated her as an
+	// object the incident shows as added.
+	var gone, added string
+	for _, c := range l.incident.Changes {
+		switch c.Change {
+		case snapshots.HardDeleted:
+			gone = c.ID
+		case snapshots.Added:
+			added = c.ID
+		}
+	}
+	if gone == "" || added == "" {
+		t.Fatalf("the fixture's incident has no hard-deleted or no added object: %+v", l.incident.Summary)
+	}
+	d.send(diffLoadedMsg{from: l.incFrom, to: l.state.Snapshot.ID, live: true, res: l.incident, copies: map[string]string{gone: added}})
 	if v, want := d.view(), "(1 of the hard-deleted were recreated by a restore, their copies among the added: :verify matches them)"; !strings.Contains(v, want) {
 		t.Errorf("overview lacks %q:\n%s", want, v)
+	}
+	// The Diff screen marks both rows.
+	d.keys(":", "diff", "enter")
+	v := d.view()
+	for _, want := range []string{"recreated by a restore as " + added, "a restore's copy of " + gone} {
+		if !strings.Contains(v, want) {
+			t.Errorf("diff screen lacks %q:\n%s", want, v)
+		}
 	}
 }
 
