@@ -350,11 +350,7 @@ func BuildPlan(ctx context.Context, target snapshots.State, live snapshots.State
 	}
 	// apply compares the fingerprint with a fresh capture: it is live's as read.
 	fingerprint := live.Snapshot.RootHash
-	ledger, err := LoadLedger(ctx, target.Store, target.Snapshot.TenantID)
-	if err != nil {
-		return nil, err
-	}
-	inv, rec, err := resolveLedger(ctx, target, ledger)
+	inv, rec, err := ledgerOf(ctx, target)
 	if err != nil {
 		return nil, err
 	}

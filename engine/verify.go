@@ -199,11 +199,7 @@ func Verify(ctx context.Context, target, live snapshots.State, ledger graphx.Led
 // new ids (the file's ledger), old id -> the id the object has now, so that a by-id
 // diff can say that a "hard-deleted" object and an "added" one are the same.
 func RecreatedByRestores(ctx context.Context, target snapshots.State) (map[string]string, error) {
-	ledger, err := LoadLedger(ctx, target.Store, target.Snapshot.TenantID)
-	if err != nil {
-		return nil, err
-	}
-	_, rec, err := resolveLedger(ctx, target, ledger)
+	_, rec, err := ledgerOf(ctx, target)
 	if err != nil {
 		return nil, err
 	}
@@ -234,6 +230,16 @@ func CountRecreated(res *snapshots.DiffResult, copies map[string]string) int {
 		}
 	}
 	return n
+}
+
+// ledgerOf loads the ledger of target's tenant from target's file and keeps what
+// applies to target (resolveLedger).
+func ledgerOf(ctx context.Context, target snapshots.State) (graphx.Ledger, map[string]recreated, error) {
+	ledger, err := LoadLedger(ctx, target.Store, target.Snapshot.TenantID)
+	if err != nil {
+		return graphx.Ledger{}, nil, err
+	}
+	return resolveLedger(ctx, target, ledger)
 }
 
 // resolveLedger keeps the ledger entries that matter to this target: an object the
