@@ -196,9 +196,13 @@ func (a *applier) reconcile(ctx context.Context, sr *stepRun) error {
 	if kind == entra.KindApplication || kind == entra.KindServicePrincipal {
 		sel = append(sel, "appId")
 	}
+	// Objects other steps made are theirs; the copy an earlier restore made of this
+	// step's own object is this step's to adopt (it came back with its principal).
 	owned := map[string]bool{}
-	for _, n := range a.ledger.IDs {
-		owned[n] = true
+	for old, n := range a.ledger.IDs {
+		if old != sr.step.ObjectID {
+			owned[n] = true
+		}
 	}
 	type found struct{ ID, AppID string }
 	var matches []found

@@ -171,6 +171,30 @@ func TestApplyTwiceToTheSameSnapshotThroughTheLedger(t *testing.T) {
 	}
 }
 
+// Two kitchen-sink incidents in a row, each restored back to the same snapshot. In the
+// second, an assignment or grant the first restore recreated is hidden while its
+// principal is in the recycle bin, so the plan recreates it; restoring the principal
+// brings the copy back, and apply adopts it (the ledger makes it the step's own)
+// instead of failing with "already exists".
+func TestApplyTwoKitchenSinksToTheSameSnapshot(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newRecovery(t, 300, 1)
+	for seed := int64(1); seed <= 2; seed++ {
+		r.inject(t, "kitchen-sink", seed)
+		rep, err := Apply(ctx, r.plan(t), r.options(nil))
+		if err != nil || rep.Failed != 0 || rep.Pending != 0 {
+			for _, f := range rep.Failures {
+				t.Logf("failed: %s", f.Reason)
+			}
+			t.Fatalf("restore %d: done %d, failed %d, pending %d, %v", seed, rep.Done, rep.Failed, rep.Pending, err)
+		}
+	}
+	if rep, err := VerifyLive(ctx, r.op, r.target, VerifyOptions{}); err != nil || !rep.Clean {
+		t.Fatalf("after two restores: %v, %v", rep, err)
+	}
+}
+
 // Right after a clean restore, a new plan back to the same snapshot has nothing to do
 // and nothing to warn about: what Graph stamps on the recreated copies (creation times,
 // security identifiers) is not a change to undo.
