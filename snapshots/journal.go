@@ -94,7 +94,7 @@ func (s *Store) StartRun(ctx context.Context, r Run) error {
 		ON CONFLICT (plan_hash) DO UPDATE SET updated_at = excluded.updated_at, finished_at = ''`,
 		r.PlanHash, r.TenantID, r.Snapshot, r.PlanPath, r.Operator, at, at)
 	if isBusy(err) {
-		return fmt.Errorf("another process (a capture or an import) has been writing to %s for over %v, so the apply cannot start: run it again once that has finished (%w: %w)", s.path, s.busy, ErrFileBusy, err)
+		return s.busyError("a capture or an import", ", so the apply cannot start: run it again once that has finished", err)
 	}
 	if err != nil {
 		return fmt.Errorf("writing the apply journal to %s: %w", s.path, err)
@@ -142,7 +142,7 @@ func (s *Store) Journal(ctx context.Context, planHash, tenantID string, steps []
 		case isFull(err):
 			err = fmt.Errorf("the disk holding %s is full, so the apply journal cannot be written and the apply stopped: free some space and run the same apply again, which resumes from the journal and checks the steps that were in flight (%w)", s.path, err)
 		case isBusy(err):
-			err = fmt.Errorf("another process (a capture or an import) has been writing to %s for over %v, so the apply journal cannot be written and the apply stopped: run the same apply again once it has finished, which resumes from the journal (%w: %w)", s.path, s.busy, ErrFileBusy, err)
+			err = s.busyError("a capture or an import", ", so the apply journal cannot be written and the apply stopped: run the same apply again once it has finished, which resumes from the journal", err)
 		}
 	}()
 	w, err := s.writable()

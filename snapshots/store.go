@@ -136,16 +136,25 @@ func (s *Store) explainFull(what string, err error) error {
 }
 
 // isFull reports whether err is SQLite's "database or disk is full".
-func isFull(err error) bool {
-	var se *sqlite.Error
-	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_FULL
-}
+func isFull(err error) bool { return sqliteCode(err) == sqlite3.SQLITE_FULL }
 
 // isBusy reports whether err is SQLite's "database is locked": another process held
 // the file's write lock for longer than busy_timeout.
-func isBusy(err error) bool {
+func isBusy(err error) bool { return sqliteCode(err) == sqlite3.SQLITE_BUSY }
+
+// sqliteCode is the primary result code of a SQLite error in err's chain, or -1.
+func sqliteCode(err error) int {
 	var se *sqlite.Error
-	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY
+	if !errors.As(err, &se) {
+		return -1
+	}
+	return se.Code() & 0xff
+}
+
+// busyError says that the write err reports waited out the busy timeout while another
+// process (who) held the file, and what follows from it (then).
+func (s *Store) busyError(who, then string, err error) error {
+	return fmt.Errorf("another process (%s) has been writing to %s for over %v%s (%w: %w)", who, s.path, s.busy, then, ErrFileBusy, err)
 }
 
 func isDir(path string) bool {

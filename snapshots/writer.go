@@ -76,7 +76,7 @@ func (s *Store) Begin(ctx context.Context, meta SnapshotMeta) (*Writer, error) {
 	}
 	tx, err := db.BeginTx(ctx, nil)
 	if isBusy(err) {
-		return nil, fmt.Errorf("another process (a capture, an import or an apply) has been writing to %s for over %v; wait for it to finish or write to another file (%w: %w)", s.path, s.busy, ErrFileBusy, err)
+		return nil, s.busyError("a capture, an import or an apply", "; wait for it to finish or write to another file", err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot start writing to %s: %w", s.path, err)
