@@ -144,10 +144,10 @@ func TestApplyTwiceToTheSameSnapshotThroughTheLedger(t *testing.T) {
 		copies[e.NewID] = true
 	}
 	recreated, err := RecreatedByRestores(ctx, r.target)
-	if err != nil || len(recreated) != first.Recreated {
-		t.Errorf("RecreatedByRestores: %d objects (%v), the restore recreated %d", len(recreated), err, first.Recreated)
+	if err != nil || len(recreated.now) != first.Recreated {
+		t.Errorf("RecreatedByRestores: %d objects (%v), the restore recreated %d", len(recreated.now), err, first.Recreated)
 	}
-	for old, now := range recreated {
+	for old, now := range recreated.now {
 		if !copies[now] || old == now {
 			t.Errorf("RecreatedByRestores: %s -> %s is not in the ledger", old, now)
 		}

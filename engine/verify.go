@@ -195,26 +195,51 @@ func Verify(ctx context.Context, target, live snapshots.State, ledger graphx.Led
 	return rep, nil
 }
 
-// RecreatedByRestores returns, for the objects of target that an apply recreated under
-// new ids (the file's ledger), old id -> the id the object has now, so that a by-id
-// diff can say that a "hard-deleted" object and an "added" one are the same.
-func RecreatedByRestores(ctx context.Context, target snapshots.State) (map[string]string, error) {
-	_, rec, err := ledgerOf(ctx, target)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]string, len(rec))
-	for old, r := range rec {
-		out[old] = r.new
-	}
-	return out, nil
+// Recreated are the objects of a snapshot that an apply recreated under new ids (the
+// file's ledger), so that a by-id diff can say that a "hard-deleted" object and an
+// "added" one are the same. The zero value knows none.
+type Recreated struct {
+	now, was map[string]string // old id -> the id it has now, and back
 }
 
-// CountRecreated is how many of a by-id diff's hard-deleted objects are among copies
-// (RecreatedByRestores) with their copy among its added ones: one object each, not two
-// changes.
-func CountRecreated(res *snapshots.DiffResult, copies map[string]string) int {
-	if res == nil || len(copies) == 0 {
+// RecreatedByRestores returns the objects of target that an apply recreated.
+func RecreatedByRestores(ctx context.Context, target snapshots.State) (Recreated, error) {
+	_, rec, err := ledgerOf(ctx, target)
+	if err != nil {
+		return Recreated{}, err
+	}
+	now := make(map[string]string, len(rec))
+	for old, o := range rec {
+		now[old] = o.new
+	}
+	return NewRecreated(now), nil
+}
+
+// NewRecreated is Recreated from old id -> the id the object has now.
+func NewRecreated(now map[string]string) Recreated {
+	r := Recreated{now: now, was: make(map[string]string, len(now))}
+	for old, n := range now {
+		r.was[n] = old
+	}
+	return r
+}
+
+// Twin is the other id of c's pair: the copy's id for a hard-deleted original, the
+// original's id for an added copy, "" for any other change.
+func (r Recreated) Twin(c snapshots.Change) string {
+	switch c.Change {
+	case snapshots.HardDeleted:
+		return r.now[c.ID]
+	case snapshots.Added:
+		return r.was[c.ID]
+	}
+	return ""
+}
+
+// Count is how many of a by-id diff's hard-deleted objects have their copy among its
+// added ones: one object each, not two changes.
+func (r Recreated) Count(res *snapshots.DiffResult) int {
+	if res == nil || len(r.now) == 0 {
 		return 0
 	}
 	added := map[string]bool{}
@@ -225,7 +250,7 @@ func CountRecreated(res *snapshots.DiffResult, copies map[string]string) int {
 	}
 	n := 0
 	for _, c := range res.Changes {
-		if now, ok := copies[c.ID]; ok && c.Change == snapshots.HardDeleted && added[now] {
+		if now := r.Twin(c); now != "" && c.Change == snapshots.HardDeleted && added[now] {
 			n++
 		}
 	}

@@ -39,10 +39,9 @@ type diffLoadedMsg struct {
 	from, to int64
 	live     bool // to is a capture of the live tenant, not a snapshot of the file
 	res      *snapshots.DiffResult
-	// copies are the objects of the first state a restore recreated: old id -> id now
-	// (engine.RecreatedByRestores), so that a by-id diff can say which hard-deleted
-	// object and which added one are the same.
-	copies map[string]string
+	// copies are the objects of the first state a restore recreated, so that a by-id
+	// diff can say which hard-deleted object and which added one are the same.
+	copies engine.Recreated
 	err    error
 }
 

@@ -9,6 +9,7 @@ import (
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 
+	"github.com/lifelinehq/lifeline/engine"
 	"github.com/lifelinehq/lifeline/snapshots"
 )
 
@@ -22,7 +23,7 @@ type diffScreen struct {
 	loading bool
 	err     error
 	res     *snapshots.DiffResult
-	copies  map[string]string // what a restore recreated: old id -> id now
+	copies  engine.Recreated // what a restore recreated
 	lines   []diffLine
 	cursor  int // index into lines; always on a change line when there is one
 	offset  int
@@ -309,10 +310,6 @@ func (d *diffScreen) build() {
 		return
 	}
 	q := parseQuery(d.filter)
-	original := make(map[string]string, len(d.copies))
-	for old, now := range d.copies {
-		original[now] = old
-	}
 	for _, g := range groupChanges(d.res.Changes) {
 		for _, kg := range g.kinds {
 			var kept []int
@@ -334,10 +331,10 @@ func (d *diffScreen) build() {
 				if c.Actor != nil {
 					detail = append(detail, "by "+*c.Actor)
 				}
-				if now, ok := d.copies[c.ID]; ok && c.Change == snapshots.HardDeleted {
-					detail = append(detail, "recreated by a restore as "+now)
-				} else if old, ok := original[c.ID]; ok && c.Change == snapshots.Added {
-					detail = append(detail, "a restore's copy of "+old)
+				if twin := d.copies.Twin(c); twin != "" && c.Change == snapshots.HardDeleted {
+					detail = append(detail, "recreated by a restore as "+twin)
+				} else if twin != "" {
+					detail = append(detail, "a restore's copy of "+twin)
 				}
 				d.lines = append(d.lines, diffLine{text: fmt.Sprintf("  %s %-36s %s", pad(nameOr(c.DisplayName, c.ID), 22), c.ID, strings.Join(detail, " · ")), change: i})
 			}

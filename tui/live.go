@@ -279,7 +279,7 @@ func (m *Model) liveUpdate(msg tea.Msg) tea.Cmd {
 		}
 	case diffLoadedMsg:
 		if s, ok := m.env.latest(); ok && msg.live && msg.from == s.ID && l.state != nil && msg.to == l.state.Snapshot.ID {
-			l.incident, l.incFrom, l.incRecreated = msg.res, msg.from, engine.CountRecreated(msg.res, msg.copies)
+			l.incident, l.incFrom, l.incRecreated = msg.res, msg.from, msg.copies.Count(msg.res)
 			if msg.err != nil {
 				l.liveErr = msg.err
 			}

@@ -229,7 +229,7 @@ func TestLiveOverviewSaysWhatARestoreRecreated(t *testing.T) {
 	if gone == "" || added == "" {
 		t.Fatalf("the fixture's incident has no hard-deleted or no added object: %+v", l.incident.Summary)
 	}
-	d.send(diffLoadedMsg{from: l.incFrom, to: l.state.Snapshot.ID, live: true, res: l.incident, copies: map[string]string{gone: added}})
+	d.send(diffLoadedMsg{from: l.incFrom, to: l.state.Snapshot.ID, live: true, res: l.incident, copies: engine.NewRecreated(map[string]string{gone: added})})
 	if v, want := d.view(), "(1 of the hard-deleted were recreated by a restore, their copies among the added: :verify matches them)"; !strings.Contains(v, want) {
 		t.Errorf("overview lacks %q:\n%s", want, v)
 	}

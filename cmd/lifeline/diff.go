@@ -115,18 +115,13 @@ var classTitles = []struct{ class, title, mark string }{
 	{snapshots.Restored, "restored", "+"},
 }
 
-// printDiff writes a diff for people. copies (old id -> id now, from the ledger) are the
-// objects a restore recreated: a by-id diff lists each as hard-deleted and its copy as
-// added, and says so beside both.
-func printDiff(w io.Writer, res *snapshots.DiffResult, copies map[string]string) {
+// printDiff writes a diff for people. copies are the objects a restore recreated: a
+// by-id diff lists each as hard-deleted and its copy as added, and says so beside both.
+func printDiff(w io.Writer, res *snapshots.DiffResult, copies engine.Recreated) {
 	s := res.Summary
 	fmt.Fprintf(w, "From %s\n  to %s\n\n", describeState(res.From), describeState(res.To))
 	fmt.Fprintf(w, "%d added, %d modified, %d soft-deleted, %d hard-deleted, %d restored.\n", s.Added, s.Modified, s.SoftDeleted, s.HardDeleted, s.Restored)
-	original := make(map[string]string, len(copies))
-	for old, now := range copies {
-		original[now] = old
-	}
-	if paired := engine.CountRecreated(res, copies); paired > 0 {
+	if paired := copies.Count(res); paired > 0 {
 		fmt.Fprintf(w, "%d of the hard-deleted objects were recreated by a restore, and are among the added under their new ids ('lifeline ledger' lists them; 'lifeline verify' and 'lifeline plan' match them).\n", paired)
 	}
 	for _, ct := range classTitles {
@@ -145,10 +140,10 @@ func printDiff(w io.Writer, res *snapshots.DiffResult, copies map[string]string)
 			if c.Actor != nil {
 				who = fmt.Sprintf("%s by %s at %s", c.Activity, *c.Actor, fmtTime(*c.At))
 			}
-			if now, ok := copies[c.ID]; ok && c.Change == snapshots.HardDeleted {
-				who += "; a restore recreated it as " + now
-			} else if old, ok := original[c.ID]; ok && c.Change == snapshots.Added {
-				who += "; a restore's copy of " + old
+			if twin := copies.Twin(c); twin != "" && c.Change == snapshots.HardDeleted {
+				who += "; a restore recreated it as " + twin
+			} else if twin != "" {
+				who += "; a restore's copy of " + twin
 			}
 			fmt.Fprintf(w, "  %s %-26s %s (%s)  [%s]\n", ct.mark, c.Kind, c.DisplayName, c.ID, who)
 			printChangeDetail(w, c, changeWords{removed: "removed", added: "added", linkRemoved: "-", linkAdded: "+"})

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lifelinehq/lifeline/engine"
 	"github.com/lifelinehq/lifeline/entra"
 	"github.com/lifelinehq/lifeline/snapshots"
 )
@@ -23,7 +24,7 @@ func TestDiffSaysWhichDeletionsARestoreRecreated(t *testing.T) {
 		},
 	}
 	var out bytes.Buffer
-	printDiff(&out, res, map[string]string{"old-1": "new-1"})
+	printDiff(&out, res, engine.NewRecreated(map[string]string{"old-1": "new-1"}))
 	s := out.String()
 	for _, want := range []string{
 		"1 of the hard-deleted objects were recreated by a restore, and are among the added under their new ids",
