@@ -176,14 +176,10 @@ func (p *progress) draw() {
 	if height > 2 && len(lines) > height-1 {
 		// A block taller than the screen cannot be redrawn in place: keep the header,
 		// the first kinds and the list of those read.
-		keep := append(lines[:height-2:height-2], lines[len(lines)-1])
-		lines = keep
+		lines = append(lines[:height-2:height-2], lines[len(lines)-1])
 	}
 	var b strings.Builder
-	if p.drawn > 1 {
-		fmt.Fprintf(&b, "\x1b[%dA", p.drawn-1)
-	}
-	b.WriteByte('\r')
+	p.rewind(&b)
 	for i, l := range lines {
 		if i > 0 {
 			b.WriteByte('\n')
@@ -212,13 +208,19 @@ func (p *progress) end() {
 	p.on = false
 	if p.drawn > 0 {
 		var b strings.Builder
-		if p.drawn > 1 {
-			fmt.Fprintf(&b, "\x1b[%dA", p.drawn-1)
-		}
-		b.WriteString("\r\x1b[J")
+		p.rewind(&b)
+		b.WriteString("\x1b[J")
 		io.WriteString(p.w, b.String())
 		p.drawn = 0
 	}
+}
+
+// rewind moves the cursor to the start of the block's first line.
+func (p *progress) rewind(b *strings.Builder) {
+	if p.drawn > 1 {
+		fmt.Fprintf(b, "\x1b[%dA", p.drawn-1)
+	}
+	b.WriteByte('\r')
 }
 
 // grouped writes n with thousands separators: 1,234,567.
