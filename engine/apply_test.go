@@ -171,16 +171,19 @@ func TestApplyTwiceToTheSameSnapshotThroughTheLedger(t *testing.T) {
 	}
 }
 
-// Two kitchen-sink incidents in a row, each restored back to the same snapshot. In the
-// second, an assignment or grant the first restore recreated is hidden while its
-// principal is in the recycle bin, so the plan recreates it; restoring the principal
-// brings the copy back, and apply adopts it (the ledger makes it the step's own)
-// instead of failing with "already exists".
-func TestApplyTwoKitchenSinksToTheSameSnapshot(t *testing.T) {
+// Three kitchen-sink incidents in a row, each restored back to the same snapshot. From
+// the second on, an assignment or grant an earlier restore recreated is hidden while
+// its principal is in the recycle bin, so the plan recreates it; restoring the
+// principal brings the copy back, and apply adopts it (the ledger makes it the step's
+// own) instead of failing with "already exists". A copy that names an object the plan
+// recreates again is deleted instead (which of them do depends on the order Graph
+// answered in; TestRestoreReplacesAnEarlierCopyNamingAnObjectRecreatedAgain builds
+// that case on purpose).
+func TestApplyThreeKitchenSinksToTheSameSnapshot(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	r := newRecovery(t, 300, 1)
-	for seed := int64(1); seed <= 2; seed++ {
+	r := newRecovery(t, 300, 5)
+	for seed := int64(1); seed <= 3; seed++ {
 		r.inject(t, "kitchen-sink", seed)
 		rep, err := Apply(ctx, r.plan(t), r.options(nil))
 		if err != nil || rep.Failed != 0 || rep.Pending != 0 {
@@ -191,7 +194,7 @@ func TestApplyTwoKitchenSinksToTheSameSnapshot(t *testing.T) {
 		}
 	}
 	if rep, err := VerifyLive(ctx, r.op, r.target, VerifyOptions{}); err != nil || !rep.Clean {
-		t.Fatalf("after two restores: %v, %v", rep, err)
+		t.Fatalf("after three restores: %v, %v", rep, err)
 	}
 }
 
@@ -473,5 +476,83 @@ func TestApplyRefusesAPasswordFileOthersCanRead(t *testing.T) {
 	}
 	if _, ok, _ := r.store.Run(context.Background(), PlanHash(plan)); ok {
 		t.Error("a refused apply left a run in the journal")
+	}
+}
+
+// A role assignment scoped to an application that is purged is replaced by one scoped
+// to the application's copy (Graph cannot update an assignment). That copy is hidden
+// while its principal waits in the bin; when the application's copy is purged in turn,
+// the plan recreates the assignment at the newest copy and deletes the earlier one once
+// the principal's restore brings it back, instead of leaving it scoped to nothing.
+func TestRestoreReplacesAnEarlierCopyNamingAnObjectRecreatedAgain(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newRecovery(t, 300, 5)
+	apps := r.ids(t, "/applications", false)
+	users := r.ids(t, "/users", false)
+	var assignment, app, principal string
+	for _, a := range r.list(t, "/roleManagement/directory/roleAssignments", false) {
+		scope, _ := a["directoryScopeId"].(string)
+		if p, _ := a["principalId"].(string); apps[strings.TrimPrefix(scope, "/")] && users[p] {
+			assignment, app, principal = a["id"].(string), strings.TrimPrefix(scope, "/"), p
+			break
+		}
+	}
+	if assignment == "" {
+		t.Fatal("the tenant has no user's role assignment scoped to an application")
+	}
+	attack := func(method, path string) {
+		t.Helper()
+		if _, err := r.at.Do(ctx, graphapi.Request{Method: method, Path: path}); err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+	}
+	restore := func(round string) *Plan {
+		t.Helper()
+		plan := r.plan(t)
+		rep, err := Apply(ctx, plan, r.options(nil))
+		if err != nil || rep.Failed != 0 || rep.Pending != 0 {
+			for _, f := range rep.Failures {
+				t.Logf("failed: %s", f.Reason)
+			}
+			t.Fatalf("%s: done %d, failed %d, pending %d, %v", round, rep.Done, rep.Failed, rep.Pending, err)
+		}
+		return plan
+	}
+	attack("DELETE", "/applications/"+app)
+	attack("DELETE", "/directory/deletedItems/"+app)
+	first := restore("first restore")
+	for _, w := range first.Warnings {
+		if strings.Contains(w, assignment) {
+			t.Errorf("the first plan leaves the assignment scoped to the purged application to a person: %s", w)
+		}
+	}
+	ledger, err := LoadLedger(ctx, r.store, r.target.Snapshot.TenantID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appCopy, copy := ledger.IDs[app], ledger.IDs[assignment]
+	if appCopy == "" || copy == "" {
+		t.Fatalf("the first restore recreated neither the application nor its assignment: %v", ledger.IDs)
+	}
+
+	attack("DELETE", "/users/"+principal)
+	attack("DELETE", "/applications/"+appCopy)
+	attack("DELETE", "/directory/deletedItems/"+appCopy)
+	plan := restore("second restore")
+	removes := false
+	for _, st := range plan.Stages {
+		for _, s := range st.Steps {
+			removes = removes || st.Name == StageRelink && s.Action == ActionRemoveObject && s.ObjectID == copy
+		}
+	}
+	if !removes {
+		t.Errorf("the second plan does not delete the first restore's copy %s of the assignment", copy)
+	}
+	if _, ok := r.get(t, "/roleManagement/directory/roleAssignments/"+copy, false); ok {
+		t.Errorf("the first restore's copy %s is still there", copy)
+	}
+	if rep, err := VerifyLive(ctx, r.op, r.target, VerifyOptions{}); err != nil || !rep.Clean {
+		t.Fatalf("after the second restore: %+v, %v", rep.Differences, err)
 	}
 }

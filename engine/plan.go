@@ -281,6 +281,12 @@ type planner struct {
 	// candidatesFor objects.
 	candidates    map[graphx.NodeID]bool
 	candidatesFor int
+	// earlier maps an object an earlier restore recreated (by its target id) to the id
+	// of that copy, from the ledger.
+	earlier map[string]string
+	// replaced are the live role assignments relink replaces (replacedAssignments),
+	// settled before relink and rollback start.
+	replaced map[graphx.NodeID]bool
 }
 
 // warning is one thing the plan cannot do, about one object (or the whole plan when
@@ -378,7 +384,10 @@ func BuildPlan(ctx context.Context, target snapshots.State, live snapshots.State
 	}
 	p := &planner{graph: in.graph, changes: map[graphx.NodeID]*snapshots.Change{}, ledger: graphx.NewLedger(),
 		restored: map[graphx.NodeID]string{}, created: map[graphx.NodeID]string{}, stages: map[string][]Step{},
-		dynamic: map[graphx.NodeID]bool{}}
+		dynamic: map[graphx.NodeID]bool{}, earlier: make(map[string]string, len(rec))}
+	for old, r := range rec {
+		p.earlier[old] = r.new
+	}
 	p.target = in.target
 	if in.liveErr != nil {
 		return nil, in.liveErr
@@ -420,6 +429,7 @@ func BuildPlan(ctx context.Context, target snapshots.State, live snapshots.State
 	// on a single core leave the other core to the others. Errors are reported in stage
 	// order, as when they ran one after the other; the rollback stage's first steps are
 	// those the recreate stage deferred.
+	p.replaced = p.replacedAssignments()
 	var stages sync.WaitGroup
 	var recreateErr, relinkErr error
 	stages.Go(func() { recreateErr = buildRecreated() })
@@ -1365,35 +1375,138 @@ func (p *planner) relink() error {
 	var assignments []Step
 	for _, c := range p.sortedChanges(snapshots.HardDeleted, func(c *snapshots.Change) bool { return assignmentKinds[c.Kind] && p.wasLive(c) }) {
 		n := graphx.NodeID{Kind: c.Kind, ID: c.ID}
-		obj, err := p.target.decode(n)
+		step, ok, err := p.assignmentCreate(n, c.DisplayName)
 		if err != nil {
 			return err
-		}
-		spec := entra.MustLookup(c.Kind)
-		ok := true
-		for _, e := range p.graph.PropertyReferences(n) {
-			if e.Required && !p.exists(e.To) {
-				p.warn(n, "%s %q (%s) cannot be recreated: its %s %s is neither live nor restored by this plan", c.Kind, c.DisplayName, c.ID, e.Relation, e.To)
-				ok = false
-				break
-			}
 		}
 		if !ok {
 			continue
 		}
-		body := p.createBody(c.Kind, obj)
-		path := spec.Collection
-		if spec.Parent != "" {
-			parent, _ := body[spec.ParentProperty].(string)
-			path = strings.ReplaceAll(path, "{parent}", parent)
+		if stale, ok := p.staleCopy(n); ok {
+			// after the copy is gone, which keeps the two together in a scoped plan
+			step.DependsOn = append(slices.Clone(step.DependsOn), stale.ID)
+			slices.Sort(step.DependsOn)
+			assignments = append(assignments, stale)
 		}
-		step := Step{Kind: string(c.Kind), ObjectID: c.ID, DisplayName: c.DisplayName, Action: ActionRecreate,
-			DependsOn: p.deps(n), Requests: []Request{{Method: "POST", Path: path, Body: mustJSON(body)}}}
-		step.ID = stepID(StageRelink, &step, nil)
 		assignments = append(assignments, step)
+	}
+	// A live role assignment naming an object the plan recreates is replaced: Graph has
+	// no update for it, and it names the purged original.
+	replaced := make([]graphx.NodeID, 0, len(p.replaced))
+	for n := range p.replaced {
+		replaced = append(replaced, n)
+	}
+	p.sortNodes(replaced)
+	for _, n := range replaced {
+		step, ok, err := p.assignmentCreate(n, p.displayName(n))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		remove := Step{Kind: string(n.Kind), ObjectID: n.ID, DisplayName: step.DisplayName, Action: ActionRemoveObject,
+			DependsOn: step.DependsOn, Requests: []Request{{Method: "DELETE", Path: entra.MustLookup(n.Kind).ObjectPath(n.ID)}}}
+		remove.ID = stepID(StageRelink, &remove, nil)
+		// The create waits for the delete: until then the old id is the live one, and
+		// once the create is journaled the ledger names the new one.
+		step.DependsOn = append(slices.Clone(step.DependsOn), remove.ID)
+		slices.Sort(step.DependsOn)
+		assignments = append(assignments, remove, step)
 	}
 	p.addBuilt(StageRelink, steps, assignments)
 	return nil
+}
+
+// assignmentCreate is the step that creates assignment n as the target has it, naming
+// what the plan recreates by placeholder; false (with a warning) when an object it
+// needs will not exist.
+func (p *planner) assignmentCreate(n graphx.NodeID, displayName string) (Step, bool, error) {
+	obj, err := p.target.decode(n)
+	if err != nil {
+		return Step{}, false, err
+	}
+	for _, e := range p.graph.PropertyReferences(n) {
+		if e.Required && !p.exists(e.To) {
+			p.warn(n, "%s %q (%s) cannot be recreated: its %s %s is neither live nor restored by this plan", n.Kind, displayName, n.ID, e.Relation, e.To)
+			return Step{}, false, nil
+		}
+	}
+	spec := entra.MustLookup(n.Kind)
+	body := p.createBody(n.Kind, obj)
+	path := spec.Collection
+	if spec.Parent != "" {
+		parent, _ := body[spec.ParentProperty].(string)
+		path = strings.ReplaceAll(path, "{parent}", parent)
+	}
+	step := Step{Kind: string(n.Kind), ObjectID: n.ID, DisplayName: displayName, Action: ActionRecreate,
+		DependsOn: p.deps(n), Requests: []Request{{Method: "POST", Path: path, Body: mustJSON(body)}}}
+	step.ID = stepID(StageRelink, &step, nil)
+	return step, true, nil
+}
+
+// replacedAssignments are the role assignments, live and in the target, that name an
+// object the plan recreates: the application their directoryScopeId points at, or a
+// custom role definition. The live one names the purged original and Graph cannot
+// update it, so relink deletes it and creates it again naming the copy.
+func (p *planner) replacedAssignments() map[graphx.NodeID]bool {
+	out := map[graphx.NodeID]bool{}
+	for n := range p.survivorCandidates() {
+		if n.Kind != entra.KindRoleAssignment || !p.target.present(n) || !p.live.present(n) {
+			continue
+		}
+		if _, c := p.created[n]; c {
+			continue
+		}
+		for _, e := range p.graph.PropertyReferences(n) {
+			if _, ok := p.created[e.To]; ok {
+				out[n] = true
+				break
+			}
+		}
+	}
+	return out
+}
+
+// staleCopy is the step that deletes the copy an earlier restore made of assignment n,
+// when this plan brings that copy back and it names an object the plan recreates again.
+// Graph hides an assignment while its principal waits in a bin, so the live capture
+// lacks the copy; the plan's restore of the principal brings it back, still naming the
+// older copy of (say) the application its directoryScopeId points at, and the
+// assignment recreated beside it would leave it behind as an addition. The step runs
+// after that restore and tolerates the copy's absence. A copy naming nothing
+// recreated comes back as the plan wants it (apply's create finds it by natural key);
+// one whose principal nothing restores cannot come back.
+func (p *planner) staleCopy(n graphx.NodeID) (Step, bool) {
+	spec := entra.MustLookup(n.Kind)
+	prev, ok := p.earlier[n.ID]
+	if !ok || spec.Parent != "" {
+		return Step{}, false
+	}
+	renamed := false
+	for _, e := range p.graph.PropertyReferences(n) {
+		if _, ok := p.created[e.To]; ok {
+			renamed = true
+			break
+		}
+	}
+	if !renamed {
+		return Step{}, false
+	}
+	var deps []string
+	for _, e := range p.graph.PropertyReferences(n) {
+		if id, ok := p.restored[e.To]; ok {
+			deps = append(deps, id)
+		}
+	}
+	if len(deps) == 0 {
+		return Step{}, false // nothing brings the copy back: Graph removed it with its principal, or the incident did
+	}
+	slices.Sort(deps)
+	s := Step{Kind: string(n.Kind), ObjectID: prev, DisplayName: p.displayName(n) + " (an earlier restore's copy, naming objects this plan recreates)",
+		Action: ActionRemoveObject, DependsOn: slices.Compact(deps), Requests: []Request{{Method: "DELETE", Path: spec.ObjectPath(prev)}}}
+	s.ID = stepID(StageRelink, &s, nil)
+	return s, true
 }
 
 // topProperty returns the top-level property a diff path names.
@@ -1536,6 +1649,9 @@ func (p *planner) survivors(ca bool) []graphx.NodeID {
 		}
 		if _, c := p.created[n]; c || !p.target.present(n) || !p.live.present(n) {
 			continue
+		}
+		if p.replaced[n] {
+			continue // relink replaces it
 		}
 		if n.Kind == entra.KindRoleAssignment || n.Kind == entra.KindAppRoleAssignment {
 			// Graph has no PATCH for role and app role assignments.
