@@ -682,7 +682,7 @@ func (a *applier) outcome(ctx context.Context, sr *stepRun, req graphapi.Request
 				a.advance(sr)
 				return nil
 			}
-			sr.state, sr.res.Error = snapshots.StepFailed, fmt.Sprintf("%s is no longer in the recycle bin (it was purged); build a new plan, which will recreate it", describe(sr.step))
+			sr.state, sr.res.Error = snapshots.StepFailed, fmt.Sprintf("%s: it is no longer in the recycle bin (it was purged); build a new plan, which will recreate it", describe(sr.step))
 			return nil
 		}
 	case graphapi.IsConflict(res.Err):

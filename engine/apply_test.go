@@ -556,3 +556,57 @@ func TestRestoreReplacesAnEarlierCopyNamingAnObjectRecreatedAgain(t *testing.T) 
 		t.Fatalf("after the second restore: %+v, %v", rep.Differences, err)
 	}
 }
+
+// A restore from the bin whose object is an earlier restore's copy, restored by someone
+// else before apply sends it (as when the answer to apply's own request was lost),
+// answers 404: apply finds the copy live under its live id and counts the step done
+// instead of saying the object was purged.
+func TestApplyFindsACopyRestoredBehindItsBack(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newRecovery(t, 40, 3)
+	users := r.list(t, "/users", false)
+	user := users[len(users)-1]["id"].(string)
+	attack := func(method, path string) {
+		t.Helper()
+		if _, err := r.at.Do(ctx, graphapi.Request{Method: method, Path: path}); err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+	}
+	attack("DELETE", "/users/"+user)
+	attack("DELETE", "/directory/deletedItems/"+user)
+	if rep, err := Apply(ctx, r.plan(t), r.options(nil)); err != nil || rep.Failed != 0 || rep.Recreated == 0 {
+		t.Fatalf("first restore: %+v, %v", rep, err)
+	}
+	ledger, err := LoadLedger(ctx, r.store, r.target.Snapshot.TenantID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy := ledger.IDs[user]
+	if copy == "" || copy == user {
+		t.Fatalf("the first restore did not recreate %s: %v", user, ledger.IDs)
+	}
+
+	attack("DELETE", "/users/"+copy)
+	plan := r.plan(t)
+	attack("POST", "/directory/deletedItems/"+copy+"/restore")
+	var events []Event
+	opts := r.options(&events)
+	opts.Fingerprint = func(context.Context) (string, error) { return plan.LiveFingerprint, nil }
+	rep, err := Apply(ctx, plan, opts)
+	if err != nil || rep.Failed != 0 || rep.Pending != 0 {
+		for _, f := range rep.Failures {
+			t.Logf("failed: %s", f.Reason)
+		}
+		t.Fatalf("second restore: done %d, failed %d, pending %d, %v", rep.Done, rep.Failed, rep.Pending, err)
+	}
+	found := false
+	for _, e := range events {
+		if s := e.Step; s != nil && s.Action == ActionRestore && s.ObjectID == user && s.State == string(snapshots.StepDone) {
+			found = s.Note == "already restored"
+		}
+	}
+	if !found {
+		t.Errorf("the restore of %s (live %s) is not reported done as already restored", user, copy)
+	}
+}
