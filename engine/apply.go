@@ -101,7 +101,17 @@ func ReadPlan(data []byte) (*Plan, error) {
 	var p Plan
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&p); err != nil {
+		if te := (*json.UnmarshalTypeError)(nil); errors.As(err, &te) {
+			what := "the file holds a JSON " + te.Value
+			if te.Field != "" {
+				what = fmt.Sprintf("its %q is a JSON %s", te.Field, te.Value)
+			}
+			return nil, fmt.Errorf("the file is not a lifeline plan (%s); write one with 'lifeline plan'", what)
+		}
 		return nil, fmt.Errorf("the plan file is not valid JSON (%v); write it again with 'lifeline plan'", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("the plan file has more after the plan (it was appended to or edited); write it again with 'lifeline plan'")
 	}
 	if p.Format != PlanFormat {
 		return nil, fmt.Errorf("the file is not a lifeline plan (format %q, expected %q); write one with 'lifeline plan'", p.Format, PlanFormat)
@@ -247,6 +257,12 @@ func (a *applier) preflight(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Said before the tenant is read for the fingerprint, not after.
+	if needsPasswords(p) {
+		if err := checkPasswordFile(a.opts.PasswordFile); err != nil {
+			return err
+		}
+	}
 	if !resumed && a.opts.Fingerprint != nil {
 		fp, err := a.opts.Fingerprint(ctx)
 		if err != nil {
@@ -328,23 +344,64 @@ func short(h string) string {
 	return h
 }
 
-// openPasswordFile opens (or creates) the file for generated passwords; one readable by
-// anyone but the operator is refused rather than written to.
+// openPasswordFile opens (or creates) the file for generated passwords, once
+// checkPasswordFile accepts it.
 func (a *applier) openPasswordFile() error {
 	path := a.opts.PasswordFile
-	if path == "" {
-		return errors.New("the plan recreates users, which get generated passwords, but no password file was given; pass --passwords FILE")
-	}
-	if info, err := os.Stat(path); err == nil && info.Mode().Perm()&0o077 != 0 {
-		return fmt.Errorf("the password file %s can be read by others (mode %v); run 'chmod 600 %s' or name a new file", path, info.Mode().Perm(), path)
+	if err := checkPasswordFile(path); err != nil {
+		return err
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
-		return fmt.Errorf("cannot open the password file: %w", err)
+		return fmt.Errorf("cannot open the password file %s: %w", path, err)
 	}
 	a.pwFile = f
 	a.report.PasswordFile = path
 	return nil
+}
+
+// checkPasswordFile refuses a password file that is missing from the options, a
+// directory, readable by anyone but the operator, or a file that holds anything but
+// generated passwords: appended to a snapshot file or a plan, they would be lost or
+// end up where they must not be. It creates nothing.
+func checkPasswordFile(path string) error {
+	if path == "" {
+		return errors.New("the plan recreates users, which get generated passwords, but no password file was given; pass --passwords FILE")
+	}
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cannot open the password file %s: %w", path, err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	switch {
+	case err != nil:
+		return fmt.Errorf("cannot open the password file %s: %w", path, err)
+	case info.IsDir():
+		return fmt.Errorf("the password file %s is a directory; name a file, such as %s", path, strings.TrimSuffix(path, "/")+"/passwords")
+	case info.Mode().Perm()&0o077 != 0:
+		return fmt.Errorf("the password file %s can be read by others (mode %v); run 'chmod 600 %s' or name a new file", path, info.Mode().Perm(), path)
+	case info.Size() > 0 && !isPasswordFile(f):
+		return fmt.Errorf("the password file %s already holds something other than generated passwords; name a new file", path)
+	}
+	return nil
+}
+
+// needsPasswords reports whether a step of the plan sets a generated password.
+func needsPasswords(p *Plan) bool {
+	for _, st := range p.Stages {
+		for _, s := range st.Steps {
+			for _, r := range s.Requests {
+				if bytes.Contains(r.Body, []byte(GeneratedPassword)) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 func (a *applier) emit(e Event) {

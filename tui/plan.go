@@ -55,9 +55,13 @@ type planSavedMsg struct {
 }
 
 // savePlan writes the plan as the CLI does: indented JSON, mode 0600 (a plan holds the
-// tenant's objects), with DB naming the snapshot file so 'lifeline apply' finds it.
+// tenant's objects), with DB naming the snapshot file so 'lifeline apply' finds it. It
+// replaces only an earlier plan (engine.CheckPlanDestination).
 func savePlan(plan *engine.Plan, path string) tea.Cmd {
 	return func() tea.Msg {
+		if err := engine.CheckPlanDestination(path); err != nil {
+			return planSavedMsg{path: path, err: err}
+		}
 		var b bytes.Buffer
 		err := engine.WritePlanJSON(&b, plan)
 		if err == nil {

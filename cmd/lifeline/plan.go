@@ -49,6 +49,9 @@ The plan file is {"format": "lifeline-plan/1", "tenant_id", "snapshot", "built_a
 			if st, err := os.Stat(filepath.Dir(out)); err != nil || !st.IsDir() {
 				return usagef(fmt.Sprintf("--out %s: the directory %s does not exist; create it or give another path", out, filepath.Dir(out)))
 			}
+			if err := engine.CheckPlanDestination(out); err != nil {
+				return usagef("--out " + err.Error())
+			}
 			scope, err := parseScope(scopes)
 			if err != nil {
 				return err

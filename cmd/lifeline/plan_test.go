@@ -45,10 +45,27 @@ func TestPlanAgainstTheSim(t *testing.T) {
 	if _, errs, code := lifeline(t, "plan", "--db", db, "--from", "1", "--graph-url", info.GraphURL, "--out", missing); code != 2 || !strings.Contains(errs, "does not exist") {
 		t.Fatalf("plan --out in a missing directory: exit %d\n%s", code, errs)
 	}
-	// A plan replaces what was at --out whole, readable by the operator only, and
-	// leaves no temporary file beside it.
+	// Only an earlier plan is replaced: the snapshot file, or any other file, is
+	// refused before any work and left as it was.
+	notes := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(notes, []byte("incident notes"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []struct{ path, says string }{{db, "SQLite database"}, {notes, "is not a lifeline plan"}, {dir, "is a directory"}} {
+		if _, errs, code := lifeline(t, "plan", "--db", db, "--from", "1", "--graph-url", info.GraphURL, "--out", f.path); code != 2 || !strings.Contains(errs, f.says) {
+			t.Errorf("plan --out %s: exit %d\n%s", f.path, code, errs)
+		}
+	}
+	if b, err := os.ReadFile(notes); err != nil || string(b) != "incident notes" {
+		t.Errorf("plan --out notes.txt changed it: %q %v", b, err)
+	}
+	if out, errs, code := lifeline(t, "snapshots", "verify", "--db", db); code != 0 {
+		t.Fatalf("the snapshot file after plan --out at it: %d\n%s\n%s", code, out, errs)
+	}
+	// A plan replaces an earlier plan at --out whole, readable by the operator only,
+	// and leaves no temporary file beside it.
 	planFile := filepath.Join(dir, "plan.json")
-	if err := os.WriteFile(planFile, []byte("an older plan"), 0o644); err != nil {
+	if err := os.WriteFile(planFile, []byte(`{"format": "lifeline-plan/1", "stages": []}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out, errs, code := lifeline(t, "plan", "--db", db, "--from", "1", "--graph-url", info.GraphURL, "--out", planFile)

@@ -1,0 +1,91 @@
+package engine
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestCheckPlanDestination(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		path, refusal string
+	}{
+		{filepath.Join(dir, "new.json"), ""},
+		{write("empty.json", ""), ""},
+		{write("old-plan.json", "{\n  \"format\": \"lifeline-plan/1\",\n  \"stages\": []\n}\n"), ""},
+		{write("tenant.db", sqliteHeader + "\x10\x00rest of a database"), "is a SQLite database"},
+		{write("notes.txt", "incident notes"), "is not a lifeline plan"},
+		{write("other.json", `{"stages": [], "format": "something-else/1"}`), "is not a lifeline plan"},
+		{write("array.json", `[1, 2]`), "is not a lifeline plan"},
+		{dir, "is a directory"},
+	} {
+		err := CheckPlanDestination(tc.path)
+		switch {
+		case tc.refusal == "" && err != nil:
+			t.Errorf("%s: refused: %v", filepath.Base(tc.path), err)
+		case tc.refusal != "" && (err == nil || !strings.Contains(err.Error(), tc.refusal)):
+			t.Errorf("%s: %v, want a refusal saying %q", filepath.Base(tc.path), err, tc.refusal)
+		}
+	}
+}
+
+func TestCheckPasswordFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, content string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		path, refusal string
+	}{
+		{filepath.Join(dir, "new.passwords"), ""},
+		{write("empty.passwords", "", 0o600), ""},
+		{write("earlier.passwords", "ann@contoso.com\tSecret-123\told-id\t2026-11-22T05:00:00Z\n", 0o600), ""},
+		{write("tenant.db", sqliteHeader + "rest of a database", 0o600), "something other than generated passwords"},
+		{write("plan.json", "{\n  \"format\": \"lifeline-plan/1\"\n}\n", 0o600), "something other than generated passwords"},
+		{write("shared.passwords", "", 0o644), "can be read by others"},
+		{dir, "is a directory"},
+		{"", "no password file was given"},
+	} {
+		err := checkPasswordFile(tc.path)
+		switch {
+		case tc.refusal == "" && err != nil:
+			t.Errorf("%q: refused: %v", filepath.Base(tc.path), err)
+		case tc.refusal != "" && (err == nil || !strings.Contains(err.Error(), tc.refusal)):
+			t.Errorf("%q: %v, want a refusal saying %q", filepath.Base(tc.path), err, tc.refusal)
+		}
+	}
+}
+
+func TestReadPlanRefusesWhatIsNotAPlan(t *testing.T) {
+	t.Parallel()
+	plan := `{"format": "lifeline-plan/1", "tenant_id": "t", "snapshot": 1, "live_fingerprint": "f", "stages": []}`
+	if _, err := ReadPlan([]byte(plan + "\n")); err != nil {
+		t.Fatalf("a plan: %v", err)
+	}
+	for _, tc := range []struct{ data, says string }{
+		{plan + "\nann@contoso.com\tSecret-123\told-id\t2026-11-22T05:00:00Z\n", "has more after the plan"},
+		{`[1, 2]`, "the file holds a JSON array"},
+		{`{"format": "lifeline-plan/1", "stages": "none"}`, `its "stages" is a JSON string`},
+		{`{"format": "lifeline-plan/1", "snapshot": "one"}`, `its "snapshot" is a JSON string`},
+	} {
+		_, err := ReadPlan([]byte(tc.data))
+		if err == nil || !strings.Contains(err.Error(), tc.says) || strings.Contains(err.Error(), "Go") {
+			t.Errorf("%.40q: %v, want it to say %q", tc.data, err, tc.says)
+		}
+	}
+}
