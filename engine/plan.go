@@ -457,6 +457,9 @@ func BuildPlan(ctx context.Context, target snapshots.State, live snapshots.State
 	if len(opts.Scope) > 0 {
 		p.narrow(opts.Scope)
 	}
+	if err := p.checkTargetHashes(target); err != nil {
+		return nil, err
+	}
 	now := opts.Now
 	if now.IsZero() {
 		now = time.Now()
@@ -1466,6 +1469,48 @@ func (p *planner) replacedAssignments() map[graphx.NodeID]bool {
 		}
 	}
 	return out
+}
+
+// checkTargetHashes refuses a plan built from damaged snapshot content: every object of
+// the target a step names (whose properties its requests carry) must still match the
+// SHA-256 it was stored with. The diff compares stored hashes, so an object edited in
+// the file would otherwise go into the tenant unnoticed. This reads only what the plan
+// uses; 'lifeline snapshots verify' checks the whole file.
+func (p *planner) checkTargetHashes(target snapshots.State) error {
+	seen := map[graphx.NodeID]bool{}
+	var named []snapshots.Object
+	for _, steps := range p.stages {
+		for i := range steps {
+			n := graphx.NodeID{Kind: entra.Kind(steps[i].Kind), ID: steps[i].ObjectID}
+			if seen[n] {
+				continue
+			}
+			seen[n] = true
+			if o, ok := p.target.object(n); ok && o.JSON != nil {
+				named = append(named, o)
+			}
+		}
+	}
+	damaged := make([]bool, len(named))
+	parallelFor(len(named), 256, func(i int) {
+		damaged[i] = sha256.Sum256(named[i].JSON) != named[i].Hash
+	})
+	var bad []string
+	for i, d := range damaged {
+		if d {
+			bad = append(bad, string(named[i].Kind)+" "+named[i].ID)
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	sort.Strings(bad)
+	count, more := len(bad), ""
+	if len(bad) > 5 {
+		bad, more = bad[:5], ", ..."
+	}
+	return fmt.Errorf("snapshot %d in %s is damaged: %d objects the plan would restore no longer match their hashes (%s%s), so nothing was planned; 'lifeline snapshots verify --db %s' lists the damage: restore the file from a copy",
+		target.Snapshot.ID, target.Store.Path(), count, strings.Join(bad, ", "), more, target.Store.Path())
 }
 
 // staleCopy is the step that deletes the copy an earlier restore made of assignment n,

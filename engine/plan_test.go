@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/lifelinehq/lifeline/entra"
 	"github.com/lifelinehq/lifeline/graphx"
 	"github.com/lifelinehq/lifeline/snapshots"
+	"github.com/lifelinehq/lifeline/tenant/graphapi"
 )
 
 type planObj struct {
@@ -810,5 +812,61 @@ func TestPlanLargeIncidentIsDeterministic(t *testing.T) {
 	}
 	if !bytes.Equal(plans[0], plans[1]) {
 		t.Fatal("two plans of the same incident differ")
+	}
+}
+
+// A snapshot object edited in the file after it was stored no longer matches its hash:
+// a plan that would send it refuses to be built, naming it, rather than restore what
+// someone wrote into the file.
+func TestPlanRefusesDamagedSnapshotContent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := newDrillTenant(t, 40, 2)
+	path := filepath.Join(t.TempDir(), "tenant.db")
+	store, err := snapshots.Open(ctx, path, snapshots.OpenOptions{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := snapshots.Capture(ctx, d.op, store, snapshots.CaptureOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	// A user's name, as its local part is stored (packed, but new text stays literal).
+	users := d.list(t, "/users", false)
+	user := users[len(users)/2]
+	upn := user["userPrincipalName"].(string)
+	local := []byte(upn[:strings.IndexByte(upn, '@')])
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Count(raw, local) == 0 {
+		t.Fatalf("%s is not in the file as text", local)
+	}
+	raw = bytes.ReplaceAll(raw, local, bytes.ToUpper(local))
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	store, err = snapshots.Open(ctx, path, snapshots.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	snap, err := store.Resolve(ctx, "latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := user["id"].(string)
+	if _, err := d.at.Do(ctx, graphapi.Request{Method: "PATCH", Path: "/users/" + id, Body: json.RawMessage(`{"jobTitle":"Tampered"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	live, cleanup, err := CaptureLive(ctx, d.op, snap.TenantID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cleanup()
+	_, err = BuildPlan(ctx, snapshots.State{Store: store, Snapshot: snap}, live, PlanOptions{})
+	if err == nil || !strings.Contains(err.Error(), "is damaged") || !strings.Contains(err.Error(), "user "+id) {
+		t.Fatalf("a plan from damaged content: %v", err)
 	}
 }

@@ -438,6 +438,11 @@ func (w *Writer) commit(ctx context.Context) (Snapshot, error) {
 		return snap, err
 	}
 	snap.RootHash = rootOf(objLines.Sum(nil), linkLines.Sum(nil))
+	if w.check != nil {
+		if err := w.check(snap); err != nil {
+			return snap, err
+		}
+	}
 
 	counts, _ := json.Marshal(snap.Counts)
 	binCounts, _ := json.Marshal(snap.BinCounts)

@@ -75,6 +75,9 @@ func TestImportRefusesTamperedOrHostileFoldersAndChangesNothing(t *testing.T) {
 		"wrong format": func(dir string) {
 			os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(`{"format":"something-else/7","tenant_id":"tenant-1"}`), 0o644)
 		},
+		"object file removed": func(dir string) {
+			os.Remove(filepath.Join(dir, "user", "u2.json"))
+		},
 		"garbage after document": func(dir string) {
 			p := filepath.Join(dir, "user", "u1.json")
 			b, _ := os.ReadFile(p)
@@ -99,6 +102,32 @@ func TestImportRefusesTamperedOrHostileFoldersAndChangesNothing(t *testing.T) {
 				t.Fatalf("a failed import left %d snapshots", len(snaps))
 			}
 		})
+	}
+}
+
+// A folder that lost an object file would be a snapshot in which the object was
+// deleted: it is refused, saying what is missing, unless the operator accepts the
+// edits, and then the report says the folder was edited.
+func TestImportOfAnEditedFolderNeedsAcceptEdits(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	src := newStore(t)
+	snap := writeSnapshot(t, src, 5, func(int) string { return "Sales" }, "")
+	dir := filepath.Join(t.TempDir(), "export")
+	if _, err := src.Export(ctx, snap.ID, dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "user", "u2.json")); err != nil {
+		t.Fatal(err)
+	}
+	dst := newStore(t)
+	_, err := dst.Import(ctx, dir, ImportOptions{})
+	if err == nil || !strings.Contains(err.Error(), "5 user objects, the folder 4") || !strings.Contains(err.Error(), "--accept-edits") {
+		t.Fatalf("import of a folder missing a file: %v", err)
+	}
+	rep, err := dst.Import(ctx, dir, ImportOptions{AcceptEdits: true})
+	if err != nil || rep.Loaded["user"] != 4 || len(rep.Skipped) != 1 || !strings.Contains(rep.Skipped[0], "--accept-edits") {
+		t.Fatalf("import with AcceptEdits: %+v, %v", rep, err)
 	}
 }
 

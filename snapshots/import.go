@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -38,6 +40,10 @@ type ImportOptions struct {
 	// TenantID names the tenant when the folder does not (an EntraExporter export
 	// without Organization.json).
 	TenantID string
+	// AcceptEdits imports a lifeline export whose content no longer matches its
+	// manifest's root hash (a file edited, added or removed since the export), which is
+	// otherwise refused.
+	AcceptEdits bool
 	// Label overrides the snapshot's label.
 	Label string
 }
@@ -137,17 +143,50 @@ func (s *Store) importLifeline(ctx context.Context, dir string, opts ImportOptio
 			}
 		}
 	}
+	// A folder that lost a file would otherwise be a snapshot in which that object was
+	// deleted, and a plan from it would delete the object from the tenant.
+	w.check = func(snap Snapshot) error {
+		if snap.RootHash == m.RootHash || opts.AcceptEdits {
+			return nil
+		}
+		return fmt.Errorf("%s does not hold what its manifest says (%s): it was edited after the export; export the snapshot again, or import the folder as it is with --accept-edits",
+			dir, manifestMismatch(m, snap))
+	}
 	snap, err := w.Commit(ctx)
 	if err != nil {
 		return rep, err
 	}
 	rep.Snapshot = snap
 	if snap.RootHash != m.RootHash {
-		// Committed content is exactly what the folder holds; report the mismatch so the
-		// operator knows the folder was edited after export.
-		rep.Skipped = append(rep.Skipped, fmt.Sprintf("manifest.json: root hash %s differs from the imported content's %s (the folder was edited after export)", short(m.RootHash), short(snap.RootHash)))
+		rep.Skipped = append(rep.Skipped, fmt.Sprintf("manifest.json: root hash %s differs from the imported content's %s (imported with --accept-edits)", short(m.RootHash), short(snap.RootHash)))
 	}
 	return rep, nil
+}
+
+// manifestMismatch says how an imported folder differs from its manifest: the first
+// kind whose count differs, or else that some content was changed.
+func manifestMismatch(m Manifest, snap Snapshot) string {
+	kinds := map[string]bool{}
+	for k := range m.Counts {
+		kinds[k] = true
+	}
+	for k := range snap.Counts {
+		kinds[k] = true
+	}
+	for _, k := range slices.Sorted(maps.Keys(kinds)) {
+		if m.Counts[k] != snap.Counts[k] {
+			return fmt.Sprintf("%d %s objects, the folder %d", m.Counts[k], k, snap.Counts[k])
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(m.BinCounts)) {
+		if m.BinCounts[k] != snap.BinCounts[k] {
+			return fmt.Sprintf("%d %s objects in the bin, the folder %d", m.BinCounts[k], k, snap.BinCounts[k])
+		}
+	}
+	if m.Links != snap.LinkCount {
+		return fmt.Sprintf("%d links, the folder %d", m.Links, snap.LinkCount)
+	}
+	return fmt.Sprintf("root hash %s, the folder's content %s", short(m.RootHash), short(snap.RootHash))
 }
 
 func checkExported(path string, kind entra.Kind, file string, o exportedObject) error {

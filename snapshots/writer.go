@@ -56,6 +56,9 @@ type Writer struct {
 	nextBlob int64     // next blob id
 	newBlob  int64     // blob ids from here on were written by this snapshot
 	orphans  []int64   // blobs written by this snapshot that nothing references any more
+	// check, when set, sees the snapshot about to be committed (its root hash and
+	// counts known) and may refuse it: the commit then writes nothing.
+	check func(Snapshot) error
 }
 
 // Begin starts a new snapshot of meta.TenantID. It refuses a tenant other than the one

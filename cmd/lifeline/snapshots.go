@@ -181,6 +181,7 @@ func newSnapshotsCommand(stdout io.Writer) *cobra.Command {
 	export.Flags().StringVar(&to, "to", "", "folder to write (must not exist or be empty)")
 
 	var from, label, tenant string
+	var acceptEdits bool
 	imp := &cobra.Command{
 		Use:   "import --from DIR",
 		Short: "Load an exported folder (lifeline's, or Microsoft EntraExporter's) as a new snapshot",
@@ -197,7 +198,7 @@ func newSnapshotsCommand(stdout io.Writer) *cobra.Command {
 				return err
 			}
 			defer s.Close()
-			rep, err := s.Import(cmd.Context(), from, snapshots.ImportOptions{Label: label, TenantID: tenant})
+			rep, err := s.Import(cmd.Context(), from, snapshots.ImportOptions{Label: label, TenantID: tenant, AcceptEdits: acceptEdits})
 			if err != nil {
 				return fmt.Errorf("nothing was imported: %w", err)
 			}
@@ -220,6 +221,7 @@ func newSnapshotsCommand(stdout io.Writer) *cobra.Command {
 	imp.Flags().StringVar(&from, "from", "", "folder to import")
 	imp.Flags().StringVar(&label, "label", "", "label for the new snapshot")
 	imp.Flags().StringVar(&tenant, "tenant-id", "", "tenant id, for EntraExporter folders without Organization.json")
+	imp.Flags().BoolVar(&acceptEdits, "accept-edits", false, "import a lifeline export edited since it was written (its content no longer matches its manifest)")
 	imp.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 
 	cmd.AddCommand(list, show, verify, export, imp)
