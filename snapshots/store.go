@@ -50,6 +50,9 @@ type Store struct {
 	names   *nameTable // cached link target numbering
 
 	dicts dictCache // the dictionaries of packed versions, read over r
+
+	// created says Open made the file (it was missing or empty): Abandon removes it.
+	created bool
 }
 
 // OpenOptions says how to open a snapshot file.
@@ -78,6 +81,8 @@ func Open(ctx context.Context, path string, opts OpenOptions) (*Store, error) {
 	switch {
 	case statErr == nil && info.IsDir():
 		return nil, fmt.Errorf("%s is a directory, not a snapshot file; give the path of a .db file", path)
+	case statErr == nil && info.Size() == 0 && !opts.Create:
+		return nil, fmt.Errorf("%s is an empty file, not a snapshot file; give a file 'lifeline capture' wrote", path)
 	case statErr == nil:
 		if err := checkHeader(path); err != nil {
 			return nil, err
@@ -96,7 +101,7 @@ func Open(ctx context.Context, path string, opts OpenOptions) (*Store, error) {
 		return nil, fmt.Errorf("cannot read %s: %w", path, statErr)
 	}
 
-	s := &Store{path: path, busy: opts.BusyTimeout}
+	s := &Store{path: path, busy: opts.BusyTimeout, created: statErr != nil || info.Size() == 0}
 	if s.busy <= 0 {
 		s.busy = defaultBusyTimeout
 	}
@@ -328,6 +333,27 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // Path returns the file's path.
 func (s *Store) Path() string { return s.path }
+
+// Abandon closes the store after a capture or import failed: when Open created the
+// file and it still holds no snapshot, the file is removed with its WAL and shared
+// memory, so a failed first capture leaves nothing that looks like a snapshot file.
+// A file that holds snapshots is only closed.
+func (s *Store) Abandon(ctx context.Context) error {
+	if !s.created {
+		return s.Close()
+	}
+	snaps, err := s.Snapshots(ctx)
+	cerr := s.Close()
+	if err != nil || len(snaps) > 0 {
+		return cerr
+	}
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if err := os.Remove(s.path + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			cerr = errors.Join(cerr, err)
+		}
+	}
+	return cerr
+}
 
 // Close closes the file. Pending writers must have committed or rolled back.
 func (s *Store) Close() error {

@@ -365,3 +365,48 @@ func TestCarryForwardAndRemove(t *testing.T) {
 		t.Fatalf("verify: %+v %v", rep, err)
 	}
 }
+
+// An empty file is a snapshot file only to a command that creates one; a store that
+// created its file and holds no snapshot is removed by Abandon, one with snapshots is
+// kept.
+func TestEmptyFilesAndAbandon(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, opts := range []OpenOptions{{}, {ReadOnly: true}} {
+		if _, err := Open(ctx, empty, opts); err == nil || !strings.Contains(err.Error(), "is an empty file, not a snapshot file") {
+			t.Errorf("open %+v of an empty file: %v", opts, err)
+		}
+	}
+	if st, err := os.Stat(empty); err != nil || st.Size() != 0 {
+		t.Fatalf("the empty file changed: %v %v", st, err)
+	}
+	for _, path := range []string{empty, filepath.Join(dir, "new.db")} {
+		s, err := Open(ctx, path, OpenOptions{Create: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Abandon(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if left, _ := filepath.Glob(path + "*"); len(left) != 0 {
+			t.Errorf("Abandon left %v", left)
+		}
+	}
+	path := filepath.Join(dir, "kept.db")
+	s, err := Open(ctx, path, OpenOptions{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeSnapshot(t, s, 2, func(int) string { return "x" }, "")
+	if err := s.Abandon(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("Abandon removed a file with a snapshot: %v", err)
+	}
+}

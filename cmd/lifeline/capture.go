@@ -60,13 +60,14 @@ ETA. A summary goes to stdout at the end (--json: the report as JSON).`,
 			if err != nil {
 				return err
 			}
-			defer store.Close()
 			prog := newProgress(stderr, isTerminal(os.Stderr) && !asJSON, client.Stats)
 			rep, err := snapshots.Capture(ctx, client, store, snapshots.CaptureOptions{Label: label, Incremental: incremental, Progress: prog.events()})
 			prog.finish()
 			if err != nil {
+				store.Abandon(context.WithoutCancel(ctx)) // a file this capture created goes with it
 				return err
 			}
+			defer store.Close()
 			if asJSON {
 				if rep.Warnings == nil {
 					rep.Warnings = []string{}

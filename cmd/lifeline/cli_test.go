@@ -151,6 +151,13 @@ func TestCaptureThenInspectEndToEnd(t *testing.T) {
 	t.Parallel()
 	info := serveSim(t, "--users", "40", "--seed", "3", "--throttle", "off")
 	db := filepath.Join(t.TempDir(), "tenant.db")
+	// A first capture that fails leaves no file behind that looks like a snapshot file.
+	if _, errs, code := lifeline(t, "capture", "--graph-url", info.GraphURL, "--out", db, "--incremental"); code == 0 || !strings.Contains(errs, "--incremental needs an earlier snapshot") {
+		t.Fatalf("--incremental into a new file: %d\n%s", code, errs)
+	}
+	if left, _ := filepath.Glob(db + "*"); len(left) != 0 {
+		t.Fatalf("a failed first capture left %v", left)
+	}
 	out, errs, code := lifeline(t, "capture", "--graph-url", info.GraphURL, "--out", db, "--label", "baseline")
 	if code != 0 || !strings.Contains(out, "Snapshot 1 of tenant "+info.TenantID) {
 		t.Fatalf("capture: %d\n%s\n%s", code, out, errs)

@@ -197,11 +197,12 @@ func newSnapshotsCommand(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer s.Close()
 			rep, err := s.Import(cmd.Context(), from, snapshots.ImportOptions{Label: label, TenantID: tenant, AcceptEdits: acceptEdits})
 			if err != nil {
+				s.Abandon(context.WithoutCancel(cmd.Context())) // a file this import created goes with it
 				return fmt.Errorf("nothing was imported: %w", err)
 			}
+			defer s.Close()
 			if asJSON {
 				if rep.Skipped == nil {
 					rep.Skipped = []string{}
