@@ -370,6 +370,9 @@ func (s *Store) Close() error {
 }
 
 // writable returns the writer or an error for read-only stores.
+// ReadOnly reports whether the file was opened without a way to write to it.
+func (s *Store) ReadOnly() bool { return s.w == nil }
+
 func (s *Store) writable() (*sql.DB, error) {
 	if s.w == nil {
 		return nil, fmt.Errorf("%s is open read-only; nothing can be written to it", s.path)

@@ -81,7 +81,7 @@ func New(opts Options) Model {
 	if now == nil {
 		now = time.Now
 	}
-	e := &env{store: opts.Store, path: opts.Path, readOnly: opts.ReadOnly || opts.Client == nil, graphs: map[int64]*graphx.Graph{}, now: now}
+	e := &env{store: opts.Store, path: opts.Path, readOnly: opts.ReadOnly || opts.Client == nil || opts.Store.ReadOnly(), graphs: map[int64]*graphx.Graph{}, now: now}
 	if opts.Client != nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		op := opts.Operator

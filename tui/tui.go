@@ -351,6 +351,9 @@ func (m Model) View() tea.View {
 	v := tea.NewView(b.String())
 	v.AltScreen = true
 	v.WindowTitle = "lifeline · " + m.Current()
+	if m.env.readOnly {
+		v.WindowTitle += " (read-only)"
+	}
 	return v
 }
 

@@ -35,7 +35,8 @@ run, verify), / filter, space mark, enter open, esc back, q quit.`,
 				return usagef("--db is required: the snapshot file the console opens")
 			}
 			ctx := cmd.Context()
-			s, err := openStore(ctx, db, false)
+			// A live session that may write opens the file for writing: apply journals there.
+			s, err := openStore(ctx, db, graphURL != "" && !readOnly)
 			if err != nil {
 				return err
 			}
@@ -74,9 +75,10 @@ func runConsole(ctx context.Context, in io.Reader, out io.Writer, opts tui.Optio
 	return err
 }
 
-// openLive opens a snapshot file and connects to the tenant for a live console.
-func openLive(ctx context.Context, db, graphURL string, stderr io.Writer) (*snapshots.Store, *graphapi.Client, error) {
-	s, err := openStore(ctx, db, false)
+// openLive opens a snapshot file (for writing unless readOnly: apply journals there)
+// and connects to the tenant for a live console.
+func openLive(ctx context.Context, db, graphURL string, readOnly bool, stderr io.Writer) (*snapshots.Store, *graphapi.Client, error) {
+	s, err := openStore(ctx, db, !readOnly)
 	if err != nil {
 		return nil, nil, err
 	}

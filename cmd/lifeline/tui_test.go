@@ -94,6 +94,21 @@ func TestTUIOpensLiveAgainstTheSimAndQuits(t *testing.T) {
 	if o := out.String(); !strings.Contains(o, "lifeline · Overview") || !strings.Contains(o, "\x1b[?1049l") {
 		t.Fatalf("the live console did not start and restore the terminal:\n%q", o)
 	}
+	// Live and without --read-only, the console can apply: it has the file open for
+	// writing (apply journals there), and says read-only only when asked to be.
+	if o := out.String(); strings.Contains(o, "(read-only)") {
+		t.Fatalf("the live console opened read-only:\n%q", o)
+	}
+	out.Reset()
+	cmd = newTUICommand(&out, &errb)
+	cmd.SetIn(strings.NewReader("q"))
+	cmd.SetArgs([]string{"--db", db, "--graph-url", info.GraphURL, "--read-only"})
+	if err := cmd.ExecuteContext(context.Background()); err != nil {
+		t.Fatalf("tui --graph-url --read-only: %v (%s)", err, errb.String())
+	}
+	if o := out.String(); !strings.Contains(o, "lifeline · Overview (read-only)") {
+		t.Fatalf("the live console with --read-only does not say so:\n%q", o)
+	}
 }
 
 // Plain 'lifeline' opens the console where the environment points; these cases must
