@@ -12,7 +12,7 @@ import (
 )
 
 // TestEndToEndOffline runs the real program over a snapshot file: open it offline, go
-// to Snapshots, filter, open an object, go back, quit.
+// to Snapshots, filter (pasting the text), open an object, go back, quit.
 func TestEndToEndOffline(t *testing.T) {
 	store, path := newTestStore(t)
 	seen := &atomic.Pointer[string]{}
@@ -42,7 +42,12 @@ func TestEndToEndOffline(t *testing.T) {
 	wait("Pick a snapshot")
 	typeKeys("enter")
 	wait("application (1)")
-	typeKeys("l", "l", "l", "l", "/", "d", "a", "v", "e", "enter")
+	// A paste with no input open is dropped (a pasted "q" does not quit); one into the
+	// filter is typed, first line only.
+	tm.Send(tea.PasteMsg{Content: "q"})
+	typeKeys("l", "l", "l", "l", "/")
+	tm.Send(tea.PasteMsg{Content: "dave\nsecond line"})
+	typeKeys("enter")
 	wait("1/1 shown of 4")
 	typeKeys("enter")
 	wait(`"department": "Unknown"`)

@@ -9,6 +9,7 @@ package tui
 import (
 	"strings"
 	"time"
+	"unicode"
 
 	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/key"
@@ -128,6 +129,8 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case tea.KeyPressMsg:
 		return m.key(msg)
+	case tea.PasteMsg:
+		return m.paste(msg)
 	case storeLoadedMsg:
 		if msg.err != nil {
 			m.err = msg.err
@@ -227,6 +230,30 @@ func (m Model) key(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		return m, nil
 	}
 	return m.forward(msg)
+}
+
+// paste types what the terminal pasted (bracketed paste: an id, a domain) into the
+// input that has the keyboard, as if typed: its first line, without control
+// characters. With no input open it is dropped, so a pasted "q" cannot quit.
+func (m Model) paste(msg tea.PasteMsg) (tea.Model, tea.Cmd) {
+	text, _, _ := strings.Cut(msg.Content, "\n")
+	text = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, text)
+	if text == "" {
+		return m, nil
+	}
+	if m.jumping {
+		m.jump += text
+		return m, nil
+	}
+	if c, ok := m.top().(capturer); ok && c.Capturing() {
+		return m.forward(tea.KeyPressMsg{Text: text})
+	}
+	return m, nil
 }
 
 func (m Model) forward(msg tea.Msg) (tea.Model, tea.Cmd) {
