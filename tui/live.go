@@ -49,6 +49,8 @@ type liveEnv struct {
 	ctx      context.Context // cancelled by Close: stops captures and applies in flight
 	cancel   context.CancelFunc
 	operator string
+	// reads cancel each owner's read of the tenant in flight (readContext).
+	reads map[string]context.CancelFunc
 
 	conn    string // connLive or connSimulated once checked; "" while checking
 	domain  string // the tenant's primary domain, typed to confirm an apply
@@ -197,12 +199,28 @@ func (e *env) startCapture() tea.Cmd {
 		l.read.end() // tests build sessions without a tenant: nothing to follow
 		return nil
 	}
-	client, ctx, gen := l.client, l.ctx, l.liveGen
+	client, ctx, gen := l.client, l.readContext("overview"), l.liveGen
 	capture := func() tea.Msg {
 		st, cleanup, err := engine.CaptureLive(ctx, client, "", observe)
 		return liveCapturedMsg{gen: gen, state: st, cleanup: cleanup, err: err}
 	}
 	return tea.Batch(capture, tick)
+}
+
+// readContext is the context of a new read of the tenant by owner ("overview",
+// "plan", "verify"), whose previous read it cancels: pressing b, R or v again asks for
+// a fresh answer, and the read it replaces would only spend Graph's budget on one that
+// is thrown away.
+func (l *liveEnv) readContext(owner string) context.Context {
+	if l.reads == nil {
+		l.reads = map[string]context.CancelFunc{}
+	}
+	if cancel := l.reads[owner]; cancel != nil {
+		cancel()
+	}
+	ctx, cancel := context.WithCancel(l.ctx)
+	l.reads[owner] = cancel
+	return ctx
 }
 
 // liveDiff compares a snapshot with the live capture (the incident as it stands).

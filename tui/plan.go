@@ -33,10 +33,11 @@ type planBuiltMsg struct {
 // buildPlan captures the tenant afresh (the plan's fingerprint must be the tenant's as it
 // is now, or apply refuses it) and builds the plan back to snap.
 func buildPlan(e *env, tag int, snap snapshots.Snapshot, scope []graphx.NodeID, observe func(snapshots.CaptureProgress)) tea.Cmd {
-	store, client, ctx, now := e.store, e.live.client, e.live.ctx, e.now()
+	store, client, now := e.store, e.live.client, e.now()
 	if client == nil {
 		return nil
 	}
+	ctx := e.live.readContext("plan")
 	return func() tea.Msg {
 		live, cleanup, err := engine.CaptureLive(ctx, client, snap.TenantID, observe)
 		if err != nil {

@@ -609,3 +609,19 @@ func TestPlanSavesNextToTheSnapshotFile(t *testing.T) {
 		}
 	}
 }
+
+// Asking again for a plan, a verify or the overview's read cancels that owner's read in
+// flight (its answer would be thrown away), and no other owner's.
+func TestANewReadCancelsTheOneItReplaces(t *testing.T) {
+	t.Parallel()
+	l := &liveEnv{ctx: context.Background()}
+	first := l.readContext("plan")
+	verify := l.readContext("verify")
+	second := l.readContext("plan")
+	if first.Err() == nil {
+		t.Error("the first plan read was not cancelled by the second")
+	}
+	if second.Err() != nil || verify.Err() != nil {
+		t.Errorf("reads still wanted were cancelled: plan %v, verify %v", second.Err(), verify.Err())
+	}
+}

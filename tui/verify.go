@@ -54,10 +54,11 @@ func verifySentence(rep *engine.VerifyReport) string {
 }
 
 func runVerify(e *env, tag int, snap int64, observe func(snapshots.CaptureProgress)) tea.Cmd {
-	client, ctx, store := e.live.client, e.live.ctx, e.store
+	client, store := e.live.client, e.store
 	if client == nil {
 		return nil
 	}
+	ctx := e.live.readContext("verify")
 	return func() tea.Msg {
 		rep, err := verifyNow(ctx, client, store, snap, observe)
 		return verifiedMsg{tag: tag, rep: rep, err: err}
