@@ -41,6 +41,9 @@ type binScreen struct {
 	filtering bool
 	filter    string
 	keys      binKeys
+	// clearing says esc was pressed with objects marked: a second esc clears the marks,
+	// any other key keeps them. One stray esc must not lose a long selection.
+	clearing bool
 }
 
 type binKeys struct {
@@ -80,8 +83,11 @@ func (s *binScreen) Back() bool {
 		s.filter = ""
 		s.build()
 		return true
+	case len(s.marked) > 0 && !s.clearing:
+		s.clearing = true
+		return true
 	case len(s.marked) > 0:
-		s.marked = map[graphx.NodeID]bool{}
+		s.marked, s.clearing = map[graphx.NodeID]bool{}, false
 		return true
 	}
 	return false
@@ -177,6 +183,7 @@ func (s *binScreen) filterKey(msg tea.KeyPressMsg) {
 }
 
 func (s *binScreen) key(msg tea.KeyPressMsg) tea.Cmd {
+	s.clearing = false
 	k := s.keys
 	move := func(n int) {
 		s.cursor = min(max(s.cursor+n, 0), max(len(s.rows)-1, 0))
@@ -272,6 +279,8 @@ func (s *binScreen) View() string {
 	}
 	b.WriteByte('\n')
 	switch {
+	case s.clearing:
+		b.WriteString(styles.err.Render(fmt.Sprintf("esc again clears the %d marks; any other key keeps them", len(s.marked))))
 	case s.filtering:
 		b.WriteString("/" + s.filter + "█")
 	case s.filter != "":

@@ -625,3 +625,28 @@ func TestANewReadCancelsTheOneItReplaces(t *testing.T) {
 		t.Errorf("reads still wanted were cancelled: plan %v, verify %v", second.Err(), verify.Err())
 	}
 }
+
+// One esc does not lose the marks: it asks, a second clears them, any other key keeps
+// them; and esc closes the help before anything else.
+func TestBinEscAsksBeforeClearingTheMarks(t *testing.T) {
+	t.Parallel()
+	d, _ := newLiveDriver(t, 120, 30, false)
+	d.keys(":", "bin", "enter")
+	b := d.m.base["bin"].(*binScreen)
+	d.keys(" ", " ", "?", "esc")
+	if len(b.marked) != 2 || d.m.fullHelp {
+		t.Fatalf("esc with the help open: %d marks, help open %v; want the help closed and 2 marks", len(b.marked), d.m.fullHelp)
+	}
+	d.keys("esc")
+	if len(b.marked) != 2 || !strings.Contains(d.view(), "esc again clears the 2 marks") {
+		t.Fatalf("one esc: %d marks\n%s", len(b.marked), d.view())
+	}
+	d.keys("k", "esc")
+	if len(b.marked) != 2 {
+		t.Fatalf("esc, another key, esc cleared the marks")
+	}
+	d.keys("esc")
+	if len(b.marked) != 0 || strings.Contains(d.view(), "esc again") {
+		t.Fatalf("esc twice: %d marks left\n%s", len(b.marked), d.view())
+	}
+}

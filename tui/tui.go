@@ -220,6 +220,11 @@ func (m Model) key(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 			return m, nil
 		}
 	case key.Matches(msg, m.keys.Back):
+		if m.fullHelp { // esc closes the help first, before it goes back anywhere
+			m.fullHelp = false
+			m.layout()
+			return m, nil
+		}
 		if b, ok := top.(backer); ok && b.Back() {
 			return m, nil
 		}
