@@ -47,10 +47,14 @@ type runDone struct {
 	err    error
 }
 
-// callsMsg is the tail of the client's call log.
+// callsMsg is the tail of the client's call log, with the client's counters as they
+// stood: read twice a second, they keep the screen moving while Graph throttles and
+// no step finishes.
 type callsMsg struct {
 	run   int
 	calls []graphapi.Call
+	stats graphapi.Stats
+	at    time.Time
 }
 
 // forward adapts Apply's event callback to the channel the pump reads. Progress and
@@ -151,7 +155,7 @@ func readCalls(run int, client *graphapi.Client, after time.Duration) tea.Cmd {
 		if len(calls) > callsShown {
 			calls = calls[len(calls)-callsShown:]
 		}
-		return callsMsg{run: run, calls: calls}
+		return callsMsg{run: run, calls: calls, stats: client.Stats(), at: time.Now()}
 	})
 }
 
@@ -193,10 +197,15 @@ type runScreen struct {
 	failures  []engine.StepEvent
 	lines     []string // run, stage, pause and end messages
 	calls     []graphapi.Call
-	report    *engine.ApplyReport
-	err       error
-	bar       progress.Model
-	keys      runKeys
+	// started, base and live follow the run between its events: when it began, the
+	// client's counters then, and as last read (callsMsg).
+	started    time.Time
+	base, live graphapi.Stats
+	liveAt     time.Time
+	report     *engine.ApplyReport
+	err        error
+	bar        progress.Model
+	keys       runKeys
 }
 
 type runKeys struct {
@@ -270,7 +279,7 @@ func (r *runScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 		if msg.run != r.run {
 			return r, nil
 		}
-		r.calls = msg.calls
+		r.calls, r.live, r.liveAt = msg.calls, msg.stats, msg.at
 		if r.phase == runRunning {
 			return r, readCalls(r.run, r.env.live.client, callsEvery)
 		}
@@ -346,8 +355,13 @@ func (r *runScreen) start() tea.Cmd {
 	r.paused, r.report, r.err = false, nil, nil
 	r.stages, r.stage, r.prog, r.rates, r.failures, r.lines, r.calls = nil, "", nil, nil, nil, nil, nil
 	r.waited, r.throttles, r.lastW, r.lastAt = 0, 0, 0, time.Time{}
-	if c := r.env.live.client; c != nil && c.Stats().Pace > 0 {
-		r.pace = math.Round(c.Stats().Pace*10) / 10
+	r.started, r.base, r.live, r.liveAt = time.Now(), graphapi.Stats{}, graphapi.Stats{}, time.Time{}
+	if c := r.env.live.client; c != nil {
+		r.base = c.Stats()
+		r.live = r.base
+		if r.base.Pace > 0 {
+			r.pace = math.Round(r.base.Pace*10) / 10
+		}
 	}
 	for _, st := range r.plan.Stages {
 		r.stages = append(r.stages, engine.StageProgress{Name: st.Name, Total: len(st.Steps)})
@@ -534,9 +548,18 @@ func (r *runScreen) runView() string {
 		if p.BudgetWritesPerSecond > 0 && p.BudgetWritesPerSecond < 1e6 {
 			budget = fmt.Sprintf("%.1f/s", p.BudgetWritesPerSecond*p.Pace)
 		}
+		requests, retries, throttled, elapsed := p.Requests, p.Retries, int64(r.throttles), time.Duration(p.ElapsedSeconds*float64(time.Second))
+		if r.phase == runRunning && !r.liveAt.IsZero() {
+			// Between events (a throttled round can take minutes) the client's counters
+			// and the clock say the run is alive.
+			requests = max(requests, r.live.Requests-r.base.Requests)
+			retries = max(retries, r.live.Retries-r.base.Retries)
+			throttled = max(throttled, r.live.Throttled-r.base.Throttled)
+			elapsed = max(elapsed, r.liveAt.Sub(r.started))
+		}
 		fmt.Fprintf(&b, "Writes %d at %.1f/s (budget %s) · requests %d · retries %d · throttled %d, waited %.1fs · elapsed %s",
-			p.Writes, p.WritesPerSecond, budget, p.Requests, p.Retries, r.throttles, r.waited, time.Duration(p.ElapsedSeconds*float64(time.Second)).Round(time.Second))
-		if p.ETASeconds > 0 && r.phase == runRunning {
+			p.Writes, p.WritesPerSecond, budget, requests, retries, throttled, r.waited, elapsed.Round(time.Second))
+		if p.ETASeconds >= 1 && r.phase == runRunning {
 			fmt.Fprintf(&b, " · ETA %s", time.Duration(p.ETASeconds*float64(time.Second)).Round(time.Second))
 		}
 		b.WriteByte('\n')

@@ -429,6 +429,15 @@ func TestRunFoldsEventsAndControls(t *testing.T) {
 	if !strings.HasPrefix(d.m.env.live.lockout, "passed: 3 policies checked") {
 		t.Fatalf("the lockout verdict should come from the run: %q", d.m.env.live.lockout)
 	}
+	// Between events the client's counters and the clock keep the screen moving.
+	stats := r.base
+	stats.Requests, stats.Retries, stats.Throttled = stats.Requests+400, stats.Retries+64, stats.Throttled+37
+	d.send(callsMsg{run: r.run, calls: testCalls(), stats: stats, at: r.started.Add(164 * time.Second)})
+	for _, want := range []string{"retries 64", "throttled 37", "elapsed 2m44s"} {
+		if v := d.view(); !strings.Contains(v, want) {
+			t.Errorf("a run between events does not show %q:\n%s", want, v)
+		}
+	}
 	d.keys("p")
 	if !r.paused || !r.control.Paused() {
 		t.Fatal("p should pause the run")
