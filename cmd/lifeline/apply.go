@@ -54,7 +54,7 @@ Progress goes to stderr; --json prints one event per line on stdout instead
 "finished". Exit codes: 0 every step done, 1 a step failed, 4 stopped with steps pending.`,
 		Args: oneArg("the plan file 'lifeline plan' wrote (PLAN.json)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if cmd.Flags().Changed("pace") && (pace <= 0 || pace > 1) {
+			if cmd.Flags().Changed("pace") && !(pace > 0 && pace <= 1) {
 				return usagef(fmt.Sprintf("--pace %v: give the fraction of the tenant's budget to use, above 0 and at most 1 (default %v)", pace, graphapi.DefaultPace))
 			}
 			planPath := args[0]

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -178,5 +180,21 @@ func drillRunClean(t *testing.T, name, seed string) {
 	if score.Scenario != name || score.Score != 100 || !score.Verify.Clean || score.Apply.Done == 0 ||
 		strings.Join(names, ",") != "baseline,incident,plan,apply,verify" || score.VersusMicrosoft <= 0 {
 		t.Errorf("score: %+v", score)
+	}
+}
+
+// /dev/null is a character device but no terminal: an apply reading it is asked for
+// --yes instead of prompting for a domain nobody can type.
+func TestApplyFromDevNullAsksForYes(t *testing.T) {
+	t.Parallel()
+	devNull, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devNull.Close()
+	var errb bytes.Buffer
+	err = confirmApply(context.Background(), nil, &engine.Plan{TenantID: "tenant-1"}, devNull, &errb)
+	if err == nil || !strings.Contains(err.Error(), "pass --yes") || errb.Len() != 0 {
+		t.Fatalf("apply with stdin from %s: %v (prompted %q)", os.DevNull, err, errb.String())
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/charmbracelet/x/term"
 	"github.com/spf13/cobra"
 
 	"github.com/lifelinehq/lifeline/engine"
@@ -25,10 +26,10 @@ func connect(ctx context.Context, graphURL string, stderr io.Writer) (*graphapi.
 	return c, nil
 }
 
-func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
+// isTerminal reports whether f is a terminal. A character device is not enough:
+// /dev/null is one, and a script running 'apply < /dev/null' must be asked for --yes
+// rather than prompted.
+func isTerminal(f *os.File) bool { return term.IsTerminal(f.Fd()) }
 
 func newCaptureCommand(stdout, stderr io.Writer) *cobra.Command {
 	var (

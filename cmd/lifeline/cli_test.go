@@ -293,6 +293,9 @@ func TestBadInputGetsOneSentenceAndExitCodes(t *testing.T) {
 		{[]string{"snapshots", "export", "--db", "x.db", "1", "2", "--to", dir}, 2, "takes one argument, a snapshot"},
 		{[]string{"apply"}, 2, "'lifeline apply' needs the plan file"},
 		{[]string{"graph", "--db", "x.db", "--snapshot", "1"}, 2, "'lifeline graph' needs an object"},
+		{[]string{"snapshots", "lsit"}, 2, `unknown command "lsit" for "lifeline snapshots": use list, show`},
+		{[]string{"sim", "start"}, 2, `unknown command "start" for "lifeline sim": use serve`},
+		{[]string{"apply", "plan.json", "--pace", "NaN"}, 2, "--pace NaN: give the fraction"},
 	}
 	for _, c := range cases {
 		_, errs, code := lifeline(t, c.args...)

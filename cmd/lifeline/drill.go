@@ -19,12 +19,7 @@ func newDrillCommand(stdout, stderr io.Writer) *cobra.Command {
 		Long: `Drills work only against simulated tenants ('lifeline sim serve'): every command
 first asks the tenant to prove it is one, and refuses anything else.`,
 		Args: cobra.ArbitraryArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return usagef(fmt.Sprintf("unknown command %q for \"lifeline drill\": use list, incident or run", args[0]))
-			}
-			return cmd.Help()
-		},
+		RunE: groupCommand("list, incident or run"),
 	}
 	cmd.AddCommand(newDrillListCommand(stdout), newDrillIncidentCommand(stdout, stderr), newDrillRunCommand(stdout, stderr))
 	return cmd

@@ -42,6 +42,18 @@ func (e usageError) Error() string { return e.msg }
 
 func usagef(msg string) error { return usageError{msg: msg} }
 
+// groupCommand is the RunE of a command that only groups others ("lifeline snapshots"):
+// alone it prints its help; with an argument that names none of them it is a usage
+// error (cobra would print the help and exit 0).
+func groupCommand(uses string) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return usagef(fmt.Sprintf("unknown command %q for %q: use %s", args[0], cmd.CommandPath(), uses))
+		}
+		return cmd.Help()
+	}
+}
+
 // oneArg accepts exactly one argument, and when it is missing or there are more says
 // what it is (what: "a snapshot: its id, its exact label or latest") instead of cobra's
 // "accepts 1 arg(s), received 0".

@@ -15,6 +15,8 @@ func newSimCommand(stdout, stderr io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "sim",
 		Short: "Run a simulated Entra ID tenant that speaks Microsoft Graph",
+		Args:  cobra.ArbitraryArgs,
+		RunE:  groupCommand("serve"),
 	}
 	cmd.AddCommand(newSimServeCommand(stdout, stderr))
 	return cmd

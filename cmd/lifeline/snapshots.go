@@ -34,6 +34,8 @@ func newSnapshotsCommand(stdout io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "snapshots",
 		Short: "List, inspect, verify, export and import the snapshots in a file",
+		Args:  cobra.ArbitraryArgs,
+		RunE:  groupCommand("list, show, verify, export or import"),
 	}
 	cmd.PersistentFlags().StringVar(&db, "db", "", "snapshot file")
 

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
+	"strings"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/spf13/cobra"
@@ -71,6 +73,10 @@ func runConsole(ctx context.Context, in io.Reader, out io.Writer, opts tui.Optio
 	}
 	if err != nil && ctx.Err() != nil {
 		return nil // interrupted: a clean exit
+	}
+	if err != nil && strings.Contains(err.Error(), "error opening TTY") {
+		// No terminal to read keys from (a cron job, a pipe without a controlling tty).
+		return errors.New("the console needs a terminal to read keys from and there is none; run it in a terminal, or use the commands (snapshots, diff, plan, apply, verify) in scripts")
 	}
 	return err
 }
