@@ -61,6 +61,9 @@ func (s *Store) Import(ctx context.Context, dir string, opts ImportOptions) (rep
 	if !info.IsDir() {
 		return ImportReport{}, fmt.Errorf("%s is a file; import takes the folder an export wrote", dir)
 	}
+	if _, err := os.ReadDir(dir); err != nil {
+		return ImportReport{}, fmt.Errorf("cannot read the folder %s: %w", dir, err)
+	}
 	if _, err := os.Stat(filepath.Join(dir, "manifest.json")); err == nil {
 		return s.importLifeline(ctx, dir, opts)
 	}
@@ -330,7 +333,7 @@ func (s *Store) importEntraExporter(ctx context.Context, dir string, opts Import
 		return rep, err
 	}
 	if tenantID == "" {
-		return rep, fmt.Errorf("%s has no Organization/Organization.json to say which tenant it is; pass the tenant id explicitly", dir)
+		return rep, fmt.Errorf("%s has no Organization/Organization.json to say which tenant it is; pass it with --tenant-id", dir)
 	}
 
 	mapped := map[string]bool{"Organization/Organization.json": true}

@@ -27,7 +27,13 @@ type rawConn struct {
 }
 
 // openRawConn opens the snapshot file at path for reading.
-func openRawConn(path string) (_ *rawConn, err error) {
+func openRawConn(path string) (*rawConn, error) {
+	return openRawConnFlags(path, path, 0)
+}
+
+// openRawConnFlags is openRawConn of name (a path, or a "file:" URI with flags
+// SQLITE_OPEN_URI), errors naming path.
+func openRawConnFlags(path, name string, flags int32) (_ *rawConn, err error) {
 	c := &rawConn{tls: libc.NewTLS()}
 	defer func() {
 		if err != nil {
@@ -35,8 +41,8 @@ func openRawConn(path string) (_ *rawConn, err error) {
 		}
 	}()
 	var rc int32
-	c.db, rc, err = c.callWithString(path, func(cpath, out uintptr) int32 {
-		return sqlite3.Xsqlite3_open_v2(c.tls, cpath, out, sqlite3.SQLITE_OPEN_READONLY|sqlite3.SQLITE_OPEN_NOMUTEX, 0)
+	c.db, rc, err = c.callWithString(name, func(cpath, out uintptr) int32 {
+		return sqlite3.Xsqlite3_open_v2(c.tls, cpath, out, sqlite3.SQLITE_OPEN_READONLY|sqlite3.SQLITE_OPEN_NOMUTEX|flags, 0)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cannot open %s: %w", path, err)

@@ -198,7 +198,7 @@ func (s *Store) AllObjects(ctx context.Context, snap int64) ([]Object, error) {
 // the result (complete is false when some version was missing and its object left out);
 // capacity is how many objects to make room for (objectCapacity).
 func (s *Store) allObjects(ctx context.Context, snap int64, capacity int) (_ []Object, complete bool, err error) {
-	c, err := openRawConn(s.path)
+	c, err := s.openRaw()
 	if err != nil {
 		return nil, false, fmt.Errorf("cannot read snapshot %d: %w", snap, err)
 	}
@@ -387,7 +387,7 @@ func (s *Store) holderLinks(ctx context.Context, snap int64, fn func([]Link) err
 	if err != nil {
 		return err
 	}
-	c, err := openRawConn(s.path)
+	c, err := s.openRaw()
 	if err != nil {
 		return err
 	}

@@ -53,6 +53,8 @@ type Store struct {
 
 	// created says Open made the file (it was missing or empty): Abandon removes it.
 	created bool
+	// immutable says the file is read as immutable (openPool): raw connections too.
+	immutable bool
 }
 
 // OpenOptions says how to open a snapshot file.
@@ -101,13 +103,18 @@ func Open(ctx context.Context, path string, opts OpenOptions) (*Store, error) {
 		return nil, fmt.Errorf("cannot read %s: %w", path, statErr)
 	}
 
+	if !opts.ReadOnly {
+		if err := checkWritable(path, statErr == nil); err != nil {
+			return nil, err
+		}
+	}
 	s := &Store{path: path, busy: opts.BusyTimeout, created: statErr != nil || info.Size() == 0}
 	if s.busy <= 0 {
 		s.busy = defaultBusyTimeout
 	}
 	var err error
 	if !opts.ReadOnly {
-		if s.w, err = openPool(path, false, 1, s.busy); err != nil {
+		if s.w, err = openPool(path, false, false, 1, s.busy); err != nil {
 			return nil, err
 		}
 		if err := s.migrate(ctx); err != nil {
@@ -115,7 +122,16 @@ func Open(ctx context.Context, path string, opts OpenOptions) (*Store, error) {
 			return nil, err
 		}
 	}
-	if s.r, err = openPool(path, opts.ReadOnly, 4, s.busy); err != nil {
+	if s.r, err = openPool(path, opts.ReadOnly, false, 4, s.busy); err != nil {
+		if code := sqliteCode(err); opts.ReadOnly && (code == sqlite3.SQLITE_READONLY || code == sqlite3.SQLITE_CANTOPEN) {
+			// A file on read-only media or in a folder this user cannot write (a reviewer's
+			// copy on a share): SQLite cannot create the shared-memory file a WAL
+			// database is read through. Nothing can write there either, so the file is
+			// read as immutable, as it stands (Close checkpoints, so it is complete).
+			err = s.openImmutable()
+		}
+	}
+	if err != nil {
 		if s.w != nil {
 			s.w.Close()
 		}
@@ -129,6 +145,26 @@ func Open(ctx context.Context, path string, opts OpenOptions) (*Store, error) {
 	}
 	s.dicts.db = s.r
 	return s, nil
+}
+
+// checkWritable says, before SQLite does it in its own words ("attempt to write a
+// readonly database (8)", "unable to open database file (14)"), that a file to be
+// written cannot be: the file itself, or the folder a new one goes in.
+func checkWritable(path string, exists bool) error {
+	if exists {
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			return fmt.Errorf("%s cannot be written (%v); this command writes to it: make it writable, or copy it to a folder you can write to", path, errors.Unwrap(err))
+		}
+		return f.Close()
+	}
+	dir := filepath.Dir(path)
+	probe, err := os.CreateTemp(dir, ".lifeline-probe-*")
+	if err != nil {
+		return fmt.Errorf("cannot create %s: the folder %s cannot be written (%v); give a path in a folder you can write to", path, dir, errors.Unwrap(err))
+	}
+	probe.Close()
+	return os.Remove(probe.Name())
 }
 
 // explainFull turns SQLite's "database or disk is full" during what (a capture, an
@@ -207,7 +243,9 @@ const pageSize = 65536
 // file before it gives up.
 const defaultBusyTimeout = 10 * time.Second
 
-func openPool(path string, readOnly bool, conns int, busy time.Duration) (*sql.DB, error) {
+// openPool opens conns connections to the file; immutable (read-only only) reads it
+// without locks or its WAL, for files nothing can write.
+func openPool(path string, readOnly, immutable bool, conns int, busy time.Duration) (*sql.DB, error) {
 	q := url.Values{}
 	// busy_timeout must come first so the connection waits instead of failing while
 	// another connection switches the file to WAL; the driver orders it first.
@@ -228,7 +266,11 @@ func openPool(path string, readOnly bool, conns int, busy time.Duration) (*sql.D
 		// BEGIN IMMEDIATE takes the write lock up front instead of upgrading mid-transaction.
 		q.Set("_txlock", "immediate")
 	}
-	db, err := sql.Open("sqlite", path+"?"+q.Encode())
+	dsn := path + "?" + q.Encode()
+	if immutable {
+		dsn = immutableURI(path) + "&" + q.Encode()
+	}
+	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open %s: %w", path, err)
 	}
@@ -239,6 +281,29 @@ func openPool(path string, readOnly bool, conns int, busy time.Duration) (*sql.D
 		return nil, fmt.Errorf("cannot open %s as a snapshot file: %w", path, err)
 	}
 	return db, nil
+}
+
+// openImmutable opens the store's readers on the file as immutable.
+func (s *Store) openImmutable() (err error) {
+	if s.r, err = openPool(s.path, true, true, 4, s.busy); err != nil {
+		return err
+	}
+	s.immutable = true
+	return nil
+}
+
+// immutableURI names the file for SQLite as read-only and immutable: no locks, no
+// shared memory, no WAL.
+func immutableURI(path string) string {
+	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?mode=ro&immutable=1"
+}
+
+// openRaw opens a raw connection to the file, as the store's pools read it.
+func (s *Store) openRaw() (*rawConn, error) {
+	if s.immutable {
+		return openRawConnFlags(s.path, immutableURI(s.path), sqlite3.SQLITE_OPEN_URI)
+	}
+	return openRawConn(s.path)
 }
 
 func (s *Store) checkApplicationID(ctx context.Context, db *sql.DB) error {

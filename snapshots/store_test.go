@@ -410,3 +410,34 @@ func TestEmptyFilesAndAbandon(t *testing.T) {
 		t.Errorf("Abandon removed a file with a snapshot: %v", err)
 	}
 }
+
+// A file in a folder this user cannot write (a reviewer's copy on a share) is read as
+// immutable: every read works, through the pools and the raw connections, and SQLite
+// creates nothing beside the file.
+func TestAnImmutableFileReadsWholly(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "copy.db")
+	s, err := Open(ctx, path, OpenOptions{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := writeSnapshot(t, s, 30, func(i int) string { return fmt.Sprintf("Dept-%d", i%3) }, "")
+	s.Close()
+	r := &Store{path: path, busy: time.Second}
+	if err := r.openImmutable(); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	r.dicts.db = r.r
+	rep, err := r.Verify(ctx, nil)
+	if err != nil || !rep.OK() || rep.Objects == 0 || rep.Links == 0 {
+		t.Fatalf("verify of an immutable file: %+v, %v", rep, err)
+	}
+	if got, err := r.Resolve(ctx, "latest"); err != nil || got.RootHash != snap.RootHash {
+		t.Fatalf("resolve: %+v, %v", got, err)
+	}
+	if left, _ := filepath.Glob(path + "-*"); len(left) != 0 {
+		t.Errorf("reading an immutable file made %v", left)
+	}
+}
