@@ -5,6 +5,7 @@ import (
 	"os"
 	osuser "os/user"
 	"path/filepath"
+	"sync"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
@@ -51,6 +52,8 @@ type liveEnv struct {
 	operator string
 	// reads cancel each owner's read of the tenant in flight (readContext).
 	reads map[string]context.CancelFunc
+	// applying counts the runs in flight (startApply), which Close waits for.
+	applying sync.WaitGroup
 
 	conn    string // connLive or connSimulated once checked; "" while checking
 	domain  string // the tenant's primary domain, typed to confirm an apply
@@ -112,11 +115,30 @@ func osUser() string {
 func (m Model) Close() {
 	if l := m.env.live; l != nil {
 		l.cancel()
+		// A run stops between rounds once cancelled, its journal written; it is waited
+		// for (boundedly: a round's requests may hang on a dead connection) so that the
+		// process does not exit in the middle of that write.
+		done := make(chan struct{})
+		go func() { l.applying.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(closeWait):
+		}
 		for _, c := range l.cleanups {
 			c()
 		}
 		l.cleanups = nil
 	}
+}
+
+// closeWait bounds how long Close waits for a cancelled run to stop.
+const closeWait = 15 * time.Second
+
+// RunInProgress reports whether a restore is running: quitting stops it between rounds,
+// and the journal resumes it.
+func (m Model) RunInProgress() bool {
+	r, ok := m.base["run"].(*runScreen)
+	return ok && r.phase == runRunning
 }
 
 // connection names how the session reaches the tenant.

@@ -60,7 +60,9 @@ type callsMsg struct {
 // forward adapts Apply's event callback to the channel the pump reads. Progress and
 // throttle events are dropped when the UI is behind (the next one says the same, newer);
 // every other event waits for room, so no step is ever missing from the screen.
-func forward(ch chan<- any) func(engine.Event) {
+// Once the session ends (ctx is done) nothing reads the channel any more, and no
+// event waits: the run stops between rounds instead of blocking on a full channel.
+func forward(ctx context.Context, ch chan<- any) func(engine.Event) {
 	return func(ev engine.Event) {
 		switch ev.Type {
 		case engine.EventProgress, engine.EventThrottle:
@@ -69,7 +71,10 @@ func forward(ch chan<- any) func(engine.Event) {
 			default:
 			}
 		default:
-			ch <- ev
+			select {
+			case ch <- ev:
+			case <-ctx.Done():
+			}
 		}
 	}
 }
@@ -125,7 +130,7 @@ func startApply(e *env, plan *engine.Plan, path string, ch chan<- any, control *
 		Operator:     l.operator,
 		PasswordFile: e.passwordFile(),
 		Control:      control,
-		Events:       forward(ch),
+		Events:       forward(ctx, ch),
 		Fingerprint: func(ctx context.Context) (string, error) {
 			return engine.LiveFingerprint(ctx, client, plan.TenantID)
 		},
@@ -137,9 +142,14 @@ func startApply(e *env, plan *engine.Plan, path string, ch chan<- any, control *
 			return rep.Clean, verifySentence(rep), nil
 		},
 	}
+	l.applying.Add(1)
 	return func() tea.Msg {
+		defer l.applying.Done()
 		rep, err := engine.Apply(ctx, plan, opts)
-		ch <- runDone{report: rep, err: err}
+		select {
+		case ch <- runDone{report: rep, err: err}:
+		case <-ctx.Done():
+		}
 		close(ch)
 		return nil
 	}

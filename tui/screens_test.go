@@ -429,6 +429,9 @@ func TestRunFoldsEventsAndControls(t *testing.T) {
 	if !strings.HasPrefix(d.m.env.live.lockout, "passed: 3 policies checked") {
 		t.Fatalf("the lockout verdict should come from the run: %q", d.m.env.live.lockout)
 	}
+	if !d.m.RunInProgress() {
+		t.Error("a running restore should count as in progress (quitting stops it)")
+	}
 	// Between events the client's counters and the clock keep the screen moving.
 	stats := r.base
 	stats.Requests, stats.Retries, stats.Throttled = stats.Requests+400, stats.Retries+64, stats.Throttled+37
@@ -459,7 +462,7 @@ func TestRunFoldsEventsAndControls(t *testing.T) {
 		t.Fatalf("pace clamps at 0.1: %v", r.pace)
 	}
 	d.send(runBatchMsg{run: r.run, done: &runDone{report: &engine.ApplyReport{Done: 10, Failed: 1}}})
-	if r.phase != runFinished {
+	if r.phase != runFinished || d.m.RunInProgress() {
 		t.Fatal("the end should finish the run")
 	}
 	d.keys("v")
@@ -471,7 +474,8 @@ func TestRunFoldsEventsAndControls(t *testing.T) {
 func TestForwardDropsProgressNeverSteps(t *testing.T) {
 	t.Parallel()
 	ch := make(chan any, 2)
-	send := forward(ch)
+	ctx, cancel := context.WithCancel(context.Background())
+	send := forward(ctx, ch)
 	for range 5 {
 		send(engine.Event{Type: engine.EventProgress})
 	}
@@ -489,6 +493,12 @@ func TestForwardDropsProgressNeverSteps(t *testing.T) {
 	if ev := (<-ch).(engine.Event); ev.Type != engine.EventStep {
 		t.Fatalf("the step event must arrive: got %s", ev.Type)
 	}
+	// Once the session has ended nothing reads the channel: a step event no longer
+	// waits for room, so the run can stop.
+	send(engine.Event{Type: engine.EventProgress})
+	send(engine.Event{Type: engine.EventProgress})
+	cancel()
+	send(engine.Event{Type: engine.EventStep, Step: &engine.StepEvent{ID: "s2"}})
 }
 
 func TestPumpBatchesAndEnds(t *testing.T) {

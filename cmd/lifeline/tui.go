@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -68,8 +69,15 @@ func runConsole(ctx context.Context, in io.Reader, out io.Writer, opts tui.Optio
 	}
 	p := tea.NewProgram(tui.New(opts), popts...)
 	final, err := p.Run()
+	stopped := false
 	if m, ok := final.(tui.Model); ok {
+		stopped = m.RunInProgress()
 		m.Close()
+	}
+	if stopped {
+		// Quit (ctrl+c) with a restore running: it stopped between rounds, which is
+		// not done, and scripts must not read it as success.
+		return &exitError{code: exitPending, err: fmt.Errorf("the console closed with a restore running: it stopped between rounds and the journal in %s keeps what was done; build the plan again and apply it to finish (a saved plan resumes with 'lifeline apply PLAN.json')", opts.Path)}
 	}
 	if err != nil && ctx.Err() != nil {
 		return nil // interrupted: a clean exit
