@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"sort"
+	"strings"
 
 	tea "charm.land/bubbletea/v2"
 
@@ -84,9 +85,18 @@ func loadObjects(e *env, snap int64) tea.Cmd {
 	next = func() tea.Msg { return <-ch }
 	go func() {
 		rows := map[entra.Kind][]objRow{}
+		var linking []linkingRow
 		read := 0
 		err := store.Objects(context.Background(), snap, "", func(o snapshots.Object) error {
-			rows[o.Kind] = append(rows[o.Kind], newObjRow(o.Kind, o.ID, displayName(o.JSON), o.InBin))
+			name := ""
+			if nameByEnds[o.Kind] {
+				props := map[string]any{}
+				_ = json.Unmarshal(o.JSON, &props)
+				linking = append(linking, linkingRow{kind: o.Kind, at: len(rows[o.Kind]), props: props})
+			} else {
+				name = displayName(o.JSON)
+			}
+			rows[o.Kind] = append(rows[o.Kind], newObjRow(o.Kind, o.ID, name, o.InBin))
 			read++
 			if read%20_000 == 0 {
 				select { // report if the last report was taken; never wait for the UI
@@ -96,6 +106,7 @@ func loadObjects(e *env, snap int64) tea.Cmd {
 			}
 			return nil
 		})
+		nameLinkingRows(rows, linking)
 		kinds := make([]entra.Kind, 0, len(rows))
 		sets := make(map[entra.Kind]*rowSet, len(rows))
 		for k, rs := range rows {
@@ -113,6 +124,54 @@ func loadObjects(e *env, snap int64) tea.Cmd {
 		}
 	}()
 	return next
+}
+
+// nameByEnds are the kinds without a name of their own: a row says what they connect.
+var nameByEnds = map[entra.Kind]bool{entra.KindRoleAssignment: true, entra.KindOAuth2PermissionGrant: true, entra.KindAppRoleAssignment: true}
+
+// linkingRow is a row of a nameByEnds kind, named once every row is read.
+type linkingRow struct {
+	kind  entra.Kind
+	at    int
+	props map[string]any
+}
+
+// idProperties are the properties of nameByEnds kinds that hold an object id
+// (directoryScopeId as "/" + id).
+var idProperties = []string{"principalId", "resourceId", "clientId", "roleDefinitionId", "directoryScopeId"}
+
+// nameLinkingRows names the rows of assignments and grants by what they connect, with
+// the names of the objects they point at where the snapshot holds them ("role Global
+// Administrator for Alice at /" rather than three ids).
+func nameLinkingRows(rows map[entra.Kind][]objRow, linking []linkingRow) {
+	if len(linking) == 0 {
+		return
+	}
+	names := map[string]string{}
+	for _, l := range linking {
+		for _, p := range idProperties {
+			if id, _ := l.props[p].(string); strings.Trim(id, "/") != "" {
+				names[strings.TrimPrefix(id, "/")] = ""
+			}
+		}
+	}
+	for _, rs := range rows {
+		for _, r := range rs {
+			if _, want := names[r.id]; want && r.name != "" {
+				names[r.id] = r.name
+			}
+		}
+	}
+	for _, l := range linking {
+		for _, p := range idProperties {
+			id, _ := l.props[p].(string)
+			if n := names[strings.TrimPrefix(id, "/")]; n != "" {
+				l.props[p] = strings.TrimSuffix(id, strings.TrimPrefix(id, "/")) + n
+			}
+		}
+		r := &rows[l.kind][l.at]
+		*r = newObjRow(r.kind, r.id, entra.DisplayName(l.kind, l.props), r.inBin)
+	}
 }
 
 // displayName reads the name a person knows an object by: its display name, its UPN, or

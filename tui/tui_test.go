@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"testing"
@@ -8,6 +9,8 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 	"github.com/charmbracelet/x/exp/golden"
+
+	"github.com/lifelinehq/lifeline/entra"
 )
 
 // press makes a key press the way the terminal reports it.
@@ -378,5 +381,39 @@ func TestGraphFindByName(t *testing.T) {
 	d.keys("esc")
 	if g.focus.ID != gAdmins {
 		t.Fatalf("esc walks back to the previous object, at %s", g.focus)
+	}
+}
+
+// Assignments and grants have no name of their own: their rows say what they connect,
+// by the names of the objects the snapshot holds, and by id otherwise.
+func TestLinkingRowsAreNamedByWhatTheyConnect(t *testing.T) {
+	t.Parallel()
+	rows := map[entra.Kind][]objRow{
+		entra.KindUser:                  {newObjRow(entra.KindUser, "u1", "Alice", false)},
+		entra.KindRoleDefinition:        {newObjRow(entra.KindRoleDefinition, "rd1", "Global Administrator", false)},
+		entra.KindApplication:           {newObjRow(entra.KindApplication, "a1", "Payroll", false)},
+		entra.KindRoleAssignment:        {newObjRow(entra.KindRoleAssignment, "ra1", "", false), newObjRow(entra.KindRoleAssignment, "ra2", "", false)},
+		entra.KindOAuth2PermissionGrant: {newObjRow(entra.KindOAuth2PermissionGrant, "g1", "", false)},
+	}
+	nameLinkingRows(rows, []linkingRow{
+		{kind: entra.KindRoleAssignment, at: 0, props: map[string]any{"principalId": "u1", "roleDefinitionId": "rd1", "directoryScopeId": "/a1"}},
+		{kind: entra.KindRoleAssignment, at: 1, props: map[string]any{"principalId": "gone", "roleDefinitionId": "rd1", "directoryScopeId": "/"}},
+		{kind: entra.KindOAuth2PermissionGrant, at: 0, props: map[string]any{"clientId": "sp9", "resourceId": "a1", "scope": "User.Read"}},
+	})
+	for _, c := range []struct {
+		row  objRow
+		want string
+	}{
+		{rows[entra.KindRoleAssignment][0], "role Global Administrator for Alice at /Payroll"},
+		{rows[entra.KindRoleAssignment][1], "role Global Administrator for gone at /"},
+		{rows[entra.KindOAuth2PermissionGrant][0], "grant sp9 -> Payroll (User.Read)"},
+	} {
+		if c.row.name != c.want {
+			t.Errorf("%s %s is named %q, want %q", c.row.kind, c.row.id, c.row.name, c.want)
+		}
+	}
+	// The search text follows the name: a filter finds the row by the names it shows.
+	if set := newRowSet(rows[entra.KindRoleAssignment]); !bytes.Contains(set.hay, []byte("alice")) {
+		t.Errorf("the row set's search text lacks the principal's name: %q", set.hay)
 	}
 }
