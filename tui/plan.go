@@ -300,10 +300,17 @@ func (p *planScreen) toggle(l planLine) {
 		s := st.Steps[l.step]
 		what = s.Action + " " + nameOr(s.DisplayName, s.ObjectID)
 	}
+	// The note counts the other steps whose state changed, not those already there.
+	changing := 0
+	for _, id := range ids {
+		if p.excluded[id] != out {
+			changing++
+		}
+	}
 	if out {
 		n := p.closure(ids, func(id string) []string { return p.dependents[id] }, true)
 		p.note = "took out " + what
-		if extra := n - len(ids); extra > 0 {
+		if extra := n - changing; extra > 0 {
 			p.note += ", and " + plural(extra, "step that depends", "steps that depend") + " on it"
 		}
 		return
@@ -314,7 +321,7 @@ func (p *planScreen) toggle(l planLine) {
 	p.walk(ids, func(id string) []string { return p.dependents[id] }, func(id string) { back = append(back, id) })
 	n := p.closure(back, func(id string) []string { return p.byID[id].DependsOn }, false)
 	p.note = "put back " + what
-	if extra := n - len(ids); extra > 0 {
+	if extra := n - changing; extra > 0 {
 		p.note += ", and " + plural(extra, "step that goes", "steps that go") + " with it"
 	}
 }
@@ -336,7 +343,7 @@ func (p *planScreen) walk(ids []string, next func(string) []string, visit func(s
 }
 
 // closure sets excluded=out on ids and everything next reaches from them, and counts
-// the steps it changed or confirmed.
+// the steps whose state it changed.
 func (p *planScreen) closure(ids []string, next func(string) []string, out bool) int {
 	n := 0
 	p.walk(ids, func(id string) []string {
@@ -345,7 +352,9 @@ func (p *planScreen) closure(ids []string, next func(string) []string, out bool)
 		}
 		return next(id)
 	}, func(id string) {
-		n++
+		if p.excluded[id] != out {
+			n++
+		}
 		if out {
 			p.excluded[id] = true
 		} else {

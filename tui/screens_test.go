@@ -290,11 +290,13 @@ func TestPlanTogglesStepsWithTheirDependents(t *testing.T) {
 	if p.plan == nil || p.building {
 		t.Fatalf("no plan on the screen")
 	}
-	// Find a step something else depends on.
+	// Find a step something else depends on, and which depends on another step itself
+	// (putting it back must not count that one, which never went out).
 	var line, deps int
 	for i, l := range p.lines {
 		if l.step >= 0 {
-			if n := len(p.dependents[p.plan.Stages[l.stage].Steps[l.step].ID]); n > deps {
+			s := p.plan.Stages[l.stage].Steps[l.step]
+			if n := len(p.dependents[s.ID]); n > deps && len(s.DependsOn) > 0 {
 				line, deps = i, n
 			}
 		}
@@ -311,6 +313,12 @@ func TestPlanTogglesStepsWithTheirDependents(t *testing.T) {
 	if !strings.Contains(p.note, "that depend") {
 		t.Fatalf("the screen should say dependents went too: %q", p.note)
 	}
+	others := func(note string) string {
+		_, n, _ := strings.Cut(note, ", and ")
+		n, _, _ = strings.Cut(n, " ")
+		return n
+	}
+	tookOut := others(p.note)
 	eff := p.effective()
 	for _, st := range eff.Stages {
 		for _, s := range st.Steps {
@@ -330,6 +338,9 @@ func TestPlanTogglesStepsWithTheirDependents(t *testing.T) {
 	d.keys(" ")
 	if len(p.excluded) != 0 || !strings.Contains(p.note, "put back") {
 		t.Fatalf("putting the step back should bring back what went out with it: excluded %v, note %q", p.excluded, p.note)
+	}
+	if back := others(p.note); back != tookOut {
+		t.Errorf("took out %s other steps but put back %s (%q): steps that never went out are not put back", tookOut, back, p.note)
 	}
 	// A stage row takes the whole stage out.
 	for i, l := range p.lines {
