@@ -274,6 +274,10 @@ func (s *binScreen) View() string {
 	rep := l.bin
 	fmt.Fprintf(&b, "%s %d objects · %d marked · soonest purge first (tenant clock %s)",
 		styles.title.Render("Recycle bin"), len(rep.Items), len(s.marked), rep.Now.UTC().Format("2006-01-02 15:04Z"))
+	if len(s.rows) > s.listHeight() {
+		// A scrolled list must say so: its first row is not the soonest purge.
+		fmt.Fprintf(&b, " · row %d of %d", s.cursor+1, len(s.rows))
+	}
 	for _, w := range rep.Warnings {
 		b.WriteString(" · " + styles.faint.Render(w))
 	}

@@ -680,3 +680,19 @@ func TestBinEscAsksBeforeClearingTheMarks(t *testing.T) {
 		t.Fatalf("esc twice: %d marks left\n%s", len(b.marked), d.view())
 	}
 }
+
+// A bin list taller than the screen says where the cursor is, so a scrolled list is not
+// read as starting at the soonest purge.
+func TestBinSaysWhereAScrolledListIs(t *testing.T) {
+	t.Parallel()
+	d, _ := newLiveDriver(t, 120, 8, false)
+	d.keys(":", "bin", "enter")
+	b := d.m.base["bin"].(*binScreen)
+	if len(b.rows) <= b.listHeight() {
+		t.Fatalf("the fixture's bin (%d rows) fits in %d lines: make the screen smaller", len(b.rows), b.listHeight())
+	}
+	d.keys("G")
+	if want := fmt.Sprintf("row %d of %d", len(b.rows), len(b.rows)); !strings.Contains(d.view(), want) {
+		t.Fatalf("the scrolled bin lacks %q:\n%s", want, d.view())
+	}
+}
