@@ -495,18 +495,40 @@ func (r *runScreen) confirmView() string {
 	if domain == "" {
 		domain = "(unknown)"
 	}
-	fmt.Fprintf(&b, "%s\n\n", styles.title.Render("Apply this plan? It writes to the tenant."))
-	fmt.Fprintf(&b, "Tenant   %s · %s · %s\n", p.TenantID, domain, l.url)
-	fmt.Fprintf(&b, "Restores snapshot %d · plan built %s · %s\n\n", p.Snapshot, p.BuiltAt.UTC().Format(time.DateTime), connNoun(r.env.connection()))
 	total := 0
 	for _, st := range p.Stages {
 		total += len(st.Steps)
-		fmt.Fprintf(&b, "  %-20s %5d steps\n", st.Name, len(st.Steps))
 	}
 	s := p.Summary
-	fmt.Fprintf(&b, "  %-20s %5d steps: %d from the bin, %d recreated, %d links, %d properties, %d removals, %d CA policies\n\n",
-		"total", total, s.RestoreFromBin, s.Recreate, s.Links, s.Properties, s.Removals, s.CAPolicies)
-	fmt.Fprintf(&b, "Type the tenant's primary domain, %s, and press enter to start (esc cancels):\n", domain)
+	// On a short terminal the stage list goes, and on a narrow one the long lines wrap,
+	// so that the totals, the prompt and what is typed are always on the screen:
+	// starting a run blind is worse.
+	short, narrow := r.height < 10+len(p.Stages), r.width < 110
+	fmt.Fprintf(&b, "%s\n", styles.title.Render("Apply this plan? It writes to the tenant."))
+	if !short {
+		b.WriteByte('\n')
+	}
+	fmt.Fprintf(&b, "Tenant   %s · %s · %s\n", p.TenantID, domain, l.url)
+	fmt.Fprintf(&b, "Restores snapshot %d · plan built %s · %s\n", p.Snapshot, p.BuiltAt.UTC().Format(time.DateTime), connNoun(r.env.connection()))
+	if !short {
+		b.WriteByte('\n')
+		for _, st := range p.Stages {
+			fmt.Fprintf(&b, "  %-20s %5d steps\n", st.Name, len(st.Steps))
+		}
+	}
+	sep, lead := " ", "  "+fmt.Sprintf("%-20s %5d steps:", "total", total)
+	if narrow {
+		sep = "\n  "
+	}
+	if short {
+		lead = fmt.Sprintf("%d steps:", total)
+	}
+	fmt.Fprintf(&b, "%s %d from the bin, %d recreated, %d links,%s%d properties, %d removals, %d CA policies\n",
+		lead, s.RestoreFromBin, s.Recreate, s.Links, sep, s.Properties, s.Removals, s.CAPolicies)
+	if !short {
+		b.WriteByte('\n')
+	}
+	fmt.Fprintf(&b, "Type the tenant's primary domain, %s,%sand press enter to start (esc cancels):\n", domain, strings.Replace(sep, "  ", "", 1))
 	b.WriteString("> " + r.typed + "█\n")
 	if r.refuse != "" {
 		b.WriteString(styles.err.Render(r.refuse) + "\n")

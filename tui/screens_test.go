@@ -696,3 +696,18 @@ func TestBinSaysWhereAScrolledListIs(t *testing.T) {
 		t.Fatalf("the scrolled bin lacks %q:\n%s", want, d.view())
 	}
 }
+
+// On a small terminal the apply prompt, the domain to type and what was typed stay on
+// the screen: the stage list gives way.
+func TestRunConfirmFitsASmallTerminal(t *testing.T) {
+	t.Parallel()
+	d, f := newLiveDriver(t, 60, 15, false)
+	d.toPlan(f)
+	d.keys("a", "contoso")
+	v := d.view()
+	for _, want := range []string{"Type the tenant's primary domain, " + testDomain, "> contoso█", "CA policies"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("the 60x15 confirmation lacks %q:\n%s", want, v)
+		}
+	}
+}
