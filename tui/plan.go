@@ -2,6 +2,7 @@ package tui
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -108,20 +109,24 @@ type planScreen struct {
 }
 
 type planKeys struct {
-	list  listKeys
-	Mark  key.Binding
-	Save  key.Binding
-	Apply key.Binding
-	Build key.Binding
+	list     listKeys
+	Mark     key.Binding
+	Save     key.Binding
+	Apply    key.Binding
+	Build    key.Binding
+	Open     key.Binding
+	Warnings key.Binding
 }
 
 func newPlanScreen(e *env) *planScreen {
 	return &planScreen{env: e, excluded: map[string]bool{}, keys: planKeys{
-		list:  newListKeys(),
-		Mark:  key.NewBinding(key.WithKeys("space"), key.WithHelp("space", "take in/out")),
-		Save:  key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "save PLAN.json")),
-		Apply: key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "apply")),
-		Build: key.NewBinding(key.WithKeys("b"), key.WithHelp("b", "build whole plan")),
+		list:     newListKeys(),
+		Mark:     key.NewBinding(key.WithKeys("space"), key.WithHelp("space", "take in/out")),
+		Save:     key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "save PLAN.json")),
+		Apply:    key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "apply")),
+		Build:    key.NewBinding(key.WithKeys("b"), key.WithHelp("b", "build whole plan")),
+		Open:     key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "step in full")),
+		Warnings: key.NewBinding(key.WithKeys("w"), key.WithHelp("w", "warnings in full")),
 	}}
 }
 
@@ -142,8 +147,8 @@ func (p *planScreen) KeyMap() help.KeyMap {
 		save = key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "save (read-only: no writes)"))
 		apply = key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "apply (read-only: no writes)"))
 	}
-	return keyMap{short: []key.Binding{k.Mark, save, apply, k.Build},
-		full: [][]key.Binding{k.list.moves(), {k.Mark, save, apply, k.Build}}}
+	return keyMap{short: []key.Binding{k.Mark, save, apply, k.Build, k.Open, k.Warnings},
+		full: [][]key.Binding{k.list.moves(), {k.Mark, save, apply, k.Build, k.Open, k.Warnings}}}
 }
 
 // Update handles builds and keys.
@@ -237,6 +242,17 @@ func (p *planScreen) key(msg tea.KeyPressMsg) tea.Cmd {
 		if s, ok := p.env.latest(); ok {
 			return p.build(s.ID, nil)
 		}
+	case key.Matches(msg, k.Open):
+		if p.plan != nil && p.cursor < len(p.lines) && p.lines[p.cursor].step >= 0 {
+			l := p.lines[p.cursor]
+			s := p.plan.Stages[l.stage].Steps[l.step]
+			return push(newTextScreen(fmt.Sprintf("%s %s %s", s.Action, s.Kind, nameOr(s.DisplayName, s.ObjectID)), p.stepText(&s)), nil)
+		}
+	case key.Matches(msg, k.Warnings):
+		if p.plan == nil || len(p.plan.Warnings) == 0 {
+			return status("the plan has no warnings")
+		}
+		return push(newTextScreen(fmt.Sprintf("Plan warnings (%d)", len(p.plan.Warnings)), "⚠ "+strings.Join(p.plan.Warnings, "\n\n⚠ ")), nil)
 	case key.Matches(msg, k.Save):
 		switch {
 		case p.env.readOnly:
@@ -438,6 +454,36 @@ func (p *planScreen) listHeight() int {
 		return max(p.height, 1)
 	}
 	return max(p.height-len(p.headerLines()), 1)
+}
+
+// stepText is a step in full: what it does, what it waits for, and the requests it
+// sends with their bodies.
+func (p *planScreen) stepText(s *engine.Step) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s %s\nobject %s · step %s\n", s.Action, s.Kind, nameOr(s.DisplayName, s.ObjectID), s.ObjectID, s.ID)
+	if s.Link != "" {
+		fmt.Fprintf(&b, "link %s → %s %s (%s)\n", s.Link, s.TargetKind, s.TargetID, p.targetName(*s))
+	}
+	if len(s.Paths) > 0 {
+		fmt.Fprintf(&b, "properties %s\n", strings.Join(s.Paths, ", "))
+	}
+	if s.IfMissing {
+		b.WriteString("added only if still missing: a restore from the bin usually brings it back\n")
+	}
+	if s.Action == engine.ActionLockoutCheck {
+		fmt.Fprintf(&b, "lockout check: %s\n", p.lockoutVerdict())
+	}
+	if len(s.DependsOn) > 0 {
+		fmt.Fprintf(&b, "waits for %s\n", strings.Join(s.DependsOn, ", "))
+	}
+	for _, r := range s.Requests {
+		fmt.Fprintf(&b, "\n%s %s\n", r.Method, r.Path)
+		var pretty bytes.Buffer
+		if len(r.Body) > 0 && json.Indent(&pretty, r.Body, "", "  ") == nil {
+			b.WriteString(pretty.String() + "\n")
+		}
+	}
+	return strings.TrimRight(b.String(), "\n")
 }
 
 // lockoutVerdict says what the lockout check found: pending until a run reaches it.

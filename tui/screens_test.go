@@ -711,3 +711,42 @@ func TestRunConfirmFitsASmallTerminal(t *testing.T) {
 		}
 	}
 }
+
+// Enter on a step shows it in full (its requests and bodies, which the row cuts), and w
+// the plan's warnings; esc comes back.
+func TestPlanStepsAndWarningsOpenInFull(t *testing.T) {
+	t.Parallel()
+	d, f := newLiveDriver(t, 80, 24, false)
+	p := d.toPlan(f)
+	var step engine.Step
+	for i, l := range p.lines {
+		if l.step >= 0 {
+			if s := p.plan.Stages[l.stage].Steps[l.step]; len(s.Requests) > 0 && len(s.Requests[0].Body) > 0 {
+				p.cursor, step = i, s
+				break
+			}
+		}
+	}
+	if step.ID == "" {
+		t.Fatal("the fixture's plan has no step with a request body")
+	}
+	d.keys("enter")
+	ts, ok := d.m.top().(*textScreen)
+	if !ok {
+		t.Fatalf("enter on a step opened %T", d.m.top())
+	}
+	for _, want := range []string{step.Requests[0].Method + " " + step.Requests[0].Path, "step " + step.ID} {
+		if !strings.Contains(ts.text, want) {
+			t.Errorf("the step in full lacks %q:\n%s", want, ts.text)
+		}
+	}
+	d.keys("esc")
+	if d.m.top() != Screen(p) {
+		t.Fatalf("esc should come back to the plan, on %T", d.m.top())
+	}
+	p.plan.Warnings = []string{"a warning much longer than the screen is wide, which the list cuts but the full view wraps onto further lines"}
+	d.keys("w")
+	if ts, ok := d.m.top().(*textScreen); !ok || !strings.Contains(ts.View(), "further lines") {
+		t.Fatalf("w should show the warnings wrapped in full: %T\n%s", d.m.top(), d.view())
+	}
+}

@@ -1,0 +1,51 @@
+package tui
+
+import (
+	"strings"
+
+	"charm.land/bubbles/v2/help"
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
+)
+
+// textScreen shows a block of text in full, wrapped to the screen and scrollable:
+// what a list row had to cut (a plan step's requests, the lockout verdict, the plan's
+// warnings).
+type textScreen struct {
+	title string
+	text  string
+	pager pager
+	keys  listKeys
+}
+
+func newTextScreen(title, text string) *textScreen {
+	return &textScreen{title: title, text: text, keys: newListKeys()}
+}
+
+// Title names the screen.
+func (t *textScreen) Title() string { return t.title }
+
+// SetSize wraps the text to the new width.
+func (t *textScreen) SetSize(w, h int) {
+	t.pager.setSize(w, max(h-1, 1))
+	t.pager.setText(ansi.Wrap(t.text, max(w, 20), " ,/"))
+}
+
+// KeyMap is the scrolling keys.
+func (t *textScreen) KeyMap() help.KeyMap {
+	return keyMap{short: []key.Binding{t.keys.Up, t.keys.Down, t.keys.PageDown}, full: [][]key.Binding{t.keys.moves()}}
+}
+
+// Update scrolls.
+func (t *textScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
+	if k, ok := msg.(tea.KeyPressMsg); ok {
+		t.pager.update(k, t.keys)
+	}
+	return t, nil
+}
+
+// View is the title and the visible part of the text.
+func (t *textScreen) View() string {
+	return styles.title.Render(t.title) + "\n" + strings.TrimRight(t.pager.view(), "\n")
+}
