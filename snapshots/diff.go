@@ -220,6 +220,9 @@ func finishDiff(ctx context.Context, from, to State, want func(string) bool, cha
 	if err := diffLinks(ctx, from, to, want, byKey, res, a, b, opts.OmitLinkChanges); err != nil {
 		return nil, err
 	}
+	if err := nameEnds(ctx, from, to, res); err != nil {
+		return nil, err
+	}
 	if err := attachAudit(ctx, from, to, res); err != nil {
 		return nil, err
 	}

@@ -301,3 +301,43 @@ func TestCompareLinksIsKeyOrder(t *testing.T) {
 		}
 	}
 }
+
+// Role assignments and grants are named by the objects they connect, looked up on the
+// side that holds them and then on the other: a purged principal keeps its name.
+func TestDiffNamesAssignmentsByWhatTheyConnect(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t)
+	role := fakeObj{entra.KindRoleDefinition, "rd1", `{"id":"rd1","displayName":"Global Administrator"}`, false}
+	app := fakeObj{entra.KindApplication, "a1", `{"id":"a1","displayName":"Payroll"}`, false}
+	sp := fakeObj{entra.KindServicePrincipal, "sp1", `{"id":"sp1","displayName":"Payroll SP"}`, false}
+	before := put(t, s, t0, []fakeObj{role, app, sp,
+		{entra.KindUser, "u-gone", `{"id":"u-gone","displayName":"Carol"}`, false},
+		{entra.KindRoleAssignment, "ra-gone", `{"id":"ra-gone","principalId":"u-gone","roleDefinitionId":"rd1","directoryScopeId":"/a1"}`, false},
+	}, nil, nil)
+	after := put(t, s, t0.Add(time.Hour), []fakeObj{role, app, sp,
+		{entra.KindUser, "u-new", `{"id":"u-new","displayName":"Sync Helper Service"}`, false},
+		{entra.KindRoleAssignment, "ra-new", `{"id":"ra-new","principalId":"u-new","roleDefinitionId":"rd1","directoryScopeId":"/"}`, false},
+		{entra.KindOAuth2PermissionGrant, "g-new", `{"id":"g-new","clientId":"sp1","resourceId":"sp-unknown","scope":"User.Read"}`, false},
+	}, nil, nil)
+	res, err := Diff(ctx, State{Store: s, Snapshot: before}, State{Store: s, Snapshot: after}, DiffOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"ra-gone": "role Global Administrator for Carol at /Payroll",
+		"ra-new":  "role Global Administrator for Sync Helper Service at /",
+		"g-new":   "grant Payroll SP -> sp-unknown (User.Read)",
+	}
+	for _, c := range res.Changes {
+		if w, ok := want[c.ID]; ok {
+			if c.DisplayName != w {
+				t.Errorf("%s is named %q, want %q", c.ID, c.DisplayName, w)
+			}
+			delete(want, c.ID)
+		}
+	}
+	for id := range want {
+		t.Errorf("%s is not among the changes", id)
+	}
+}

@@ -1,0 +1,81 @@
+package snapshots
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/lifelinehq/lifeline/entra"
+)
+
+// endKinds are, per property of a role assignment or a delegated grant, the kinds the
+// id it holds may be of, the likeliest first.
+var endKinds = []struct {
+	prop  string
+	kinds []entra.Kind
+}{
+	{"principalId", []entra.Kind{entra.KindUser, entra.KindGroup, entra.KindServicePrincipal}},
+	{"roleDefinitionId", []entra.Kind{entra.KindRoleDefinition}},
+	{"directoryScopeId", []entra.Kind{entra.KindApplication, entra.KindAdministrativeUnit}},
+	{"clientId", []entra.Kind{entra.KindServicePrincipal}},
+	{"resourceId", []entra.Kind{entra.KindServicePrincipal}},
+}
+
+// nameEnds names the changed role assignments and delegated grants by the names of the
+// objects they connect, "role Global Administrator for Alice at /", rather than by
+// three ids: the objects are looked up on the side that holds the change, then on the
+// other (a principal the incident purged keeps its name from the snapshot). An id
+// neither side holds stays an id.
+func nameEnds(ctx context.Context, from, to State, res *DiffResult) error {
+	for i := range res.Changes {
+		c := &res.Changes[i]
+		if c.Kind != entra.KindRoleAssignment && c.Kind != entra.KindOAuth2PermissionGrant {
+			continue
+		}
+		sides := []State{to, from}
+		if c.Change == HardDeleted {
+			sides = []State{from, to}
+		}
+		obj, err := objectOn(ctx, sides, c.Kind, c.ID)
+		if err != nil || obj == nil {
+			return err
+		}
+		for _, e := range endKinds {
+			id, _ := obj[e.prop].(string)
+			bare := strings.TrimPrefix(id, "/")
+			if bare == "" {
+				continue
+			}
+			for _, k := range e.kinds {
+				end, err := objectOn(ctx, sides, k, bare)
+				if err != nil {
+					return err
+				}
+				if end != nil {
+					obj[e.prop] = strings.TrimSuffix(id, bare) + entra.DisplayName(k, end)
+					break
+				}
+			}
+		}
+		c.DisplayName = entra.DisplayName(c.Kind, obj)
+	}
+	return nil
+}
+
+// objectOn decodes the object from the first of sides that holds it; nil when none does.
+func objectOn(ctx context.Context, sides []State, kind entra.Kind, id string) (map[string]any, error) {
+	for _, s := range sides {
+		if s.Store == nil {
+			continue
+		}
+		o, err := s.Store.Object(ctx, s.Snapshot.ID, kind, id)
+		if errors.Is(err, ErrNoObject) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return o.Decode()
+	}
+	return nil, nil
+}
