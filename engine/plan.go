@@ -1472,15 +1472,20 @@ func (p *planner) replacedAssignments() map[graphx.NodeID]bool {
 }
 
 // checkTargetHashes refuses a plan built from damaged snapshot content: every object of
-// the target a step names (whose properties its requests carry) must still match the
-// SHA-256 it was stored with. The diff compares stored hashes, so an object edited in
-// the file would otherwise go into the tenant unnoticed. This reads only what the plan
-// uses; 'lifeline snapshots verify' checks the whole file.
+// the target whose properties a step's requests carry (a recreate's body, a rollback's
+// patch, a policy put back) must still match the SHA-256 it was stored with. The diff
+// compares stored hashes, so an object edited in the file would otherwise go into the
+// tenant unnoticed. Restores, links and removals send no content, and a mass restore
+// is mostly those: only what is sent is hashed. 'lifeline snapshots verify' checks the
+// whole file.
 func (p *planner) checkTargetHashes(target snapshots.State) error {
 	seen := map[graphx.NodeID]bool{}
 	var named []snapshots.Object
 	for _, steps := range p.stages {
 		for i := range steps {
+			if !sendsContent[steps[i].Action] {
+				continue
+			}
 			n := graphx.NodeID{Kind: entra.Kind(steps[i].Kind), ID: steps[i].ObjectID}
 			if seen[n] {
 				continue
@@ -1512,6 +1517,9 @@ func (p *planner) checkTargetHashes(target snapshots.State) error {
 	return fmt.Errorf("snapshot %d in %s is damaged: %d objects the plan would restore no longer match their hashes (%s%s), so nothing was planned; 'lifeline snapshots verify --db %s' lists the damage: restore the file from a copy",
 		target.Snapshot.ID, target.Store.Path(), count, strings.Join(bad, ", "), more, target.Store.Path())
 }
+
+// sendsContent are the actions whose requests carry the target's properties.
+var sendsContent = map[string]bool{ActionRecreate: true, ActionRollback: true, ActionReportOnly: true}
 
 // staleCopy is the step that deletes the copy an earlier restore made of assignment n,
 // when this plan brings that copy back and it names an object the plan recreates again.
