@@ -195,10 +195,35 @@ func Capture(ctx context.Context, client *graphapi.Client, store *Store, opts Ca
 	}
 	rep := CaptureReport{Snapshot: snap, Objects: map[string]int{}, Links: snap.LinkCount, Audit: int(cap.auditCount.Load()),
 		Duration: opts.Now().Sub(start), Requests: client.Stats().Requests - startRequests, Warnings: cap.warnings}
+	if w := sharedLabel(ctx, store, snap); w != "" {
+		rep.Warnings = append(rep.Warnings, w)
+	}
 	for k, n := range snap.Counts {
 		rep.Objects[k] = n
 	}
 	return rep, nil
+}
+
+// sharedLabel warns when snap's label already named an earlier snapshot: the label
+// then names several, and '--from LABEL' is refused as ambiguous from now on.
+func sharedLabel(ctx context.Context, store *Store, snap Snapshot) string {
+	if snap.Label == "" {
+		return ""
+	}
+	snaps, err := store.Snapshots(ctx)
+	if err != nil {
+		return ""
+	}
+	var ids []string
+	for _, o := range snaps {
+		if o.ID != snap.ID && o.Label == snap.Label {
+			ids = append(ids, strconv.FormatInt(o.ID, 10))
+		}
+	}
+	if len(ids) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("label %q also names snapshot %s, so it no longer picks one snapshot: name snapshots by id (%d is this one)", snap.Label, strings.Join(ids, ", "), snap.ID)
 }
 
 type op func(ctx context.Context, w *Writer) error

@@ -349,3 +349,24 @@ func TestCaptureUnderRealisticThrottlingFailsNothing(t *testing.T) {
 		}
 	}
 }
+
+// A label already in use is taken, but the capture warns that it now names several
+// snapshots (and '--from LABEL' will be refused as ambiguous).
+func TestCaptureWarnsOfASharedLabel(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tn := startSim(t, sim.ThrottleOff)
+	store := openStore(t, "labels.db")
+	first, err := snapshots.Capture(ctx, tn.client, store, snapshots.CaptureOptions{Label: "daily"})
+	if err != nil || len(first.Warnings) != 0 {
+		t.Fatalf("first capture: %v, warnings %v", err, first.Warnings)
+	}
+	second, err := snapshots.Capture(ctx, tn.client, store, snapshots.CaptureOptions{Label: "daily"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `label "daily" also names snapshot 1, so it no longer picks one snapshot: name snapshots by id (2 is this one)`
+	if len(second.Warnings) != 1 || second.Warnings[0] != want {
+		t.Fatalf("second capture's warnings: %q", second.Warnings)
+	}
+}

@@ -444,3 +444,22 @@ func TestSpacesInHandWrittenQueries(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A request nobody answered says which host kept quiet and what to check, in one
+// sentence, whether the caller cancelled it, ran out of time or never reached the host.
+func TestRequestFailuresSayWhatToCheck(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{context.Canceled, "GET /organization: stopped because the operation was cancelled."},
+		{fmt.Errorf("awaiting headers: %w", context.DeadlineExceeded), "GET /organization: graph.example.test did not answer in time; check the graph URL and that the tenant is reachable."},
+		{errors.New("connection refused"), "GET /organization: could not reach graph.example.test (connection refused); check the graph URL and that the tenant is reachable."},
+	} {
+		got := (&requestFailure{method: "GET", path: "/organization", host: "graph.example.test", err: c.err}).Error()
+		if got != c.want {
+			t.Errorf("%v:\n got %s\nwant %s", c.err, got, c.want)
+		}
+	}
+}

@@ -291,7 +291,7 @@ func (e *requestFailure) Error() string {
 	case errors.Is(e.err, context.Canceled):
 		return fmt.Sprintf("%s %s: stopped because the operation was cancelled.", e.method, e.path)
 	case errors.Is(e.err, context.DeadlineExceeded):
-		return fmt.Sprintf("%s %s: gave up because the operation ran out of time.", e.method, e.path)
+		return fmt.Sprintf("%s %s: %s did not answer in time; check the graph URL and that the tenant is reachable.", e.method, e.path, e.host)
 	}
 	cause := e.err
 	var ue *url.Error
