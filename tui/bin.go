@@ -95,6 +95,9 @@ func (s *binScreen) Back() bool {
 
 // KeyMap is the screen's bindings for the help line.
 func (s *binScreen) KeyMap() help.KeyMap {
+	if s.env.live == nil {
+		return keyMap{} // offline: none of its keys can do anything, so the help lists none
+	}
 	k := s.keys
 	if s.filtering {
 		enter := key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "apply filter"))

@@ -141,6 +141,9 @@ func (p *planScreen) SetSize(w, h int) {
 
 // KeyMap shows save and apply as refused when the session may not write.
 func (p *planScreen) KeyMap() help.KeyMap {
+	if p.env.live == nil {
+		return keyMap{} // offline: none of its keys can do anything, so the help lists none
+	}
 	k := p.keys
 	save, apply := k.Save, k.Apply
 	if p.env.readOnly {

@@ -98,6 +98,9 @@ func (v *verifyScreen) SetSize(w, h int) {
 
 // KeyMap lists scrolling and verify.
 func (v *verifyScreen) KeyMap() help.KeyMap {
+	if v.env.live == nil {
+		return keyMap{} // offline: none of its keys can do anything, so the help lists none
+	}
 	return keyMap{short: []key.Binding{v.run, v.keys.Up, v.keys.Down}, full: [][]key.Binding{v.keys.moves(), {v.run}}}
 }
 
