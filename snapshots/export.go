@@ -118,7 +118,14 @@ func (s *Store) Export(ctx context.Context, snap int64, dir string) (Manifest, e
 	if err := os.WriteFile(filepath.Join(tmp, "manifest.json"), b, 0o644); err != nil {
 		return m, err
 	}
-	os.Remove(dir) // an empty existing folder gives way to the complete one
+	// An empty existing folder gives way to the complete one, which keeps its mode; a
+	// new one is the operator's alone (0700, as MkdirTemp made it): it holds the tenant.
+	if st, err := os.Stat(dir); err == nil {
+		if err := os.Chmod(tmp, st.Mode().Perm()); err != nil {
+			return m, err
+		}
+		os.Remove(dir)
+	}
 	if err := os.Rename(tmp, dir); err != nil {
 		return m, fmt.Errorf("cannot move the export into %s: %w", dir, err)
 	}

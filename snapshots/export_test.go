@@ -219,3 +219,26 @@ func TestImportEntraExporterFolder(t *testing.T) {
 		t.Fatalf("verify after import: %+v %v", rep, err)
 	}
 }
+
+// An export into an existing empty folder keeps that folder's mode; a new folder is the
+// operator's alone, as it holds the tenant.
+func TestExportKeepsAnExistingFoldersMode(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	src := newStore(t)
+	snap := writeSnapshot(t, src, 3, func(int) string { return "x" }, "")
+	shared := filepath.Join(t.TempDir(), "shared")
+	if err := os.Mkdir(shared, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(shared, 0o750) // whatever the umask
+	fresh := filepath.Join(t.TempDir(), "fresh")
+	for dir, want := range map[string]os.FileMode{shared: 0o750, fresh: 0o700} {
+		if _, err := src.Export(ctx, snap.ID, dir); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := os.Stat(dir); err != nil || st.Mode().Perm() != want {
+			t.Errorf("%s after export: %v %v, want mode %v", filepath.Base(dir), st.Mode(), err, want)
+		}
+	}
+}
