@@ -286,6 +286,7 @@ func TestBadInputGetsOneSentenceAndExitCodes(t *testing.T) {
 		{[]string{"capture"}, 2, "--out is required"},
 		{[]string{"sim", "serve", "--throttle", "sometimes"}, 2, "throttle"},
 		{[]string{"sim", "serve", "--users", "3"}, 2, "between 10 and 1000000"},
+		{[]string{"sim", "serve", "--addr", "notanaddr"}, 2, "--addr notanaddr is not a host:port address"},
 		{[]string{"frobnicate"}, 2, "unknown command"},
 		{[]string{"snapshots", "list", "--db", "x", "--nope"}, 2, "unknown flag"},
 		{[]string{"diff", "--db", "x.db", "--from", "1", "--to", "2", "--kind", "printer"}, 2, "unknown object kind"},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 
 	"github.com/spf13/cobra"
 
@@ -46,6 +47,10 @@ saving the directory to --state when given.`,
 			}
 			if users < 10 || users > 1_000_000 {
 				return usagef(fmt.Sprintf("--users %d is out of range: a simulated tenant has between 10 and 1000000 users", users))
+			}
+			// Said before a large tenant is generated, not a minute after.
+			if _, err := net.ResolveTCPAddr("tcp", addr); err != nil {
+				return usagef(fmt.Sprintf("--addr %s is not a host:port address (%v); for example 127.0.0.1:8080, or 127.0.0.1:0 for any free port", addr, err))
 			}
 			logger := slog.New(slog.NewTextHandler(stderr, nil))
 			ds, err := sim.Generate(sim.GenerateOptions{Users: users, Seed: seed})
