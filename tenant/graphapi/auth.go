@@ -97,7 +97,7 @@ func (c *Client) discoverAuthority(ctx context.Context) (host, tenant string, er
 	}
 	m := authorizationURIRe.FindStringSubmatch(resp.Header.Get("WWW-Authenticate"))
 	if resp.StatusCode != http.StatusUnauthorized || m == nil {
-		return "", "", fmt.Errorf("%s does not look like a lifeline simulated tenant: GET /organization without a token answered %d without an authorization_uri challenge; set AZURE_TENANT_ID and the authority host explicitly.", c.ep.base(false), resp.StatusCode)
+		return "", "", fmt.Errorf("%s does not look like a lifeline simulated tenant (GET /organization without a token answered %d, with no sign-in challenge); check --graph-url (a sim prints its graph_url, ending in /v1.0), or for a real tenant set AZURE_TENANT_ID and the authority host.", c.ep.base(false), resp.StatusCode)
 	}
 	au, err := url.Parse(m[1])
 	if err != nil || au.Scheme != "https" || au.Host == "" {

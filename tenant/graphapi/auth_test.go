@@ -228,7 +228,7 @@ func TestDiscoveryOfSomethingElse(t *testing.T) {
 	defer srv.Close()
 	_, err := New(context.Background(), Config{GraphURL: srv.URL + "/v1.0"})
 	assertSentence(t, err)
-	if !strings.Contains(err.Error(), "does not look like a lifeline simulated tenant") {
+	if !strings.Contains(err.Error(), "does not look like a lifeline simulated tenant") || !strings.Contains(err.Error(), "check --graph-url") {
 		t.Errorf("unexpected error: %q", err)
 	}
 }
