@@ -1473,7 +1473,7 @@ func (p *planner) replacedAssignments() map[graphx.NodeID]bool {
 
 // checkTargetHashes refuses a plan built from damaged snapshot content: every object of
 // the target whose properties a step's requests carry (a recreate's body, a rollback's
-// patch, a policy put back) must still match the SHA-256 it was stored with. The diff
+// patch, a policy restored or put back) must still match the SHA-256 it was stored with. The diff
 // compares stored hashes, so an object edited in the file would otherwise go into the
 // tenant unnoticed. Restores, links and removals send no content, and a mass restore
 // is mostly those: only what is sent is hashed. 'lifeline snapshots verify' checks the
@@ -1483,7 +1483,7 @@ func (p *planner) checkTargetHashes(target snapshots.State) error {
 	var named []snapshots.Object
 	for _, steps := range p.stages {
 		for i := range steps {
-			if !sendsContent[steps[i].Action] {
+			if !sendsContent(&steps[i]) {
 				continue
 			}
 			n := graphx.NodeID{Kind: entra.Kind(steps[i].Kind), ID: steps[i].ObjectID}
@@ -1518,8 +1518,20 @@ func (p *planner) checkTargetHashes(target snapshots.State) error {
 		target.Snapshot.ID, target.Store.Path(), count, strings.Join(bad, ", "), more, target.Store.Path())
 }
 
-// sendsContent are the actions whose requests carry the target's properties.
-var sendsContent = map[string]bool{ActionRecreate: true, ActionRollback: true, ActionReportOnly: true}
+// sendsContent reports whether a step's requests carry the target's properties: any
+// request with a body, but for a link's $ref (ids only). A restore from the bin sends
+// none, except a Conditional Access policy's, which is patched back after.
+func sendsContent(s *Step) bool {
+	if s.Action == ActionAddLink || s.Action == ActionRemoveLink {
+		return false
+	}
+	for _, r := range s.Requests {
+		if len(r.Body) > 0 {
+			return true
+		}
+	}
+	return false
+}
 
 // staleCopy is the step that deletes the copy an earlier restore made of assignment n,
 // when this plan brings that copy back and it names an object the plan recreates again.

@@ -27,6 +27,7 @@ var endKinds = []struct {
 // other (a principal the incident purged keeps its name from the snapshot). An id
 // neither side holds stays an id.
 func nameEnds(ctx context.Context, from, to State, res *DiffResult) error {
+	named := 0
 	for i := range res.Changes {
 		c := &res.Changes[i]
 		if c.Kind != entra.KindRoleAssignment && c.Kind != entra.KindOAuth2PermissionGrant {
@@ -37,8 +38,14 @@ func nameEnds(ctx context.Context, from, to State, res *DiffResult) error {
 			sides = []State{from, to}
 		}
 		obj, err := objectOn(ctx, sides, c.Kind, c.ID)
-		if err != nil || obj == nil {
+		if err != nil {
 			return err
+		}
+		if obj == nil {
+			continue
+		}
+		if named++; named > maxNamedEnds {
+			return nil // a mass incident: ids it is, rather than a query storm
 		}
 		for _, e := range endKinds {
 			id, _ := obj[e.prop].(string)
@@ -61,6 +68,9 @@ func nameEnds(ctx context.Context, from, to State, res *DiffResult) error {
 	}
 	return nil
 }
+
+// maxNamedEnds bounds how many changes nameEnds names: each costs a few point reads.
+const maxNamedEnds = 5000
 
 // objectOn decodes the object from the first of sides that holds it; nil when none does.
 func objectOn(ctx context.Context, sides []State, kind entra.Kind, id string) (map[string]any, error) {
