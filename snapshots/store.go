@@ -283,8 +283,13 @@ func openPool(path string, readOnly, immutable bool, conns int, busy time.Durati
 	return db, nil
 }
 
-// openImmutable opens the store's readers on the file as immutable.
+// openImmutable opens the store's readers on the file as immutable. It refuses a file
+// whose write-ahead log holds data: immutable reads ignore the log, and would show an
+// older state as if it were whole.
 func (s *Store) openImmutable() (err error) {
+	if st, err := os.Stat(s.path + "-wal"); err == nil && st.Size() > 0 {
+		return fmt.Errorf("%s cannot be read here: its newest writes are still in %s-wal, which SQLite must fold in, and this user cannot write beside it; copy both files to a folder you can write to", s.path, s.path)
+	}
 	if s.r, err = openPool(s.path, true, true, 4, s.busy); err != nil {
 		return err
 	}
@@ -295,6 +300,9 @@ func (s *Store) openImmutable() (err error) {
 // immutableURI names the file for SQLite as read-only and immutable: no locks, no
 // shared memory, no WAL.
 func immutableURI(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs // "//x" would read as a URI authority
+	}
 	return "file:" + (&url.URL{Path: path}).EscapedPath() + "?mode=ro&immutable=1"
 }
 
@@ -404,20 +412,33 @@ func (s *Store) Path() string { return s.path }
 // memory, so a failed first capture leaves nothing that looks like a snapshot file.
 // A file that holds snapshots is only closed.
 func (s *Store) Abandon(ctx context.Context) error {
-	if !s.created {
+	if !s.created || s.w == nil {
 		return s.Close()
 	}
-	snaps, err := s.Snapshots(ctx)
-	cerr := s.Close()
-	if err != nil || len(snaps) > 0 {
-		return cerr
+	// Another process may have opened the new file and be capturing into it: only a
+	// file whose write lock this store gets at once, and which holds no snapshot, goes.
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return errors.Join(err, s.Close())
 	}
-	for _, suffix := range []string{"", "-wal", "-shm"} {
-		if err := os.Remove(s.path + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			cerr = errors.Join(cerr, err)
+	var snaps int
+	_, err = conn.ExecContext(ctx, "PRAGMA busy_timeout = 0")
+	if err == nil {
+		_, err = conn.ExecContext(ctx, "BEGIN IMMEDIATE")
+	}
+	if err == nil {
+		err = conn.QueryRowContext(ctx, "SELECT count(*) FROM snapshots").Scan(&snaps)
+		if err == nil && snaps == 0 {
+			for _, suffix := range []string{"", "-wal", "-shm"} {
+				if rerr := os.Remove(s.path + suffix); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+					err = errors.Join(err, rerr)
+				}
+			}
 		}
+		conn.ExecContext(ctx, "ROLLBACK")
 	}
-	return cerr
+	conn.Close()
+	return s.Close()
 }
 
 // Close closes the file. Pending writers must have committed or rolled back.

@@ -397,8 +397,32 @@ func TestEmptyFilesAndAbandon(t *testing.T) {
 			t.Errorf("Abandon left %v", left)
 		}
 	}
+	// A new file another process is writing into (it holds the write lock) is kept.
+	busy := filepath.Join(dir, "busy.db")
+	s, err := Open(ctx, busy, OpenOptions{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := sql.Open("sqlite", busy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := holder.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	s.Abandon(ctx)
+	holder.ExecContext(ctx, "ROLLBACK")
+	holder.Close()
+	other.Close()
+	if _, err := os.Stat(busy); err != nil {
+		t.Errorf("Abandon removed a file another process was writing: %v", err)
+	}
 	path := filepath.Join(dir, "kept.db")
-	s, err := Open(ctx, path, OpenOptions{Create: true})
+	s, err = Open(ctx, path, OpenOptions{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
