@@ -257,8 +257,13 @@ func (a *applier) preflight(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// Said before the tenant is read for the fingerprint, not after.
-	if needsPasswords(p) {
+	// Said before the tenant is read for the fingerprint, not after; a resume whose
+	// users are all recreated needs no password file.
+	done, err := s.StepRecords(ctx, a.hash)
+	if err != nil {
+		return err
+	}
+	if needsPasswords(p, done) {
 		if err := checkPasswordFile(a.opts.PasswordFile); err != nil {
 			return err
 		}
@@ -368,32 +373,46 @@ func checkPasswordFile(path string) error {
 	if path == "" {
 		return errors.New("the plan recreates users, which get generated passwords, but no password file was given; pass --passwords FILE")
 	}
-	f, err := os.Open(path)
+	for _, side := range []string{"-wal", "-shm", "-journal"} {
+		if strings.HasSuffix(path, side) {
+			// SQLite's own files beside a database: it writes over what is appended.
+			return fmt.Errorf("the password file %s looks like a SQLite %s file; name a new file", path, side)
+		}
+	}
+	info, err := os.Stat(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("cannot open the password file %s: %w", path, err)
-	}
-	defer f.Close()
-	info, err := f.Stat()
 	switch {
 	case err != nil:
 		return fmt.Errorf("cannot open the password file %s: %w", path, err)
 	case info.IsDir():
 		return fmt.Errorf("the password file %s is a directory; name a file, such as %s", path, strings.TrimSuffix(path, "/")+"/passwords")
+	case !info.Mode().IsRegular():
+		return fmt.Errorf("the password file %s is not a regular file; name a new file", path)
 	case info.Mode().Perm()&0o077 != 0:
 		return fmt.Errorf("the password file %s can be read by others (mode %v); run 'chmod 600 %s' or name a new file", path, info.Mode().Perm(), path)
-	case info.Size() > 0 && !isPasswordFile(f):
-		return fmt.Errorf("the password file %s already holds something other than generated passwords; name a new file", path)
+	case info.Size() > 0:
+		f, err := os.Open(path)
+		if err != nil {
+			return fmt.Errorf("cannot open the password file %s: %w", path, err)
+		}
+		defer f.Close()
+		if !isPasswordFile(f) {
+			return fmt.Errorf("the password file %s already holds something other than generated passwords; name a new file", path)
+		}
 	}
 	return nil
 }
 
-// needsPasswords reports whether a step of the plan sets a generated password.
-func needsPasswords(p *Plan) bool {
+// needsPasswords reports whether a step of the plan not done yet (by its journal
+// records) sets a generated password.
+func needsPasswords(p *Plan, records map[string]snapshots.StepRecord) bool {
 	for _, st := range p.Stages {
 		for _, s := range st.Steps {
+			if r, ok := records[s.ID]; ok && r.State == snapshots.StepDone {
+				continue
+			}
 			for _, r := range s.Requests {
 				if bytes.Contains(r.Body, []byte(GeneratedPassword)) {
 					return true

@@ -60,6 +60,7 @@ func TestCheckPasswordFile(t *testing.T) {
 		{write("shared.passwords", "", 0o644), "can be read by others"},
 		{dir, "is a directory"},
 		{"", "no password file was given"},
+		{write("tenant.db-wal", "", 0o600), "looks like a SQLite -wal file"},
 	} {
 		err := checkPasswordFile(tc.path)
 		switch {
