@@ -286,7 +286,7 @@ func (s *binScreen) View() string {
 	}
 	b.WriteByte('\n')
 	switch {
-	case s.clearing:
+	case s.clearing && len(s.marked) > 0:
 		b.WriteString(styles.err.Render(fmt.Sprintf("esc again clears the %d marks; any other key keeps them", len(s.marked))))
 	case s.filtering:
 		b.WriteString("/" + s.filter + "█")

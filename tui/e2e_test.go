@@ -47,6 +47,8 @@ func TestEndToEndOffline(t *testing.T) {
 	tm.Send(tea.PasteMsg{Content: "q"})
 	typeKeys("l", "l", "l", "l", "/")
 	tm.Send(tea.PasteMsg{Content: "dave\nsecond line"})
+	tm.Send(tea.PasteMsg{Content: "enter"}) // text, not the key: the filter then matches nothing
+	typeKeys("backspace", "backspace", "backspace", "backspace", "backspace")
 	typeKeys("enter")
 	wait("1/1 shown of 4")
 	typeKeys("enter")

@@ -675,6 +675,10 @@ func TestBinEscAsksBeforeClearingTheMarks(t *testing.T) {
 	if len(b.marked) != 2 {
 		t.Fatalf("esc, another key, esc cleared the marks")
 	}
+	d.keys("?", "?", "esc") // a key the root takes (help) also keeps them
+	if len(b.marked) != 2 {
+		t.Fatalf("esc, help, esc cleared the marks")
+	}
 	d.keys("esc")
 	if len(b.marked) != 0 || strings.Contains(d.view(), "esc again") {
 		t.Fatalf("esc twice: %d marks left\n%s", len(b.marked), d.view())

@@ -187,6 +187,9 @@ func (m Model) key(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	if m.jumping {
 		return m.jumpKey(msg)
 	}
+	if b, ok := m.base["bin"].(*binScreen); ok && !key.Matches(msg, m.keys.Back) {
+		b.clearing = false // any other key, wherever it goes, keeps the marks
+	}
 	top := m.top()
 	if c, ok := top.(capturer); ok && c.Capturing() {
 		return m.forward(msg)
@@ -256,7 +259,15 @@ func (m Model) paste(msg tea.PasteMsg) (tea.Model, tea.Cmd) {
 		return m, nil
 	}
 	if c, ok := m.top().(capturer); ok && c.Capturing() {
-		return m.forward(tea.KeyPressMsg{Text: text})
+		// A rune at a time: a paste that spells "enter" or "esc" is text, not that key.
+		var cmds []tea.Cmd
+		var next tea.Model = m
+		for _, r := range text {
+			var cmd tea.Cmd
+			next, cmd = next.(Model).forward(tea.KeyPressMsg{Code: r, Text: string(r)})
+			cmds = append(cmds, cmd)
+		}
+		return next, tea.Batch(cmds...)
 	}
 	return m, nil
 }
