@@ -75,6 +75,10 @@ var ErrNotSnapshotFile = errors.New("not a lifeline snapshot file")
 // process (a capture, an import, an apply) to release the file's write lock.
 var ErrFileBusy = errors.New("another process is writing the snapshot file")
 
+// ErrNotWritable is returned (wrapped) by Open when a file to be written, or the folder
+// a new one goes in, cannot be written.
+var ErrNotWritable = errors.New("cannot be written")
+
 // Open opens the snapshot file at path, creating and migrating it when opts.Create is
 // set and it does not exist. A file that is not SQLite, or is another application's
 // SQLite database, is refused with an error that says so and is left untouched.
@@ -154,14 +158,14 @@ func checkWritable(path string, exists bool) error {
 	if exists {
 		f, err := os.OpenFile(path, os.O_RDWR, 0)
 		if err != nil {
-			return fmt.Errorf("%s cannot be written (%v); this command writes to it: make it writable, or copy it to a folder you can write to", path, errors.Unwrap(err))
+			return fmt.Errorf("%s %w (%v); this command writes to it: make it writable, or copy it to a folder you can write to", path, ErrNotWritable, errors.Unwrap(err))
 		}
 		return f.Close()
 	}
 	dir := filepath.Dir(path)
 	probe, err := os.CreateTemp(dir, ".lifeline-probe-*")
 	if err != nil {
-		return fmt.Errorf("cannot create %s: the folder %s cannot be written (%v); give a path in a folder you can write to", path, dir, errors.Unwrap(err))
+		return fmt.Errorf("cannot create %s: the folder %s %w (%v); give a path in a folder you can write to", path, dir, ErrNotWritable, errors.Unwrap(err))
 	}
 	probe.Close()
 	return os.Remove(probe.Name())

@@ -142,7 +142,7 @@ func runDefault(cmd *cobra.Command, stdout, stderr io.Writer, db string, readOnl
 	case configured && db == "":
 		return usagef("a tenant is configured (LIFELINE_GRAPH_URL or AZURE_*), so the console opens live and needs the snapshot file: pass --db FILE")
 	case configured:
-		s, client, err := openLive(ctx, db, "", readOnly, stderr)
+		s, client, readOnly, err := openLive(ctx, db, "", readOnly, stderr)
 		if err != nil {
 			return err
 		}

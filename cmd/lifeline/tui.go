@@ -39,7 +39,7 @@ run, verify), / filter, space mark, enter open, esc back, q quit.`,
 			}
 			ctx := cmd.Context()
 			// A live session that may write opens the file for writing: apply journals there.
-			s, err := openStore(ctx, db, graphURL != "" && !readOnly)
+			s, readOnly, err := openConsoleStore(ctx, db, graphURL != "" && !readOnly, readOnly, stderr)
 			if err != nil {
 				return err
 			}
@@ -89,17 +89,30 @@ func runConsole(ctx context.Context, in io.Reader, out io.Writer, opts tui.Optio
 	return err
 }
 
+// openConsoleStore opens the console's snapshot file, for writing when write: a file
+// this user cannot write opens read-only instead, and the session is read-only (it
+// says so on stderr, and in its badge and title).
+func openConsoleStore(ctx context.Context, db string, write, readOnly bool, stderr io.Writer) (*snapshots.Store, bool, error) {
+	s, err := openStore(ctx, db, write)
+	if write && errors.Is(err, snapshots.ErrNotWritable) {
+		fmt.Fprintf(stderr, "lifeline: %s cannot be written, so this session is read-only: it cannot apply.\n", db)
+		s, err = openStore(ctx, db, false)
+		readOnly = true
+	}
+	return s, readOnly, err
+}
+
 // openLive opens a snapshot file (for writing unless readOnly: apply journals there)
 // and connects to the tenant for a live console.
-func openLive(ctx context.Context, db, graphURL string, readOnly bool, stderr io.Writer) (*snapshots.Store, *graphapi.Client, error) {
-	s, err := openStore(ctx, db, !readOnly)
+func openLive(ctx context.Context, db, graphURL string, readOnly bool, stderr io.Writer) (*snapshots.Store, *graphapi.Client, bool, error) {
+	s, readOnly, err := openConsoleStore(ctx, db, !readOnly, readOnly, stderr)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, readOnly, err
 	}
 	client, err := connect(ctx, graphURL, stderr)
 	if err != nil {
 		s.Close()
-		return nil, nil, err
+		return nil, nil, readOnly, err
 	}
-	return s, client, nil
+	return s, client, readOnly, nil
 }
