@@ -522,6 +522,9 @@ func TestRestoreReplacesAnEarlierCopyNamingAnObjectRecreatedAgain(t *testing.T) 
 	attack("DELETE", "/applications/"+app)
 	attack("DELETE", "/directory/deletedItems/"+app)
 	first := restore("first restore")
+	if first.Summary.Removals == 0 {
+		t.Errorf("the replaced assignment's deletion is not counted among the plan's removals: %+v", first.Summary)
+	}
 	for _, w := range first.Warnings {
 		if strings.Contains(w, assignment) {
 			t.Errorf("the first plan leaves the assignment scoped to the purged application to a person: %s", w)

@@ -511,6 +511,11 @@ func Summarize(stages []Stage, without bool) PlanSummary {
 			case StageRecreate:
 				s.Recreate++
 			case StageRelink:
+				if step.Action == ActionRemoveObject {
+					// a role assignment replaced, or an earlier restore's stale copy
+					s.Removals++
+					continue
+				}
 				if step.IfMissing {
 					s.LinksToCheck++
 				} else {

@@ -148,6 +148,9 @@ func printPlanSummary(w io.Writer, plan *engine.Plan, out string) {
 	removals := fmt.Sprintf("%d additions to remove", s.Removals)
 	if s.WithoutRemovals {
 		removals = "additions left in place (--without-removals)"
+		if s.Removals > 0 { // relink's: role assignments replaced, stale copies
+			removals += fmt.Sprintf(", %d stale assignments to remove", s.Removals)
+		}
 	}
 	fmt.Fprintf(w, "Plan to restore tenant %s to snapshot %d written to %s\n", plan.TenantID, plan.Snapshot, out)
 	fmt.Fprintf(w, "%d to restore from the bin, %d to recreate, %d links to restore, %d properties to roll back, %s, %d CA policies (report-only first)\n",
