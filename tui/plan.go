@@ -328,6 +328,7 @@ func (p *planScreen) toggle(l planLine) {
 	}
 	if out {
 		n := p.closure(ids, func(id string) []string { return p.dependents[id] }, true)
+		n += p.dropOrphanDeletes()
 		p.note = "took out " + what
 		if extra := n - changing; extra > 0 {
 			p.note += ", and " + plural(extra, "step that depends", "steps that depend") + " on it"
@@ -343,6 +344,33 @@ func (p *planScreen) toggle(l planLine) {
 	if extra := n - changing; extra > 0 {
 		p.note += ", and " + plural(extra, "step that goes", "steps that go") + " with it"
 	}
+}
+
+// dropOrphanDeletes takes out the deletes that only made room for a step now out: a
+// replaced role assignment is deleted, then created again, and a delete without its
+// create would leave the assignment gone. It returns how many it took out.
+func (p *planScreen) dropOrphanDeletes() int {
+	n := 0
+	for id, s := range p.byID {
+		if s.Action != engine.ActionRemoveObject || p.excluded[id] {
+			continue
+		}
+		waiting, out := 0, 0 // the steps that wait for the delete (verify aside)
+		for _, d := range p.dependents[id] {
+			if p.byID[d] == nil || p.byID[d].Action == engine.ActionVerify {
+				continue
+			}
+			waiting++
+			if p.excluded[d] {
+				out++
+			}
+		}
+		if waiting > 0 && out == waiting {
+			p.excluded[id] = true
+			n++
+		}
+	}
+	return n
 }
 
 // walk visits ids and everything next reaches from them, once each.

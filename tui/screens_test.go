@@ -754,3 +754,37 @@ func TestPlanStepsAndWarningsOpenInFull(t *testing.T) {
 		t.Fatalf("w should show the warnings wrapped in full: %T\n%s", d.m.top(), d.view())
 	}
 }
+
+// Taking out the create of a replaced role assignment takes its delete out too: the
+// delete alone would leave the assignment gone.
+func TestPlanTakesADeleteOutWithItsCreate(t *testing.T) {
+	t.Parallel()
+	d, f := newLiveDriver(t, 120, 40, false)
+	p := d.toPlan(f)
+	del := engine.Step{ID: "del1", Kind: "unifiedRoleAssignment", ObjectID: "ra1", Action: engine.ActionRemoveObject, DependsOn: []string{},
+		Requests: []engine.Request{{Method: "DELETE", Path: "/roleManagement/directory/roleAssignments/ra1"}}}
+	create := engine.Step{ID: "cre1", Kind: "unifiedRoleAssignment", ObjectID: "ra1", Action: engine.ActionRecreate, DependsOn: []string{"del1"},
+		Requests: []engine.Request{{Method: "POST", Path: "/roleManagement/directory/roleAssignments", Body: []byte(`{}`)}}}
+	plan := *p.plan
+	plan.Stages = append([]engine.Stage(nil), plan.Stages...)
+	for i, st := range plan.Stages {
+		if st.Name == engine.StageRelink {
+			plan.Stages[i].Steps = append([]engine.Step{del, create}, st.Steps...)
+		}
+		if st.Name == engine.StageVerify {
+			v := st.Steps[0]
+			v.DependsOn = append(append([]string(nil), v.DependsOn...), "del1", "cre1")
+			plan.Stages[i].Steps = []engine.Step{v}
+		}
+	}
+	d.send(planBuiltMsg{tag: p.tag, plan: &plan})
+	for i, l := range p.lines {
+		if l.step >= 0 && p.plan.Stages[l.stage].Steps[l.step].ID == "cre1" {
+			p.cursor = i
+		}
+	}
+	d.keys(" ")
+	if !p.excluded["cre1"] || !p.excluded["del1"] {
+		t.Fatalf("taking out the create: create out %v, delete out %v (%q)", p.excluded["cre1"], p.excluded["del1"], p.note)
+	}
+}

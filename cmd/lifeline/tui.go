@@ -71,7 +71,9 @@ func runConsole(ctx context.Context, in io.Reader, out io.Writer, opts tui.Optio
 	final, err := p.Run()
 	stopped := false
 	if m, ok := final.(tui.Model); ok {
-		stopped = m.RunInProgress()
+		if stopped = m.RunInProgress(); stopped {
+			fmt.Fprintln(out, "Stopping the restore between rounds…") // Close may wait for the round
+		}
 		m.Close()
 	}
 	if stopped {
