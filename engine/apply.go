@@ -259,11 +259,12 @@ func (a *applier) preflight(ctx context.Context) error {
 	}
 	// Said before the tenant is read for the fingerprint, not after; a resume whose
 	// users are all recreated needs no password file.
-	done, err := s.StepRecords(ctx, a.hash)
+	records, err := s.StepRecords(ctx, a.hash)
 	if err != nil {
 		return err
 	}
-	if needsPasswords(p, done) {
+	passwords := needsPasswords(p, records)
+	if passwords {
 		if err := checkPasswordFile(a.opts.PasswordFile); err != nil {
 			return err
 		}
@@ -288,12 +289,7 @@ func (a *applier) preflight(ctx context.Context) error {
 		return err
 	}
 	a.ledger = ledgerNewToOld(inv)
-	records, err := s.StepRecords(ctx, a.hash)
-	if err != nil {
-		return err
-	}
 	a.report = &ApplyReport{PlanHash: a.hash, Resumed: resumed, Failures: []StepOutcome{}, Skips: []StepOutcome{}, Lockouts: []Lockout{}}
-	needsPasswords := false
 	a.byStage = make([][]*stepRun, len(p.Stages))
 	for si := range p.Stages {
 		for i := range p.Stages[si].Steps {
@@ -318,14 +314,9 @@ func (a *applier) preflight(ctx context.Context) error {
 			a.steps = append(a.steps, sr)
 			a.byStage[si] = append(a.byStage[si], sr)
 			a.byID[st.ID] = sr
-			for _, r := range st.Requests {
-				if sr.state != snapshots.StepDone && bytes.Contains(r.Body, []byte(GeneratedPassword)) {
-					needsPasswords = true
-				}
-			}
 		}
 	}
-	if needsPasswords {
+	if passwords {
 		if err := a.openPasswordFile(); err != nil {
 			return err
 		}
@@ -349,13 +340,10 @@ func short(h string) string {
 	return h
 }
 
-// openPasswordFile opens (or creates) the file for generated passwords, once
-// checkPasswordFile accepts it.
+// openPasswordFile opens (or creates) the file for generated passwords, which preflight
+// has had checkPasswordFile accept.
 func (a *applier) openPasswordFile() error {
 	path := a.opts.PasswordFile
-	if err := checkPasswordFile(path); err != nil {
-		return err
-	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("cannot open the password file %s: %w", path, err)
