@@ -1392,8 +1392,7 @@ func (p *planner) relink() error {
 		}
 		if stale, ok := p.staleCopy(n); ok {
 			// after the copy is gone, which keeps the two together in a scoped plan
-			step.DependsOn = append(slices.Clone(step.DependsOn), stale.ID)
-			slices.Sort(step.DependsOn)
+			dependOn(&step, stale.ID)
 			assignments = append(assignments, stale)
 		}
 		assignments = append(assignments, step)
@@ -1418,12 +1417,28 @@ func (p *planner) relink() error {
 		remove.ID = stepID(StageRelink, &remove, nil)
 		// The create waits for the delete: until then the old id is the live one, and
 		// once the create is journaled the ledger names the new one.
-		step.DependsOn = append(slices.Clone(step.DependsOn), remove.ID)
-		slices.Sort(step.DependsOn)
+		dependOn(&step, remove.ID)
 		assignments = append(assignments, remove, step)
 	}
 	p.addBuilt(StageRelink, steps, assignments)
 	return nil
+}
+
+// dependOn makes s wait for step id too, keeping DependsOn sorted; the list may be
+// shared with the step it was copied from, so it is not appended to in place.
+func dependOn(s *Step, id string) {
+	s.DependsOn = append(slices.Clone(s.DependsOn), id)
+	slices.Sort(s.DependsOn)
+}
+
+// namesRecreated reports whether a property of n names an object the plan recreates.
+func (p *planner) namesRecreated(n graphx.NodeID) bool {
+	for _, e := range p.graph.PropertyReferences(n) {
+		if _, ok := p.created[e.To]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // assignmentCreate is the step that creates assignment n as the target has it, naming
@@ -1463,14 +1478,8 @@ func (p *planner) replacedAssignments() map[graphx.NodeID]bool {
 		if n.Kind != entra.KindRoleAssignment || !p.target.present(n) || !p.live.present(n) {
 			continue
 		}
-		if _, c := p.created[n]; c {
-			continue
-		}
-		for _, e := range p.graph.PropertyReferences(n) {
-			if _, ok := p.created[e.To]; ok {
-				out[n] = true
-				break
-			}
+		if _, c := p.created[n]; !c && p.namesRecreated(n) {
+			out[n] = true
 		}
 	}
 	return out
@@ -1550,17 +1559,7 @@ func sendsContent(s *Step) bool {
 func (p *planner) staleCopy(n graphx.NodeID) (Step, bool) {
 	spec := entra.MustLookup(n.Kind)
 	prev, ok := p.earlier[n.ID]
-	if !ok || spec.Parent != "" {
-		return Step{}, false
-	}
-	renamed := false
-	for _, e := range p.graph.PropertyReferences(n) {
-		if _, ok := p.created[e.To]; ok {
-			renamed = true
-			break
-		}
-	}
-	if !renamed {
+	if !ok || spec.Parent != "" || !p.namesRecreated(n) {
 		return Step{}, false
 	}
 	var deps []string
