@@ -501,12 +501,6 @@ func TestRestoreReplacesAnEarlierCopyNamingAnObjectRecreatedAgain(t *testing.T) 
 	if assignment == "" {
 		t.Fatal("the tenant has no user's role assignment scoped to an application")
 	}
-	attack := func(method, path string) {
-		t.Helper()
-		if _, err := r.at.Do(ctx, graphapi.Request{Method: method, Path: path}); err != nil {
-			t.Fatalf("%s %s: %v", method, path, err)
-		}
-	}
 	restore := func(round string) *Plan {
 		t.Helper()
 		plan := r.plan(t)
@@ -519,8 +513,8 @@ func TestRestoreReplacesAnEarlierCopyNamingAnObjectRecreatedAgain(t *testing.T) 
 		}
 		return plan
 	}
-	attack("DELETE", "/applications/"+app)
-	attack("DELETE", "/directory/deletedItems/"+app)
+	r.attack(t, "DELETE", "/applications/"+app)
+	r.attack(t, "DELETE", "/directory/deletedItems/"+app)
 	first := restore("first restore")
 	if first.Summary.Removals == 0 {
 		t.Errorf("the replaced assignment's deletion is not counted among the plan's removals: %+v", first.Summary)
@@ -539,9 +533,9 @@ func TestRestoreReplacesAnEarlierCopyNamingAnObjectRecreatedAgain(t *testing.T) 
 		t.Fatalf("the first restore recreated neither the application nor its assignment: %v", ledger.IDs)
 	}
 
-	attack("DELETE", "/users/"+principal)
-	attack("DELETE", "/applications/"+appCopy)
-	attack("DELETE", "/directory/deletedItems/"+appCopy)
+	r.attack(t, "DELETE", "/users/"+principal)
+	r.attack(t, "DELETE", "/applications/"+appCopy)
+	r.attack(t, "DELETE", "/directory/deletedItems/"+appCopy)
 	plan := restore("second restore")
 	removes := false
 	for _, st := range plan.Stages {
@@ -570,14 +564,8 @@ func TestApplyFindsACopyRestoredBehindItsBack(t *testing.T) {
 	r := newRecovery(t, 40, 3)
 	users := r.list(t, "/users", false)
 	user := users[len(users)-1]["id"].(string)
-	attack := func(method, path string) {
-		t.Helper()
-		if _, err := r.at.Do(ctx, graphapi.Request{Method: method, Path: path}); err != nil {
-			t.Fatalf("%s %s: %v", method, path, err)
-		}
-	}
-	attack("DELETE", "/users/"+user)
-	attack("DELETE", "/directory/deletedItems/"+user)
+	r.attack(t, "DELETE", "/users/"+user)
+	r.attack(t, "DELETE", "/directory/deletedItems/"+user)
 	if rep, err := Apply(ctx, r.plan(t), r.options(nil)); err != nil || rep.Failed != 0 || rep.Recreated == 0 {
 		t.Fatalf("first restore: %+v, %v", rep, err)
 	}
@@ -590,9 +578,9 @@ func TestApplyFindsACopyRestoredBehindItsBack(t *testing.T) {
 		t.Fatalf("the first restore did not recreate %s: %v", user, ledger.IDs)
 	}
 
-	attack("DELETE", "/users/"+copy)
+	r.attack(t, "DELETE", "/users/"+copy)
 	plan := r.plan(t)
-	attack("POST", "/directory/deletedItems/"+copy+"/restore")
+	r.attack(t, "POST", "/directory/deletedItems/"+copy+"/restore")
 	var events []Event
 	opts := r.options(&events)
 	opts.Fingerprint = func(context.Context) (string, error) { return plan.LiveFingerprint, nil }

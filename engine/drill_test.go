@@ -75,6 +75,14 @@ func (d *drillTenant) inject(t *testing.T, name string, seed int64) IncidentRepo
 	return rep
 }
 
+// attack sends one request as the attacker's app, as an incident would.
+func (d *drillTenant) attack(t *testing.T, method, path string) {
+	t.Helper()
+	if _, err := d.at.Do(context.Background(), graphapi.Request{Method: method, Path: path}); err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+}
+
 // list reads a collection through the operator.
 func (d *drillTenant) list(t *testing.T, path string, beta bool) []map[string]any {
 	t.Helper()
