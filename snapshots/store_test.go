@@ -303,20 +303,7 @@ func TestWritingWhileAnotherProcessWritesSaysSo(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
 	writeSnapshot(t, s, 3, func(int) string { return "x" }, "first")
-	other, err := sql.Open("sqlite", s.Path())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	holder, err := other.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer holder.Close()
-	if _, err := holder.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
-	defer holder.ExecContext(ctx, "ROLLBACK")
+	defer holdWriteLock(t, s.Path())()
 	// Production waits defaultBusyTimeout; the test need not.
 	if _, err := s.w.ExecContext(ctx, "PRAGMA busy_timeout = 20"); err != nil {
 		t.Fatal(err)
@@ -324,7 +311,7 @@ func TestWritingWhileAnotherProcessWritesSaysSo(t *testing.T) {
 	if _, err := s.Begin(ctx, SnapshotMeta{TenantID: "tenant-1"}); err == nil || !strings.Contains(err.Error(), "has been writing to "+s.Path()+" for over 10s; wait for it to finish or write to another file") {
 		t.Errorf("Begin while another process writes: %v", err)
 	}
-	err = s.Journal(ctx, "plan", "tenant-1", []StepRecord{{StepID: "s1", State: StepSent, UpdatedAt: time.Unix(0, 0)}}, nil)
+	err := s.Journal(ctx, "plan", "tenant-1", []StepRecord{{StepID: "s1", State: StepSent, UpdatedAt: time.Unix(0, 0)}}, nil)
 	if !errors.Is(err, ErrFileBusy) || !strings.Contains(err.Error(), "so the apply journal cannot be written and the apply stopped: run the same apply again once it has finished") {
 		t.Errorf("Journal while another process writes: %v", err)
 	}
@@ -403,21 +390,9 @@ func TestEmptyFilesAndAbandon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := sql.Open("sqlite", busy)
-	if err != nil {
-		t.Fatal(err)
-	}
-	holder, err := other.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := holder.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
+	release := holdWriteLock(t, busy)
 	s.Abandon(ctx)
-	holder.ExecContext(ctx, "ROLLBACK")
-	holder.Close()
-	other.Close()
+	release()
 	if _, err := os.Stat(busy); err != nil {
 		t.Errorf("Abandon removed a file another process was writing: %v", err)
 	}
@@ -463,5 +438,31 @@ func TestAnImmutableFileReadsWholly(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(path + "-*"); len(left) != 0 {
 		t.Errorf("reading an immutable file made %v", left)
+	}
+}
+
+// holdWriteLock takes the file's write lock from another connection, as another
+// process writing it would, until the returned function releases it.
+func holdWriteLock(t *testing.T, path string) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	other, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder, err := other.Conn(ctx)
+	if err != nil {
+		other.Close()
+		t.Fatal(err)
+	}
+	if _, err := holder.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		holder.Close()
+		other.Close()
+		t.Fatal(err)
+	}
+	return func() {
+		holder.ExecContext(ctx, "ROLLBACK")
+		holder.Close()
+		other.Close()
 	}
 }
