@@ -61,15 +61,19 @@ func (s *Store) Import(ctx context.Context, dir string, opts ImportOptions) (rep
 	if !info.IsDir() {
 		return ImportReport{}, fmt.Errorf("%s is a file; import takes the folder an export wrote", dir)
 	}
-	if _, err := os.ReadDir(dir); err != nil {
-		return ImportReport{}, fmt.Errorf("cannot read the folder %s: %w", dir, err)
-	}
+	// A folder that cannot be read is said so, not taken for one of another format.
+	unreadable := func(err error) error { return fmt.Errorf("cannot read the folder %s: %w", dir, err) }
 	if _, err := os.Stat(filepath.Join(dir, "manifest.json")); err == nil {
 		return s.importLifeline(ctx, dir, opts)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return ImportReport{}, unreadable(err)
 	}
 	for _, marker := range []string{"Users", "Groups", "Organization", "Identity", "Applications", "ServicePrincipals"} {
-		if fi, err := os.Stat(filepath.Join(dir, marker)); err == nil && fi.IsDir() {
+		fi, err := os.Stat(filepath.Join(dir, marker))
+		if err == nil && fi.IsDir() {
 			return s.importEntraExporter(ctx, dir, opts)
+		} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return ImportReport{}, unreadable(err)
 		}
 	}
 	return ImportReport{}, fmt.Errorf("%s is neither a lifeline export (no manifest.json) nor an EntraExporter export (no Users, Groups or Organization folder)", dir)

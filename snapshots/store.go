@@ -421,28 +421,36 @@ func (s *Store) Abandon(ctx context.Context) error {
 	}
 	// Another process may have opened the new file and be capturing into it: only a
 	// file whose write lock this store gets at once, and which holds no snapshot, goes.
+	// Not getting the lock, or not reading the count, keeps the file: that is no error.
 	conn, err := s.w.Conn(ctx)
 	if err != nil {
 		return errors.Join(err, s.Close())
 	}
+	var removeErr error
+	if s.lockedAndEmpty(ctx, conn) {
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			if err := os.Remove(s.path + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				removeErr = errors.Join(removeErr, err)
+			}
+		}
+	}
+	conn.ExecContext(ctx, "ROLLBACK")
+	conn.Close()
+	return errors.Join(removeErr, s.Close())
+}
+
+// lockedAndEmpty takes the file's write lock on conn without waiting and reports
+// whether it got it and the file holds no snapshot; the caller rolls back.
+func (s *Store) lockedAndEmpty(ctx context.Context, conn *sql.Conn) bool {
 	var snaps int
-	_, err = conn.ExecContext(ctx, "PRAGMA busy_timeout = 0")
+	_, err := conn.ExecContext(ctx, "PRAGMA busy_timeout = 0")
 	if err == nil {
 		_, err = conn.ExecContext(ctx, "BEGIN IMMEDIATE")
 	}
 	if err == nil {
 		err = conn.QueryRowContext(ctx, "SELECT count(*) FROM snapshots").Scan(&snaps)
-		if err == nil && snaps == 0 {
-			for _, suffix := range []string{"", "-wal", "-shm"} {
-				if rerr := os.Remove(s.path + suffix); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
-					err = errors.Join(err, rerr)
-				}
-			}
-		}
-		conn.ExecContext(ctx, "ROLLBACK")
 	}
-	conn.Close()
-	return s.Close()
+	return err == nil && snaps == 0
 }
 
 // Close closes the file. Pending writers must have committed or rolled back.
@@ -459,10 +467,10 @@ func (s *Store) Close() error {
 	return errors.Join(errs...)
 }
 
-// writable returns the writer or an error for read-only stores.
 // ReadOnly reports whether the file was opened without a way to write to it.
 func (s *Store) ReadOnly() bool { return s.w == nil }
 
+// writable returns the writer or an error for read-only stores.
 func (s *Store) writable() (*sql.DB, error) {
 	if s.w == nil {
 		return nil, fmt.Errorf("%s is open read-only; nothing can be written to it", s.path)
