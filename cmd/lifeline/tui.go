@@ -39,7 +39,7 @@ run, verify), / filter, space mark, enter open, esc back, q quit.`,
 			}
 			ctx := cmd.Context()
 			// A live session that may write opens the file for writing: apply journals there.
-			s, readOnly, err := openConsoleStore(ctx, db, graphURL != "" && !readOnly, readOnly, stderr)
+			s, readOnly, err := openConsoleStore(ctx, db, readOnly || graphURL == "", stderr)
 			if err != nil {
 				return err
 			}
@@ -91,12 +91,13 @@ func runConsole(ctx context.Context, in io.Reader, out io.Writer, opts tui.Optio
 	return err
 }
 
-// openConsoleStore opens the console's snapshot file, for writing when write: a file
-// this user cannot write opens read-only instead, and the session is read-only (it
-// says so on stderr, and in its badge and title).
-func openConsoleStore(ctx context.Context, db string, write, readOnly bool, stderr io.Writer) (*snapshots.Store, bool, error) {
-	s, err := openStore(ctx, db, write)
-	if write && errors.Is(err, snapshots.ErrNotWritable) {
+// openConsoleStore opens the console's snapshot file, for writing unless readOnly
+// (apply journals there). A file this user cannot write opens read-only instead, and
+// the session is read-only: it says so on stderr, and in its badge and title. It
+// returns whether the session is read-only.
+func openConsoleStore(ctx context.Context, db string, readOnly bool, stderr io.Writer) (*snapshots.Store, bool, error) {
+	s, err := openStore(ctx, db, !readOnly)
+	if !readOnly && errors.Is(err, snapshots.ErrNotWritable) {
 		fmt.Fprintf(stderr, "lifeline: %s cannot be written, so this session is read-only: it cannot apply.\n", db)
 		s, err = openStore(ctx, db, false)
 		readOnly = true
@@ -107,7 +108,7 @@ func openConsoleStore(ctx context.Context, db string, write, readOnly bool, stde
 // openLive opens a snapshot file (for writing unless readOnly: apply journals there)
 // and connects to the tenant for a live console.
 func openLive(ctx context.Context, db, graphURL string, readOnly bool, stderr io.Writer) (*snapshots.Store, *graphapi.Client, bool, error) {
-	s, readOnly, err := openConsoleStore(ctx, db, !readOnly, readOnly, stderr)
+	s, readOnly, err := openConsoleStore(ctx, db, readOnly, stderr)
 	if err != nil {
 		return nil, nil, readOnly, err
 	}
