@@ -42,7 +42,8 @@ type binScreen struct {
 	filter    string
 	keys      binKeys
 	// clearing says esc was pressed with objects marked: a second esc clears the marks,
-	// any other key keeps them. One stray esc must not lose a long selection.
+	// any other key keeps them (the root disarms it on every other key, those it takes
+	// itself included). One stray esc must not lose a long selection.
 	clearing bool
 }
 
@@ -186,7 +187,6 @@ func (s *binScreen) filterKey(msg tea.KeyPressMsg) {
 }
 
 func (s *binScreen) key(msg tea.KeyPressMsg) tea.Cmd {
-	s.clearing = false
 	k := s.keys
 	move := func(n int) {
 		s.cursor = min(max(s.cursor+n, 0), max(len(s.rows)-1, 0))

@@ -368,7 +368,6 @@ func (r *runScreen) start() tea.Cmd {
 	r.started, r.base, r.live, r.liveAt = time.Now(), graphapi.Stats{}, graphapi.Stats{}, time.Time{}
 	if c := r.env.live.client; c != nil {
 		r.base = c.Stats()
-		r.live = r.base
 		if r.base.Pace > 0 {
 			r.pace = math.Round(r.base.Pace*10) / 10
 		}
@@ -516,19 +515,19 @@ func (r *runScreen) confirmView() string {
 			fmt.Fprintf(&b, "  %-20s %5d steps\n", st.Name, len(st.Steps))
 		}
 	}
-	sep, lead := " ", "  "+fmt.Sprintf("%-20s %5d steps:", "total", total)
-	if narrow {
-		sep = "\n  "
-	}
+	lead, totalsBreak, promptBreak := "  "+fmt.Sprintf("%-20s %5d steps:", "total", total), " ", " "
 	if short {
 		lead = fmt.Sprintf("%d steps:", total)
 	}
+	if narrow {
+		totalsBreak, promptBreak = "\n  ", "\n"
+	}
 	fmt.Fprintf(&b, "%s %d from the bin, %d recreated, %d links,%s%d properties, %d removals, %d CA policies\n",
-		lead, s.RestoreFromBin, s.Recreate, s.Links, sep, s.Properties, s.Removals, s.CAPolicies)
+		lead, s.RestoreFromBin, s.Recreate, s.Links, totalsBreak, s.Properties, s.Removals, s.CAPolicies)
 	if !short {
 		b.WriteByte('\n')
 	}
-	fmt.Fprintf(&b, "Type the tenant's primary domain, %s,%sand press enter to start (esc cancels):\n", domain, strings.Replace(sep, "  ", "", 1))
+	fmt.Fprintf(&b, "Type the tenant's primary domain, %s,%sand press enter to start (esc cancels):\n", domain, promptBreak)
 	b.WriteString("> " + r.typed + "█\n")
 	if r.refuse != "" {
 		b.WriteString(styles.err.Render(r.refuse) + "\n")
