@@ -342,6 +342,25 @@ func KindForODataType(t string) (Kind, bool) {
 var DisplayNameProperties = []string{"principalDisplayName", "resourceDisplayName", "clientId", "resourceId", "scope",
 	"roleDefinitionId", "principalId", "directoryScopeId", "displayName", "userPrincipalName", "id"}
 
+// NameEnd is a property of an assignment or grant that holds the id of an object it
+// connects (directoryScopeId as "/" + id), with the kinds that object may be of,
+// likeliest first.
+type NameEnd struct {
+	Property string
+	Kinds    []Kind
+}
+
+// DisplayNameEnds are the properties through which DisplayName names role assignments
+// and grants: a caller that knows the connected objects' names puts them in place of
+// the ids before calling it.
+var DisplayNameEnds = []NameEnd{
+	{"principalId", []Kind{KindUser, KindGroup, KindServicePrincipal}},
+	{"roleDefinitionId", []Kind{KindRoleDefinition}},
+	{"directoryScopeId", []Kind{KindApplication, KindAdministrativeUnit}},
+	{"clientId", []Kind{KindServicePrincipal}},
+	{"resourceId", []Kind{KindServicePrincipal}},
+}
+
 // DisplayName returns the name a person knows an object by: its displayName, or for
 // kinds without one a description built from what it connects. It reads only
 // DisplayNameProperties.

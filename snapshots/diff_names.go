@@ -8,19 +8,6 @@ import (
 	"github.com/lifelinehq/lifeline/entra"
 )
 
-// endKinds are, per property of a role assignment or a delegated grant, the kinds the
-// id it holds may be of, the likeliest first.
-var endKinds = []struct {
-	prop  string
-	kinds []entra.Kind
-}{
-	{"principalId", []entra.Kind{entra.KindUser, entra.KindGroup, entra.KindServicePrincipal}},
-	{"roleDefinitionId", []entra.Kind{entra.KindRoleDefinition}},
-	{"directoryScopeId", []entra.Kind{entra.KindApplication, entra.KindAdministrativeUnit}},
-	{"clientId", []entra.Kind{entra.KindServicePrincipal}},
-	{"resourceId", []entra.Kind{entra.KindServicePrincipal}},
-}
-
 // nameEnds names the changed role assignments and delegated grants by the names of the
 // objects they connect, "role Global Administrator for Alice at /", rather than by
 // three ids: the objects are looked up on the side that holds the change, then on the
@@ -47,19 +34,19 @@ func nameEnds(ctx context.Context, from, to State, res *DiffResult) error {
 		if named++; named > maxNamedEnds {
 			return nil // a mass incident: ids it is, rather than a query storm
 		}
-		for _, e := range endKinds {
-			id, _ := obj[e.prop].(string)
+		for _, e := range entra.DisplayNameEnds {
+			id, _ := obj[e.Property].(string)
 			bare := strings.TrimPrefix(id, "/")
 			if bare == "" {
 				continue
 			}
-			for _, k := range e.kinds {
+			for _, k := range e.Kinds {
 				end, err := objectOn(ctx, sides, k, bare)
 				if err != nil {
 					return err
 				}
 				if end != nil {
-					obj[e.prop] = strings.TrimSuffix(id, bare) + entra.DisplayName(k, end)
+					obj[e.Property] = strings.TrimSuffix(id, bare) + entra.DisplayName(k, end)
 					break
 				}
 			}

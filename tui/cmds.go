@@ -136,10 +136,6 @@ type linkingRow struct {
 	props map[string]any
 }
 
-// idProperties are the properties of nameByEnds kinds that hold an object id
-// (directoryScopeId as "/" + id).
-var idProperties = []string{"principalId", "resourceId", "clientId", "roleDefinitionId", "directoryScopeId"}
-
 // nameLinkingRows names the rows of assignments and grants by what they connect, with
 // the names of the objects they point at where the snapshot holds them ("role Global
 // Administrator for Alice at /" rather than three ids).
@@ -149,8 +145,8 @@ func nameLinkingRows(rows map[entra.Kind][]objRow, linking []linkingRow) {
 	}
 	names := map[string]string{}
 	for _, l := range linking {
-		for _, p := range idProperties {
-			if id, _ := l.props[p].(string); strings.Trim(id, "/") != "" {
+		for _, e := range entra.DisplayNameEnds {
+			if id, _ := l.props[e.Property].(string); strings.Trim(id, "/") != "" {
 				names[strings.TrimPrefix(id, "/")] = ""
 			}
 		}
@@ -163,10 +159,10 @@ func nameLinkingRows(rows map[entra.Kind][]objRow, linking []linkingRow) {
 		}
 	}
 	for _, l := range linking {
-		for _, p := range idProperties {
-			id, _ := l.props[p].(string)
+		for _, e := range entra.DisplayNameEnds {
+			id, _ := l.props[e.Property].(string)
 			if n := names[strings.TrimPrefix(id, "/")]; n != "" {
-				l.props[p] = strings.TrimSuffix(id, strings.TrimPrefix(id, "/")) + n
+				l.props[e.Property] = strings.TrimSuffix(id, strings.TrimPrefix(id, "/")) + n
 			}
 		}
 		r := &rows[l.kind][l.at]
