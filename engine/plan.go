@@ -389,6 +389,10 @@ func BuildPlan(ctx context.Context, target snapshots.State, live snapshots.State
 		p.earlier[old] = r.new
 	}
 	p.target = in.target
+	if !in.targetIntact {
+		return nil, fmt.Errorf("snapshot %d in %s is damaged: its objects and links no longer hash to its root hash (a manifest row or a link was added, removed or altered in the file, or an object's content is missing), so nothing was planned; 'lifeline snapshots verify --db %s' lists the damage: restore the file from a copy",
+			target.Snapshot.ID, target.Store.Path(), target.Store.Path())
+	}
 	if in.liveErr != nil {
 		return nil, in.liveErr
 	}
@@ -1490,8 +1494,9 @@ func (p *planner) replacedAssignments() map[graphx.NodeID]bool {
 // patch, a policy restored or put back) must still match the SHA-256 it was stored with. The diff
 // compares stored hashes, so an object edited in the file would otherwise go into the
 // tenant unnoticed. Restores, links and removals send no content, and a mass restore
-// is mostly those: only what is sent is hashed. 'lifeline snapshots verify' checks the
-// whole file.
+// is mostly those: only what is sent is hashed. The manifest's hashes and the links are
+// checked against the snapshot's root hash as they are loaded (planInputs.targetIntact).
+// 'lifeline snapshots verify' checks the whole file.
 func (p *planner) checkTargetHashes(target snapshots.State) error {
 	seen := map[graphx.NodeID]bool{}
 	var named []snapshots.Object

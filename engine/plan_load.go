@@ -20,6 +20,10 @@ type planInputs struct {
 	target, live *side
 	diff         *snapshots.DiffResult
 
+	// targetIntact is false when the target's objects and links no longer hash to its
+	// root hash (snapshots.Loaded.RootMatches).
+	targetIntact bool
+
 	targetErr, liveErr, diffErr error
 }
 
@@ -67,6 +71,11 @@ func loadPlanInputs(ctx context.Context, target, live snapshots.State) *planInpu
 		}()
 	}
 	var liveSide sync.WaitGroup
+	if tLinkErr == nil {
+		// The diff compares stored hashes and relink re-adds the target's links as read:
+		// a row altered in the file since must not reach the tenant.
+		liveSide.Go(func() { in.targetIntact = tl.RootMatches(target.Snapshot.RootHash) })
+	}
 	if lErr != nil {
 		in.liveErr = lErr
 	} else {

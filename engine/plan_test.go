@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -818,6 +819,75 @@ func TestPlanLargeIncidentIsDeterministic(t *testing.T) {
 // A snapshot object edited in the file after it was stored no longer matches its hash:
 // a plan that would send it refuses to be built, naming it, rather than restore what
 // someone wrote into the file.
+// TestPlanRefusesAlteredSnapshotLinks swaps two groups' member sets inside the file, as
+// someone adding themselves to an administrators' group in a backup would: the object
+// hashes still match, but the root hash does not, and relink would otherwise put the
+// other group's members into the tenant.
+func TestPlanRefusesAlteredSnapshotLinks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := newDrillTenant(t, 40, 2)
+	path := filepath.Join(t.TempDir(), "tenant.db")
+	store, err := snapshots.Open(ctx, path, snapshots.OpenOptions{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := snapshots.Capture(ctx, d.op, store, snapshots.CaptureOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.Query("SELECT from_id, targets FROM links WHERE kind = 'group' AND name = 'members' ORDER BY from_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var into, from string
+	var first []byte
+	for rows.Next() && from == "" {
+		var id string
+		var targets []byte
+		if err := rows.Scan(&id, &targets); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case into == "":
+			into, first = id, targets
+		case !bytes.Equal(targets, first):
+			from = id
+		}
+	}
+	rows.Close()
+	if from == "" {
+		t.Fatal("no two groups with different members")
+	}
+	if _, err := db.Exec(`UPDATE links SET targets = (SELECT targets FROM links WHERE kind = 'group' AND from_id = ? AND name = 'members')
+		WHERE kind = 'group' AND from_id = ? AND name = 'members'`, from, into); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	store, err = snapshots.Open(ctx, path, snapshots.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	snap, err := store.Resolve(ctx, "latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, cleanup, err := CaptureLive(ctx, d.op, snap.TenantID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cleanup()
+	_, err = BuildPlan(ctx, snapshots.State{Store: store, Snapshot: snap}, live, PlanOptions{})
+	if err == nil || !strings.Contains(err.Error(), "is damaged") || !strings.Contains(err.Error(), "root hash") {
+		t.Fatalf("a plan from altered links: %v", err)
+	}
+}
+
 func TestPlanRefusesDamagedSnapshotContent(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

@@ -122,13 +122,7 @@ func (s *Store) verifySnapshot(ctx context.Context, id int64, checked map[Hash]s
 		if problem != "" {
 			rep.Damage = append(rep.Damage, Damage{Snapshot: id, Kind: kind, ID: oid, Problem: problem})
 		}
-		line = append(line[:0], "o\t"...)
-		line = append(line, kind...)
-		line = append(line, '\t')
-		line = append(line, oid...)
-		line = append(line, '\t')
-		line = appendHex(line, hash)
-		line = append(line, '\t', byte('0'+inBin), '\n')
+		line = appendObjectLine(line[:0], kind, oid, hash, inBin == 1)
 		objLines.Write(line)
 	}
 	rows.Close()
@@ -138,14 +132,7 @@ func (s *Store) verifySnapshot(ctx context.Context, id int64, checked map[Hash]s
 	err = s.holderLinks(ctx, id, func(links []Link) error {
 		for _, l := range links {
 			rep.Links++
-			line = append(line[:0], "l\t"...)
-			for i, f := range []string{string(l.Kind), l.From, l.Name, l.To, string(l.ToKind)} {
-				if i > 0 {
-					line = append(line, '\t')
-				}
-				line = append(line, f...)
-			}
-			line = append(line, '\n')
+			line = appendLinkLine(line[:0], &l)
 			linkLines.Write(line)
 		}
 		return nil
@@ -158,6 +145,28 @@ func (s *Store) verifySnapshot(ctx context.Context, id int64, checked map[Hash]s
 		rep.Damage = append(rep.Damage, Damage{Snapshot: id, Problem: fmt.Sprintf("its root hash is %s but its manifest and links hash to %s: objects or links were added, removed or altered", short(stored), short(got))})
 	}
 	return nil
+}
+
+// appendObjectLine appends an object's manifest line as the root hash reads it (see
+// rootOf).
+func appendObjectLine(dst []byte, kind, id string, hash []byte, inBin bool) []byte {
+	dst = append(dst, "o\t"...)
+	dst = append(dst, kind...)
+	dst = append(dst, '\t')
+	dst = append(dst, id...)
+	dst = append(dst, '\t')
+	dst = appendHex(dst, hash)
+	return append(dst, '\t', byte('0'+boolInt(inBin)), '\n')
+}
+
+// appendLinkLine appends a link's line as the root hash reads it (see rootOf).
+func appendLinkLine(dst []byte, l *Link) []byte {
+	dst = append(dst, "l\t"...)
+	dst = append(append(dst, l.Kind...), '\t')
+	dst = append(append(dst, l.From...), '\t')
+	dst = append(append(dst, l.Name...), '\t')
+	dst = append(append(dst, l.To...), '\t')
+	return append(append(dst, l.ToKind...), '\n')
 }
 
 func appendHex(dst, b []byte) []byte {
