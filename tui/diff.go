@@ -10,6 +10,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/lifelinehq/lifeline/engine"
+	"github.com/lifelinehq/lifeline/graphx"
 	"github.com/lifelinehq/lifeline/snapshots"
 )
 
@@ -78,8 +79,12 @@ func (d *diffScreen) KeyMap() help.KeyMap {
 		return keyMap{short: []key.Binding{enter, esc}, full: [][]key.Binding{{enter, esc}}}
 	}
 	if d.live {
-		return keyMap{short: []key.Binding{k.list.Open, k.Filter, k.Plan, k.FromOlder, k.ToOlder, k.Dependents},
-			full: [][]key.Binding{k.list.moves(), {k.list.Open, k.Filter, k.Plan, k.FromOlder, k.ToOlder, k.Dependents}}}
+		plan := k.Plan
+		if d.filter != "" {
+			plan.SetHelp("p", "plan the filtered changes")
+		}
+		return keyMap{short: []key.Binding{k.list.Open, k.Filter, plan, k.FromOlder, k.ToOlder, k.Dependents},
+			full: [][]key.Binding{k.list.moves(), {k.list.Open, k.Filter, plan, k.FromOlder, k.ToOlder, k.Dependents}}}
 	}
 	return keyMap{short: []key.Binding{k.list.Open, k.Filter, k.FromOlder, k.ToOlder, k.Dependents},
 		full: [][]key.Binding{k.list.moves(), {k.list.Open, k.Filter, k.FromOlder, k.ToOlder, k.Dependents}}}
@@ -120,6 +125,29 @@ func (d *diffScreen) filterKey(msg tea.KeyPressMsg) {
 		d.filter += msg.Text
 	}
 	d.build()
+}
+
+// plan opens the Plan screen on a restore back to the "from" snapshot: of the whole
+// tenant, or, while a filter is applied, scoped to the changes it keeps (the plan adds
+// what they depend on), so that what is planned is what the screen shows.
+func (d *diffScreen) plan() tea.Cmd {
+	snap := d.env.snaps[d.from].ID
+	if d.filter == "" {
+		return func() tea.Msg { return jumpMsg{name: "plan", then: buildPlanMsg{snap: snap}} }
+	}
+	var scope []graphx.NodeID
+	for _, l := range d.lines {
+		if l.change >= 0 {
+			c := &d.res.Changes[l.change]
+			scope = append(scope, graphx.NodeID{Kind: c.Kind, ID: c.ID})
+		}
+	}
+	if len(scope) == 0 {
+		return func() tea.Msg {
+			return statusMsg("no change matches the filter, so there is nothing to plan: esc clears it, and p then plans the whole restore")
+		}
+	}
+	return func() tea.Msg { return jumpMsg{name: "plan", then: buildPlanMsg{snap: snap, scope: scope}} }
 }
 
 // keep reports whether a filter keeps a change.
@@ -203,8 +231,7 @@ func (d *diffScreen) key(msg tea.KeyPressMsg) tea.Cmd {
 			}
 		case key.Matches(msg, k.Plan):
 			if d.from >= 0 {
-				snap := d.env.snaps[d.from].ID
-				return func() tea.Msg { return jumpMsg{name: "plan", then: buildPlanMsg{snap: snap}} }
+				return d.plan()
 			}
 		}
 		if from != d.from || live != d.live {

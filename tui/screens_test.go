@@ -243,6 +243,34 @@ func TestLiveOverviewSaysWhatARestoreRecreated(t *testing.T) {
 	}
 }
 
+func TestDiffPlansOnlyTheFilteredChanges(t *testing.T) {
+	t.Parallel()
+	d, _ := newLiveDriver(t, 160, 30, false)
+	d.keys(":", "diff", "enter")
+	diff := d.m.base["diff"].(*diffScreen)
+	if diff.res == nil || len(diff.res.Changes) < 2 {
+		t.Fatalf("the fixture's incident should have changes: %+v", diff.res)
+	}
+	c := diff.res.Changes[len(diff.res.Changes)-1]
+	d.keys("/", c.ID, "enter")
+	if !strings.Contains(d.view(), "plan the filtered changes") {
+		t.Errorf("a filtered diff should say p plans what it shows:\n%s", d.view())
+	}
+	d.keys("p")
+	p := d.m.base["plan"].(*planScreen)
+	if d.m.Current() != "Plan" || len(p.scope) != 1 || p.scope[0] != (graphx.NodeID{Kind: c.Kind, ID: c.ID}) {
+		t.Fatalf("p on a filtered diff should plan the change it shows: on %q, scope %v", d.m.Current(), p.scope)
+	}
+	d.keys(":", "diff", "enter", "/", "no-such-object", "enter", "p")
+	if d.m.Current() != "Diff" || !strings.Contains(d.view(), "no change matches the filter, so there is nothing to plan") {
+		t.Fatalf("p with nothing kept should say so and stay:\n%s", d.view())
+	}
+	d.keys("esc", "p")
+	if d.m.Current() != "Plan" || len(p.scope) != 0 {
+		t.Fatalf("p after esc should plan the whole restore: on %q, scope %v", d.m.Current(), p.scope)
+	}
+}
+
 func TestJumpToTheRecoveryScreens(t *testing.T) {
 	t.Parallel()
 	d, _ := newLiveDriver(t, 80, 24, false)
