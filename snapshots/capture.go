@@ -1151,6 +1151,12 @@ func applyDelta(ctx context.Context, w *Writer, kind entra.Kind, linkName string
 			for k, v := range delta {
 				base[k] = v
 			}
+			if _, typed := delta["@odata.type"]; !typed {
+				// A user or a group read live carries no @odata.type; a version carried
+				// forward from the bin does (the bin lists every kind in one collection).
+				// This one was restored since: as it reads now, it has none.
+				delete(base, "@odata.type")
+			}
 			if merged, err = json.Marshal(base); err != nil {
 				return err
 			}

@@ -110,6 +110,54 @@ func TestDeltaRounds(t *testing.T) {
 	}
 }
 
+// TestDeltaReportsMembershipsOfDeletedAndRestoredMembers: a member soft-deleted leaves
+// its groups and a restore brings it back (graph-spec §7), and a restored group is
+// listed with its members, as a created one is.
+func TestDeltaReportsMembershipsOfDeletedAndRestoredMembers(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, testDataset(), Options{})
+	items, link := e.deltaRound("/v1.0/groups/delta?$expand=members")
+	first, _ := byID(items)[tSecGroup]["members@delta"].([]any)
+	var member string
+	for _, m := range first {
+		if mm := m.(map[string]any); mm["@odata.type"] == "#microsoft.graph.user" {
+			member = mm["id"].(string)
+			break
+		}
+	}
+	if member == "" {
+		t.Fatalf("the test group has no user member: %v", first)
+	}
+	// entries is the group's members@delta in a round: member id -> removed.
+	entries := func(items []map[string]any) map[string]bool {
+		out := map[string]bool{}
+		md, _ := byID(items)[tSecGroup]["members@delta"].([]any)
+		for _, m := range md {
+			mm := m.(map[string]any)
+			_, removed := mm["@removed"]
+			out[mm["id"].(string)] = removed
+		}
+		return out
+	}
+	e.must(e.do("DELETE", "/v1.0/users/"+member, nil), 204)
+	items, link = e.deltaRound(link)
+	if got := entries(items); len(got) != 1 || !got[member] {
+		t.Fatalf("a soft-deleted member should be removed from its group: %v", items)
+	}
+	e.must(e.do("POST", "/v1.0/directory/deletedItems/"+member+"/restore", nil), 200)
+	items, link = e.deltaRound(link)
+	if got := entries(items); len(got) != 1 || got[member] {
+		t.Fatalf("a restored member should be back in its group: %v", items)
+	}
+	e.must(e.do("DELETE", "/v1.0/groups/"+tSecGroup, nil), 204)
+	_, link = e.deltaRound(link)
+	e.must(e.do("POST", "/v1.0/directory/deletedItems/"+tSecGroup+"/restore", nil), 200)
+	items, _ = e.deltaRound(link)
+	if got := entries(items); len(got) != len(first) {
+		t.Fatalf("a restored group should list its %d members: %v", len(first), items)
+	}
+}
+
 func TestDeltaLargeGroupSpansPages(t *testing.T) {
 	t.Parallel()
 	ds := manyUsers(testDataset(), 1200)

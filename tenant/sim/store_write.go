@@ -230,7 +230,40 @@ func (st *store) softDelete(o *object, now time.Time, who actor) {
 	st.put(next)
 	st.expireAt(now.Add(binRetention))
 	st.logChange(now, next, nil, "changed")
+	st.logLinksNaming(now, next, true)
 	st.recordKind(now, who, "Delete", next, nil)
+}
+
+// logLinksNaming records, for the delta rounds, what a soft delete (gone) or a restore
+// of o does to the links that name it: Graph drops an object in a bin from the groups
+// it was in and from its reports' manager, and a restore brings both back (graph-spec
+// §7: a member's @removed means removed from the group, by unlinking or by deleting).
+// A restored group's delta entry is whole, as a created one's, so its members are
+// listed again too.
+func (st *store) logLinksNaming(now time.Time, o *object, gone bool) {
+	for _, k := range st.rev[o.id] {
+		h := st.objs[k.from]
+		if h == nil || !h.live() {
+			continue
+		}
+		switch {
+		case k.name == "members" && h.kind == entra.KindGroup:
+			st.logMember(now, h.id, o, gone)
+		case k.name == "manager" && h.kind == entra.KindUser:
+			st.logChange(now, h, []string{"manager"}, "")
+		}
+	}
+	if o.kind != entra.KindGroup || gone {
+		return
+	}
+	if set := st.linkSet(o.id, "members"); set != nil {
+		set.AscendSlots("", func(id string, _ int32) bool {
+			if m := st.objs[id]; m != nil && m.live() {
+				st.logMember(now, o.id, m, false)
+			}
+			return true
+		})
+	}
 }
 
 // hardDelete removes o for good, with what cannot exist without it: role assignments,
@@ -242,13 +275,7 @@ func (st *store) hardDelete(o *object, now time.Time) {
 		}
 	}
 	if o.kind == entra.KindUser || o.kind == entra.KindGroup || o.kind == entra.KindServicePrincipal {
-		for _, k := range st.rev[o.id] {
-			if k.name == "members" {
-				if g := st.objs[k.from]; g != nil && g.kind == entra.KindGroup {
-					st.logMember(now, g.id, o, true)
-				}
-			}
-		}
+		st.logLinksNaming(now, o, true)
 	}
 	st.drop(o)
 	st.logChange(now, o, nil, "deleted")
@@ -289,6 +316,7 @@ func (st *store) restore(o *object, newUPN string, now time.Time, who actor) (*o
 	next := &object{kind: o.kind, id: o.id, data: data}
 	st.put(next)
 	st.logChange(now, next, nil, "")
+	st.logLinksNaming(now, next, false)
 	var mods []modifiedProperty
 	if newUPN != "" {
 		mods = []modifiedProperty{{name: "UserPrincipalName", oldValue: quoteJSON(getString(o.data, "userPrincipalName")), newValue: quoteJSON(newUPN)}}
