@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"sync"
 	"time"
 )
@@ -35,14 +36,25 @@ type Event struct {
 type StepEvent struct {
 	ID          string   `json:"id"`
 	Kind        string   `json:"kind"`
-	ObjectID    string   `json:"object_id,omitempty"`
+	ObjectID    string   `json:"object_id"`
 	DisplayName string   `json:"display_name"`
 	Action      string   `json:"action"`
 	State       string   `json:"state"`
-	NewID       string   `json:"new_id,omitempty"`
-	Note        string   `json:"note,omitempty"`
-	Error       string   `json:"error,omitempty"`
-	RequestIDs  []string `json:"request_ids,omitempty"`
+	NewID       string   `json:"new_id"`
+	Note        string   `json:"note"`
+	Error       string   `json:"error"`
+	RequestIDs  []string `json:"request_ids"`
+}
+
+// MarshalJSON writes every key of a step event, empty ones included, so that
+// 'lifeline apply --json' keeps one shape: request_ids is [] rather than null.
+func (e StepEvent) MarshalJSON() ([]byte, error) {
+	type plain StepEvent
+	p := plain(e)
+	if p.RequestIDs == nil {
+		p.RequestIDs = []string{}
+	}
+	return json.Marshal(p)
 }
 
 // StageProgress counts one stage's steps by state.

@@ -14,8 +14,9 @@ var ErrNotFound = errors.New("no such object")
 
 // Lookup finds the object a person means: an object id, a userPrincipalName, an appId
 // (the application before its service principal), or an exact display name (case does
-// not matter). A display name that several objects share is an error listing them, so
-// nobody acts on the wrong object.
+// not matter). An appId or a display name shared by one application and one service
+// principal means the application; anything else several objects share is an error
+// listing them, so nobody acts on the wrong object.
 func (g *Graph) Lookup(query string) (Node, error) {
 	q := strings.ToLower(strings.TrimSpace(query))
 	if q == "" {

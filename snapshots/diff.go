@@ -70,11 +70,11 @@ type Change struct {
 	Change      string           `json:"change"`
 	Properties  []PropertyChange `json:"properties"`
 	Links       []LinkChange     `json:"links"`
-	// Actor and At come from the directory audit log; both are null when no audit
-	// entry explains the change (Evidence then says so).
+	// Actor, At and Activity come from the directory audit log; all three are null when
+	// no audit entry explains the change (Evidence then says so).
 	Actor    *string    `json:"actor"`
 	At       *time.Time `json:"at"`
-	Activity string     `json:"activity,omitempty"`
+	Activity *string    `json:"activity"`
 	Evidence string     `json:"evidence"`
 
 	// before is a hard-deleted object decoded from the first state, kept when
@@ -403,8 +403,14 @@ func (s *Store) resolvedBlob(ctx context.Context, blob int64, data []byte, ok bo
 	return doc, nil
 }
 
+// refOf names a side in reports. A live side's snapshot is a scratch capture whose id and
+// label name nothing the operator has (its id would read as the file's snapshot of
+// that number): only its time is given.
 func refOf(s State) StateRef {
-	return StateRef{Snapshot: s.Snapshot.ID, Label: s.Snapshot.Label, TakenAt: s.Snapshot.TakenAt, Live: s.Live}
+	if s.Live {
+		return StateRef{TakenAt: s.Snapshot.TakenAt, Live: true}
+	}
+	return StateRef{Snapshot: s.Snapshot.ID, Label: s.Snapshot.Label, TakenAt: s.Snapshot.TakenAt}
 }
 
 func cmpRow(x, y *manifestRow) int {
@@ -1364,8 +1370,8 @@ func attachAudit(ctx context.Context, from, to State, res *DiffResult) error {
 			c.Evidence = "no audit entry explains this change"
 			continue
 		}
-		actor, at := best.actor, best.at
-		c.Actor, c.At, c.Activity = &actor, &at, best.activity
+		actor, at, activity := best.actor, best.at, best.activity
+		c.Actor, c.At, c.Activity = &actor, &at, &activity
 		c.Evidence = "audit"
 	}
 	return nil

@@ -46,8 +46,8 @@ type LedgerEntry struct {
 	Kind        entra.Kind `json:"kind"`
 	OldID       string     `json:"old_id"`
 	NewID       string     `json:"new_id"`
-	OldAppID    string     `json:"old_app_id,omitempty"`
-	NewAppID    string     `json:"new_app_id,omitempty"`
+	OldAppID    string     `json:"old_app_id"` // "" but for applications
+	NewAppID    string     `json:"new_app_id"`
 	DisplayName string     `json:"display_name"`
 	PlanHash    string     `json:"plan"`
 	StepID      string     `json:"step"`

@@ -481,8 +481,8 @@ func (s *changeScreen) render() string {
 		at = c.At.UTC().Format(time.RFC3339)
 	}
 	fmt.Fprintf(&b, "actor:  %s\ntime:   %s\n", actor, at)
-	if c.Activity != "" {
-		fmt.Fprintf(&b, "audit:  %s\n", c.Activity)
+	if c.Activity != nil {
+		fmt.Fprintf(&b, "audit:  %s\n", *c.Activity)
 	}
 	if c.Evidence != "" {
 		fmt.Fprintf(&b, "source: %s\n", c.Evidence)

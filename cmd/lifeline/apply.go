@@ -221,15 +221,24 @@ func (o *applyOutput) event(e engine.Event) {
 	case engine.EventThrottle:
 		o.line(fmt.Sprintf("  throttled: %s (%.1f s)", e.Message, e.WaitSeconds))
 	case engine.EventProgress:
-		if o.terminal && time.Since(o.last) > 200*time.Millisecond {
+		switch {
+		case o.terminal && time.Since(o.last) > 200*time.Millisecond:
 			o.last = time.Now()
 			fmt.Fprintf(o.stderr, "\r\033[K%s", fitWidth(os.Stderr, "  "+progressLine(e.Progress)))
 			o.drawn = true
+		case !o.terminal && time.Since(o.last) >= logProgressEvery:
+			// A log (tee, nohup, a CI job) gets a line now and then rather than none.
+			o.last = time.Now()
+			o.line("  " + progressLine(e.Progress))
 		}
 	case engine.EventPaused, engine.EventResumed:
 		o.line(e.Type)
 	}
 }
+
+// logProgressEvery is how often apply writes a progress line when stderr is not a
+// terminal.
+const logProgressEvery = 30 * time.Second
 
 func (o *applyOutput) line(s string) {
 	if o.drawn {

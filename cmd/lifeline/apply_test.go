@@ -46,6 +46,13 @@ func TestApplyEndToEnd(t *testing.T) {
 			t.Fatalf("--json line is not JSON: %q", sc.Text())
 		}
 		types[last["type"].(string)]++
+		if step, ok := last["step"].(map[string]any); ok {
+			for _, k := range []string{"id", "kind", "object_id", "display_name", "action", "state", "new_id", "note", "error", "request_ids"} {
+				if _, ok := step[k]; !ok {
+					t.Fatalf("a step event lacks %s: %s", k, sc.Text())
+				}
+			}
+		}
 	}
 	if last["type"] != "finished" || types["stage"] == 0 || types["step"] == 0 || types["run"] != 1 {
 		t.Errorf("events: %v, last %v", types, last)
@@ -71,7 +78,7 @@ func TestApplyEndToEnd(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &ledger) != nil || len(ledger) == 0 {
 		t.Fatalf("ledger --json: %d %s", code, out)
 	}
-	for _, k := range []string{"kind", "old_id", "new_id", "display_name", "plan", "step", "recorded_at"} {
+	for _, k := range []string{"kind", "old_id", "new_id", "old_app_id", "new_app_id", "display_name", "plan", "step", "request_id", "recorded_at"} {
 		if _, ok := ledger[0][k]; !ok {
 			t.Errorf("ledger entry lacks %s: %v", k, ledger[0])
 		}

@@ -178,6 +178,20 @@ func TestCaptureThenInspectEndToEnd(t *testing.T) {
 	if _, _, code := lifeline(t, "snapshots", "verify", "--db", db); code != 0 {
 		t.Errorf("verify of an intact file exited %d", code)
 	}
+	// Export and import round trip, reported in JSON.
+	folder := filepath.Join(t.TempDir(), "export")
+	out, _, code = lifeline(t, "snapshots", "export", "--db", db, "1", "--to", folder, "--json")
+	var exported map[string]any
+	if err := json.Unmarshal([]byte(out), &exported); err != nil || code != 0 || exported["snapshot"] != float64(1) || exported["to"] != folder || exported["root_hash"] != list[0]["root_hash"] {
+		t.Fatalf("snapshots export --json: %d %s", code, out)
+	}
+	out, _, code = lifeline(t, "snapshots", "import", "--db", filepath.Join(t.TempDir(), "copy.db"), "--from", folder, "--json")
+	var imported struct {
+		Snapshot map[string]any `json:"snapshot"`
+	}
+	if err := json.Unmarshal([]byte(out), &imported); err != nil || code != 0 || imported.Snapshot["root_hash"] != list[0]["root_hash"] {
+		t.Fatalf("snapshots import --json of the export: %d %s", code, out)
+	}
 
 	// Something happens, a second capture, and diff tells it.
 	client := operatorClient(t, info)
@@ -204,11 +218,19 @@ func TestCaptureThenInspectEndToEnd(t *testing.T) {
 		t.Errorf("diff summary: %v", diff.Summary)
 	}
 	for _, c := range diff.Changes {
-		for _, k := range []string{"kind", "id", "display_name", "change", "properties", "links", "actor", "at"} {
+		for _, k := range []string{"kind", "id", "display_name", "change", "properties", "links", "actor", "at", "activity", "evidence"} {
 			if _, ok := c[k]; !ok {
 				t.Fatalf("diff change lacks %s: %v", k, c)
 			}
 		}
+	}
+	// The live side is named by its time alone: its snapshot id is a scratch file's.
+	out, _, code = lifeline(t, "diff", "--db", db, "--from", "baseline", "--live", "--graph-url", info.GraphURL, "--json")
+	var liveDiff struct {
+		To map[string]any `json:"to"`
+	}
+	if err := json.Unmarshal([]byte(out), &liveDiff); err != nil || code != 0 || liveDiff.To["live"] != true || liveDiff.To["snapshot"] != nil || liveDiff.To["label"] != nil {
+		t.Errorf("diff --live --json names the live side %v (%d)", liveDiff.To, code)
 	}
 	out, _, code = lifeline(t, "diff", "--db", db, "--from", "baseline", "--live", "--graph-url", info.GraphURL)
 	if code != 0 || !strings.Contains(out, "soft-deleted") || !strings.Contains(out, `department: null -> "Tampered"`) && !strings.Contains(out, `"Tampered"`) {

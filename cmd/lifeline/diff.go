@@ -138,7 +138,7 @@ func printDiff(w io.Writer, res *snapshots.DiffResult, copies engine.Recreated) 
 		for _, c := range rows {
 			who := "no audit evidence"
 			if c.Actor != nil {
-				who = fmt.Sprintf("%s by %s at %s", c.Activity, *c.Actor, fmtTime(*c.At))
+				who = fmt.Sprintf("%s by %s at %s", *c.Activity, *c.Actor, fmtTime(*c.At))
 			}
 			if twin := copies.Twin(c); twin != "" && c.Change == snapshots.HardDeleted {
 				who += "; a restore recreated it as " + twin

@@ -32,7 +32,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := newRootCommand(stdout, stderr)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return exitOK
 	}
@@ -45,7 +45,12 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	fmt.Fprintln(stderr, "lifeline: "+err.Error())
 	if isUsageError(err) {
-		fmt.Fprintln(stderr, "Run 'lifeline --help' for usage.")
+		// The command that refused its arguments, whose help lists the ones it takes.
+		path := "lifeline"
+		if cmd != nil {
+			path = cmd.CommandPath()
+		}
+		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", path)
 		return exitUsage
 	}
 	return exitFailure

@@ -176,11 +176,19 @@ func newSnapshotsCommand(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if asJSON {
+				return printJSON(stdout, struct {
+					Snapshot int64  `json:"snapshot"`
+					To       string `json:"to"`
+					snapshots.Manifest
+				}{snap.ID, to, m})
+			}
 			fmt.Fprintf(stdout, "Exported snapshot %d to %s: %d objects, %d links, root hash %s.\n", snap.ID, to, m.Objects, m.Links, m.RootHash)
 			return nil
 		},
 	}
 	export.Flags().StringVar(&to, "to", "", "folder to write (must not exist or be empty)")
+	export.Flags().BoolVar(&asJSON, "json", false, "print JSON: the snapshot, the folder and the manifest written")
 
 	var from, label, tenant string
 	var acceptEdits bool

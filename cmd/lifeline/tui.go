@@ -22,9 +22,10 @@ func newTUICommand(stdout, stderr io.Writer) *cobra.Command {
 		readOnly     bool
 	)
 	cmd := &cobra.Command{
-		Use:   "tui --db FILE [--read-only] [--graph-url URL]",
+		Use:   "tui [--db FILE] [--read-only] [--graph-url URL]",
 		Short: "The console: the whole recovery, from the recycle bin to verify",
-		Long: `Open the console on a snapshot file. With --db only, it works offline, with no
+		Long: `Open the console on a snapshot file. Without --db it is plain 'lifeline': the
+embedded demo tenant when nothing is configured. With --db only, it works offline, with no
 network and no credentials: everything is read-only. With --graph-url (or
 LIFELINE_GRAPH_URL and credentials in the environment) it is live: the
 recycle bin, the incident against the newest snapshot, plans, apply and verify.
@@ -34,8 +35,12 @@ Keys: ? help, : go to a screen (overview, bin, snapshots, diff, graph, plan,
 run, verify), / filter, space mark, enter open, esc back, q quit.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if db == "" {
-				return usagef("--db is required: the snapshot file the console opens")
+			switch {
+			case db == "" && graphURL == "":
+				// As plain 'lifeline': the demo when nothing is configured.
+				return runDefault(cmd, stdout, stderr, "", readOnly)
+			case db == "":
+				return usagef("--db is required with --graph-url: the snapshot file the live console reads the incident from and journals a restore in")
 			}
 			ctx := cmd.Context()
 			// A live session that may write opens the file for writing: apply journals there.

@@ -15,9 +15,14 @@ import (
 
 func TestTUINeedsAFile(t *testing.T) {
 	t.Parallel()
-	_, stderr, code := lifeline(t, "tui")
-	if code != exitUsage || !strings.Contains(stderr, "--db") {
-		t.Fatalf("tui without --db: exit %d, %q; want a usage error naming --db", code, stderr)
+	// Without --db, tui is plain lifeline: the demo at a terminal, its usage in a pipe.
+	stdout, _, code := lifeline(t, "tui")
+	if code != exitOK || !strings.Contains(stdout, "tui [--db FILE]") {
+		t.Fatalf("tui without --db in a pipe: exit %d, %q; want its usage", code, stdout)
+	}
+	_, stderr, code := lifeline(t, "tui", "--graph-url", "http://127.0.0.1:1/v1.0")
+	if code != exitUsage || !strings.Contains(stderr, "--db is required with --graph-url") {
+		t.Fatalf("a live tui without --db: exit %d, %q; want a usage error naming --db", code, stderr)
 	}
 	junk := filepath.Join(t.TempDir(), "junk.db")
 	if err := os.WriteFile(junk, []byte("not a database"), 0o600); err != nil {
