@@ -253,7 +253,7 @@ func (a *applier) preflight(ctx context.Context) error {
 		return fmt.Errorf("the plan restores snapshot %d, which %s does not hold; give the snapshot file the plan was built from", p.Snapshot, s.Path())
 	}
 	a.target = snapshots.State{Store: s, Snapshot: snap}
-	_, resumed, err := s.Run(ctx, a.hash)
+	run, resumed, err := s.Run(ctx, a.hash)
 	if err != nil {
 		return err
 	}
@@ -262,6 +262,11 @@ func (a *applier) preflight(ctx context.Context) error {
 	records, err := s.StepRecords(ctx, a.hash)
 	if err != nil {
 		return err
+	}
+	if resumed {
+		if err := a.checkResume(ctx, run, records); err != nil {
+			return err
+		}
 	}
 	passwords := needsPasswords(p, records)
 	if passwords {
@@ -330,6 +335,38 @@ func (a *applier) preflight(ctx context.Context) error {
 		msg = "resuming plan " + short(a.hash) + " from its journal"
 	}
 	a.emit(Event{Type: EventRun, Message: msg})
+	return nil
+}
+
+// checkResume refuses to run again a plan that was applied completely, and to resume
+// one after another plan wrote to the tenant. A resume skips the stale-plan check, since
+// the plan's own steps changed the tenant; but a plan applied since may have restored
+// what this one still has pending, and recreating it again would leave duplicates.
+func (a *applier) checkResume(ctx context.Context, run snapshots.Run, records map[string]snapshots.StepRecord) error {
+	s, p := a.opts.Store, a.plan
+	done, total := 0, 0
+	for _, st := range p.Stages {
+		for _, step := range st.Steps {
+			total++
+			if r, ok := records[step.ID]; ok && r.State == snapshots.StepDone {
+				done++
+			}
+		}
+	}
+	if done == total && !run.FinishedAt.IsZero() {
+		return fmt.Errorf("plan %s was applied completely on %s, so nothing was sent: a plan is applied once. 'lifeline verify --db %s --snapshot %d' checks the tenant now, and a new plan ('lifeline plan') restores it again",
+			short(a.hash), run.FinishedAt.UTC().Format(time.DateTime+" MST"), s.Path(), p.Snapshot)
+	}
+	runs, err := s.Runs(ctx, p.TenantID)
+	if err != nil {
+		return err
+	}
+	for _, other := range runs {
+		if other.PlanHash != a.hash && other.UpdatedAt.After(run.UpdatedAt) {
+			return fmt.Errorf("%w: plan %s stopped on %s with %d of its %d steps to do, and plan %s was applied to the tenant since (last on %s), so resuming could recreate what that one restored; build a new plan with 'lifeline plan' and apply that",
+				ErrStale, short(a.hash), run.UpdatedAt.UTC().Format(time.DateTime+" MST"), total-done, total, short(other.PlanHash), other.UpdatedAt.UTC().Format(time.DateTime+" MST"))
+		}
+	}
 	return nil
 }
 

@@ -111,15 +111,37 @@ func TestApplyRecoversKitchenSink(t *testing.T) {
 	if last := events[len(events)-1]; last.Type != EventFinished {
 		t.Errorf("last event %+v", last)
 	}
-	// Running the same plan again resumes a finished journal: nothing is sent.
+	// A plan is applied once, as Terraform applies a saved plan once: running it again
+	// is refused, sends nothing, and says how to check the tenant instead.
 	before := r.op.Stats().Writes
-	rep2, err := Apply(context.Background(), plan, r.options(nil))
-	if err != nil {
-		t.Fatal(err)
+	if _, err := Apply(context.Background(), plan, r.options(nil)); err == nil || !strings.Contains(err.Error(), "was applied completely") || r.op.Stats().Writes != before {
+		t.Errorf("second apply of a finished plan: %v, writes %d -> %d", err, before, r.op.Stats().Writes)
 	}
-	if !rep2.Resumed || rep2.Done != rep.Done || r.op.Stats().Writes != before {
-		t.Errorf("second apply: resumed %v, done %d (first %d), writes %d -> %d", rep2.Resumed, rep2.Done, rep.Done, before, r.op.Stats().Writes)
+}
+
+// TestResumeRefusedAfterAnotherPlan: a plan stopped part way, then a newer plan applied
+// in full: resuming the first would recreate what the second restored, so it is refused
+// as stale, before anything is sent.
+func TestResumeRefusedAfterAnotherPlan(t *testing.T) {
+	t.Parallel()
+	r := newRecovery(t, 40, 21)
+	r.inject(t, "group-purge", 21)
+	first := r.plan(t)
+	stop := r.options(nil)
+	stop.failpoint = crashAt("after-journal", 1)
+	if _, err := Apply(context.Background(), first, stop); !errors.Is(err, errCrash) {
+		t.Fatalf("first apply: %v", err)
 	}
+	second := r.plan(t)
+	if rep, err := Apply(context.Background(), second, r.options(nil)); err != nil || rep.Failed != 0 || rep.Pending != 0 {
+		t.Fatalf("second plan: %+v, %v", rep, err)
+	}
+	before := r.op.Stats().Writes
+	_, err := Apply(context.Background(), first, r.options(nil))
+	if !errors.Is(err, ErrStale) || !strings.Contains(err.Error(), "was applied to the tenant since") || r.op.Stats().Writes != before {
+		t.Fatalf("resuming the first plan after the second: %v, writes %d -> %d", err, before, r.op.Stats().Writes)
+	}
+	r.assertNoDuplicates(t)
 }
 
 // A second incident after a restore, planned back to the same snapshot: the objects the

@@ -165,6 +165,13 @@ func (s *Store) Journal(ctx context.Context, planHash, tenantID string, steps []
 			return fmt.Errorf("writing the apply journal to %s: %w", s.path, err)
 		}
 	}
+	if latest := latestUpdate(steps); !latest.IsZero() {
+		// The run's updated time is its last write to the tenant: a resume compares it
+		// with other runs' (Runs).
+		if _, err := tx.ExecContext(ctx, `UPDATE apply_runs SET updated_at = ? WHERE plan_hash = ?`, latest.UTC().Format(timeLayout), planHash); err != nil {
+			return fmt.Errorf("writing the apply journal to %s: %w", s.path, err)
+		}
+	}
 	for _, e := range ledger {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO ledger (tenant_id, kind, old_id, new_id, old_app_id, new_app_id, display_name, plan_hash, step_id, request_id, recorded_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -178,6 +185,41 @@ func (s *Store) Journal(ctx context.Context, planHash, tenantID string, steps []
 		return fmt.Errorf("writing the apply journal to %s: %w", s.path, err)
 	}
 	return nil
+}
+
+func latestUpdate(steps []StepRecord) time.Time {
+	var latest time.Time
+	for _, r := range steps {
+		if r.UpdatedAt.After(latest) {
+			latest = r.UpdatedAt
+		}
+	}
+	return latest
+}
+
+// Runs returns every apply run recorded for a tenant. A run's UpdatedAt is when it last
+// started, resumed or journaled a step.
+func (s *Store) Runs(ctx context.Context, tenantID string) ([]Run, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT plan_hash, tenant_id, snapshot, plan_path, operator, started_at, updated_at, finished_at
+		FROM apply_runs WHERE tenant_id = ?`, tenantID)
+	if err != nil {
+		return nil, fmt.Errorf("reading the apply journal of %s: %w", s.path, err)
+	}
+	defer rows.Close()
+	var out []Run
+	for rows.Next() {
+		var r Run
+		var started, updated, finished string
+		if err := rows.Scan(&r.PlanHash, &r.TenantID, &r.Snapshot, &r.PlanPath, &r.Operator, &started, &updated, &finished); err != nil {
+			return nil, fmt.Errorf("reading the apply journal of %s: %w", s.path, err)
+		}
+		r.StartedAt, r.UpdatedAt = parseTime(started), parseTime(updated)
+		if finished != "" {
+			r.FinishedAt = parseTime(finished)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }
 
 // Ledger returns every old id -> new id mapping recorded for a tenant, oldest first.

@@ -87,9 +87,9 @@ func TestApplyEndToEnd(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, "kind,old_id,new_id,old_app_id,new_app_id,display_name") || strings.Count(out, "\n") != len(ledger)+1 {
 		t.Errorf("ledger --csv: %d\n%s", code, out)
 	}
-	out, errs, code = lifeline(t, "apply", planFile, "--yes")
-	if code != 0 || !strings.Contains(out, "Resumed and applied") || !strings.Contains(out, "0 failed") {
-		t.Errorf("second apply: %d\n%s\n%s", code, out, errs)
+	_, errs, code = lifeline(t, "apply", planFile, "--yes")
+	if code != exitFailure || !strings.Contains(errs, "was applied completely") || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
+		t.Errorf("a second apply of a finished plan: %d\n%s", code, errs)
 	}
 }
 
