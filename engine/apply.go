@@ -96,7 +96,8 @@ type ApplyReport struct {
 // ErrStale is returned (wrapped) when the tenant changed since the plan was built.
 var ErrStale = errors.New("the plan is stale")
 
-// ReadPlan parses a plan file and checks that it is one lifeline can apply.
+// ReadPlan parses a plan file and checks that it is one lifeline can apply, as
+// WritePlanJSON wrote it (its seal).
 func ReadPlan(data []byte) (*Plan, error) {
 	var p Plan
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -118,6 +119,9 @@ func ReadPlan(data []byte) (*Plan, error) {
 	}
 	if p.TenantID == "" || p.Snapshot <= 0 || p.LiveFingerprint == "" {
 		return nil, fmt.Errorf("the plan file has no tenant, snapshot or live fingerprint; write it again with 'lifeline plan'")
+	}
+	if err := checkSeal(data); err != nil {
+		return nil, err
 	}
 	seen := map[string]bool{}
 	for _, st := range p.Stages {
@@ -146,10 +150,11 @@ func ReadPlan(data []byte) (*Plan, error) {
 }
 
 // PlanHash identifies a plan in the journal: the SHA-256 of its JSON without the file
-// path, so the same plan resumes wherever its file is.
+// path and the seal, so the same plan resumes wherever its file is, and a plan the
+// console applies from memory is the plan it saves.
 func PlanHash(p *Plan) string {
 	c := *p
-	c.DB = ""
+	c.DB, c.Seal = "", ""
 	b, _ := json.Marshal(&c)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])

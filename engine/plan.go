@@ -117,6 +117,10 @@ type Plan struct {
 	// DB is the snapshot file the plan was built from: apply journals its steps and
 	// ledger there. Absolute; set by whoever writes the plan file.
 	DB string `json:"db,omitempty"`
+	// Seal is the SHA-256 of the plan file's bytes before it (WritePlanJSON), which
+	// ReadPlan checks: a plan edited after it was written is refused, so what apply
+	// sends is what 'lifeline plan' (or the console) planned.
+	Seal string `json:"seal,omitempty"`
 }
 
 // PlanOptions shape a plan.

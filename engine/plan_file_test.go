@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -74,12 +76,22 @@ func TestCheckPasswordFile(t *testing.T) {
 
 func TestReadPlanRefusesWhatIsNotAPlan(t *testing.T) {
 	t.Parallel()
-	plan := `{"format": "lifeline-plan/1", "tenant_id": "t", "snapshot": 1, "live_fingerprint": "f", "stages": []}`
-	if _, err := ReadPlan([]byte(plan + "\n")); err != nil {
+	var b bytes.Buffer
+	sealed := &Plan{Format: PlanFormat, TenantID: "t", Snapshot: 1, LiveFingerprint: "f", Stages: []Stage{{Name: StageRollback, Steps: []Step{{ID: "a1", Action: ActionRollback,
+		Requests: []Request{{Method: "PATCH", Path: "/users/u1", Body: json.RawMessage(`{"department":"Sales"}`)}}}}}}}
+	if err := WritePlanJSON(&b, sealed); err != nil {
+		t.Fatal(err)
+	}
+	plan := b.String()
+	if _, err := ReadPlan([]byte(plan)); err != nil {
 		t.Fatalf("a plan: %v", err)
 	}
+	unsealed := `{"format": "lifeline-plan/1", "tenant_id": "t", "snapshot": 1, "live_fingerprint": "f", "stages": []}`
 	for _, tc := range []struct{ data, says string }{
 		{plan + "\nann@contoso.com\tSecret-123\told-id\t2026-11-22T05:00:00Z\n", "has more after the plan"},
+		{strings.Replace(plan, `"Sales"`, `"HACKED"`, 1), "was changed after it was written"},
+		{strings.Replace(plan, `"PATCH"`, `"DELETE"`, 1), "was changed after it was written"},
+		{unsealed, "has no seal"},
 		{`[1, 2]`, "the file holds a JSON array"},
 		{`{"format": "lifeline-plan/1", "stages": "none"}`, `its "stages" is a JSON string`},
 		{`{"format": "lifeline-plan/1", "snapshot": "one"}`, `its "snapshot" is a JSON string`},

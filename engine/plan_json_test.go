@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -192,8 +193,15 @@ func TestRawCreateBodyIsDecodedBody(t *testing.T) {
 // encoding/json Encoder with the plan file's settings does.
 func requireEncoderBytes(t *testing.T, plan *Plan) {
 	t.Helper()
-	var want, got bytes.Buffer
-	if err := newPlanEncoder(&want, "").Encode(plan); err != nil {
+	// The encoder's bytes of the plan sealed with the SHA-256 of those of the plan
+	// without its seal, up to its last member.
+	var unsealed, want, got bytes.Buffer
+	if err := newPlanEncoder(&unsealed, "").Encode(plan); err != nil {
+		t.Fatal(err)
+	}
+	sealed := *plan
+	sealed.Seal = fmt.Sprintf("%x", sha256.Sum256(bytes.TrimSuffix(unsealed.Bytes(), []byte("\n}\n"))))
+	if err := newPlanEncoder(&want, "").Encode(&sealed); err != nil {
 		t.Fatal(err)
 	}
 	if err := WritePlanJSON(&got, plan); err != nil {

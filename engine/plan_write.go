@@ -2,6 +2,8 @@ package engine
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,8 +15,14 @@ import (
 // is hundreds of megabytes of JSON, which one encoder took longer to write than the
 // plan took to build: here each stage's steps are encoded in chunks in parallel and put
 // in place of the empty list the plan's other fields are encoded around.
+//
+// The last member is the seal: the SHA-256 of every byte before it, so the file is what
+// an encoder writes for the sealed plan, and ReadPlan can tell whether it was edited.
 func WritePlanJSON(w io.Writer, plan *Plan) error {
+	sealed := sha256.New()
+	w, out := io.MultiWriter(w, sealed), w
 	skeleton := *plan
+	skeleton.Seal = ""
 	skeleton.Stages = make([]Stage, len(plan.Stages))
 	for i, st := range plan.Stages {
 		skeleton.Stages[i] = Stage{Name: st.Name, Steps: []Step{}}
@@ -40,8 +48,36 @@ func WritePlanJSON(w io.Writer, plan *Plan) error {
 		}
 		rest = rest[at+len(empty):]
 	}
-	_, err := w.Write(rest)
+	body, ok := bytes.CutSuffix(rest, []byte("\n}\n"))
+	if !ok {
+		return fmt.Errorf("writing the plan: its JSON does not end as a plan's does")
+	}
+	if _, err := w.Write(body); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(out, "%s%x\"\n}\n", sealPrefix, sealed.Sum(nil))
 	return err
+}
+
+// sealPrefix is what comes between the plan's last member and its seal's hex digits.
+const sealPrefix = ",\n  \"seal\": \""
+
+// checkSeal reports whether data, a plan file, ends with the seal WritePlanJSON wrote
+// over the bytes before it: nil when it does, a sentence saying what is wrong when not.
+func checkSeal(data []byte) error {
+	data = bytes.TrimRight(data, "\n")
+	at := bytes.LastIndex(data, []byte(sealPrefix))
+	tail := data[max(at, 0):]
+	if at < 0 || len(tail) != len(sealPrefix)+64+len("\"\n}") || !bytes.HasSuffix(tail, []byte("\"\n}")) {
+		return fmt.Errorf("the plan file has no seal where 'lifeline plan' puts one (it was re-formatted, or not written by lifeline), so nothing was applied; write it again with 'lifeline plan'")
+	}
+	want := make([]byte, 64)
+	sum := sha256.Sum256(data[:at])
+	hex.Encode(want, sum[:])
+	if !bytes.Equal(tail[len(sealPrefix):len(sealPrefix)+64], want) {
+		return fmt.Errorf("the plan file was changed after it was written (its content no longer matches its seal), so nothing was applied; build a new plan with 'lifeline plan' (the console's Plan screen can take steps out)")
+	}
+	return nil
 }
 
 // newPlanEncoder is the plan file's encoder, its lines prefixed by prefix.

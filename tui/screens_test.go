@@ -1,8 +1,8 @@
 package tui
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -360,7 +360,7 @@ func TestPlanTogglesStepsWithTheirDependents(t *testing.T) {
 			}
 		}
 	}
-	if _, err := engine.ReadPlan(mustMarshal(t, eff)); err != nil {
+	if _, err := engine.ReadPlan(planFile(t, eff)); err != nil {
 		t.Fatalf("the edited plan must still be a valid plan: %v", err)
 	}
 	d.keys(" ")
@@ -628,13 +628,14 @@ func TestLiveViewGolden(t *testing.T) {
 	}
 }
 
-func mustMarshal(t testing.TB, v any) []byte {
+// planFile is plan as the console saves it.
+func planFile(t testing.TB, plan *engine.Plan) []byte {
 	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
+	var b bytes.Buffer
+	if err := engine.WritePlanJSON(&b, plan); err != nil {
 		t.Fatal(err)
 	}
-	return b
+	return b.Bytes()
 }
 
 func TestPlanSavesNextToTheSnapshotFile(t *testing.T) {

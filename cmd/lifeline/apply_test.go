@@ -120,11 +120,21 @@ func TestApplyRefusesAndExplains(t *testing.T) {
 	if out, _, _ := lifeline(t, "ledger", "--db", db); !strings.Contains(out, "ledger is empty") {
 		t.Errorf("a refused apply wrote to the ledger: %s", out)
 	}
+	// A plan edited by hand (here: a step's request turned into a deletion) is refused.
+	data, err := os.ReadFile(planFile)
+	if err != nil || !strings.Contains(string(data), `"method": "POST"`) {
+		t.Fatalf("the plan has no POST to edit: %v", err)
+	}
+	edited := filepath.Join(dir, "edited.json")
+	if err := os.WriteFile(edited, []byte(strings.Replace(string(data), `"method": "POST"`, `"method": "DELETE"`, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		args []string
 		code int
 		want string
 	}{
+		{[]string{"apply", edited, "--yes"}, 1, "was changed after it was written"},
 		{[]string{"apply", planFile}, 2, "--yes"},
 		{[]string{"apply", planFile, "--yes", "--pace", "0"}, 2, "--pace"},
 		{[]string{"apply", planFile, "--yes", "--pace", "1.5"}, 2, "--pace"},
