@@ -576,6 +576,53 @@ func TestRestoreReplacesAnEarlierCopyNamingAnObjectRecreatedAgain(t *testing.T) 
 	}
 }
 
+// A user's role assignment scoped to an application: the user soft-deleted (Graph hides
+// the assignment with them), the application purged. The plan restores the user, which
+// brings the assignment back still scoped to the purged application, and recreates it
+// at the application's copy: the original must be deleted once it is back, not left
+// beside its replacement (verify, matching the original to the copy through the ledger,
+// would not see it).
+func TestRestoreDeletesTheOriginalAssignmentItsPrincipalBringsBack(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newRecovery(t, 300, 5)
+	apps := r.ids(t, "/applications", false)
+	users := r.ids(t, "/users", false)
+	var assignment, app, principal, role string
+	for _, a := range r.list(t, "/roleManagement/directory/roleAssignments", false) {
+		scope, _ := a["directoryScopeId"].(string)
+		if p, _ := a["principalId"].(string); apps[strings.TrimPrefix(scope, "/")] && users[p] {
+			assignment, app, principal, role = a["id"].(string), strings.TrimPrefix(scope, "/"), p, a["roleDefinitionId"].(string)
+			break
+		}
+	}
+	if assignment == "" {
+		t.Fatal("the tenant has no user's role assignment scoped to an application")
+	}
+	r.attack(t, "DELETE", "/users/"+principal)
+	r.attack(t, "DELETE", "/applications/"+app)
+	r.attack(t, "DELETE", "/directory/deletedItems/"+app)
+	plan := r.plan(t)
+	if rep, err := Apply(ctx, plan, r.options(nil)); err != nil || rep.Failed != 0 || rep.Pending != 0 {
+		t.Fatalf("restore: %+v, %v", rep, err)
+	}
+	if _, ok := r.get(t, "/roleManagement/directory/roleAssignments/"+assignment, false); ok {
+		t.Errorf("the original assignment %s, scoped to the purged application, is still there", assignment)
+	}
+	held := 0
+	for _, a := range r.list(t, "/roleManagement/directory/roleAssignments", false) {
+		if a["principalId"] == principal && a["roleDefinitionId"] == role {
+			held++
+		}
+	}
+	if held != 1 {
+		t.Errorf("the user holds the role %d times, want once (at the application's copy)", held)
+	}
+	if rep, err := VerifyLive(ctx, r.op, r.target, VerifyOptions{}); err != nil || !rep.Clean {
+		t.Fatalf("after the restore: %+v, %v", rep.Differences, err)
+	}
+}
+
 // A restore from the bin whose object is an earlier restore's copy, restored by someone
 // else before apply sends it (as when the answer to apply's own request was lost),
 // answers 404: apply finds the copy live under its live id and counts the step done

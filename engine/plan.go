@@ -364,13 +364,14 @@ func BuildPlan(ctx context.Context, target snapshots.State, live snapshots.State
 	if err != nil {
 		return nil, err
 	}
+	var twins []snapshots.Object
 	if len(inv.IDs)+len(inv.AppIDs) > 0 {
-		mapped, cleanup, err := mapLive(ctx, target, live, inv, rec)
+		mapped, cleanup, tw, err := mapLive(ctx, target, live, inv, rec)
 		if err != nil {
 			return nil, err
 		}
 		defer cleanup()
-		live = mapped
+		live, twins = mapped, tw
 		// A scope may name a recreated object by the id it has now.
 		scope := make([]graphx.NodeID, len(opts.Scope))
 		for i, n := range opts.Scope {
@@ -391,6 +392,11 @@ func BuildPlan(ctx context.Context, target snapshots.State, live snapshots.State
 		dynamic: map[graphx.NodeID]bool{}, earlier: make(map[string]string, len(rec))}
 	for old, r := range rec {
 		p.earlier[old] = r.new
+	}
+	// Apply would send a step about such an original to its copy's id (the ledger):
+	// only a person can tell which of the two goes.
+	for _, o := range twins {
+		p.warn(graphx.NodeID{Kind: o.Kind, ID: o.ID}, "%s %s is live beside %s, the copy a restore recreated in its place; the plan leaves both: delete the one that should not be there", o.Kind, o.ID, rec[o.ID].new)
 	}
 	p.target = in.target
 	if !in.targetIntact {
@@ -1565,11 +1571,19 @@ func sendsContent(s *Step) bool {
 // after that restore and tolerates the copy's absence. A copy naming nothing
 // recreated comes back as the plan wants it (apply's create finds it by natural key);
 // one whose principal nothing restores cannot come back.
+//
+// The original is the same case without an earlier restore: hidden with its principal,
+// it comes back with the principal's restore naming the purged object, and is deleted
+// the same way (the step is a no-op when the incident deleted it before the principal).
 func (p *planner) staleCopy(n graphx.NodeID) (Step, bool) {
 	spec := entra.MustLookup(n.Kind)
-	prev, ok := p.earlier[n.ID]
-	if !ok || spec.Parent != "" || !p.namesRecreated(n) {
+	if spec.Parent != "" || !p.namesRecreated(n) {
 		return Step{}, false
+	}
+	prev, earlier := p.earlier[n.ID]
+	what := " (an earlier restore's copy, naming objects this plan recreates)"
+	if !earlier {
+		prev, what = n.ID, " (the original, which its principal's restore brings back naming objects this plan recreates)"
 	}
 	var deps []string
 	for _, e := range p.graph.PropertyReferences(n) {
@@ -1581,7 +1595,7 @@ func (p *planner) staleCopy(n graphx.NodeID) (Step, bool) {
 		return Step{}, false // nothing brings the copy back: Graph removed it with its principal, or the incident did
 	}
 	slices.Sort(deps)
-	s := Step{Kind: string(n.Kind), ObjectID: prev, DisplayName: p.displayName(n) + " (an earlier restore's copy, naming objects this plan recreates)",
+	s := Step{Kind: string(n.Kind), ObjectID: prev, DisplayName: p.displayName(n) + what,
 		Action: ActionRemoveObject, DependsOn: slices.Compact(deps), Requests: []Request{{Method: "DELETE", Path: spec.ObjectPath(prev)}}}
 	s.ID = stepID(StageRelink, &s, nil)
 	return s, true

@@ -85,9 +85,10 @@ func Verify(ctx context.Context, target, live snapshots.State, ledger graphx.Led
 		return nil, err
 	}
 	mapped := live
+	var twins []snapshots.Object
 	if len(inv.IDs)+len(inv.AppIDs) > 0 {
 		var cleanup func()
-		mapped, cleanup, err = mapLive(ctx, target, live, inv, rec)
+		mapped, cleanup, twins, err = mapLive(ctx, target, live, inv, rec)
 		if err != nil {
 			return nil, err
 		}
@@ -140,6 +141,11 @@ func Verify(ctx context.Context, target, live snapshots.State, ledger graphx.Led
 			c.Properties, c.Links = []snapshots.PropertyChange{}, links
 		}
 		rep.Differences = append(rep.Differences, c)
+	}
+	for _, o := range twins {
+		if inScope(o.Kind, o.ID) {
+			rep.Differences = append(rep.Differences, twinChange(o, rec[o.ID].new))
+		}
 	}
 	// Unrestorable entries were collected for every object; keep the scoped ones.
 	kept := rep.Unrestorable[:0]
@@ -385,17 +391,21 @@ var kindsWithReferences = func() map[entra.Kind]bool {
 
 // mapLive writes live as a new snapshot in the target's ids and returns it with the
 // function that removes a temporary store.
-func mapLive(ctx context.Context, target, live snapshots.State, inv graphx.Ledger, rec map[string]recreated) (snapshots.State, func(), error) {
+//
+// twins are the live objects a copy claimed the id of that are not in a bin: an original
+// live beside the copy a restore made of it (an assignment its principal's restore
+// brought back, say). The mapped state cannot hold both; the caller says so.
+func mapLive(ctx context.Context, target, live snapshots.State, inv graphx.Ledger, rec map[string]recreated) (_ snapshots.State, _ func(), twins []snapshots.Object, _ error) {
 	store, cleanup := live.Store, func() {}
 	if !live.Live || live.Store == target.Store {
 		dir, err := os.MkdirTemp("", "lifeline-verify-")
 		if err != nil {
-			return snapshots.State{}, nil, err
+			return snapshots.State{}, nil, nil, err
 		}
 		store, err = snapshots.Open(ctx, filepath.Join(dir, "mapped.db"), snapshots.OpenOptions{Create: true})
 		if err != nil {
 			os.RemoveAll(dir)
-			return snapshots.State{}, nil, err
+			return snapshots.State{}, nil, nil, err
 		}
 		cleanup = func() { store.Close(); os.RemoveAll(dir) }
 	}
@@ -403,12 +413,12 @@ func mapLive(ctx context.Context, target, live snapshots.State, inv graphx.Ledge
 		TakenAt: live.Snapshot.TakenAt, Label: "live in the ids of snapshot " + fmt.Sprint(target.Snapshot.ID)})
 	if err != nil {
 		cleanup()
-		return snapshots.State{}, nil, err
+		return snapshots.State{}, nil, nil, err
 	}
-	fail := func(err error) (snapshots.State, func(), error) {
+	fail := func(err error) (snapshots.State, func(), []snapshots.Object, error) {
 		w.Rollback() // before the store it writes to is closed
 		cleanup()
-		return snapshots.State{}, nil, err
+		return snapshots.State{}, nil, nil, err
 	}
 	stale := graphx.NewLedger()
 	for old, r := range rec {
@@ -464,10 +474,14 @@ func mapLive(ctx context.Context, target, live snapshots.State, inv graphx.Ledge
 		return fail(fmt.Errorf("reading the live tenant in the snapshot's ids: %w", err))
 	}
 	for _, o := range shadowed {
-		if !claimed[o.ID] {
-			if err := w.PutObject(ctx, o.Kind, o.ID, o.JSON, o.InBin); err != nil {
-				return fail(err)
+		if claimed[o.ID] {
+			if !o.InBin {
+				twins = append(twins, o)
 			}
+			continue
+		}
+		if err := w.PutObject(ctx, o.Kind, o.ID, o.JSON, o.InBin); err != nil {
+			return fail(err)
 		}
 	}
 	end := func(id string) (string, bool) {
@@ -492,7 +506,19 @@ func mapLive(ctx context.Context, target, live snapshots.State, inv graphx.Ledge
 	if err != nil {
 		return fail(err)
 	}
-	return snapshots.State{Store: store, Snapshot: snap, Live: live.Live}, cleanup, nil
+	return snapshots.State{Store: store, Snapshot: snap, Live: live.Live}, cleanup, twins, nil
+}
+
+// twinChange is the difference an original live beside its copy makes: an object the
+// snapshot has once, live twice.
+func twinChange(o snapshots.Object, copyID string) snapshots.Change {
+	name := o.ID
+	if m, err := o.Decode(); err == nil {
+		name = entra.DisplayName(o.Kind, m)
+	}
+	return snapshots.Change{Kind: o.Kind, ID: o.ID, DisplayName: name, Change: snapshots.Added,
+		Properties: []snapshots.PropertyChange{}, Links: []snapshots.LinkChange{},
+		Evidence: fmt.Sprintf("live beside %s, the copy a restore recreated in its place: the snapshot has it once; delete the one that should not be there (lifeline ledger lists the copies)", copyID)}
 }
 
 // classifyChange moves what cannot be restored out of a change, reporting it through
