@@ -934,7 +934,9 @@ func (a *applier) finishReport() {
 		switch sr.state {
 		case snapshots.StepDone:
 			r.Done++
-			if sr.step.Action == ActionRecreate && sr.res.NewID != "" {
+			// An assignment that came back with its principal ("already there") keeps
+			// its id: not recreated.
+			if sr.step.Action == ActionRecreate && sr.res.NewID != "" && sr.res.NewID != sr.step.ObjectID {
 				r.Recreated++
 			}
 		case snapshots.StepFailed:

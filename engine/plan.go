@@ -114,6 +114,9 @@ type Plan struct {
 	Summary         PlanSummary `json:"summary"`
 	Stages          []Stage     `json:"stages"`
 	Warnings        []string    `json:"warnings"`
+	// Scope is the objects a scoped plan was built for (absent for a whole restore):
+	// its verify step checks those.
+	Scope []graphx.NodeID `json:"scope,omitempty"`
 	// DB is the snapshot file the plan was built from: apply journals its steps and
 	// ledger there. Absolute; set by whoever writes the plan file.
 	DB string `json:"db,omitempty"`
@@ -478,7 +481,7 @@ func BuildPlan(ctx context.Context, target snapshots.State, live snapshots.State
 	if now.IsZero() {
 		now = time.Now()
 	}
-	plan := &Plan{Format: PlanFormat, TenantID: target.Snapshot.TenantID, Snapshot: target.Snapshot.ID, BuiltAt: now.UTC(),
+	plan := &Plan{Format: PlanFormat, TenantID: target.Snapshot.TenantID, Snapshot: target.Snapshot.ID, BuiltAt: now.UTC(), Scope: opts.Scope,
 		LiveFingerprint: fingerprint, Warnings: p.finalWarnings(opts.Scope)}
 	var count int
 	for _, name := range names {
@@ -495,7 +498,11 @@ func BuildPlan(ctx context.Context, target snapshots.State, live snapshots.State
 		}
 		plan.Stages = append(plan.Stages, Stage{Name: name, Steps: steps})
 	}
-	verify := Step{ID: StepID(StageVerify, ActionVerify, "", ""), Kind: "", ObjectID: "", DisplayName: "re-read the tenant and diff against snapshot " + fmt.Sprint(target.Snapshot.ID),
+	what := "re-read the tenant and diff against snapshot " + fmt.Sprint(target.Snapshot.ID)
+	if len(opts.Scope) > 0 {
+		what += fmt.Sprintf(", for the %d objects in the plan's scope", len(opts.Scope))
+	}
+	verify := Step{ID: StepID(StageVerify, ActionVerify, "", ""), Kind: "", ObjectID: "", DisplayName: what,
 		Action: ActionVerify, DependsOn: nonNil(all), Requests: []Request{}}
 	plan.Stages = append(plan.Stages, Stage{Name: StageVerify, Steps: []Step{verify}})
 	plan.Summary = summarize(plan, opts.WithoutRemovals)

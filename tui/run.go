@@ -135,7 +135,7 @@ func startApply(e *env, plan *engine.Plan, path string, ch chan<- any, control *
 			return engine.LiveFingerprint(ctx, client, plan.TenantID)
 		},
 		Verify: func(ctx context.Context) (bool, string, error) {
-			rep, err := verifyNow(ctx, client, store, plan.Snapshot, nil)
+			rep, err := verifyNow(ctx, client, store, plan.Snapshot, plan.Scope, nil)
 			if err != nil {
 				return false, "", err
 			}

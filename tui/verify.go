@@ -10,6 +10,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/lifelinehq/lifeline/engine"
+	"github.com/lifelinehq/lifeline/graphx"
 	"github.com/lifelinehq/lifeline/snapshots"
 	"github.com/lifelinehq/lifeline/tenant/graphapi"
 )
@@ -25,8 +26,9 @@ type verifiedMsg struct {
 }
 
 // verifyNow reads the tenant and compares it with snapshot snap through the file's
-// ledger (so recreated objects are matched under their new ids).
-func verifyNow(ctx context.Context, client *graphapi.Client, store *snapshots.Store, snap int64, observe func(snapshots.CaptureProgress)) (*engine.VerifyReport, error) {
+// ledger (so recreated objects are matched under their new ids), for the objects in
+// scope (all when empty).
+func verifyNow(ctx context.Context, client *graphapi.Client, store *snapshots.Store, snap int64, scope []graphx.NodeID, observe func(snapshots.CaptureProgress)) (*engine.VerifyReport, error) {
 	target, err := store.Resolve(ctx, fmt.Sprint(snap))
 	if err != nil {
 		return nil, err
@@ -40,7 +42,7 @@ func verifyNow(ctx context.Context, client *graphapi.Client, store *snapshots.St
 		return nil, err
 	}
 	defer cleanup()
-	return engine.Verify(ctx, snapshots.State{Store: store, Snapshot: target}, live, ledger, engine.VerifyOptions{})
+	return engine.Verify(ctx, snapshots.State{Store: store, Snapshot: target}, live, ledger, engine.VerifyOptions{Scope: scope})
 }
 
 // verifySentence is the verdict in one sentence.
@@ -60,7 +62,7 @@ func runVerify(e *env, tag int, snap int64, observe func(snapshots.CaptureProgre
 	}
 	ctx := e.live.readContext("verify")
 	return func() tea.Msg {
-		rep, err := verifyNow(ctx, client, store, snap, observe)
+		rep, err := verifyNow(ctx, client, store, snap, nil, observe)
 		return verifiedMsg{tag: tag, rep: rep, err: err}
 	}
 }

@@ -111,7 +111,7 @@ Progress goes to stderr; --json prints one event per line on stdout instead
 					return engine.LiveFingerprint(ctx, client, plan.TenantID)
 				},
 				Verify: func(ctx context.Context) (bool, string, error) {
-					rep, err := engine.VerifyLive(ctx, client, snapshots.State{Store: store, Snapshot: snap}, engine.VerifyOptions{})
+					rep, err := engine.VerifyLive(ctx, client, snapshots.State{Store: store, Snapshot: snap}, engine.VerifyOptions{Scope: plan.Scope})
 					if err != nil {
 						return false, "", err
 					}
@@ -127,13 +127,13 @@ Progress goes to stderr; --json prints one event per line on stdout instead
 			}
 			switch {
 			case err != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
-				return &exitError{code: exitPending, err: fmt.Errorf("apply stopped with %d steps pending; run 'lifeline apply %s' again to resume", rep.Pending, planPath)}
+				return &exitError{code: exitPending, err: fmt.Errorf("apply stopped with %s pending; run 'lifeline apply %s' again to resume", steps(rep.Pending), planPath)}
 			case err != nil:
-				return &exitError{code: exitPending, err: fmt.Errorf("%v; %d steps are pending: run 'lifeline apply %s' again to resume", err, rep.Pending, planPath)}
+				return &exitError{code: exitPending, err: fmt.Errorf("%v; %s pending: run 'lifeline apply %s' again to resume", err, steps(rep.Pending), planPath)}
 			case rep.Failed > 0:
-				return &exitError{code: exitFailure, err: fmt.Errorf("%d steps failed and %d were skipped because of them; fix what each failure names, then run 'lifeline apply %s' again", rep.Failed, rep.Skipped, planPath)}
+				return &exitError{code: exitFailure, err: fmt.Errorf("%s failed and %d were skipped because of them; fix what each failure names, then run 'lifeline apply %s' again", steps(rep.Failed), rep.Skipped, planPath)}
 			case rep.Pending > 0:
-				return &exitError{code: exitPending, err: fmt.Errorf("%d steps are still pending; run 'lifeline apply %s' again to resume", rep.Pending, planPath)}
+				return &exitError{code: exitPending, err: fmt.Errorf("%s still pending; run 'lifeline apply %s' again to resume", steps(rep.Pending), planPath)}
 			}
 			return nil
 		},
@@ -269,6 +269,14 @@ func stageTotal(p *engine.Progress, stage string) int {
 	return 0
 }
 
+// steps says how many steps, "1 step" or "N steps".
+func steps(n int) string {
+	if n == 1 {
+		return "1 step"
+	}
+	return fmt.Sprintf("%d steps", n)
+}
+
 // progressLine is one line of where a run stands: steps, rate against budget, ETA.
 func progressLine(p *engine.Progress) string {
 	if p == nil {
@@ -300,10 +308,14 @@ func printApplyReport(w io.Writer, plan *engine.Plan, rep *engine.ApplyReport) {
 	fmt.Fprintf(w, "%d requests, %d writes in %.1f s: %.1f writes/s, %s; %d throttled, %d retried\n",
 		p.Requests, p.Writes, p.ElapsedSeconds, p.WritesPerSecond, budget, p.Throttled, p.Retries)
 	if rep.Recreated > 0 {
-		fmt.Fprintf(w, "%d objects recreated with new ids: 'lifeline ledger --db FILE' lists old -> new\n", rep.Recreated)
+		db := plan.DB
+		if db == "" {
+			db = "FILE"
+		}
+		fmt.Fprintf(w, "%d recreated with new ids: 'lifeline ledger --db %s' lists old -> new\n", rep.Recreated, db)
 	}
 	if rep.Reconciled > 0 {
-		fmt.Fprintf(w, "%d creates whose answer was lost were found by natural key, not created twice\n", rep.Reconciled)
+		fmt.Fprintf(w, "%d whose answer was lost found by natural key, not created twice\n", rep.Reconciled)
 	}
 	if rep.PasswordFile != "" && rep.Passwords > 0 {
 		fmt.Fprintf(w, "%d generated passwords are in %s (mode 0600); deliver them out of band\n", rep.Passwords, rep.PasswordFile)

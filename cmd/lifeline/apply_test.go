@@ -15,7 +15,7 @@ import (
 )
 
 // TestApplyEndToEnd walks a recovery through the binary: capture, incident, plan,
-// apply --json, verify, ledger; then a second apply resumes a finished journal.
+// apply --json, verify, ledger; then a second apply of the finished plan is refused.
 func TestApplyEndToEnd(t *testing.T) {
 	t.Parallel()
 	info := serveSim(t, "--users", "40", "--seed", "9", "--throttle", "off")
@@ -90,6 +90,51 @@ func TestApplyEndToEnd(t *testing.T) {
 	_, errs, code = lifeline(t, "apply", planFile, "--yes")
 	if code != exitFailure || !strings.Contains(errs, "was applied completely") || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
 		t.Errorf("a second apply of a finished plan: %d\n%s", code, errs)
+	}
+}
+
+// TestScopedPlanVerifiesItsScope: a plan scoped to one purged group leaves the rest of
+// the incident alone, so its verify step checks the group, not the whole tenant (which
+// every partial restore would fail).
+func TestScopedPlanVerifiesItsScope(t *testing.T) {
+	t.Parallel()
+	info := serveSim(t, "--users", "30", "--seed", "6", "--throttle", "off")
+	dir := t.TempDir()
+	db := filepath.Join(dir, "tenant.db")
+	if _, errs, code := lifeline(t, "capture", "--graph-url", info.GraphURL, "--out", db); code != 0 {
+		t.Fatal(errs)
+	}
+	out, errs, code := lifeline(t, "drill", "incident", "group-purge", "--graph-url", info.GraphURL, "--json")
+	var incident struct {
+		Actions []struct {
+			Kind string   `json:"kind"`
+			IDs  []string `json:"ids"`
+		} `json:"actions"`
+	}
+	if err := json.Unmarshal([]byte(out), &incident); err != nil || code != 0 {
+		t.Fatalf("incident: %d %s %s", code, out, errs)
+	}
+	var group string
+	for _, a := range incident.Actions {
+		if a.Kind == "group" && len(a.IDs) > 1 {
+			group = a.IDs[0]
+			break
+		}
+	}
+	if group == "" {
+		t.Fatalf("the incident purged fewer than two groups: %s", out)
+	}
+	planFile := filepath.Join(dir, "plan.json")
+	if _, errs, code := lifeline(t, "plan", "--db", db, "--from", "1", "--graph-url", info.GraphURL, "--scope", "kind=group,id="+group, "--out", planFile); code != 0 {
+		t.Fatal(errs)
+	}
+	out, errs, code = lifeline(t, "apply", planFile, "--yes", "--graph-url", info.GraphURL)
+	if code != 0 || !strings.Contains(out, "0 failed") {
+		t.Fatalf("a scoped apply: %d\n%s\n%s", code, out, errs)
+	}
+	// The rest of the incident is still there.
+	if _, _, code := lifeline(t, "verify", "--db", db, "--snapshot", "1", "--graph-url", info.GraphURL); code != 3 {
+		t.Errorf("a whole verify after a scoped restore: exit %d, want 3 (the other purged groups)", code)
 	}
 }
 
