@@ -103,6 +103,6 @@ func VerifySentence(rep *VerifyReport) string {
 		return fmt.Sprintf("the tenant matches snapshot %d: every restorable property and link is back (%d things cannot be restored by Graph)", rep.Snapshot, len(rep.Unrestorable))
 	}
 	s := rep.Summary
-	return fmt.Sprintf("%d differences remain against snapshot %d (%d added, %d modified, %d soft-deleted, %d hard-deleted)",
-		len(rep.Differences), rep.Snapshot, s.Added, s.Modified, s.SoftDeleted, s.HardDeleted)
+	return fmt.Sprintf("%d differences remain against snapshot %d (%d added, %d modified, %d soft-deleted, %d hard-deleted, %d restored though deleted in the snapshot)",
+		len(rep.Differences), rep.Snapshot, s.Added, s.Modified, s.SoftDeleted, s.HardDeleted, s.Restored)
 }

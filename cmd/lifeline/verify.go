@@ -77,7 +77,7 @@ snapshot's value and "after" the live one.`,
 					return err
 				}
 			} else {
-				printVerify(stdout, rep)
+				printVerify(stdout, rep, len(scope))
 			}
 			if !rep.Clean {
 				// The report said what differs; the exit status is the verdict.
@@ -105,8 +105,12 @@ var verifyTitles = []struct{ class, title, mark string }{
 	{snapshots.Restored, "live again, though deleted in the snapshot", "+"},
 }
 
-func printVerify(w io.Writer, rep *engine.VerifyReport) {
-	if rep.Clean {
+// printVerify prints the verdict and what differs; scoped is how many objects --scope
+// named (0: the whole tenant), which the verdict says it is about.
+func printVerify(w io.Writer, rep *engine.VerifyReport, scoped int) {
+	if rep.Clean && scoped > 0 {
+		fmt.Fprintf(w, "Live tenant matches snapshot %d for the %d objects in scope: every restorable property and link of theirs is back (the rest of the tenant was not compared).\n", rep.Snapshot, scoped)
+	} else if rep.Clean {
 		fmt.Fprintf(w, "Live tenant matches snapshot %d: every restorable property and link is back.\n", rep.Snapshot)
 	} else {
 		s := rep.Summary
