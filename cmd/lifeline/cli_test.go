@@ -319,6 +319,14 @@ func TestBadInputGetsOneSentenceAndExitCodes(t *testing.T) {
 		{[]string{"snapshots", "lsit"}, 2, `unknown command "lsit" for "lifeline snapshots": use list, show`},
 		{[]string{"sim", "start"}, 2, `unknown command "start" for "lifeline sim": use serve`},
 		{[]string{"apply", "plan.json", "--pace", "NaN"}, 2, "--pace NaN: give the fraction"},
+		{[]string{"snapshots", "export", "--db", "x.db", "1", "--to", dir, "--bogus"}, 2, "Run 'lifeline snapshots export --help' for usage."},
+	}
+	if os.Getenv("LIFELINE_GRAPH_URL") == "" {
+		cases = append(cases, struct {
+			args []string
+			code int
+			want string
+		}{[]string{"drill", "incident", "group-purge"}, 2, "drill incident needs a simulated tenant"})
 	}
 	for _, c := range cases {
 		_, errs, code := lifeline(t, c.args...)

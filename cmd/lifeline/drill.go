@@ -69,6 +69,10 @@ simulated tenant is refused before any write.`,
 			if _, ok := engine.LookupScenario(name); !ok {
 				return usagef(fmt.Sprintf("unknown incident %q: use one of %s", name, strings.Join(engine.ScenarioNames(), ", ")))
 			}
+			if graphURL == "" && os.Getenv("LIFELINE_GRAPH_URL") == "" {
+				// Microsoft Graph, the default elsewhere, is never a drill's tenant.
+				return usagef("drill incident needs a simulated tenant: pass --graph-url with the graph_url 'lifeline sim serve' printed (or set LIFELINE_GRAPH_URL)")
+			}
 			ctx := cmd.Context()
 			operator, err := connect(ctx, graphURL, stderr)
 			if err != nil {

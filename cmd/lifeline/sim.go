@@ -63,7 +63,7 @@ saving the directory to --state when given.`,
 			}
 			srv, err := s.Start(addr)
 			if err != nil {
-				return fmt.Errorf("cannot listen on %s: %w; pick another --addr", addr, err)
+				return fmt.Errorf("cannot serve the simulated tenant (%w); pick another --addr, such as 127.0.0.1:0 for a free port", err)
 			}
 			line, err := json.Marshal(srv.Info())
 			if err != nil {

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"encoding/json"
 	"math/rand"
 	"net/http"
@@ -105,7 +106,10 @@ func (s *Sim) serveControl(w http.ResponseWriter, r *http.Request, rest string) 
 			writeHTTPErrorWith(w, r, berr)
 			return
 		}
-		if json.Unmarshal(b, &cfg) != nil || !cfg.valid() {
+		// Unknown keys are refused: a misspelt "error_rate" would silently inject nothing.
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if dec.Decode(&cfg) != nil || !cfg.valid() {
 			writeHTTPErrorWith(w, r, badRequest("Faults are {\"seed\": n, \"error_rate\": 0..1, \"throttle_rate\": 0..1, \"drop_rate\": 0..1, \"latency_ms\": n, \"write_only\": bool}."))
 			return
 		}

@@ -145,8 +145,10 @@ func TestFaultInjectionIsDeterministic(t *testing.T) {
 	if !strings.Contains(a, "503:1") && !strings.Contains(a, "504:1") && !strings.Contains(a, "500:") {
 		t.Errorf("no server errors among %s", a)
 	}
-	// A dropped connection is an error on the client side.
+	// A misspelt setting is refused, not taken for no faults.
 	e := newEnv(t, Options{})
+	e.must(e.do("POST", "/_sim/faults", map[string]any{"seed": 1, "eror_rate": 0.5}), 400)
+	// A dropped connection is an error on the client side.
 	e.must(e.do("POST", "/_sim/faults", map[string]any{"seed": 1, "drop_rate": 1, "write_only": true}), 200)
 	e.must(e.do("GET", "/v1.0/users", nil), 200)
 	req, _ := newRequest("PATCH", e.base+"/v1.0/users/"+tAlice, `{"jobTitle":"x"}`, e.token)

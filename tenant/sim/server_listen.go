@@ -10,9 +10,11 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -46,12 +48,22 @@ type Server struct {
 	err  error
 }
 
+// listenError says in a few words why addr cannot be listened on: the operating system's
+// reason, without the chain of calls that carried it.
+func listenError(addr string, err error) error {
+	var sys *os.SyscallError
+	if errors.As(err, &sys) {
+		return fmt.Errorf("%s: %v", addr, sys.Err)
+	}
+	return fmt.Errorf("%s: %v", addr, err)
+}
+
 // Start listens on addr ("127.0.0.1:0" picks a free port) and serves the sim over
 // HTTP and HTTPS on that one port.
 func (s *Sim) Start(addr string) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, errorf("listening on %s: %v", addr, err)
+		return nil, listenError(addr, err)
 	}
 	cfg := &tls.Config{Certificates: []tls.Certificate{s.tls.cert}, NextProtos: []string{"http/1.1"}, MinVersion: tls.VersionTLS12}
 	ml := newMuxListener(ln, cfg)
