@@ -361,6 +361,27 @@ var DisplayNameEnds = []NameEnd{
 	{"resourceId", []Kind{KindServicePrincipal}},
 }
 
+// NameByEnds is DisplayName(k, obj) with the ids of DisplayNameEnds replaced by the
+// names nameOf gives the objects they connect (ids stay where it gives none): "role
+// Global Administrator for Alice at /" rather than three ids. A directory scope is "/"
+// and an id, or a path ending in one ("/administrativeUnits/{id}"). It changes obj.
+func NameByEnds(k Kind, obj map[string]any, nameOf func(kind Kind, id string) string) string {
+	for _, e := range DisplayNameEnds {
+		id, _ := obj[e.Property].(string)
+		bare := id[strings.LastIndex(id, "/")+1:]
+		if bare == "" {
+			continue
+		}
+		for _, kind := range e.Kinds {
+			if name := nameOf(kind, bare); name != "" {
+				obj[e.Property] = id[:len(id)-len(bare)] + name
+				break
+			}
+		}
+	}
+	return DisplayName(k, obj)
+}
+
 // DisplayName returns the name a person knows an object by: its displayName, or for
 // kinds without one a description built from what it connects. It reads only
 // DisplayNameProperties.

@@ -236,6 +236,9 @@ type Builder struct {
 	// not a dangling reference.
 	spOwner map[int32]string
 	orgID   string
+	// named are the role assignments and grants, with the properties DisplayName names
+	// them from: Build names them by the objects they connect (nameByEnds).
+	named map[int32]map[string]any
 	// the kind and name of the last link added, and its relation
 	lastKind     entra.Kind
 	lastName     string
@@ -322,6 +325,17 @@ func (b *Builder) AddDecoded(kind entra.Kind, id string, obj map[string]any, inB
 		if t := str("templateId"); t != "" {
 			b.templates[t] = i
 		}
+	case entra.KindRoleAssignment, entra.KindOAuth2PermissionGrant:
+		props := make(map[string]any, len(entra.DisplayNameProperties))
+		for _, k := range entra.DisplayNameProperties {
+			if v, ok := obj[k]; ok {
+				props[k] = v
+			}
+		}
+		if b.named == nil {
+			b.named = map[int32]map[string]any{}
+		}
+		b.named[i] = props
 	}
 	b.g.nodes = append(b.g.nodes, n)
 	b.g.index[nid] = i
@@ -401,8 +415,26 @@ func (b *Builder) Build() *Graph {
 		}
 		return a.Pointer+a.Value < b.Pointer+b.Value
 	})
+	b.nameByEnds()
 	b.g = nil
 	return g
+}
+
+// nameByEnds names role assignments and grants by the names of the objects they
+// connect, where the graph holds them: "role Global Administrator for Alice at /"
+// rather than three ids (entra.DisplayNameEnds, as the diff names them).
+func (b *Builder) nameByEnds() {
+	g := b.g
+	nameOf := func(kind entra.Kind, id string) string {
+		if j, ok := g.index[NodeID{Kind: kind, ID: id}]; ok {
+			return g.nodes[j].DisplayName
+		}
+		return ""
+	}
+	for i, props := range b.named {
+		g.nodes[i].DisplayName = entra.NameByEnds(g.nodes[i].Kind, props, nameOf)
+	}
+	b.named = nil
 }
 
 // resolve finds the nodes a reference value names, by the reference's id form.

@@ -147,6 +147,21 @@ func TestLookup(t *testing.T) {
 	}
 }
 
+// Role assignments and grants are named by what they connect, where the graph holds it.
+func TestAssignmentsAreNamedByTheirEnds(t *testing.T) {
+	t.Parallel()
+	g := fixture(t)
+	for id, want := range map[NodeID]string{
+		{Kind: entra.KindRoleAssignment, ID: "ra1"}:        "role Global Administrator for Admins at /",
+		{Kind: entra.KindRoleAssignment, ID: "ra2"}:        "role Global Administrator for Adele at /administrativeUnits/EMEA",
+		{Kind: entra.KindOAuth2PermissionGrant, ID: "gr1"}: "grant Payroll -> Microsoft Graph (User.Read)",
+	} {
+		if n, ok := g.Node(id); !ok || n.DisplayName != want {
+			t.Errorf("%s is named %q, want %q", id, n.DisplayName, want)
+		}
+	}
+}
+
 func TestOrderPutsTargetsFirst(t *testing.T) {
 	t.Parallel()
 	g := fixture(t)

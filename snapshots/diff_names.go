@@ -1,9 +1,9 @@
 package snapshots
 
 import (
+	"cmp"
 	"context"
 	"errors"
-	"strings"
 
 	"github.com/lifelinehq/lifeline/entra"
 )
@@ -34,24 +34,18 @@ func nameEnds(ctx context.Context, from, to State, res *DiffResult) error {
 		if named++; named > maxNamedEnds {
 			return nil // a mass incident: ids it is, rather than a query storm
 		}
-		for _, e := range entra.DisplayNameEnds {
-			id, _ := obj[e.Property].(string)
-			bare := strings.TrimPrefix(id, "/")
-			if bare == "" {
-				continue
+		var lookupErr error
+		c.DisplayName = entra.NameByEnds(c.Kind, obj, func(k entra.Kind, id string) string {
+			end, err := objectOn(ctx, sides, k, id)
+			if err != nil || end == nil {
+				lookupErr = cmp.Or(lookupErr, err)
+				return ""
 			}
-			for _, k := range e.Kinds {
-				end, err := objectOn(ctx, sides, k, bare)
-				if err != nil {
-					return err
-				}
-				if end != nil {
-					obj[e.Property] = strings.TrimSuffix(id, bare) + entra.DisplayName(k, end)
-					break
-				}
-			}
+			return entra.DisplayName(k, end)
+		})
+		if lookupErr != nil {
+			return lookupErr
 		}
-		c.DisplayName = entra.DisplayName(c.Kind, obj)
 	}
 	return nil
 }

@@ -143,30 +143,37 @@ func nameLinkingRows(rows map[entra.Kind][]objRow, linking []linkingRow) {
 	if len(linking) == 0 {
 		return
 	}
-	names := map[string]string{}
-	for _, l := range linking {
-		for _, e := range entra.DisplayNameEnds {
-			if id, _ := l.props[e.Property].(string); strings.Trim(id, "/") != "" {
-				names[strings.TrimPrefix(id, "/")] = ""
-			}
-		}
+	// The names of the objects the assignments connect, by kind and id, read before
+	// any assignment is renamed: a million-row snapshot has a few thousand of those.
+	type key struct {
+		kind entra.Kind
+		id   string
 	}
-	for _, rs := range rows {
-		for _, r := range rs {
-			if _, want := names[r.id]; want && r.name != "" {
-				names[r.id] = r.name
-			}
-		}
-	}
+	names := map[key]string{}
 	for _, l := range linking {
 		for _, e := range entra.DisplayNameEnds {
 			id, _ := l.props[e.Property].(string)
-			if n := names[strings.TrimPrefix(id, "/")]; n != "" {
-				l.props[e.Property] = strings.TrimSuffix(id, strings.TrimPrefix(id, "/")) + n
+			if bare := id[strings.LastIndex(id, "/")+1:]; bare != "" {
+				for _, k := range e.Kinds {
+					names[key{k, bare}] = ""
+				}
 			}
 		}
+	}
+	for kind, rs := range rows {
+		if nameByEnds[kind] {
+			continue
+		}
+		for _, r := range rs {
+			if _, want := names[key{kind, r.id}]; want {
+				names[key{kind, r.id}] = r.name
+			}
+		}
+	}
+	nameOf := func(kind entra.Kind, id string) string { return names[key{kind, id}] }
+	for _, l := range linking {
 		r := &rows[l.kind][l.at]
-		*r = newObjRow(r.kind, r.id, entra.DisplayName(l.kind, l.props), r.inBin)
+		*r = newObjRow(r.kind, r.id, entra.NameByEnds(l.kind, l.props, nameOf), r.inBin)
 	}
 }
 

@@ -392,13 +392,14 @@ func TestLinkingRowsAreNamedByWhatTheyConnect(t *testing.T) {
 		entra.KindUser:                  {newObjRow(entra.KindUser, "u1", "Alice", false)},
 		entra.KindRoleDefinition:        {newObjRow(entra.KindRoleDefinition, "rd1", "Global Administrator", false)},
 		entra.KindApplication:           {newObjRow(entra.KindApplication, "a1", "Payroll", false)},
+		entra.KindServicePrincipal:      {newObjRow(entra.KindServicePrincipal, "a1", "Payroll's id on another kind", false), newObjRow(entra.KindServicePrincipal, "s1", "Microsoft Graph", false)},
 		entra.KindRoleAssignment:        {newObjRow(entra.KindRoleAssignment, "ra1", "", false), newObjRow(entra.KindRoleAssignment, "ra2", "", false)},
 		entra.KindOAuth2PermissionGrant: {newObjRow(entra.KindOAuth2PermissionGrant, "g1", "", false)},
 	}
 	nameLinkingRows(rows, []linkingRow{
 		{kind: entra.KindRoleAssignment, at: 0, props: map[string]any{"principalId": "u1", "roleDefinitionId": "rd1", "directoryScopeId": "/a1"}},
 		{kind: entra.KindRoleAssignment, at: 1, props: map[string]any{"principalId": "gone", "roleDefinitionId": "rd1", "directoryScopeId": "/"}},
-		{kind: entra.KindOAuth2PermissionGrant, at: 0, props: map[string]any{"clientId": "sp9", "resourceId": "a1", "scope": "User.Read"}},
+		{kind: entra.KindOAuth2PermissionGrant, at: 0, props: map[string]any{"clientId": "sp9", "resourceId": "s1", "scope": "User.Read"}},
 	})
 	for _, c := range []struct {
 		row  objRow
@@ -406,7 +407,7 @@ func TestLinkingRowsAreNamedByWhatTheyConnect(t *testing.T) {
 	}{
 		{rows[entra.KindRoleAssignment][0], "role Global Administrator for Alice at /Payroll"},
 		{rows[entra.KindRoleAssignment][1], "role Global Administrator for gone at /"},
-		{rows[entra.KindOAuth2PermissionGrant][0], "grant sp9 -> Payroll (User.Read)"},
+		{rows[entra.KindOAuth2PermissionGrant][0], "grant sp9 -> Microsoft Graph (User.Read)"},
 	} {
 		if c.row.name != c.want {
 			t.Errorf("%s %s is named %q, want %q", c.row.kind, c.row.id, c.row.name, c.want)
