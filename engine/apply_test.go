@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -620,6 +621,38 @@ func TestRestoreDeletesTheOriginalAssignmentItsPrincipalBringsBack(t *testing.T)
 	}
 	if rep, err := VerifyLive(ctx, r.op, r.target, VerifyOptions{}); err != nil || !rep.Clean {
 		t.Fatalf("after the restore: %+v, %v", rep.Differences, err)
+	}
+}
+
+// An attacker adds an enabled policy that blocks every user: the snapshot does not
+// have it, so the restore must take it out before the lockout check, not leave it in
+// place to block the administrators and fail the check.
+func TestRestoreRemovesAnAddedBlockingPolicy(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newRecovery(t, 40, 17)
+	resp, err := r.at.Do(ctx, graphapi.Request{Method: "POST", Path: "/identity/conditionalAccess/policies", Body: json.RawMessage(`{"displayName":"Block everyone","state":"enabled",
+		"conditions":{"users":{"includeUsers":["All"]},"applications":{"includeApplications":["All"]},"clientAppTypes":["all"]},
+		"grantControls":{"operator":"OR","builtInControls":["block"]}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var added struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(resp.Body, &added); err != nil || added.ID == "" {
+		t.Fatalf("the policy was not created: %s %v", resp.Body, err)
+	}
+	plan := r.plan(t)
+	rep, err := Apply(ctx, plan, r.options(nil))
+	if err != nil || rep.Failed != 0 || rep.Pending != 0 || len(rep.Lockouts) != 0 {
+		t.Fatalf("restore: %+v, %v", rep, err)
+	}
+	if _, ok := r.get(t, "/identity/conditionalAccess/policies/"+added.ID, false); ok {
+		t.Error("the added blocking policy is still live")
+	}
+	if v, err := VerifyLive(ctx, r.op, r.target, VerifyOptions{}); err != nil || !v.Clean {
+		t.Fatalf("after the restore: %v %s", err, VerifySentence(v))
 	}
 }
 

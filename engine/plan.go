@@ -176,6 +176,10 @@ var assignmentKinds = map[entra.Kind]bool{
 
 var removableKinds = map[entra.Kind]bool{
 	entra.KindUser: true, entra.KindRoleAssignment: true, entra.KindAppRoleAssignment: true, entra.KindOAuth2PermissionGrant: true,
+	// An added policy may be the lockout itself (block everyone); deleted, it waits
+	// in the Conditional Access bin, restorable, and the lockout check after the
+	// restore no longer counts it.
+	entra.KindConditionalAccessPolicy: true,
 }
 
 var kindRank = func() map[entra.Kind]int {
