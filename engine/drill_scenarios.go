@@ -27,6 +27,7 @@ func runAppDeletion(ctx context.Context, in *injector) error {
 var drillCATampering = drillCAOptions{
 	deletePolicies: drillShare{0.25, 2}, deleteLocations: drillShare{1.0 / 3, 1}, purge: true,
 	breakGlass: drillShare{1, 0}, reportOnly: drillShare{1.0 / 3, 1}, disable: drillShare{1.0 / 6, 1}, weaken: drillShare{0.5, 1},
+	lockout: true,
 }
 
 func runCATampering(ctx context.Context, in *injector) error {

@@ -556,6 +556,8 @@ type drillCAOptions struct {
 	// ones, reportOnly are switched to report-only and then disable disabled; weaken of
 	// those requiring MFA get weaker grant controls.
 	breakGlass, reportOnly, disable, weaken drillShare
+	// lockout pushes, last, a new enabled policy that blocks every user (pushLockout).
+	lockout bool
 }
 
 // tamperCA changes, deletes and purges Conditional Access policies and named locations,
@@ -745,6 +747,33 @@ func (in *injector) tamperCA(ctx context.Context, label string, o drillCAOptions
 			return err
 		}
 	}
+	if o.lockout {
+		return in.pushLockout(ctx)
+	}
+	return nil
+}
+
+// pushLockout creates an enabled policy that blocks every user from every app, named to
+// pass for housekeeping: the lockout itself, which no snapshot before it holds.
+func (in *injector) pushLockout(ctx context.Context) error {
+	resp, err := in.at.Do(ctx, graphapi.Request{Method: http.MethodPost, Path: "/identity/conditionalAccess/policies", Body: drillBody(map[string]any{
+		"displayName": "Block legacy authentication (all apps)", "state": "enabled",
+		"conditions": map[string]any{"users": map[string]any{"includeUsers": []string{"All"}},
+			"applications": map[string]any{"includeApplications": []string{"All"}}, "clientAppTypes": []string{"all"}},
+		"grantControls": map[string]any{"operator": "OR", "builtInControls": []string{"block"}},
+	})})
+	if err != nil {
+		return drillSeqFailure("pushing the blocking policy", 0, 1, err)
+	}
+	var p struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(resp.Body, &p) != nil || p.ID == "" {
+		return fmt.Errorf("while pushing the blocking policy: POST /identity/conditionalAccess/policies answered without the new policy's id")
+	}
+	in.created[p.ID] = true
+	in.rep.add("create", string(entra.KindConditionalAccessPolicy), []string{p.ID},
+		"Pushed an enabled policy, \"Block legacy authentication (all apps)\", that in fact blocks every user from every app, administrators and break-glass accounts included: the lockout.")
 	return nil
 }
 
