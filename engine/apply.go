@@ -224,6 +224,11 @@ func Apply(ctx context.Context, plan *Plan, opts ApplyOptions) (*ApplyReport, er
 			a.pwFile.Close()
 		}
 	}()
+	if a.report.Resumed {
+		if err := a.checkUnsentCreates(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if opts.Control != nil {
 		opts.Control.attach(opts.Client.SetPace)
 	}
@@ -373,6 +378,51 @@ func (a *applier) checkResume(ctx context.Context, run snapshots.Run, records ma
 		}
 	}
 	return nil
+}
+
+// checkUnsentCreates refuses a resume when an object a create still to send already
+// exists by its natural key: something made it after the run stopped (a restore
+// journaled in another snapshot file, a person), and sending the create would make it
+// twice (a group has no unique key; Graph would take the second). A create that was
+// in flight is reconciled instead (reconcile).
+func (a *applier) checkUnsentCreates(ctx context.Context) error {
+	var unsent []*stepRun
+	for _, sr := range a.steps {
+		// An assignment's natural key is all of it: one that exists (back with its
+		// principal) is the one the create wants, and apply adopts it.
+		if assignmentKinds[entra.Kind(sr.step.Kind)] {
+			continue
+		}
+		if sr.step.Action == ActionRecreate && sr.state == "" && !sr.uncertain && sr.attempt == 0 && sr.res.Next == 0 {
+			unsent = append(unsent, sr)
+		}
+	}
+	if len(unsent) == 0 {
+		return nil
+	}
+	a.emit(Event{Type: EventRun, Message: fmt.Sprintf("checking that none of the %d objects still to recreate was made since the run stopped", len(unsent))})
+	var made []string
+	for _, sr := range unsent {
+		matches, looked, err := a.naturalKeyMatches(ctx, sr)
+		if err != nil && looked {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("checking whether %s %q was made since the run stopped: %w; run apply again", sr.step.Kind, sr.step.DisplayName, err)
+		}
+		if len(matches) > 0 {
+			made = append(made, fmt.Sprintf("%s %q (live as %s)", sr.step.Kind, sr.step.DisplayName, matches[0].ID))
+		}
+	}
+	if len(made) == 0 {
+		return nil
+	}
+	more := ""
+	if len(made) > 3 {
+		made, more = made[:3], fmt.Sprintf(" and %d more", len(made)-3)
+	}
+	return fmt.Errorf("%w: %s%s already exist in the tenant, made since plan %s stopped (by another restore or a person), so resuming would create them twice; build a new plan with 'lifeline plan' and apply that",
+		ErrStale, strings.Join(made, ", "), more, short(a.hash))
 }
 
 func short(h string) string {

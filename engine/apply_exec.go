@@ -165,20 +165,23 @@ func naturalKeys(kind entra.Kind) []string {
 	return spec.NaturalKeys
 }
 
-// reconcile looks for the object a create may have made before the run stopped: one match
-// by natural key that no other step owns is adopted into the ledger; none means the create
-// never happened; several cannot be told apart and fail the step for a person to decide.
-func (a *applier) reconcile(ctx context.Context, sr *stepRun) error {
+// naturalKeyMatch is a live object a create's natural key finds.
+type naturalKeyMatch struct{ ID, AppID string }
+
+// naturalKeyMatches looks up the live objects with the natural key of the create sr
+// would send (userPrincipalName, mailNickname, display name, appId...), leaving out
+// those the ledger says other steps made: the copy an earlier restore made of this
+// step's own object is this step's. looked is false when the create has no natural key
+// to look for (or its request cannot be resolved yet); err is the lookup's.
+func (a *applier) naturalKeyMatches(ctx context.Context, sr *stepRun) (matches []naturalKeyMatch, looked bool, err error) {
 	req, err := a.substitute(sr)
 	if err != nil {
-		sr.state, sr.res.Error = snapshots.StepFailed, err.Error()
-		return nil
+		return nil, false, err
 	}
 	kind := entra.Kind(sr.step.Kind)
 	var body map[string]any
 	if req.Body == nil || json.Unmarshal(req.Body, &body) != nil {
-		sr.uncertain = false
-		return nil
+		return nil, false, nil
 	}
 	var clauses []string
 	for _, k := range naturalKeys(kind) {
@@ -189,39 +192,50 @@ func (a *applier) reconcile(ctx context.Context, sr *stepRun) error {
 		clauses = append(clauses, fmt.Sprintf("%s eq '%s'", k, strings.ReplaceAll(v, "'", "''")))
 	}
 	if len(clauses) == 0 {
-		sr.uncertain = false
-		return nil
+		return nil, false, nil
 	}
 	sel := []string{"id"}
 	if kind == entra.KindApplication || kind == entra.KindServicePrincipal {
 		sel = append(sel, "appId")
 	}
-	// Objects other steps made are theirs; the copy an earlier restore made of this
-	// step's own object is this step's to adopt (it came back with its principal).
 	owned := map[string]bool{}
 	for old, n := range a.ledger.IDs {
 		if old != sr.step.ObjectID {
 			owned[n] = true
 		}
 	}
-	type found struct{ ID, AppID string }
-	var matches []found
 	_, err = a.opts.Client.List(ctx, req.Path, graphapi.ListOptions{Filter: strings.Join(clauses, " and "), Select: sel, Beta: req.Beta}, func(p graphapi.Page) error {
 		for _, it := range p.Items {
-			var f found
+			var f naturalKeyMatch
 			if json.Unmarshal(it, &f) == nil && f.ID != "" && !owned[f.ID] {
 				matches = append(matches, f)
 			}
 		}
 		return nil
 	})
-	if err != nil {
+	return matches, true, err
+}
+
+// reconcile looks for the object a create may have made before the run stopped: one match
+// by natural key that no other step owns is adopted into the ledger; none means the create
+// never happened; several cannot be told apart and fail the step for a person to decide.
+func (a *applier) reconcile(ctx context.Context, sr *stepRun) error {
+	matches, looked, err := a.naturalKeyMatches(ctx, sr)
+	switch {
+	case err != nil && !looked:
+		sr.state, sr.res.Error = snapshots.StepFailed, err.Error()
+		return nil
+	case err != nil:
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		sr.state, sr.res.Error = snapshots.StepFailed, fmt.Sprintf("%s: the run stopped while it was being created and lifeline could not look it up (%v); check the tenant for it, then run apply again", describe(sr.step), err)
 		return nil
+	case !looked:
+		sr.uncertain = false
+		return nil
 	}
+	kind := entra.Kind(sr.step.Kind)
 	switch len(matches) {
 	case 0:
 		sr.uncertain = false

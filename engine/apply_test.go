@@ -577,6 +577,53 @@ func TestRestoreReplacesAnEarlierCopyNamingAnObjectRecreatedAgain(t *testing.T) 
 	}
 }
 
+// TestResumeRefusedWhenAnObjectToRecreateWasMadeSince: a plan stops part way; someone
+// recreates one of the purged groups it still has to recreate (another restore,
+// journaled in another file, or a person); resuming would make a second group of the
+// same name, so it is refused before anything is sent.
+func TestResumeRefusedWhenAnObjectToRecreateWasMadeSince(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newRecovery(t, 40, 21)
+	r.inject(t, "mass-user-deletion", 21)
+	r.inject(t, "group-purge", 21)
+	plan := r.plan(t)
+	var group *Step
+	for _, st := range plan.Stages {
+		for i, s := range st.Steps {
+			if s.Action == ActionRecreate && s.Kind == "group" && group == nil {
+				group = &st.Steps[i]
+			}
+		}
+	}
+	if group == nil {
+		t.Fatal("the plan recreates no group")
+	}
+	// Stopped after the first round of restores from the bin: no create went out.
+	stop := r.options(nil)
+	stop.failpoint = crashAt("after-journal", 1)
+	if _, err := Apply(ctx, plan, stop); !errors.Is(err, errCrash) {
+		t.Fatalf("first apply: %v", err)
+	}
+	var body map[string]any
+	if err := json.Unmarshal(group.Requests[0].Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	made, err := json.Marshal(map[string]any{"displayName": body["displayName"], "mailNickname": body["mailNickname"],
+		"mailEnabled": body["mailEnabled"], "securityEnabled": body["securityEnabled"], "groupTypes": body["groupTypes"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.op.Do(ctx, graphapi.Request{Method: "POST", Path: "/groups", Body: made}); err != nil {
+		t.Fatal(err)
+	}
+	before := r.op.Stats().Writes
+	_, err = Apply(ctx, plan, r.options(nil))
+	if !errors.Is(err, ErrStale) || !strings.Contains(err.Error(), "already exist in the tenant") || r.op.Stats().Writes != before {
+		t.Fatalf("resuming after the group was made: %v, writes %d -> %d", err, before, r.op.Stats().Writes)
+	}
+}
+
 // A user's role assignment scoped to an application: the user soft-deleted (Graph hides
 // the assignment with them), the application purged. The plan restores the user, which
 // brings the assignment back still scoped to the purged application, and recreates it
