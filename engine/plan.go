@@ -504,7 +504,7 @@ func BuildPlan(ctx context.Context, target snapshots.State, live snapshots.State
 	}
 	what := "re-read the tenant and diff against snapshot " + fmt.Sprint(target.Snapshot.ID)
 	if len(opts.Scope) > 0 {
-		what += fmt.Sprintf(", for the %d objects in the plan's scope", len(opts.Scope))
+		what += ", for the objects in the plan's scope"
 	}
 	verify := Step{ID: StepID(StageVerify, ActionVerify, "", ""), Kind: "", ObjectID: "", DisplayName: what,
 		Action: ActionVerify, DependsOn: nonNil(all), Requests: []Request{}}

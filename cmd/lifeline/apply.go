@@ -211,7 +211,7 @@ func (o *applyOutput) event(e engine.Event) {
 	case engine.EventRun:
 		o.line(e.Message)
 	case engine.EventStage:
-		o.line(fmt.Sprintf("Stage %s: %d steps", e.Stage, stageTotal(e.Progress, e.Stage)))
+		o.line(fmt.Sprintf("Stage %s: %s", e.Stage, steps(stageTotal(e.Progress, e.Stage))))
 	case engine.EventStep:
 		if e.Step.State == snapshots.StepFailed {
 			o.line("  FAILED " + e.Step.Error)
@@ -282,8 +282,12 @@ func progressLine(p *engine.Progress) string {
 	if p == nil {
 		return ""
 	}
-	line := fmt.Sprintf("%d/%d steps, %d failed; %.1f writes/s of a %.1f/s budget (pace %.0f%%)",
-		p.Done, p.Total, p.Failed, p.WritesPerSecond, p.BudgetWritesPerSecond, p.Pace*100)
+	budget := fmt.Sprintf("of a %.1f/s budget", p.BudgetWritesPerSecond)
+	if p.BudgetWritesPerSecond <= 0 || p.BudgetWritesPerSecond >= 1e6 {
+		budget = "(no write budget: a simulated tenant with throttling off)"
+	}
+	line := fmt.Sprintf("%d/%d steps, %d failed; %.1f writes/s %s (pace %.0f%%)",
+		p.Done, p.Total, p.Failed, p.WritesPerSecond, budget, p.Pace*100)
 	if p.ETASeconds > 0 {
 		line += fmt.Sprintf(", ETA %s", (time.Duration(p.ETASeconds) * time.Second).String())
 	}
@@ -299,8 +303,8 @@ func printApplyReport(w io.Writer, plan *engine.Plan, rep *engine.ApplyReport) {
 	if rep.Resumed {
 		verb = "Resumed and applied"
 	}
-	fmt.Fprintf(w, "%s plan %s to tenant %s: %d steps done, %d failed, %d skipped, %d pending\n",
-		verb, rep.PlanHash[:12], plan.TenantID, rep.Done, rep.Failed, rep.Skipped, rep.Pending)
+	fmt.Fprintf(w, "%s plan %s to tenant %s: %s done, %d failed, %d skipped, %d pending\n",
+		verb, rep.PlanHash[:12], plan.TenantID, steps(rep.Done), rep.Failed, rep.Skipped, rep.Pending)
 	budget := "no write budget (a simulated tenant with throttling off)"
 	if p.BudgetWritesPerSecond > 0 && p.BudgetWritesPerSecond < 1e6 {
 		budget = fmt.Sprintf("%.0f%% of the tenant's write budget", p.WritesPerSecond/p.BudgetWritesPerSecond*100)

@@ -105,11 +105,19 @@ var verifyTitles = []struct{ class, title, mark string }{
 	{snapshots.Restored, "live again, though deleted in the snapshot", "+"},
 }
 
+// objectsCount says "1 object" or "N objects".
+func objectsCount(n int) string {
+	if n == 1 {
+		return "1 object"
+	}
+	return fmt.Sprintf("%d objects", n)
+}
+
 // printVerify prints the verdict and what differs; scoped is how many objects --scope
 // named (0: the whole tenant), which the verdict says it is about.
 func printVerify(w io.Writer, rep *engine.VerifyReport, scoped int) {
 	if rep.Clean && scoped > 0 {
-		fmt.Fprintf(w, "Live tenant matches snapshot %d for the %d objects in scope: every restorable property and link of theirs is back (the rest of the tenant was not compared).\n", rep.Snapshot, scoped)
+		fmt.Fprintf(w, "Live tenant matches snapshot %d for %s in scope: every restorable property and link of theirs is back (the rest of the tenant was not compared).\n", rep.Snapshot, objectsCount(scoped))
 	} else if rep.Clean {
 		fmt.Fprintf(w, "Live tenant matches snapshot %d: every restorable property and link is back.\n", rep.Snapshot)
 	} else {
