@@ -97,12 +97,17 @@ func VerifyLive(ctx context.Context, client *graphapi.Client, target snapshots.S
 	return Verify(ctx, target, live, ledger, opts)
 }
 
-// VerifySentence says in one line how a verify came out.
+// VerifySentence says in one line how a verify came out, and of what: the whole tenant,
+// or the objects a scoped verify compared.
 func VerifySentence(rep *VerifyReport) string {
+	of := ""
+	if n := len(rep.Scope); n > 0 {
+		of = fmt.Sprintf(" for the %d scoped object(s), the rest of the tenant not compared", n)
+	}
 	if rep.Clean {
-		return fmt.Sprintf("the tenant matches snapshot %d: every restorable property and link is back (%d things cannot be restored by Graph)", rep.Snapshot, len(rep.Unrestorable))
+		return fmt.Sprintf("the tenant matches snapshot %d%s: every restorable property and link is back (%d things cannot be restored by Graph)", rep.Snapshot, of, len(rep.Unrestorable))
 	}
 	s := rep.Summary
-	return fmt.Sprintf("%d differences remain against snapshot %d (%d added, %d modified, %d soft-deleted, %d hard-deleted, %d restored though deleted in the snapshot)",
-		len(rep.Differences), rep.Snapshot, s.Added, s.Modified, s.SoftDeleted, s.HardDeleted, s.Restored)
+	return fmt.Sprintf("%d differences remain against snapshot %d%s (%d added, %d modified, %d soft-deleted, %d hard-deleted, %d restored though deleted in the snapshot)",
+		len(rep.Differences), rep.Snapshot, of, s.Added, s.Modified, s.SoftDeleted, s.HardDeleted, s.Restored)
 }

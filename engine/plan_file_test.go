@@ -92,6 +92,7 @@ func TestReadPlanRefusesWhatIsNotAPlan(t *testing.T) {
 		{strings.Replace(plan, `"Sales"`, `"HACKED"`, 1), "was changed after it was written"},
 		{strings.Replace(plan, `"PATCH"`, `"DELETE"`, 1), "was changed after it was written"},
 		{unsealed, "has no seal"},
+		{strings.ReplaceAll(plan, "\n", "\r\n"), "changed to CRLF"},
 		{`[1, 2]`, "the file holds a JSON array"},
 		{`{"format": "lifeline-plan/1", "stages": "none"}`, `its "stages" is a JSON string`},
 		{`{"format": "lifeline-plan/1", "snapshot": "one"}`, `its "snapshot" is a JSON string`},

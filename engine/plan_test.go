@@ -816,9 +816,6 @@ func TestPlanLargeIncidentIsDeterministic(t *testing.T) {
 	}
 }
 
-// A snapshot object edited in the file after it was stored no longer matches its hash:
-// a plan that would send it refuses to be built, naming it, rather than restore what
-// someone wrote into the file.
 // TestPlanRefusesAlteredSnapshotLinks swaps two groups' member sets inside the file, as
 // someone adding themselves to an administrators' group in a backup would: the object
 // hashes still match, but the root hash does not, and relink would otherwise put the
@@ -888,6 +885,9 @@ func TestPlanRefusesAlteredSnapshotLinks(t *testing.T) {
 	}
 }
 
+// A snapshot object edited in the file after it was stored no longer matches its hash:
+// a plan that would send it refuses to be built, naming it, rather than restore what
+// someone wrote into the file.
 func TestPlanRefusesDamagedSnapshotContent(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

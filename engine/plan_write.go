@@ -68,6 +68,9 @@ func checkSeal(data []byte) error {
 	data = bytes.TrimRight(data, "\n")
 	at := bytes.LastIndex(data, []byte(sealPrefix))
 	tail := data[max(at, 0):]
+	if bytes.Contains(data, []byte("\r\n")) {
+		return fmt.Errorf("the plan file's line ends were changed to CRLF (by git's autocrlf or an editor) after it was written, so its seal cannot be checked and nothing was applied; copy the file as it was written, or build it again with 'lifeline plan'")
+	}
 	if at < 0 || len(tail) != len(sealPrefix)+64+len("\"\n}") || !bytes.HasSuffix(tail, []byte("\"\n}")) {
 		return fmt.Errorf("the plan file has no seal where 'lifeline plan' puts one (it was re-formatted, or not written by lifeline), so nothing was applied; write it again with 'lifeline plan'")
 	}

@@ -46,6 +46,9 @@ type VerifyReport struct {
 	Differences []snapshots.Change `json:"differences"`
 	// Unrestorable are what no restore can bring back; they are not differences.
 	Unrestorable []Unrestorable `json:"unrestorable"`
+	// Scope are the objects compared when the verify was scoped (absent: the whole
+	// tenant): a clean scoped verify says nothing of the rest.
+	Scope []graphx.NodeID `json:"scope,omitempty"`
 }
 
 // recreated is one object of the target that a restore recreated under a new id.
@@ -98,7 +101,7 @@ func Verify(ctx context.Context, target, live snapshots.State, ledger graphx.Led
 	if err != nil {
 		return nil, err
 	}
-	rep := &VerifyReport{Snapshot: target.Snapshot.ID, Differences: []snapshots.Change{}, Unrestorable: []Unrestorable{}}
+	rep := &VerifyReport{Snapshot: target.Snapshot.ID, Differences: []snapshots.Change{}, Unrestorable: []Unrestorable{}, Scope: opts.Scope}
 	seen := map[Unrestorable]bool{}
 	lost := func(u Unrestorable) {
 		if r, ok := rec[u.ID]; ok && string(r.kind) == u.Kind {

@@ -1118,6 +1118,13 @@ func parseDelta(kind entra.Kind, raw []byte, linkName string, keep bool) (deltaR
 	return rec, nil
 }
 
+// inBin reports whether a stored version is one the bin listed: its deletedDateTime is
+// set.
+func inBin(obj map[string]json.RawMessage) bool {
+	v, ok := obj["deletedDateTime"]
+	return ok && len(v) > 0 && string(v) != "null"
+}
+
 // applyDelta runs in the writer goroutine.
 func applyDelta(ctx context.Context, w *Writer, kind entra.Kind, linkName string, rec deltaRecord) error {
 	if rec.removed {
@@ -1148,10 +1155,11 @@ func applyDelta(ctx context.Context, w *Writer, kind entra.Kind, linkName string
 			if err := json.Unmarshal(rec.object, &delta); err != nil {
 				return err
 			}
+			restored := inBin(base)
 			for k, v := range delta {
 				base[k] = v
 			}
-			if _, typed := delta["@odata.type"]; !typed {
+			if _, typed := delta["@odata.type"]; !typed && restored {
 				// A user or a group read live carries no @odata.type; a version carried
 				// forward from the bin does (the bin lists every kind in one collection).
 				// This one was restored since: as it reads now, it has none.

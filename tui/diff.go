@@ -132,8 +132,12 @@ func (d *diffScreen) filterKey(msg tea.KeyPressMsg) {
 // what they depend on), so that what is planned is what the screen shows.
 func (d *diffScreen) plan() tea.Cmd {
 	snap := d.env.snaps[d.from].ID
-	if d.filter == "" {
+	if parseQuery(d.filter).empty() {
+		// No filter, or one that keeps everything (a lone "!").
 		return func() tea.Msg { return jumpMsg{name: "plan", then: buildPlanMsg{snap: snap}} }
+	}
+	if d.res == nil {
+		return func() tea.Msg { return statusMsg("the diff is still being read: p plans once it is shown") }
 	}
 	var scope []graphx.NodeID
 	for _, l := range d.lines {

@@ -77,7 +77,7 @@ snapshot's value and "after" the live one.`,
 					return err
 				}
 			} else {
-				printVerify(stdout, rep, len(scope))
+				printVerify(stdout, rep)
 			}
 			if !rep.Clean {
 				// The report said what differs; the exit status is the verdict.
@@ -113,10 +113,10 @@ func objectsCount(n int) string {
 	return fmt.Sprintf("%d objects", n)
 }
 
-// printVerify prints the verdict and what differs; scoped is how many objects --scope
-// named (0: the whole tenant), which the verdict says it is about.
-func printVerify(w io.Writer, rep *engine.VerifyReport, scoped int) {
-	if rep.Clean && scoped > 0 {
+// printVerify prints the verdict (saying when it is about the scoped objects only) and
+// what differs.
+func printVerify(w io.Writer, rep *engine.VerifyReport) {
+	if scoped := len(rep.Scope); rep.Clean && scoped > 0 {
 		fmt.Fprintf(w, "Live tenant matches snapshot %d for %s in scope: every restorable property and link of theirs is back (the rest of the tenant was not compared).\n", rep.Snapshot, objectsCount(scoped))
 	} else if rep.Clean {
 		fmt.Fprintf(w, "Live tenant matches snapshot %d: every restorable property and link is back.\n", rep.Snapshot)
