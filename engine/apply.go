@@ -372,9 +372,11 @@ func (a *applier) checkResume(ctx context.Context, run snapshots.Run, records ma
 		return err
 	}
 	for _, other := range runs {
-		if other.PlanHash != a.hash && other.UpdatedAt.After(run.UpdatedAt) {
-			return fmt.Errorf("%w: plan %s stopped on %s with %d of its %d steps to do, and plan %s was applied to the tenant since (last on %s), so resuming could recreate what that one restored; build a new plan with 'lifeline plan' and apply that",
-				ErrStale, short(a.hash), run.UpdatedAt.UTC().Format(time.DateTime+" MST"), total-done, total, short(other.PlanHash), other.UpdatedAt.UTC().Format(time.DateTime+" MST"))
+		// The file's own order of sending rounds, not the clocks of the machines
+		// that ran them.
+		if other.PlanHash != a.hash && other.LastWrite > run.LastWrite {
+			return fmt.Errorf("%w: plan %s stopped with %d of its %d steps to do, and plan %s wrote to the tenant since, so resuming could recreate what that one restored; build a new plan with 'lifeline plan' and apply that",
+				ErrStale, short(a.hash), total-done, total, short(other.PlanHash))
 		}
 	}
 	return nil

@@ -139,7 +139,7 @@ func TestResumeRefusedAfterAnotherPlan(t *testing.T) {
 	}
 	before := r.op.Stats().Writes
 	_, err := Apply(context.Background(), first, r.options(nil))
-	if !errors.Is(err, ErrStale) || !strings.Contains(err.Error(), "was applied to the tenant since") || r.op.Stats().Writes != before {
+	if !errors.Is(err, ErrStale) || !strings.Contains(err.Error(), "wrote to the tenant since") || r.op.Stats().Writes != before {
 		t.Fatalf("resuming the first plan after the second: %v, writes %d -> %d", err, before, r.op.Stats().Writes)
 	}
 	r.assertNoDuplicates(t)

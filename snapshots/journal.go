@@ -29,6 +29,9 @@ type Run struct {
 	StartedAt  time.Time
 	UpdatedAt  time.Time
 	FinishedAt time.Time // zero while steps remain
+	// LastWrite orders runs by when they last sent requests to the tenant: the
+	// file's count of sending rounds at the run's last one (0: it never sent).
+	LastWrite int64
 }
 
 // StepRecord is one step's journaled state and result.
@@ -66,8 +69,8 @@ func parseTime(s string) time.Time {
 func (s *Store) Run(ctx context.Context, planHash string) (Run, bool, error) {
 	var r Run
 	var started, updated, finished string
-	err := s.r.QueryRowContext(ctx, `SELECT plan_hash, tenant_id, snapshot, plan_path, operator, started_at, updated_at, finished_at
-		FROM apply_runs WHERE plan_hash = ?`, planHash).Scan(&r.PlanHash, &r.TenantID, &r.Snapshot, &r.PlanPath, &r.Operator, &started, &updated, &finished)
+	err := s.r.QueryRowContext(ctx, `SELECT plan_hash, tenant_id, snapshot, plan_path, operator, started_at, updated_at, finished_at, last_write
+		FROM apply_runs WHERE plan_hash = ?`, planHash).Scan(&r.PlanHash, &r.TenantID, &r.Snapshot, &r.PlanPath, &r.Operator, &started, &updated, &finished, &r.LastWrite)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Run{}, false, nil
 	}
@@ -165,10 +168,10 @@ func (s *Store) Journal(ctx context.Context, planHash, tenantID string, steps []
 			return fmt.Errorf("writing the apply journal to %s: %w", s.path, err)
 		}
 	}
-	if latest := latestUpdate(steps); !latest.IsZero() {
-		// The run's updated time is its last write to the tenant: a resume compares it
-		// with other runs' (Runs).
-		if _, err := tx.ExecContext(ctx, `UPDATE apply_runs SET updated_at = ? WHERE plan_hash = ?`, latest.UTC().Format(timeLayout), planHash); err != nil {
+	if sending(steps) {
+		// Steps journaled as sent go out next: this run is now the last to write to
+		// the tenant, in the file's own order (Run.LastWrite), whatever the clocks say.
+		if _, err := tx.ExecContext(ctx, `UPDATE apply_runs SET last_write = (SELECT MAX(last_write) FROM apply_runs) + 1 WHERE plan_hash = ?`, planHash); err != nil {
 			return fmt.Errorf("writing the apply journal to %s: %w", s.path, err)
 		}
 	}
@@ -187,20 +190,20 @@ func (s *Store) Journal(ctx context.Context, planHash, tenantID string, steps []
 	return nil
 }
 
-func latestUpdate(steps []StepRecord) time.Time {
-	var latest time.Time
+// sending reports whether a journal write marks steps as sent: their requests go out
+// once it is committed.
+func sending(steps []StepRecord) bool {
 	for _, r := range steps {
-		if r.UpdatedAt.After(latest) {
-			latest = r.UpdatedAt
+		if r.State == StepSent {
+			return true
 		}
 	}
-	return latest
+	return false
 }
 
-// Runs returns every apply run recorded for a tenant. A run's UpdatedAt is when it last
-// started, resumed or journaled a step.
+// Runs returns every apply run recorded for a tenant.
 func (s *Store) Runs(ctx context.Context, tenantID string) ([]Run, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT plan_hash, tenant_id, snapshot, plan_path, operator, started_at, updated_at, finished_at
+	rows, err := s.r.QueryContext(ctx, `SELECT plan_hash, tenant_id, snapshot, plan_path, operator, started_at, updated_at, finished_at, last_write
 		FROM apply_runs WHERE tenant_id = ?`, tenantID)
 	if err != nil {
 		return nil, fmt.Errorf("reading the apply journal of %s: %w", s.path, err)
@@ -210,7 +213,7 @@ func (s *Store) Runs(ctx context.Context, tenantID string) ([]Run, error) {
 	for rows.Next() {
 		var r Run
 		var started, updated, finished string
-		if err := rows.Scan(&r.PlanHash, &r.TenantID, &r.Snapshot, &r.PlanPath, &r.Operator, &started, &updated, &finished); err != nil {
+		if err := rows.Scan(&r.PlanHash, &r.TenantID, &r.Snapshot, &r.PlanPath, &r.Operator, &started, &updated, &finished, &r.LastWrite); err != nil {
 			return nil, fmt.Errorf("reading the apply journal of %s: %w", s.path, err)
 		}
 		r.StartedAt, r.UpdatedAt = parseTime(started), parseTime(updated)
