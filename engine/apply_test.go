@@ -502,6 +502,26 @@ func TestApplyRefusesAPasswordFileOthersCanRead(t *testing.T) {
 	}
 }
 
+// scopedAssignment is a user's role assignment scoped to an application.
+type scopedAssignment struct{ id, app, principal, role string }
+
+// userAssignmentScopedToApp finds the first user's role assignment scoped to an
+// application in r's tenant.
+func (r *recovery) userAssignmentScopedToApp(t *testing.T) scopedAssignment {
+	t.Helper()
+	apps := r.ids(t, "/applications", false)
+	users := r.ids(t, "/users", false)
+	for _, a := range r.list(t, "/roleManagement/directory/roleAssignments", false) {
+		scope, _ := a["directoryScopeId"].(string)
+		if p, _ := a["principalId"].(string); apps[strings.TrimPrefix(scope, "/")] && users[p] {
+			role, _ := a["roleDefinitionId"].(string)
+			return scopedAssignment{id: a["id"].(string), app: strings.TrimPrefix(scope, "/"), principal: p, role: role}
+		}
+	}
+	t.Fatal("the tenant has no user's role assignment scoped to an application")
+	return scopedAssignment{}
+}
+
 // A role assignment scoped to an application that is purged is replaced by one scoped
 // to the application's copy (Graph cannot update an assignment). That copy is hidden
 // while its principal waits in the bin; when the application's copy is purged in turn,
@@ -511,19 +531,8 @@ func TestRestoreReplacesAnEarlierCopyNamingAnObjectRecreatedAgain(t *testing.T) 
 	t.Parallel()
 	ctx := context.Background()
 	r := newRecovery(t, 300, 5)
-	apps := r.ids(t, "/applications", false)
-	users := r.ids(t, "/users", false)
-	var assignment, app, principal string
-	for _, a := range r.list(t, "/roleManagement/directory/roleAssignments", false) {
-		scope, _ := a["directoryScopeId"].(string)
-		if p, _ := a["principalId"].(string); apps[strings.TrimPrefix(scope, "/")] && users[p] {
-			assignment, app, principal = a["id"].(string), strings.TrimPrefix(scope, "/"), p
-			break
-		}
-	}
-	if assignment == "" {
-		t.Fatal("the tenant has no user's role assignment scoped to an application")
-	}
+	a := r.userAssignmentScopedToApp(t)
+	assignment, app, principal := a.id, a.app, a.principal
 	restore := func(round string) *Plan {
 		t.Helper()
 		plan := r.plan(t)
@@ -634,19 +643,8 @@ func TestRestoreDeletesTheOriginalAssignmentItsPrincipalBringsBack(t *testing.T)
 	t.Parallel()
 	ctx := context.Background()
 	r := newRecovery(t, 300, 5)
-	apps := r.ids(t, "/applications", false)
-	users := r.ids(t, "/users", false)
-	var assignment, app, principal, role string
-	for _, a := range r.list(t, "/roleManagement/directory/roleAssignments", false) {
-		scope, _ := a["directoryScopeId"].(string)
-		if p, _ := a["principalId"].(string); apps[strings.TrimPrefix(scope, "/")] && users[p] {
-			assignment, app, principal, role = a["id"].(string), strings.TrimPrefix(scope, "/"), p, a["roleDefinitionId"].(string)
-			break
-		}
-	}
-	if assignment == "" {
-		t.Fatal("the tenant has no user's role assignment scoped to an application")
-	}
+	a := r.userAssignmentScopedToApp(t)
+	assignment, app, principal, role := a.id, a.app, a.principal, a.role
 	r.attack(t, "DELETE", "/users/"+principal)
 	r.attack(t, "DELETE", "/applications/"+app)
 	r.attack(t, "DELETE", "/directory/deletedItems/"+app)

@@ -816,23 +816,54 @@ func TestPlanLargeIncidentIsDeterministic(t *testing.T) {
 	}
 }
 
+// capturedFile captures d's tenant into a new snapshot file, closed, for a test to
+// damage.
+func capturedFile(t *testing.T, d *drillTenant) string {
+	t.Helper()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "tenant.db")
+	store, err := snapshots.Open(ctx, path, snapshots.OpenOptions{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if _, err := snapshots.Capture(ctx, d.op, store, snapshots.CaptureOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// planFromFile builds the plan from the newest snapshot in path back to d's live
+// tenant, and returns BuildPlan's error.
+func planFromFile(t *testing.T, d *drillTenant, path string) error {
+	t.Helper()
+	ctx := context.Background()
+	store, err := snapshots.Open(ctx, path, snapshots.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	snap, err := store.Resolve(ctx, "latest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, cleanup, err := CaptureLive(ctx, d.op, snap.TenantID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cleanup()
+	_, err = BuildPlan(ctx, snapshots.State{Store: store, Snapshot: snap}, live, PlanOptions{})
+	return err
+}
+
 // TestPlanRefusesAlteredSnapshotLinks swaps two groups' member sets inside the file, as
 // someone adding themselves to an administrators' group in a backup would: the object
 // hashes still match, but the root hash does not, and relink would otherwise put the
 // other group's members into the tenant.
 func TestPlanRefusesAlteredSnapshotLinks(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	d := newDrillTenant(t, 40, 2)
-	path := filepath.Join(t.TempDir(), "tenant.db")
-	store, err := snapshots.Open(ctx, path, snapshots.OpenOptions{Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := snapshots.Capture(ctx, d.op, store, snapshots.CaptureOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	store.Close()
+	path := capturedFile(t, d)
 	db, err := sql.Open("sqlite", path)
 	if err != nil {
 		t.Fatal(err)
@@ -865,21 +896,7 @@ func TestPlanRefusesAlteredSnapshotLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-	store, err = snapshots.Open(ctx, path, snapshots.OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	snap, err := store.Resolve(ctx, "latest")
-	if err != nil {
-		t.Fatal(err)
-	}
-	live, cleanup, err := CaptureLive(ctx, d.op, snap.TenantID, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cleanup()
-	_, err = BuildPlan(ctx, snapshots.State{Store: store, Snapshot: snap}, live, PlanOptions{})
+	err = planFromFile(t, d, path)
 	if err == nil || !strings.Contains(err.Error(), "is damaged") || !strings.Contains(err.Error(), "root hash") {
 		t.Fatalf("a plan from altered links: %v", err)
 	}
@@ -892,15 +909,7 @@ func TestPlanRefusesDamagedSnapshotContent(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	d := newDrillTenant(t, 40, 2)
-	path := filepath.Join(t.TempDir(), "tenant.db")
-	store, err := snapshots.Open(ctx, path, snapshots.OpenOptions{Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := snapshots.Capture(ctx, d.op, store, snapshots.CaptureOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	store.Close()
+	path := capturedFile(t, d)
 	// A user's name, as its local part is stored (packed, but new text stays literal).
 	users := d.list(t, "/users", false)
 	user := users[len(users)/2]
@@ -917,25 +926,11 @@ func TestPlanRefusesDamagedSnapshotContent(t *testing.T) {
 	if err := os.WriteFile(path, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	store, err = snapshots.Open(ctx, path, snapshots.OpenOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	snap, err := store.Resolve(ctx, "latest")
-	if err != nil {
-		t.Fatal(err)
-	}
 	id := user["id"].(string)
 	if _, err := d.at.Do(ctx, graphapi.Request{Method: "PATCH", Path: "/users/" + id, Body: json.RawMessage(`{"jobTitle":"Tampered"}`)}); err != nil {
 		t.Fatal(err)
 	}
-	live, cleanup, err := CaptureLive(ctx, d.op, snap.TenantID, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cleanup()
-	_, err = BuildPlan(ctx, snapshots.State{Store: store, Snapshot: snap}, live, PlanOptions{})
+	err = planFromFile(t, d, path)
 	if err == nil || !strings.Contains(err.Error(), "is damaged") || !strings.Contains(err.Error(), "user "+id) {
 		t.Fatalf("a plan from damaged content: %v", err)
 	}
