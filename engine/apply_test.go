@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -687,6 +688,16 @@ func TestRestoreRemovesAnAddedBlockingPolicy(t *testing.T) {
 	}
 	if err := json.Unmarshal(resp.Body, &added); err != nil || added.ID == "" {
 		t.Fatalf("the policy was not created: %s %v", resp.Body, err)
+	}
+	// Without removals, the plan leaves it, and says so.
+	live, cleanup, err := CaptureLive(ctx, r.op, r.target.Snapshot.TenantID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, err := BuildPlan(ctx, r.target, live, PlanOptions{WithoutRemovals: true})
+	cleanup()
+	if err != nil || !slices.ContainsFunc(kept.Warnings, func(w string) bool { return strings.Contains(w, added.ID) && strings.Contains(w, "--without-removals leaves it") }) {
+		t.Errorf("a plan without removals does not warn of the added policy: %v %v", err, kept)
 	}
 	plan := r.plan(t)
 	rep, err := Apply(ctx, plan, r.options(nil))

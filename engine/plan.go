@@ -465,6 +465,11 @@ func BuildPlan(ctx context.Context, target snapshots.State, live snapshots.State
 		if err := p.removeAdditions(); err != nil {
 			return nil, err
 		}
+	} else {
+		// Left in place on purpose, but a policy added since may be the lockout itself.
+		for _, c := range p.sortedChanges(snapshots.Added, func(c *snapshots.Change) bool { return c.Kind == entra.KindConditionalAccessPolicy }) {
+			p.warn(graphx.NodeID{Kind: c.Kind, ID: c.ID}, "Conditional Access policy %q (%s) was added since the snapshot and --without-removals leaves it in place: if it blocks sign-ins, delete it or build the plan without --without-removals", c.DisplayName, c.ID)
+		}
 	}
 	if err := p.conditionalAccess(); err != nil {
 		return nil, err
