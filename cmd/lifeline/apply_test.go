@@ -83,6 +83,11 @@ func TestApplyEndToEnd(t *testing.T) {
 			t.Errorf("ledger entry lacks %s: %v", k, ledger[0])
 		}
 	}
+	for _, e := range ledger {
+		if e["old_id"] == e["new_id"] {
+			t.Errorf("the ledger lists an object that kept its id as recreated: %v", e)
+		}
+	}
 	out, _, code = lifeline(t, "ledger", "--db", db, "--csv")
 	if code != 0 || !strings.HasPrefix(out, "kind,old_id,new_id,old_app_id,new_app_id,display_name") || strings.Count(out, "\n") != len(ledger)+1 {
 		t.Errorf("ledger --csv: %d\n%s", code, out)

@@ -3,8 +3,11 @@ package main
 import (
 	"encoding/csv"
 	"io"
+	"slices"
 
 	"github.com/spf13/cobra"
+
+	"github.com/lifelinehq/lifeline/snapshots"
 )
 
 func newLedgerCommand(stdout io.Writer) *cobra.Command {
@@ -43,6 +46,9 @@ old ids (Azure RBAC assignments, SaaS apps, scripts) need the new ones.
 			if err != nil {
 				return err
 			}
+			// An assignment that came back with its principal is journaled under the id
+			// it kept: nothing was recreated, and no downstream system needs a new id.
+			entries = slices.DeleteFunc(entries, func(e snapshots.LedgerEntry) bool { return e.OldID == e.NewID })
 			switch {
 			case asJSON:
 				return printJSON(stdout, entries)
