@@ -696,8 +696,14 @@ func TestRestoreRemovesAnAddedBlockingPolicy(t *testing.T) {
 	}
 	kept, err := BuildPlan(ctx, r.target, live, PlanOptions{WithoutRemovals: true})
 	cleanup()
-	if err != nil || !slices.ContainsFunc(kept.Warnings, func(w string) bool { return strings.Contains(w, added.ID) && strings.Contains(w, "--without-removals leaves it") }) {
-		t.Errorf("a plan without removals does not warn of the added policy: %v %v", err, kept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	warns := func(w string) bool {
+		return strings.Contains(w, added.ID) && strings.Contains(w, "--without-removals leaves it")
+	}
+	if !slices.ContainsFunc(kept.Warnings, warns) {
+		t.Errorf("a plan without removals does not warn of the added policy: %q", kept.Warnings)
 	}
 	plan := r.plan(t)
 	rep, err := Apply(ctx, plan, r.options(nil))
