@@ -65,21 +65,31 @@ func parseTime(s string) time.Time {
 	return t
 }
 
-// Run returns the journal's record of the plan with this hash, and whether there is one.
-func (s *Store) Run(ctx context.Context, planHash string) (Run, bool, error) {
+// runColumns are the apply_runs columns scanRun reads, in its order.
+const runColumns = "plan_hash, tenant_id, snapshot, plan_path, operator, started_at, updated_at, finished_at, last_write"
+
+// scanRun reads one apply_runs row selected as runColumns.
+func scanRun(row interface{ Scan(...any) error }) (Run, error) {
 	var r Run
 	var started, updated, finished string
-	err := s.r.QueryRowContext(ctx, `SELECT plan_hash, tenant_id, snapshot, plan_path, operator, started_at, updated_at, finished_at, last_write
-		FROM apply_runs WHERE plan_hash = ?`, planHash).Scan(&r.PlanHash, &r.TenantID, &r.Snapshot, &r.PlanPath, &r.Operator, &started, &updated, &finished, &r.LastWrite)
+	if err := row.Scan(&r.PlanHash, &r.TenantID, &r.Snapshot, &r.PlanPath, &r.Operator, &started, &updated, &finished, &r.LastWrite); err != nil {
+		return Run{}, err
+	}
+	r.StartedAt, r.UpdatedAt = parseTime(started), parseTime(updated)
+	if finished != "" {
+		r.FinishedAt = parseTime(finished)
+	}
+	return r, nil
+}
+
+// Run returns the journal's record of the plan with this hash, and whether there is one.
+func (s *Store) Run(ctx context.Context, planHash string) (Run, bool, error) {
+	r, err := scanRun(s.r.QueryRowContext(ctx, "SELECT "+runColumns+" FROM apply_runs WHERE plan_hash = ?", planHash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Run{}, false, nil
 	}
 	if err != nil {
 		return Run{}, false, fmt.Errorf("reading the apply journal of %s: %w", s.path, err)
-	}
-	r.StartedAt, r.UpdatedAt = parseTime(started), parseTime(updated)
-	if finished != "" {
-		r.FinishedAt = parseTime(finished)
 	}
 	return r, true, nil
 }
@@ -203,22 +213,16 @@ func sending(steps []StepRecord) bool {
 
 // Runs returns every apply run recorded for a tenant.
 func (s *Store) Runs(ctx context.Context, tenantID string) ([]Run, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT plan_hash, tenant_id, snapshot, plan_path, operator, started_at, updated_at, finished_at, last_write
-		FROM apply_runs WHERE tenant_id = ?`, tenantID)
+	rows, err := s.r.QueryContext(ctx, "SELECT "+runColumns+" FROM apply_runs WHERE tenant_id = ?", tenantID)
 	if err != nil {
 		return nil, fmt.Errorf("reading the apply journal of %s: %w", s.path, err)
 	}
 	defer rows.Close()
 	var out []Run
 	for rows.Next() {
-		var r Run
-		var started, updated, finished string
-		if err := rows.Scan(&r.PlanHash, &r.TenantID, &r.Snapshot, &r.PlanPath, &r.Operator, &started, &updated, &finished, &r.LastWrite); err != nil {
+		r, err := scanRun(rows)
+		if err != nil {
 			return nil, fmt.Errorf("reading the apply journal of %s: %w", s.path, err)
-		}
-		r.StartedAt, r.UpdatedAt = parseTime(started), parseTime(updated)
-		if finished != "" {
-			r.FinishedAt = parseTime(finished)
 		}
 		out = append(out, r)
 	}

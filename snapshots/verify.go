@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"fmt"
 	"strings"
 )
@@ -155,7 +156,7 @@ func appendObjectLine(dst []byte, kind, id string, hash []byte, inBin bool) []by
 	dst = append(dst, '\t')
 	dst = append(dst, id...)
 	dst = append(dst, '\t')
-	dst = appendHex(dst, hash)
+	dst = hex.AppendEncode(dst, hash)
 	return append(dst, '\t', byte('0'+boolInt(inBin)), '\n')
 }
 
@@ -167,14 +168,6 @@ func appendLinkLine(dst []byte, l *Link) []byte {
 	dst = append(append(dst, l.Name...), '\t')
 	dst = append(append(dst, l.To...), '\t')
 	return append(append(dst, l.ToKind...), '\n')
-}
-
-func appendHex(dst, b []byte) []byte {
-	const digits = "0123456789abcdef"
-	for _, c := range b {
-		dst = append(dst, digits[c>>4], digits[c&15])
-	}
-	return dst
 }
 
 func short(h string) string {

@@ -100,7 +100,11 @@ func (s *Store) Begin(ctx context.Context, meta SnapshotMeta) (*Writer, error) {
 	case err != nil:
 		return fail(err)
 	case tenant != meta.TenantID:
-		return fail(fmt.Errorf("%s holds snapshots of tenant %s, not %s; %s this tenant into another file", s.path, tenant, meta.TenantID, meta.Source))
+		verb := "import" // an EntraExporter folder is imported too
+		if meta.Source == "capture" {
+			verb = "capture"
+		}
+		return fail(fmt.Errorf("%s holds snapshots of tenant %s, not %s; %s this tenant into another file", s.path, tenant, meta.TenantID, verb))
 	}
 	if err := tx.QueryRowContext(ctx, "SELECT coalesce(max(id), 0) FROM snapshots").Scan(&w.prev); err != nil {
 		return fail(err)
