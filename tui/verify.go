@@ -45,18 +45,17 @@ func verifyNow(ctx context.Context, client *graphapi.Client, store *snapshots.St
 	return engine.Verify(ctx, snapshots.State{Store: store, Snapshot: target}, live, ledger, engine.VerifyOptions{Scope: scope})
 }
 
-// verifySentence is the verdict in one sentence, saying when it is a scoped one.
+// verifySentence is the verdict in one sentence, saying when it is a scoped one; what
+// remains is said as 'lifeline verify' says it.
 func verifySentence(rep *engine.VerifyReport) string {
+	if !rep.Clean {
+		return engine.VerifySentence(rep)
+	}
 	of := ""
 	if n := len(rep.Scope); n > 0 {
 		of = fmt.Sprintf(" for the %d scoped object(s)", n)
 	}
-	if rep.Clean {
-		return fmt.Sprintf("clean: the tenant matches snapshot %d%s (%d things Graph cannot restore, listed below)", rep.Snapshot, of, len(rep.Unrestorable))
-	}
-	s := rep.Summary
-	return fmt.Sprintf("%d differences remain against snapshot %d%s (%d added, %d modified, %d soft-deleted, %d hard-deleted, %d restored though deleted in the snapshot)",
-		len(rep.Differences), rep.Snapshot, of, s.Added, s.Modified, s.SoftDeleted, s.HardDeleted, s.Restored)
+	return fmt.Sprintf("clean: the tenant matches snapshot %d%s (%d things Graph cannot restore, listed below)", rep.Snapshot, of, len(rep.Unrestorable))
 }
 
 func runVerify(e *env, tag int, snap int64, observe func(snapshots.CaptureProgress)) tea.Cmd {

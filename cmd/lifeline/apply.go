@@ -270,21 +270,28 @@ func stageTotal(p *engine.Progress, stage string) int {
 }
 
 // steps says how many steps, "1 step" or "N steps".
-func steps(n int) string {
+func steps(n int) string { return plural(n, "step", "steps") }
+
+// plural says how many of something there are: "1 object", "3 objects".
+func plural(n int, one, many string) string {
 	if n == 1 {
-		return "1 step"
+		return "1 " + one
 	}
-	return fmt.Sprintf("%d steps", n)
+	return fmt.Sprintf("%d %s", n, many)
 }
+
+// budgeted reports whether a write budget is one to quote: a simulated tenant with
+// throttling off has none, and the client's pacer holds an effectively unlimited one.
+func budgeted(perSecond float64) bool { return perSecond > 0 && perSecond < 1e6 }
 
 // progressLine is one line of where a run stands: steps, rate against budget, ETA.
 func progressLine(p *engine.Progress) string {
 	if p == nil {
 		return ""
 	}
-	budget := fmt.Sprintf("of a %.1f/s budget", p.BudgetWritesPerSecond)
-	if p.BudgetWritesPerSecond <= 0 || p.BudgetWritesPerSecond >= 1e6 {
-		budget = "(no write budget: a simulated tenant with throttling off)"
+	budget := "(no write budget: a simulated tenant with throttling off)"
+	if budgeted(p.BudgetWritesPerSecond) {
+		budget = fmt.Sprintf("of a %.1f/s budget", p.BudgetWritesPerSecond)
 	}
 	line := fmt.Sprintf("%d/%d steps, %d failed; %.1f writes/s %s (pace %.0f%%)",
 		p.Done, p.Total, p.Failed, p.WritesPerSecond, budget, p.Pace*100)
@@ -306,7 +313,7 @@ func printApplyReport(w io.Writer, plan *engine.Plan, rep *engine.ApplyReport) {
 	fmt.Fprintf(w, "%s plan %s to tenant %s: %s done, %d failed, %d skipped, %d pending\n",
 		verb, rep.PlanHash[:12], plan.TenantID, steps(rep.Done), rep.Failed, rep.Skipped, rep.Pending)
 	budget := "no write budget (a simulated tenant with throttling off)"
-	if p.BudgetWritesPerSecond > 0 && p.BudgetWritesPerSecond < 1e6 {
+	if budgeted(p.BudgetWritesPerSecond) {
 		budget = fmt.Sprintf("%.0f%% of the tenant's write budget", p.WritesPerSecond/p.BudgetWritesPerSecond*100)
 	}
 	fmt.Fprintf(w, "%d requests, %d writes in %.1f s: %.1f writes/s, %s; %d throttled, %d retried\n",

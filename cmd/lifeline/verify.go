@@ -105,19 +105,11 @@ var verifyTitles = []struct{ class, title, mark string }{
 	{snapshots.Restored, "live again, though deleted in the snapshot", "+"},
 }
 
-// objectsCount says "1 object" or "N objects".
-func objectsCount(n int) string {
-	if n == 1 {
-		return "1 object"
-	}
-	return fmt.Sprintf("%d objects", n)
-}
-
 // printVerify prints the verdict (saying when it is about the scoped objects only) and
 // what differs.
 func printVerify(w io.Writer, rep *engine.VerifyReport) {
 	if scoped := len(rep.Scope); rep.Clean && scoped > 0 {
-		fmt.Fprintf(w, "Live tenant matches snapshot %d for %s in scope: every restorable property and link of theirs is back (the rest of the tenant was not compared).\n", rep.Snapshot, objectsCount(scoped))
+		fmt.Fprintf(w, "Live tenant matches snapshot %d for %s in scope: every restorable property and link of theirs is back (the rest of the tenant was not compared).\n", rep.Snapshot, plural(scoped, "object", "objects"))
 	} else if rep.Clean {
 		fmt.Fprintf(w, "Live tenant matches snapshot %d: every restorable property and link is back.\n", rep.Snapshot)
 	} else {
