@@ -240,19 +240,9 @@ func TestIncrementalCaptureEqualsAFullOne(t *testing.T) {
 	mustDo(t, tn.client, "POST", "/groups/"+static.ID+"/members/$ref", `{"@odata.id":"https://graph.microsoft.com/v1.0/directoryObjects/`+users[13].ID+`"}`)
 	mustDo(t, tn.client, "PATCH", "/groups/"+groups[1].ID, `{"description":"changed by the incident"}`)
 
-	snap, err := snapshots.Capture(ctx, tn.client, inc, snapshots.CaptureOptions{Incremental: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	full := openStore(t, "full.db")
-	ref, err := snapshots.Capture(ctx, tn.client, full, snapshots.CaptureOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !snap.Snapshot.Incremental || snap.Snapshot.RootHash != ref.Snapshot.RootHash {
-		res, _ := snapshots.Diff(ctx, snapshots.State{Store: full, Snapshot: ref.Snapshot}, snapshots.State{Store: inc, Snapshot: snap.Snapshot}, snapshots.DiffOptions{KeepVolatile: true})
-		b, _ := json.MarshalIndent(res.Changes, "", " ")
-		t.Fatalf("incremental snapshot differs from a full capture:\n%s", b)
+	snap := incrementalEqualsFull(t, tn, inc, "full")
+	if !snap.Snapshot.Incremental {
+		t.Fatal("the capture with Incremental is not marked incremental")
 	}
 	// And the diff between the two incremental snapshots tells the story.
 	prev, _ := inc.Resolve(ctx, "1")
@@ -404,27 +394,33 @@ func TestIncrementalCaptureAfterRestoresEqualsAFullOne(t *testing.T) {
 	if user == "" || group == "" {
 		t.Fatal("the dataset has no group with members")
 	}
-	same := func(round string) {
-		t.Helper()
-		snap, err := snapshots.Capture(ctx, tn.client, inc, snapshots.CaptureOptions{Incremental: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		full := openStore(t, round+".db")
-		ref, err := snapshots.Capture(ctx, tn.client, full, snapshots.CaptureOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if snap.Snapshot.RootHash != ref.Snapshot.RootHash || snap.Snapshot.LinkCount != ref.Snapshot.LinkCount {
-			res, _ := snapshots.Diff(ctx, snapshots.State{Store: full, Snapshot: ref.Snapshot}, snapshots.State{Store: inc, Snapshot: snap.Snapshot}, snapshots.DiffOptions{KeepVolatile: true})
-			b, _ := json.MarshalIndent(res.Changes, "", " ")
-			t.Fatalf("%s: the incremental snapshot (%d links) differs from a full capture (%d links):\n%s", round, snap.Snapshot.LinkCount, ref.Snapshot.LinkCount, b)
-		}
-	}
 	mustDo(t, tn.client, "DELETE", "/users/"+user, "")
 	mustDo(t, tn.client, "DELETE", "/groups/"+group, "")
-	same("after the deletes")
+	incrementalEqualsFull(t, tn, inc, "after the deletes")
 	mustDo(t, tn.client, "POST", "/directory/deletedItems/"+user+"/restore", "")
 	mustDo(t, tn.client, "POST", "/directory/deletedItems/"+group+"/restore", "")
-	same("after the restores")
+	incrementalEqualsFull(t, tn, inc, "after the restores")
+}
+
+// incrementalEqualsFull takes an incremental snapshot into inc and a full capture into a
+// new file, and fails the test, with their differences, unless the two have the same
+// root hash (so the same objects and links).
+func incrementalEqualsFull(t *testing.T, tn *simTenant, inc *snapshots.Store, round string) snapshots.CaptureReport {
+	t.Helper()
+	ctx := context.Background()
+	snap, err := snapshots.Capture(ctx, tn.client, inc, snapshots.CaptureOptions{Incremental: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := openStore(t, round+".db")
+	ref, err := snapshots.Capture(ctx, tn.client, full, snapshots.CaptureOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Snapshot.RootHash != ref.Snapshot.RootHash {
+		res, _ := snapshots.Diff(ctx, snapshots.State{Store: full, Snapshot: ref.Snapshot}, snapshots.State{Store: inc, Snapshot: snap.Snapshot}, snapshots.DiffOptions{KeepVolatile: true})
+		b, _ := json.MarshalIndent(res.Changes, "", " ")
+		t.Fatalf("%s: the incremental snapshot (%d links) differs from a full capture (%d links):\n%s", round, snap.Snapshot.LinkCount, ref.Snapshot.LinkCount, b)
+	}
+	return snap
 }
