@@ -18,12 +18,8 @@ import (
 // apply --json, verify, ledger; then a second apply of the finished plan is refused.
 func TestApplyEndToEnd(t *testing.T) {
 	t.Parallel()
-	info := serveSim(t, "--users", "40", "--seed", "9", "--throttle", "off")
-	dir := t.TempDir()
-	db := filepath.Join(dir, "tenant.db")
-	if out, errs, code := lifeline(t, "capture", "--graph-url", info.GraphURL, "--out", db); code != 0 {
-		t.Fatalf("capture: %d\n%s\n%s", code, out, errs)
-	}
+	info, db := servedBaseline(t, "--users", "40", "--seed", "9")
+	dir := filepath.Dir(db)
 	if out, errs, code := lifeline(t, "drill", "incident", "slow-burn", "--graph-url", info.GraphURL, "--seed", "9"); code != 0 {
 		t.Fatalf("incident: %d\n%s\n%s", code, out, errs)
 	}
@@ -103,12 +99,8 @@ func TestApplyEndToEnd(t *testing.T) {
 // every partial restore would fail).
 func TestScopedPlanVerifiesItsScope(t *testing.T) {
 	t.Parallel()
-	info := serveSim(t, "--users", "30", "--seed", "6", "--throttle", "off")
-	dir := t.TempDir()
-	db := filepath.Join(dir, "tenant.db")
-	if _, errs, code := lifeline(t, "capture", "--graph-url", info.GraphURL, "--out", db); code != 0 {
-		t.Fatal(errs)
-	}
+	info, db := servedBaseline(t, "--users", "30", "--seed", "6")
+	dir := filepath.Dir(db)
 	out, errs, code := lifeline(t, "drill", "incident", "group-purge", "--graph-url", info.GraphURL, "--json")
 	var incident struct {
 		Actions []struct {
@@ -147,12 +139,8 @@ func TestScopedPlanVerifiesItsScope(t *testing.T) {
 // one sentence and change nothing.
 func TestApplyRefusesAndExplains(t *testing.T) {
 	t.Parallel()
-	info := serveSim(t, "--users", "20", "--seed", "4", "--throttle", "off")
-	dir := t.TempDir()
-	db := filepath.Join(dir, "tenant.db")
-	if _, errs, code := lifeline(t, "capture", "--graph-url", info.GraphURL, "--out", db); code != 0 {
-		t.Fatal(errs)
-	}
+	info, db := servedBaseline(t, "--users", "20", "--seed", "4")
+	dir := filepath.Dir(db)
 	if _, errs, code := lifeline(t, "drill", "incident", "mass-user-deletion", "--graph-url", info.GraphURL); code != 0 {
 		t.Fatal(errs)
 	}

@@ -51,6 +51,18 @@ type simInfo struct {
 }
 
 // serveSim runs `lifeline sim serve` until the test ends and returns its first line.
+// servedBaseline serves a simulated tenant (sim serve args, throttling off) and captures
+// its known-good state, labelled "baseline", into tenant.db in a new folder.
+func servedBaseline(t *testing.T, args ...string) (simInfo, string) {
+	t.Helper()
+	info := serveSim(t, append(args, "--throttle", "off")...)
+	db := filepath.Join(t.TempDir(), "tenant.db")
+	if out, errs, code := lifeline(t, "capture", "--graph-url", info.GraphURL, "--out", db, "--label", "baseline"); code != 0 {
+		t.Fatalf("capture: %d\n%s\n%s", code, out, errs)
+	}
+	return info, db
+}
+
 func serveSim(t *testing.T, args ...string) simInfo {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())

@@ -10,12 +10,8 @@ import (
 
 func TestPlanAgainstTheSim(t *testing.T) {
 	t.Parallel()
-	info := serveSim(t, "--users", "30", "--seed", "5", "--throttle", "off")
-	dir := t.TempDir()
-	db := filepath.Join(dir, "tenant.db")
-	if out, errs, code := lifeline(t, "capture", "--graph-url", info.GraphURL, "--out", db, "--label", "baseline"); code != 0 {
-		t.Fatalf("capture: %d\n%s\n%s", code, out, errs)
-	}
+	info, db := servedBaseline(t, "--users", "30", "--seed", "5")
+	dir := filepath.Dir(db)
 
 	client := operatorClient(t, info)
 	var users struct {

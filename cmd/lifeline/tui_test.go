@@ -77,11 +77,7 @@ func TestTUIOpensAFileOfflineAndQuits(t *testing.T) {
 
 func TestTUIOpensLiveAgainstTheSimAndQuits(t *testing.T) {
 	t.Parallel()
-	info := serveSim(t, "--users", "30", "--seed", "5", "--throttle", "off")
-	db := filepath.Join(t.TempDir(), "tenant.db")
-	if out, errs, code := lifeline(t, "capture", "--graph-url", info.GraphURL, "--out", db, "--label", "baseline"); code != 0 {
-		t.Fatalf("capture: %d\n%s\n%s", code, out, errs)
-	}
+	info, db := servedBaseline(t, "--users", "30", "--seed", "5")
 	var out, errb bytes.Buffer
 	cmd := newTUICommand(&out, &errb)
 	cmd.SetIn(strings.NewReader("q"))

@@ -9,11 +9,7 @@ import (
 
 func TestVerifyAgainstTheSim(t *testing.T) {
 	t.Parallel()
-	info := serveSim(t, "--users", "30", "--seed", "9", "--throttle", "off")
-	db := filepath.Join(t.TempDir(), "tenant.db")
-	if out, errs, code := lifeline(t, "capture", "--graph-url", info.GraphURL, "--out", db, "--label", "baseline"); code != 0 {
-		t.Fatalf("capture: %d\n%s\n%s", code, out, errs)
-	}
+	info, db := servedBaseline(t, "--users", "30", "--seed", "9")
 
 	// Nothing happened since: exit 0 and the one line that says so.
 	out, errs, code := lifeline(t, "verify", "--db", db, "--snapshot", "baseline", "--graph-url", info.GraphURL)
