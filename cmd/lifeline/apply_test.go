@@ -253,3 +253,26 @@ func TestApplyFromDevNullAsksForYes(t *testing.T) {
 		t.Fatalf("apply with stdin from %s: %v (prompted %q)", os.DevNull, err, errb.String())
 	}
 }
+
+// Apply's progress, when stderr is a log rather than a terminal: a line at the first
+// progress event, then none until logProgressEvery has passed, and no budget quoted
+// for a simulated tenant that has none.
+func TestApplyProgressInALog(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	o := newApplyOutput(&stdout, &stderr, false, false)
+	p := &engine.Progress{Total: 10, Done: 3, WritesPerSecond: 12.5, BudgetWritesPerSecond: 1e9, Pace: 0.9}
+	o.event(engine.Event{Type: engine.EventProgress, Progress: p})
+	o.event(engine.Event{Type: engine.EventProgress, Progress: p})
+	if got := strings.Count(stderr.String(), "3/10 steps"); got != 1 {
+		t.Fatalf("progress lines in a log: %d, want 1 until %v has passed:\n%s", got, logProgressEvery, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "no write budget") || strings.Contains(stderr.String(), "\r") {
+		t.Errorf("a log line quotes a budget the sim does not have, or redraws: %q", stderr.String())
+	}
+	o.last = o.last.Add(-logProgressEvery)
+	o.event(engine.Event{Type: engine.EventProgress, Progress: p})
+	if got := strings.Count(stderr.String(), "3/10 steps"); got != 2 {
+		t.Errorf("no second progress line after %v: %d lines", logProgressEvery, got)
+	}
+}
