@@ -391,8 +391,11 @@ func (a *applier) checkUnsentCreates(ctx context.Context) error {
 	var unsent []*stepRun
 	for _, sr := range a.steps {
 		// An assignment's natural key is all of it: one that exists (back with its
-		// principal) is the one the create wants, and apply adopts it.
-		if assignmentKinds[entra.Kind(sr.step.Kind)] {
+		// principal) is the one the create wants, and apply adopts it. A kind whose
+		// natural key Graph keeps unique (a user's userPrincipalName) cannot be made
+		// twice: the create is refused, with a sentence. Neither is looked up, which
+		// spares a mass recreate of users a lookup each.
+		if kind := entra.Kind(sr.step.Kind); assignmentKinds[kind] || uniqueByNaturalKey(kind) {
 			continue
 		}
 		if sr.step.Action == ActionRecreate && sr.state == "" && !sr.uncertain && sr.attempt == 0 && sr.res.Next == 0 {
@@ -425,6 +428,21 @@ func (a *applier) checkUnsentCreates(ctx context.Context) error {
 	}
 	return fmt.Errorf("%w: %s%s already exist in the tenant, made since plan %s stopped (by another restore or a person), so resuming would create them twice; build a new plan with 'lifeline plan' and apply that",
 		ErrStale, strings.Join(made, ", "), more, short(a.hash))
+}
+
+// uniqueByNaturalKey reports whether Graph keeps every natural key of kind unique in
+// the tenant, so that a second create of the same object fails instead of duplicating.
+func uniqueByNaturalKey(kind entra.Kind) bool {
+	spec, ok := entra.Lookup(kind)
+	if !ok || len(spec.NaturalKeys) == 0 {
+		return false
+	}
+	for _, k := range spec.NaturalKeys {
+		if !slices.Contains(spec.Unique, k) {
+			return false
+		}
+	}
+	return true
 }
 
 func short(h string) string {
