@@ -224,11 +224,6 @@ func Apply(ctx context.Context, plan *Plan, opts ApplyOptions) (*ApplyReport, er
 			a.pwFile.Close()
 		}
 	}()
-	if a.report.Resumed {
-		if err := a.checkUnsentCreates(ctx); err != nil {
-			return nil, err
-		}
-	}
 	if opts.Control != nil {
 		opts.Control.attach(opts.Client.SetPace)
 	}
@@ -329,6 +324,12 @@ func (a *applier) preflight(ctx context.Context) error {
 			a.steps = append(a.steps, sr)
 			a.byStage[si] = append(a.byStage[si], sr)
 			a.byID[st.ID] = sr
+		}
+	}
+	// Before anything is written: the password file, the run's record.
+	if resumed {
+		if err := a.checkUnsentCreates(ctx); err != nil {
+			return err
 		}
 	}
 	if passwords {
