@@ -35,14 +35,17 @@ func newApplyCommand(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "apply PLAN.json",
 		Short: "Run a restore plan against the tenant, paced, batched, journaled and resumable",
 		Long: `apply runs a plan written by 'lifeline plan'. It refuses a plan for another tenant,
-or one the tenant has moved past (its live fingerprint no longer matches), then runs the
+a plan file edited since it was written (its seal no longer matches), or one the tenant
+has moved past (its live fingerprint no longer matches), then runs the
 stages in order: requests are paced to the tenant's Graph budget (--pace is the fraction
 of it lifeline may use), sent 20 to a $batch, throttled ones waited out and sent again;
 a step that fails has its dependents skipped and the rest go on.
 
 Every step's state and result, and the old id -> new id of every recreated object, are
 journaled in the plan's snapshot file in the same transaction. Running the same command
-again after a crash, Ctrl-C or kill -9 resumes where it stopped and creates nothing twice.
+again after a crash, Ctrl-C or kill -9 resumes where it stopped and creates nothing twice;
+a resume is refused when another plan wrote to the tenant since, or when an object it
+still has to recreate already exists. A plan whose every step is done is not run again.
 
 Recreated users get generated passwords, written only to the --passwords file (mode 0600,
 default PLAN.passwords next to the plan), never printed. Before any Conditional Access
