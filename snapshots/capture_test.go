@@ -206,11 +206,7 @@ func TestCaptureProgressCountsEachObjectOnce(t *testing.T) {
 func TestIncrementalCaptureEqualsAFullOne(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	tn := startSim(t, sim.ThrottleOff)
-	inc := openStore(t, "incremental.db")
-	if _, err := snapshots.Capture(ctx, tn.client, inc, snapshots.CaptureOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	tn, inc := capturedOnce(t)
 	var users, groups []sim.Object
 	for _, o := range ds.Objects {
 		switch o.Kind {
@@ -367,12 +363,7 @@ func TestCaptureWarnsOfASharedLabel(t *testing.T) {
 // taken after a restore lacks them.
 func TestIncrementalCaptureAfterRestoresEqualsAFullOne(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	tn := startSim(t, sim.ThrottleOff)
-	inc := openStore(t, "incremental.db")
-	if _, err := snapshots.Capture(ctx, tn.client, inc, snapshots.CaptureOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	tn, inc := capturedOnce(t)
 	// A user that is a member of a group, and a group with members (nested in another
 	// one when the dataset has such a group).
 	var user, group string
@@ -400,6 +391,18 @@ func TestIncrementalCaptureAfterRestoresEqualsAFullOne(t *testing.T) {
 	mustDo(t, tn.client, "POST", "/directory/deletedItems/"+user+"/restore", "")
 	mustDo(t, tn.client, "POST", "/directory/deletedItems/"+group+"/restore", "")
 	incrementalEqualsFull(t, tn, inc, "after the restores")
+}
+
+// capturedOnce starts an unthrottled sim and takes a full capture of it into a new
+// file, for incremental captures to follow.
+func capturedOnce(t *testing.T) (*simTenant, *snapshots.Store) {
+	t.Helper()
+	tn := startSim(t, sim.ThrottleOff)
+	inc := openStore(t, "incremental.db")
+	if _, err := snapshots.Capture(context.Background(), tn.client, inc, snapshots.CaptureOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return tn, inc
 }
 
 // incrementalEqualsFull takes an incremental snapshot into inc and a full capture into a
