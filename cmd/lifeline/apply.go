@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/lifelinehq/lifeline/engine"
 	"github.com/lifelinehq/lifeline/snapshots"
@@ -128,15 +129,16 @@ Progress goes to stderr; --json prints one event per line on stdout instead
 			if !asJSON {
 				printApplyReport(stdout, plan, rep)
 			}
+			again := rerunCommand(planPath, cmd.Flags())
 			switch {
 			case err != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
-				return &exitError{code: exitPending, err: fmt.Errorf("apply stopped with %s pending; run 'lifeline apply %s' again to resume", steps(rep.Pending), planPath)}
+				return &exitError{code: exitPending, err: fmt.Errorf("apply stopped with %s pending; run '%s' again to resume", steps(rep.Pending), again)}
 			case err != nil:
-				return &exitError{code: exitPending, err: fmt.Errorf("%v; %s pending: run 'lifeline apply %s' again to resume", err, steps(rep.Pending), planPath)}
+				return &exitError{code: exitPending, err: fmt.Errorf("%v; %s pending: run '%s' again to resume", err, steps(rep.Pending), again)}
 			case rep.Failed > 0:
-				return &exitError{code: exitFailure, err: fmt.Errorf("%s failed and %d were skipped because of them; fix what each failure names, then run 'lifeline apply %s' again", steps(rep.Failed), rep.Skipped, planPath)}
+				return &exitError{code: exitFailure, err: fmt.Errorf("%s failed and %d were skipped because of them; fix what each failure names, then run '%s' again", steps(rep.Failed), rep.Skipped, again)}
 			case rep.Pending > 0:
-				return &exitError{code: exitPending, err: fmt.Errorf("%s still pending; run 'lifeline apply %s' again to resume", steps(rep.Pending), planPath)}
+				return &exitError{code: exitPending, err: fmt.Errorf("%s still pending; run '%s' again to resume", steps(rep.Pending), again)}
 			}
 			return nil
 		},
@@ -286,6 +288,32 @@ func plural(n int, one, many string) string {
 // budgeted reports whether a write budget is one to quote: a simulated tenant with
 // throttling off has none, and the client's pacer holds an effectively unlimited one.
 func budgeted(perSecond float64) bool { return perSecond > 0 && perSecond < 1e6 }
+
+// rerunCommand is the apply command to run again to resume: the plan and every flag
+// the operator gave, so a resume at 3 a.m. is one copy and paste that runs as the
+// first attempt did (with --yes it does not stop to ask for the domain).
+func rerunCommand(planPath string, flags *pflag.FlagSet) string {
+	words := []string{"lifeline", "apply", shellWord(planPath)}
+	flags.VisitAll(func(f *pflag.Flag) {
+		switch {
+		case !f.Changed:
+		case f.Value.Type() == "bool" && f.Value.String() == "true":
+			words = append(words, "--"+f.Name)
+		case f.Value.Type() != "bool":
+			words = append(words, "--"+f.Name, shellWord(f.Value.String()))
+		}
+	})
+	return strings.Join(words, " ")
+}
+
+// shellWord quotes a word for a POSIX shell when it holds anything a shell would
+// split or expand, so a path with a space still pastes as one argument.
+func shellWord(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=+,@%") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
 
 // progressLine is one line of where a run stands: steps, rate against budget, ETA.
 func progressLine(p *engine.Progress) string {

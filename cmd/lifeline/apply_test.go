@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -274,5 +275,27 @@ func TestApplyProgressInALog(t *testing.T) {
 	o.event(engine.Event{Type: engine.EventProgress, Progress: p})
 	if got := strings.Count(stderr.String(), "3/10 steps"); got != 2 {
 		t.Errorf("no second progress line after %v: %d lines", logProgressEvery, got)
+	}
+}
+
+// The resume hint repeats the operator's own command, flags and all, so pasting it at
+// 3 a.m. runs as the first attempt did: with --yes it does not stop to ask.
+func TestRerunCommandRepeatsTheFlagsGiven(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"plan.json"}, "lifeline apply plan.json"},
+		{[]string{"plan.json", "--yes", "--pace", "0.5"}, "lifeline apply plan.json --pace 0.5 --yes"},
+		{[]string{"my plan.json", "--db", "it's.db", "--json"}, `lifeline apply 'my plan.json' --db 'it'\''s.db' --json`},
+	} {
+		cmd := newApplyCommand(io.Discard, io.Discard)
+		if err := cmd.ParseFlags(c.args); err != nil {
+			t.Fatal(err)
+		}
+		if got := rerunCommand(cmd.Flags().Arg(0), cmd.Flags()); got != c.want {
+			t.Errorf("rerun of %q: %s, want %s", c.args, got, c.want)
+		}
 	}
 }
