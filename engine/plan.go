@@ -417,7 +417,7 @@ func BuildPlan(ctx context.Context, target snapshots.State, live snapshots.State
 	for _, n := range opts.Scope {
 		if !p.target.has(n) {
 			if !p.live.has(n) {
-				return nil, fmt.Errorf("scope: %s is neither in snapshot %d nor in the live tenant", n, target.Snapshot.ID)
+				return nil, errScopeUnknown(n, target.Snapshot.ID)
 			}
 		}
 	}

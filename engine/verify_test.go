@@ -272,7 +272,7 @@ func TestVerifyRefusesBadInput(t *testing.T) {
 	}{
 		{"another tenant", snapshots.State{Store: live.Store, Snapshot: snapshots.Snapshot{ID: live.Snapshot.ID, TenantID: "tenant-2"}}, nil, "tenant"},
 		{"an unknown kind", live, []graphx.NodeID{{Kind: "printer", ID: "x"}}, "unknown object kind"},
-		{"an object on neither side", live, []graphx.NodeID{{Kind: entra.KindUser, ID: "u-nobody"}}, "neither in snapshot"},
+		{"an object on neither side", live, []graphx.NodeID{{Kind: entra.KindUser, ID: "u-nobody"}}, "--scope kind=user,id=u-nobody is neither in snapshot"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Verify(ctx, target, c.live, verifyLedger(), VerifyOptions{Scope: c.scope})
