@@ -74,8 +74,11 @@ func (b *browser) KeyMap() help.KeyMap {
 		return keyMap{short: []key.Binding{enter, esc}, full: [][]key.Binding{{enter, esc}}}
 	}
 	if b.picking {
-		return keyMap{short: []key.Binding{k.list.Up, k.list.Down, k.list.Open},
-			full: [][]key.Binding{{k.list.Up, k.list.Down, k.list.Open}}}
+		pick := []key.Binding{k.list.Up, k.list.Down, k.list.Open}
+		if b.snap != 0 {
+			pick = append(pick, key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back to the open snapshot")))
+		}
+		return keyMap{short: pick, full: [][]key.Binding{pick}}
 	}
 	return keyMap{
 		short: []key.Binding{k.list.Open, k.Filter, k.NextKind, k.Snapshots},
@@ -83,9 +86,18 @@ func (b *browser) KeyMap() help.KeyMap {
 	}
 }
 
-// Back clears an applied filter, then returns to the snapshot list.
+// Back clears an applied filter, then returns to the snapshot list; from the list it
+// returns to the snapshot that was open, as if the list had not been asked for.
 func (b *browser) Back() bool {
 	switch {
+	case b.picking && b.snap != 0:
+		b.picking = false
+		for i, s := range b.env.snaps {
+			if s.ID == b.snap {
+				b.pick = i
+			}
+		}
+		return true
 	case b.filter != "":
 		b.filter = ""
 		b.table.setView(query{}, nil)

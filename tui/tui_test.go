@@ -191,6 +191,10 @@ func TestBrowseFilterOpenAndBack(t *testing.T) {
 	if !b.picking {
 		t.Fatal("esc with no filter should return to the snapshot list")
 	}
+	d.keys("up", "esc")
+	if b.picking || b.snap != 2 || b.kinds[b.kind] != "user" || !strings.Contains(d.view(), "Alice") {
+		t.Fatalf("esc on the snapshot list should return to snapshot 2's users as they were: picking=%v snap=%d\n%s", b.picking, b.snap, d.view())
+	}
 }
 
 func rowNames(b *browser) string {
