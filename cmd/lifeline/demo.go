@@ -109,7 +109,7 @@ walk the recovery with instead and keeps serving until Ctrl-C. Everything is
 removed on exit.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDemo(cmd.Context(), cmd.InOrStdin(), stdout, addr, !noConsole && isTerminalWriter(stdout))
+			return runDemo(cmd.Context(), cmd.InOrStdin(), stdout, addr, !noConsole && isTerminalWriter(stdout), false)
 		},
 	}
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:0", "address for the embedded tenant (loopback)")
@@ -123,9 +123,10 @@ func isTerminalWriter(w io.Writer) bool {
 	return ok && isTerminal(f)
 }
 
-// runDemo starts the demo tenant, then opens the console on it (console) or prints the
-// walk-through and serves until ctx ends.
-func runDemo(ctx context.Context, in io.Reader, stdout io.Writer, addr string, console bool) error {
+// runDemo starts the demo tenant, then opens the console on it (console; read-only
+// when 'lifeline --read-only' asked, for the demo is a tenant like any other to the
+// flag) or prints the walk-through and serves until ctx ends.
+func runDemo(ctx context.Context, in io.Reader, stdout io.Writer, addr string, console, readOnly bool) error {
 	logf, err := os.CreateTemp("", "lifeline-demo-*.log")
 	if err != nil {
 		return err
@@ -144,7 +145,7 @@ func runDemo(ctx context.Context, in io.Reader, stdout io.Writer, addr string, c
 			return err
 		}
 		defer store.Close()
-		return runConsole(ctx, in, stdout, tui.Options{Store: store, Path: d.db, Client: d.client})
+		return runConsole(ctx, in, stdout, tui.Options{Store: store, Path: d.db, Client: d.client, ReadOnly: readOnly})
 	}
 	url := d.srv.Info().GraphURL
 	fmt.Fprintf(stdout, "\nThe incident, as %s did it:\n", d.incident.Actor)

@@ -159,5 +159,5 @@ func runDefault(cmd *cobra.Command, stdout, stderr io.Writer, db string, readOnl
 		// Scripts and pipes get the usage, not a console they cannot drive.
 		return cmd.Help()
 	}
-	return runDemo(ctx, cmd.InOrStdin(), stdout, "127.0.0.1:0", true)
+	return runDemo(ctx, cmd.InOrStdin(), stdout, "127.0.0.1:0", true, readOnly)
 }

@@ -132,3 +132,16 @@ func TestPlainLifeline(t *testing.T) {
 		t.Fatalf("an unknown command is still a usage error: exit %d", code)
 	}
 }
+
+// 'lifeline --read-only' with nothing configured opens the demo, and read-only it
+// stays: the demo is a tenant like any other to the flag.
+func TestDemoConsoleKeepsReadOnly(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	if err := runDemo(context.Background(), strings.NewReader("q"), &out, "127.0.0.1:0", true, true); err != nil {
+		t.Fatalf("demo console: %v", err)
+	}
+	if o := out.String(); !strings.Contains(o, "lifeline · Overview (read-only)") {
+		t.Fatalf("the demo console with --read-only does not say so:\n%q", o)
+	}
+}
