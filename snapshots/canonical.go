@@ -12,7 +12,7 @@ import (
 // Canonicalize returns the canonical form of one object's Graph JSON: keys sorted at every
 // level, no insignificant whitespace, numbers exactly as Graph wrote them, response
 // annotations ("@odata.context", "@odata.etag", "@odata.id") dropped, and secrets removed
-// (write-only properties such as passwordProfile, and any secretText). Two captures of an
+// (write-only properties such as passwordProfile, and any secretText or password member). Two captures of an
 // unchanged object therefore hash alike, whatever order Graph sent the keys in.
 func Canonicalize(kind entra.Kind, raw []byte) ([]byte, error) {
 	out, _, err := canonicalFast(kind, raw)
@@ -63,13 +63,14 @@ func canonicalizeMap(kind entra.Kind, obj map[string]any) ([]byte, error) {
 	return marshalCanonical(obj)
 }
 
-// stripSecretText nulls every "secretText" anywhere in the object. Graph returns it only
-// once, from addPassword, but a snapshot must never hold one even if a tenant misbehaves.
+// stripSecretText nulls every secret member (secretMember) anywhere in the object.
+// Graph returns a secretText only once, from addPassword, but a snapshot must never
+// hold one even if a tenant, or a folder being imported, carries it.
 func stripSecretText(v any) {
 	switch t := v.(type) {
 	case map[string]any:
 		for k, c := range t {
-			if k == "secretText" {
+			if secretMember([]byte(k)) {
 				t[k] = nil
 				continue
 			}
@@ -80,6 +81,19 @@ func stripSecretText(v any) {
 			stripSecretText(c)
 		}
 	}
+}
+
+// secretMember reports whether a member of that name, at any depth, holds a secret
+// whatever it holds: Graph's secretText and a password, in any case, since exports
+// written by other tools (Graph PowerShell writes "SecretText") are imported too.
+func secretMember(key []byte) bool {
+	switch len(key) {
+	case len("secretText"):
+		return bytes.EqualFold(key, []byte("secretText"))
+	case len("password"):
+		return bytes.EqualFold(key, []byte("password"))
+	}
+	return false
 }
 
 func marshalCanonical(v any) ([]byte, error) {

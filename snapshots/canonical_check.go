@@ -7,8 +7,8 @@ import (
 )
 
 // canonicalAsIs is the canonicalizer's fast path: when an object is already laid out in
-// canonical form (keys strictly ascending at every level, no whitespace, no secretText
-// value, no top-level member that is never stored), its canonical bytes are its own
+// canonical form (keys strictly ascending at every level, no whitespace, no secret
+// member but null, no top-level member that is never stored), its canonical bytes are its own
 // bytes, except for strings escaped otherwise than encoding/json escapes them (another
 // writer's "\u0026" for "&"), which are rewritten in place. That is one pass, several
 // times cheaper than reordering. Graph writes keys in its own order, so live tenants
@@ -240,7 +240,7 @@ func (c *canonCheck) object(depth int) bool {
 		}
 		c.pos++
 		valueStart := c.pos
-		if string(key) == "secretText" {
+		if secretMember(key) {
 			// Whatever it holds must be stored as null; only null is as is.
 			if !c.lit("null") {
 				return false

@@ -103,7 +103,7 @@ func (c *canonicalizer) value(depth int, secret bool) error {
 		return errors.New("unexpected end of input")
 	}
 	if secret {
-		// secretText: whatever it held, store null.
+		// A secret member: whatever it held, store null.
 		start := len(c.out)
 		if err := c.value(depth, false); err != nil {
 			return err
@@ -291,7 +291,7 @@ func (c *canonicalizer) object(depth int) error {
 		}
 		c.pos++
 		start := len(c.out)
-		if err := c.value(depth, string(key) == "secretText"); err != nil {
+		if err := c.value(depth, secretMember(key)); err != nil {
 			return err
 		}
 		if depth == 1 && c.drop[string(key)] {

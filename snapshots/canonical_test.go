@@ -145,3 +145,27 @@ func FuzzCanonicalizers(f *testing.F) {
 		}
 	})
 }
+
+// A secret never reaches a stored version, whatever case or depth it comes in: Graph
+// PowerShell writes "SecretText", hand-made exports "password". Canonical input (the
+// as-is path), reordered input (the general path) and the definition all agree.
+func TestCanonicalStoresNoSecret(t *testing.T) {
+	t.Parallel()
+	for _, in := range []string{
+		`{"id":"a","passwordCredentials":[{"SecretText":"S1","keyId":"k","password":"S2"}]}`,
+		`{"passwordCredentials":[{"keyId":"k","PASSWORD":"S2","secrettext":"S1"}],"id":"a"}`,
+		`{"id":"a","x":{"y":[{"secretText":{"deep":"S1"}},{"Password":["S2"]}]}}`,
+	} {
+		got, err := Canonicalize(entra.KindApplication, []byte(in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := canonicalSlow(entra.KindApplication, []byte(in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(got, []byte("S1")) || bytes.Contains(got, []byte("S2")) || !bytes.Equal(got, want) {
+			t.Errorf("%s\n stored %s\n definition %s", in, got, want)
+		}
+	}
+}
