@@ -83,6 +83,16 @@ func TestImportRefusesTamperedOrHostileFoldersAndChangesNothing(t *testing.T) {
 			b, _ := os.ReadFile(p)
 			os.WriteFile(p, append(b, []byte("{}")...), 0o644)
 		},
+		"links of the wrong type": func(dir string) {
+			p := filepath.Join(dir, "user", "u1.json")
+			b, _ := os.ReadFile(p)
+			os.WriteFile(p, []byte(strings.Replace(string(b), `"kind": "user"`, `"kind": "user", "links": "all of them"`, 1)), 0o644)
+		},
+		"a link to a file outside": func(dir string) {
+			p := filepath.Join(dir, "user", "u1.json")
+			os.Remove(p)
+			os.Symlink("/etc/hostname", p)
+		},
 	}
 	for name, damage := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -95,8 +105,8 @@ func TestImportRefusesTamperedOrHostileFoldersAndChangesNothing(t *testing.T) {
 			dst := newStore(t)
 			if _, err := dst.Import(ctx, dir, ImportOptions{}); err == nil {
 				t.Fatal("damaged folder imported")
-			} else if strings.Contains(err.Error(), "goroutine") {
-				t.Fatalf("error is a dump: %v", err)
+			} else if strings.Contains(err.Error(), "goroutine") || strings.Contains(err.Error(), "Go struct") || strings.Contains(err.Error(), "snapshots.") {
+				t.Fatalf("error is a dump or names Go types: %v", err)
 			}
 			if snaps, _ := dst.Snapshots(ctx); len(snaps) != 0 {
 				t.Fatalf("a failed import left %d snapshots", len(snaps))
@@ -217,6 +227,59 @@ func TestImportEntraExporterFolder(t *testing.T) {
 	}
 	if rep, err := s.Verify(ctx, nil); err != nil || !rep.OK() {
 		t.Fatalf("verify after import: %+v %v", rep, err)
+	}
+}
+
+// A hostile EntraExporter folder is refused whole: a planted copy of an object under
+// another folder name (which would replace the genuine one), a link out of the folder,
+// a file that is not one object.
+func TestImportRefusesAlteredEntraExporterFolders(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const alice = "aaaaaaaa-0000-0000-0000-000000000001"
+	userFile := filepath.Join("Users", alice, alice+".json")
+	cases := []struct {
+		name   string
+		damage func(dir string) error
+		want   string
+	}{
+		{"a planted copy under another folder name", func(dir string) error {
+			b, err := os.ReadFile(filepath.Join(dir, userFile))
+			if err != nil {
+				return err
+			}
+			if err := os.MkdirAll(filepath.Join(dir, "Users", "00000"), 0o755); err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(dir, "Users", "00000", "00000.json"), []byte(strings.Replace(string(b), "Adele Vance", "EVIL", 1)), 0o644)
+		}, "holds user " + alice + ", not 00000"},
+		{"a link out of the folder", func(dir string) error {
+			os.Remove(filepath.Join(dir, userFile))
+			return os.Symlink("/etc/hostname", filepath.Join(dir, userFile))
+		}, "is a symbolic link"},
+		{"a list where one object belongs", func(dir string) error {
+			return os.WriteFile(filepath.Join(dir, userFile), []byte(`[{"id":"`+alice+`"}]`), 0o644)
+		}, "is not a JSON object"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			if err := os.CopyFS(dir, os.DirFS(filepath.Join("..", "testdata", "entraexporter"))); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.damage(dir); err != nil {
+				t.Fatal(err)
+			}
+			s := newStore(t)
+			_, err := s.Import(ctx, dir, ImportOptions{})
+			if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("import: %v; want one sentence with %q", err, c.want)
+			}
+			if snaps, _ := s.Snapshots(ctx); len(snaps) != 0 {
+				t.Fatalf("a refused import left %d snapshots", len(snaps))
+			}
+		})
 	}
 }
 

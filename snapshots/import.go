@@ -11,6 +11,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -233,7 +234,7 @@ func readJSONFile(path string, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%s is not valid JSON: %v", path, err)
+		return fmt.Errorf("%s is not valid JSON: %s", path, jsonProblem(err))
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return fmt.Errorf("%s is not valid JSON: data after the end of the document", path)
@@ -241,11 +242,59 @@ func readJSONFile(path string, v any) error {
 	return nil
 }
 
+// jsonProblem says what is wrong with a JSON document in the terms of the document
+// (the member and what it holds), not of the Go types it was read into.
+func jsonProblem(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		where := "the document"
+		if typeErr.Field != "" {
+			where = fmt.Sprintf("member %q", typeErr.Field)
+		}
+		return fmt.Sprintf("%s holds a %s where the format has %s", where, typeErr.Value, jsonKindOf(typeErr.Type))
+	}
+	return err.Error()
+}
+
+// jsonKindOf names what a Go type reads from JSON.
+func jsonKindOf(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Slice, reflect.Array:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return "a string"
+		}
+		return "a list"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number in range"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	}
+	return "another type"
+}
+
 // readBounded reads a file of at most maxObjectFile bytes and returns it as UTF-8,
-// converting the UTF-16 that Windows PowerShell's Out-File writes.
+// converting the UTF-16 that Windows PowerShell's Out-File writes. A symbolic link is
+// refused: an export folder holds its own files, and a link planted in one could make
+// an import read any file the operator can (its first bytes would be quoted back).
 func readBounded(path string) ([]byte, error) {
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		return nil, fmt.Errorf("%s is a symbolic link; an export folder holds its own files: copy it without links (cp -rL) and import the copy", path)
+	} else if err == nil && fi.IsDir() {
+		return nil, fmt.Errorf("%s is a folder where the export has a file; the folder was altered: export again", path)
+	}
 	f, err := os.Open(path)
 	if err != nil {
+		var pathErr *fs.PathError
+		if errors.As(err, &pathErr) {
+			err = pathErr.Err // the path is in the sentence once
+		}
 		return nil, fmt.Errorf("cannot read %s: %w", path, err)
 	}
 	defer f.Close()
@@ -309,24 +358,37 @@ func (s *Store) importEntraExporter(ctx context.Context, dir string, opts Import
 	}
 	var objects []pending
 	var links []Link
-	seen := map[string]bool{}
+	// seen is where each object was first read and what it held: an assignment is
+	// exported twice (under its resource and under its principal), alike; anything
+	// else read twice, or read twice unlike, is a folder someone altered, and taking
+	// either copy would let a planted file replace the genuine object.
+	type first struct {
+		path string
+		obj  []byte
+	}
+	seen := map[string]first{}
 	dropped := map[string]bool{}
-	addObject := func(path string, kind entra.Kind, raw []byte) error {
+	addObject := func(path string, kind entra.Kind, raw []byte) (string, error) {
 		obj, id, err := projectObject(kind, raw, dropped)
 		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+			return "", fmt.Errorf("%s: %w", path, err)
 		}
-		if key := string(kind) + "\x00" + id; !seen[key] {
-			seen[key] = true
-			objects = append(objects, pending{kind, id, obj})
+		key := string(kind) + "\x00" + id
+		if f, ok := seen[key]; ok {
+			if !bytes.Equal(f.obj, obj) || (kind != entra.KindAppRoleAssignment && kind != entra.KindOAuth2PermissionGrant) {
+				return "", fmt.Errorf("%s holds %s %s, which %s holds too%s; an export holds each object once, so the folder was altered: export the tenant again", path, kind, id, f.path, unlessAlike(bytes.Equal(f.obj, obj)))
+			}
+			return id, nil
 		}
-		return nil
+		seen[key] = first{path, obj}
+		objects = append(objects, pending{kind, id, obj})
+		return id, nil
 	}
 
 	tenantID := opts.TenantID
 	if raw, err := readBounded(filepath.Join(dir, "Organization", "Organization.json")); err == nil {
 		for _, item := range splitJSONItems(raw) {
-			if err := addObject("Organization/Organization.json", entra.KindOrganization, item); err != nil {
+			if _, err := addObject("Organization/Organization.json", entra.KindOrganization, item); err != nil {
 				return rep, err
 			}
 			if tenantID == "" {
@@ -362,8 +424,12 @@ func (s *Store) importEntraExporter(ctx context.Context, dir string, opts Import
 			if err != nil {
 				return rep, err
 			}
-			if err := addObject(path, folder.kind, raw); err != nil {
+			got, err := addObject(path, folder.kind, raw)
+			if err != nil {
 				return rep, err
+			}
+			if got != id {
+				return rep, fmt.Errorf("%s holds %s %s, not %s; EntraExporter names each folder by its object's id, so the folder was altered: export the tenant again", path, folder.kind, got, id)
 			}
 			children, _ := os.ReadDir(filepath.Join(root, id))
 			for _, child := range children {
@@ -387,8 +453,12 @@ func (s *Store) importEntraExporter(ctx context.Context, dir string, opts Import
 						return rep, err
 					}
 					if isObject {
-						if err := addObject(cpath, childKind, craw); err != nil {
+						got, err := addObject(cpath, childKind, craw)
+						if err != nil {
 							return rep, err
+						}
+						if got != gc.Name() {
+							return rep, fmt.Errorf("%s holds %s %s, not %s; EntraExporter names each folder by its object's id, so the folder was altered: export the tenant again", cpath, childKind, got, gc.Name())
 						}
 						continue
 					}
@@ -422,7 +492,7 @@ func (s *Store) importEntraExporter(ctx context.Context, dir string, opts Import
 			cfgs = append(cfgs, raw)
 		}
 		policy, _ := json.Marshal(map[string]any{"id": "authenticationMethodsPolicy", "authenticationMethodConfigurations": cfgs})
-		if err := addObject(cfgDir, entra.KindAuthenticationMethodsPolicy, policy); err != nil {
+		if _, err := addObject(cfgDir, entra.KindAuthenticationMethodsPolicy, policy); err != nil {
 			return rep, err
 		}
 		mapped["Policies/AuthenticationMethodsPolicy"] = true
@@ -462,11 +532,14 @@ func (s *Store) importEntraExporter(ctx context.Context, dir string, opts Import
 // projectObject keeps the properties lifeline models for kind (recording the others in
 // dropped), and returns the object's id.
 func projectObject(kind entra.Kind, raw []byte, dropped map[string]bool) ([]byte, string, error) {
+	if t := bytes.TrimLeft(raw, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return nil, "", errors.New("is not a JSON object; EntraExporter writes one object per file")
+	}
 	var obj map[string]any
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	if err := dec.Decode(&obj); err != nil {
-		return nil, "", fmt.Errorf("not a valid JSON object: %v", err)
+		return nil, "", fmt.Errorf("is not valid JSON: %s", jsonProblem(err))
 	}
 	id, _ := obj["id"].(string)
 	if id == "" {
@@ -484,6 +557,14 @@ func projectObject(kind entra.Kind, raw []byte, dropped map[string]bool) ([]byte
 	}
 	out, err := json.Marshal(obj)
 	return out, id, err
+}
+
+// unlessAlike finishes the duplicate-object sentence: whether the two copies differ.
+func unlessAlike(alike bool) string {
+	if alike {
+		return ""
+	}
+	return " with other content"
 }
 
 func linkTargetKind(target map[string]any) entra.Kind {
