@@ -59,7 +59,20 @@ type ApplyOptions struct {
 	// failpoint, in tests, is called at named points ("before-send", "after-send",
 	// "after-journal"); an error there stops the run as a crash would.
 	failpoint func(point string) error
+	// unansweredWait, in tests, replaces the pause before a round is sent again after
+	// one that got no answer at all (unansweredPause).
+	unansweredWait time.Duration
 }
+
+// unansweredRounds is how many rounds in a row may get no answer at all before the run
+// stops with its steps pending: the tenant is unreachable, and failing every step it
+// cannot reach (five attempts each, in moments) would bury the one cause under
+// hundreds of failures. Between them the run waits unansweredPause, then twice that,
+// so a blip of a few seconds passes unnoticed.
+const unansweredRounds = 3
+
+// unansweredPause is the first wait after a round that got no answer.
+const unansweredPause = 2 * time.Second
 
 // StepOutcome is one step that did not complete, with why.
 type StepOutcome struct {
@@ -202,6 +215,8 @@ type applier struct {
 	links    map[string]map[string]bool
 	pwFile   *os.File
 	lockouts []Lockout
+	// silent counts the rounds in a row that got no answer at all.
+	silent int
 }
 
 // Apply runs a plan against the tenant, journaling every step in the snapshot file so that
@@ -781,6 +796,10 @@ func (a *applier) round(ctx context.Context, ready []*stepRun) (int, error) {
 		a.emit(Event{Type: EventThrottle, WaitSeconds: a.now().Sub(sent).Seconds(),
 			Message: fmt.Sprintf("Graph throttled %d requests; lifeline waited as asked and sent them again", after.Throttled-stats.Throttled)})
 	}
+	if berr == nil && unanswered(results) {
+		return used, a.noAnswer(ctx, sending, results[0].Err)
+	}
+	a.silent = 0
 	var ledger []snapshots.LedgerEntry
 	for i, sr := range sending {
 		if e := a.outcome(ctx, sr, reqs[i], results[i]); e != nil {
@@ -803,6 +822,55 @@ func (a *applier) round(ctx context.Context, ready []*stepRun) (int, error) {
 		return used, berr
 	}
 	return used, nil
+}
+
+// unanswered reports whether no request of a round got an answer: no status, no
+// Graph error, only a connection that could not be made or broke.
+func unanswered(results []graphapi.BatchResult) bool {
+	for _, r := range results {
+		if r.Response != nil || !graphapi.IsUnanswered(r.Err) {
+			return false
+		}
+	}
+	return len(results) > 0
+}
+
+// noAnswer handles a round the tenant did not answer. Nothing is known of its requests,
+// so none counts as an attempt: the steps stay sent (a create among them is looked up
+// by natural key before it is sent again, as after a crash). After unansweredRounds
+// such rounds in a row the run stops with everything pending, saying why, so that
+// running apply again once the tenant answers picks up where it stopped.
+func (a *applier) noAnswer(ctx context.Context, sending []*stepRun, cause error) error {
+	for _, sr := range sending {
+		sr.attempt--
+	}
+	if err := a.journal(ctx, sending, nil); err != nil {
+		return err
+	}
+	a.silent++
+	if a.silent >= unansweredRounds {
+		return stoppedAnswering(cause)
+	}
+	wait := a.opts.unansweredWait
+	if wait == 0 {
+		wait = unansweredPause
+	}
+	wait <<= a.silent - 1
+	a.emit(Event{Type: EventRun, Message: fmt.Sprintf("no answer from the tenant (%s); trying again in %s", strings.TrimSuffix(cause.Error(), "."), wait)})
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// stoppedAnswering is the error that stops a run the tenant no longer answers: with
+// its steps pending, not failed, for the next run to pick up.
+func stoppedAnswering(cause error) error {
+	return fmt.Errorf("the tenant stopped answering (%s), so the run stopped and failed nothing", strings.TrimSuffix(cause.Error(), "."))
 }
 
 func (a *applier) emitStep(sr *stepRun) {

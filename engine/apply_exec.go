@@ -229,6 +229,9 @@ func (a *applier) reconcile(ctx context.Context, sr *stepRun) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if graphapi.IsUnanswered(err) {
+			return stoppedAnswering(err) // the lookup waits for the next run, as the create does
+		}
 		sr.state, sr.res.Error = snapshots.StepFailed, fmt.Sprintf("%s: the run stopped while it was being created and lifeline could not look it up (%v); check the tenant for it, then run apply again", describe(sr.step), err)
 		return nil
 	case !looked:

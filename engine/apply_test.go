@@ -765,3 +765,50 @@ func TestApplyFindsACopyRestoredBehindItsBack(t *testing.T) {
 		t.Errorf("the restore of %s (live %s) is not reported done as already restored", user, copy)
 	}
 }
+
+// A tenant that stops answering mid-run stops the run with its steps pending, failing
+// none (each would otherwise burn its attempts in moments and the one cause would be
+// buried under hundreds of failures); once the tenant answers again, running the same
+// plan finishes it without creating anything twice.
+func TestApplyStopsPendingWhenTheTenantStopsAnswering(t *testing.T) {
+	t.Parallel()
+	r := newRecovery(t, 40, 23)
+	r.inject(t, "mass-user-deletion", 23)
+	plan := r.plan(t)
+	var events []Event
+	opts := r.options(&events)
+	opts.unansweredWait = 10 * time.Millisecond
+	addr := strings.TrimPrefix(strings.TrimSuffix(r.srv.Info().GraphURL, "/v1.0"), "http://")
+	sends := 0
+	opts.failpoint = func(point string) error {
+		if point == "before-send" {
+			if sends++; sends == 2 {
+				r.srv.Close() // the round about to go out finds nobody there
+			}
+		}
+		return nil
+	}
+	rep, err := Apply(context.Background(), plan, opts)
+	if err == nil || !strings.Contains(err.Error(), "stopped answering") || rep.Failed != 0 || rep.Pending == 0 {
+		t.Fatalf("apply with the tenant gone: %v; %d failed, %d pending", err, rep.Failed, rep.Pending)
+	}
+	retried := 0
+	for _, e := range events {
+		if strings.HasPrefix(e.Message, "no answer from the tenant") {
+			retried++
+		}
+	}
+	if retried == 0 {
+		t.Error("the run stopped at the first round without an answer; a blip must be waited out")
+	}
+	srv, err := r.sim.Start(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.srv = srv
+	rep, err = Apply(context.Background(), plan, r.options(nil))
+	if err != nil || rep.Failed != 0 || rep.Pending != 0 {
+		t.Fatalf("resume once the tenant answers: %v; %+v", err, rep)
+	}
+	r.assertNoDuplicates(t)
+}

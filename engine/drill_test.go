@@ -23,6 +23,8 @@ import (
 type drillTenant struct {
 	ds     *sim.Dataset
 	op, at *graphapi.Client
+	sim    *sim.Sim
+	srv    *sim.Server // the listening tenant; a test may stop it and start another
 }
 
 func newDrillTenant(t *testing.T, users int, seed int64) *drillTenant {
@@ -39,7 +41,8 @@ func newDrillTenant(t *testing.T, users int, seed int64) *drillTenant {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { srv.Close() })
+	d := &drillTenant{ds: ds, sim: s, srv: srv}
+	t.Cleanup(func() { d.srv.Close() })
 	ctx := context.Background()
 	op, err := graphapi.New(ctx, graphapi.Config{GraphURL: srv.Info().GraphURL, AdoptSimBudget: true})
 	if err != nil {
@@ -50,7 +53,8 @@ func newDrillTenant(t *testing.T, users int, seed int64) *drillTenant {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &drillTenant{ds: ds, op: op, at: at}
+	d.op, d.at = op, at
+	return d
 }
 
 func (d *drillTenant) inject(t *testing.T, name string, seed int64) IncidentReport {

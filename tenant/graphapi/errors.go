@@ -110,6 +110,14 @@ func IsThrottled(err error) bool {
 	return s == http.StatusTooManyRequests
 }
 
+// IsUnanswered reports whether err says the request got no answer at all: the tenant
+// could not be reached, or the connection broke before a response came. Whether the
+// request took effect is then unknown; a cancellation by the caller is not this.
+func IsUnanswered(err error) bool {
+	var rf *requestFailure
+	return errors.As(err, &rf) && !errors.Is(rf.err, context.Canceled) && !errors.Is(rf.err, context.DeadlineExceeded)
+}
+
 // errorFacts extracts status, code and message from lifeline's errors and from the typed
 // SDK's, so the Is* helpers work for callers of SDK() too.
 func errorFacts(err error) (status int, code, msg string) {
