@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"slices"
 	"strings"
@@ -57,7 +58,8 @@ type ApplyOptions struct {
 	Now func() time.Time
 
 	// failpoint, in tests, is called at named points ("before-send", "after-send",
-	// "after-journal"); an error there stops the run as a crash would.
+	// "after-journal"); an error there stops the run as a crash would. At "password"
+	// it is the error of writing a generated password down.
 	failpoint func(point string) error
 	// unansweredWait, in tests, replaces the pause before a round is sent again after
 	// one that got no answer at all (unansweredPause).
@@ -277,13 +279,18 @@ func (a *applier) preflight(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// A run that stopped before it sent anything (a password file that could not be
+	// written, a refusal at its first round) left the tenant as the plan found it: it is
+	// checked as a plan starting afresh, by its fingerprint, not as a resume, which
+	// would take any plan applied since the first attempt for one applied in between.
+	wrote := resumed && run.LastWrite > 0
 	// Said before the tenant is read for the fingerprint, not after; a resume whose
 	// users are all recreated needs no password file.
 	records, err := s.StepRecords(ctx, a.hash)
 	if err != nil {
 		return err
 	}
-	if resumed {
+	if wrote {
 		if err := a.checkResume(ctx, run, records); err != nil {
 			return err
 		}
@@ -294,7 +301,7 @@ func (a *applier) preflight(ctx context.Context) error {
 			return err
 		}
 	}
-	if !resumed && a.opts.Fingerprint != nil {
+	if !wrote && a.opts.Fingerprint != nil {
 		fp, err := a.opts.Fingerprint(ctx)
 		if err != nil {
 			return fmt.Errorf("reading the live tenant to check the plan is current: %w", err)
@@ -342,7 +349,7 @@ func (a *applier) preflight(ctx context.Context) error {
 		}
 	}
 	// Before anything is written: the password file, the run's record.
-	if resumed {
+	if wrote {
 		if err := a.checkUnsentCreates(ctx); err != nil {
 			return err
 		}
@@ -729,6 +736,10 @@ func (a *applier) round(ctx context.Context, ready []*stepRun) (int, error) {
 			}
 		}
 		req, err := a.resolve(sr)
+		var pwErr *passwordFileError
+		if errors.As(err, &pwErr) {
+			return used, err // nothing of this round was sent or journaled yet
+		}
 		if err != nil {
 			sr.state, sr.res.Error = snapshots.StepFailed, err.Error()
 			local = append(local, sr)
@@ -1149,6 +1160,25 @@ func (a *applier) progress() *Progress {
 	return p
 }
 
+// passwordFileError is a password that could not be written down. It stops the run, as
+// a journal that cannot be written does: every user still to recreate would fail the
+// same way, and a user must not be created with a password nobody has.
+type passwordFileError struct {
+	path string
+	err  error
+}
+
+func (e *passwordFileError) Error() string {
+	cause := e.err
+	var pathErr *fs.PathError
+	if errors.As(cause, &pathErr) {
+		cause = pathErr.Err
+	}
+	return fmt.Sprintf("writing a generated password to %s failed (%v), so the run stopped before sending the user it is for; free space on that disk or pass --passwords with a file elsewhere", e.path, cause)
+}
+
+func (e *passwordFileError) Unwrap() error { return e.err }
+
 // writePassword appends one generated password to the operator's file before the
 // request carrying it goes out, so a lost answer never leaves a password unknown.
 func (a *applier) writePassword(s *Step, upn, password string) error {
@@ -1156,11 +1186,14 @@ func (a *applier) writePassword(s *Step, upn, password string) error {
 		return errors.New("no password file is open")
 	}
 	line := fmt.Sprintf("%s\t%s\t%s\t%s\n", upn, password, s.ObjectID, a.now().UTC().Format(time.RFC3339))
+	if err := a.fail("password"); err != nil {
+		return &passwordFileError{path: a.pwFile.Name(), err: err}
+	}
 	if _, err := io.WriteString(a.pwFile, line); err != nil {
-		return fmt.Errorf("writing the password file: %w", err)
+		return &passwordFileError{path: a.pwFile.Name(), err: err}
 	}
 	if err := a.pwFile.Sync(); err != nil {
-		return fmt.Errorf("writing the password file: %w", err)
+		return &passwordFileError{path: a.pwFile.Name(), err: err}
 	}
 	a.report.Passwords++
 	return nil

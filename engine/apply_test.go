@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -809,6 +810,41 @@ func TestApplyStopsPendingWhenTheTenantStopsAnswering(t *testing.T) {
 	rep, err = Apply(context.Background(), plan, r.options(nil))
 	if err != nil || rep.Failed != 0 || rep.Pending != 0 {
 		t.Fatalf("resume once the tenant answers: %v; %+v", err, rep)
+	}
+	r.assertNoDuplicates(t)
+}
+
+// A password that cannot be written down (a full disk) stops the run before the user it
+// is for is sent, failing nothing; and a run stopped before it sent anything is not a
+// resume: once there is room, the same plan runs, even though another plan finished in
+// the file before it (that one is older than this plan, which its fingerprint shows).
+func TestApplyStopsOnAPasswordItCannotWrite(t *testing.T) {
+	t.Parallel()
+	r := newRecovery(t, 30, 29)
+	r.inject(t, "group-purge", 29)
+	if rep, err := Apply(context.Background(), r.plan(t), r.options(nil)); err != nil || rep.Failed != 0 {
+		t.Fatalf("the first restore: %v %+v", err, rep)
+	}
+	r.inject(t, "slow-burn", 29)
+	plan := r.plan(t)
+	opts := r.options(nil)
+	opts.failpoint = func(point string) error {
+		if point == "password" {
+			return syscall.ENOSPC
+		}
+		return nil
+	}
+	before := r.op.Stats().Writes
+	rep, err := Apply(context.Background(), plan, opts)
+	if err == nil || !strings.Contains(err.Error(), "so the run stopped before sending the user") || rep.Failed != 0 {
+		t.Fatalf("apply that cannot write a password: %v; %d failed", err, rep.Failed)
+	}
+	if r.op.Stats().Writes != before {
+		t.Fatalf("%d writes went out before the password that failed", r.op.Stats().Writes-before)
+	}
+	rep, err = Apply(context.Background(), plan, r.options(nil))
+	if err != nil || rep.Failed != 0 || rep.Pending != 0 {
+		t.Fatalf("the same plan once the password file can be written: %v %+v", err, rep)
 	}
 	r.assertNoDuplicates(t)
 }
