@@ -513,9 +513,10 @@ func checkPasswordFile(path string) error {
 		return fmt.Errorf("the password file %s is a directory; name a file, such as %s", path, strings.TrimSuffix(path, "/")+"/passwords")
 	case !info.Mode().IsRegular():
 		return fmt.Errorf("the password file %s is not a regular file; name a new file", path)
-	case info.Mode().Perm()&0o077 != 0:
-		return fmt.Errorf("the password file %s can be read by others (mode %v); run 'chmod 600 %s' or name a new file", path, info.Mode().Perm(), path)
-	case info.Size() > 0:
+	}
+	// What the file holds is checked before who can read it: advice to chmod a
+	// snapshot file or a plan named by mistake would be wrong twice over.
+	if info.Size() > 0 {
 		f, err := os.Open(path)
 		if err != nil {
 			return fmt.Errorf("cannot open the password file %s: %w", path, err)
@@ -524,6 +525,9 @@ func checkPasswordFile(path string) error {
 		if !isPasswordFile(f) {
 			return fmt.Errorf("the password file %s already holds something other than generated passwords; name a new file", path)
 		}
+	}
+	if info.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("the password file %s can be read by others (mode %v); run 'chmod 600 %s' or name a new file", path, info.Mode().Perm(), path)
 	}
 	return nil
 }

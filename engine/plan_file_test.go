@@ -60,6 +60,7 @@ func TestCheckPasswordFile(t *testing.T) {
 		{write("tenant.db", sqliteHeader+"rest of a database", 0o600), "something other than generated passwords"},
 		{write("plan.json", "{\n  \"format\": \"lifeline-plan/1\"\n}\n", 0o600), "something other than generated passwords"},
 		{write("shared.passwords", "", 0o644), "can be read by others"},
+		{write("shared-tenant.db", sqliteHeader+"rest of a database", 0o644), "something other than generated passwords"},
 		{dir, "is a directory"},
 		{"", "no password file was given"},
 		{write("tenant.db-wal", "", 0o600), "looks like a SQLite -wal file"},
