@@ -155,7 +155,9 @@ func ReadPlan(data []byte) (*Plan, error) {
 				}
 			}
 			for _, r := range s.Requests {
-				if !strings.HasPrefix(r.Path, "/") || strings.Contains(r.Path, "..") {
+				// "//host/x" would be a URL of another host to anything that resolves it
+				// against the Graph base; "\\" is the same to some parsers.
+				if !strings.HasPrefix(r.Path, "/") || strings.HasPrefix(r.Path, "//") || strings.ContainsAny(r.Path, `\`) || strings.Contains(r.Path, "..") {
 					return nil, fmt.Errorf("step %s has a request path %q that is not a Graph path; write the plan again with 'lifeline plan'", s.ID, r.Path)
 				}
 			}

@@ -87,6 +87,19 @@ func TestReadPlanRefusesWhatIsNotAPlan(t *testing.T) {
 	if _, err := ReadPlan([]byte(plan)); err != nil {
 		t.Fatalf("a plan: %v", err)
 	}
+	// A path that would reach another host, resealed as an attacker with the file can:
+	// the seal proves the bytes, not that they came from lifeline.
+	for _, bad := range []string{"//127.0.0.1:1/steal", `/\127.0.0.1/steal`, "/users/../../steal", "https://evil.test/x"} {
+		other := *sealed
+		other.Stages = []Stage{{Name: StageRollback, Steps: []Step{{ID: "a1", Action: ActionRollback, Requests: []Request{{Method: "PATCH", Path: bad}}}}}}
+		var ob bytes.Buffer
+		if err := WritePlanJSON(&ob, &other); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ReadPlan(ob.Bytes()); err == nil || !strings.Contains(err.Error(), "is not a Graph path") {
+			t.Errorf("a sealed plan sending to %q: %v", bad, err)
+		}
+	}
 	unsealed := `{"format": "lifeline-plan/1", "tenant_id": "t", "snapshot": 1, "live_fingerprint": "f", "stages": []}`
 	for _, tc := range []struct{ data, says string }{
 		{plan + "\nann@contoso.com\tSecret-123\told-id\t2026-11-22T05:00:00Z\n", "has more after the plan"},
