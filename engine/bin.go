@@ -80,6 +80,11 @@ func RecycleBin(ctx context.Context, client *graphapi.Client, store *snapshots.S
 					return fmt.Errorf("Graph returned a deleted %s that is not JSON", src.kind)
 				}
 				id, _ := obj["id"].(string)
+				if id == "" {
+					// A row without an id could be neither named nor restored; Graph
+					// never sends one, so the answer is not to be trusted.
+					return fmt.Errorf("Graph returned a deleted %s without an id; the answer cannot be trusted: run 'lifeline bin' again", src.kind)
+				}
 				at, _ := time.Parse(time.RFC3339, fmt.Sprint(obj["deletedDateTime"]))
 				item := BinItem{Kind: src.kind, ID: id, DisplayName: entra.DisplayName(src.kind, obj), DeletedAt: at, PurgeAt: at.Add(Retention)}
 				item.DaysLeft = DaysLeft(item.PurgeAt, now)
