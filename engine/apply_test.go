@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifelinehq/lifeline/entra"
 	"github.com/lifelinehq/lifeline/snapshots"
 	"github.com/lifelinehq/lifeline/tenant/graphapi"
 )
@@ -847,4 +849,29 @@ func TestApplyStopsOnAPasswordItCannotWrite(t *testing.T) {
 		t.Fatalf("the same plan once the password file can be written: %v %+v", err, rep)
 	}
 	r.assertNoDuplicates(t)
+}
+
+// An attacker widens a trusted IP range: the rollback PATCH names the location's subtype,
+// which Graph requires, so the range is put back rather than failing on every run.
+func TestRestoreRollsBackAWidenedNamedLocation(t *testing.T) {
+	t.Parallel()
+	r := newRecovery(t, 30, 31)
+	var id string
+	for _, o := range r.ds.Objects {
+		if o.Kind == entra.KindNamedLocation && bytes.Contains(o.JSON, []byte("#microsoft.graph.ipNamedLocation")) {
+			id = o.ID
+			break
+		}
+	}
+	if id == "" {
+		t.Fatal("the tenant has no IP named location")
+	}
+	widened := `{"@odata.type":"#microsoft.graph.ipNamedLocation","ipRanges":[{"@odata.type":"#microsoft.graph.iPv4CidrRange","cidrAddress":"0.0.0.0/1"}]}`
+	if _, err := r.at.Do(context.Background(), graphapi.Request{Method: "PATCH", Path: "/identity/conditionalAccess/namedLocations/" + id, Body: []byte(widened)}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Apply(context.Background(), r.plan(t), r.options(nil))
+	if err != nil || rep.Failed != 0 || rep.Pending != 0 {
+		t.Fatalf("rolling back the widened location: %v; %+v", err, rep.Failures)
+	}
 }

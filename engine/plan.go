@@ -1732,9 +1732,22 @@ func (p *planner) patchOf(n graphx.NodeID, spec *entra.Spec, obj memberValues) (
 		paths = append(paths, ps...)
 	}
 	graphx.Rewrite(n.Kind, body, p.ledger)
+	withSubtype(n.Kind, body, obj)
 	sort.Strings(paths)
 	paths = uniq(paths)
 	return body, paths, warns
+}
+
+// withSubtype puts a named location's @odata.type in its PATCH body: Graph refuses
+// that PATCH without it (graph-spec §2.6), so no rollback of a
+// widened trusted range could ever succeed.
+func withSubtype(kind entra.Kind, body map[string]any, obj memberValues) {
+	if kind != entra.KindNamedLocation {
+		return
+	}
+	if t, err := obj.Value("@odata.type"); err == nil && t != nil {
+		body["@odata.type"] = t
+	}
 }
 
 func uniq(s []string) []string {
@@ -1896,6 +1909,7 @@ func (p *planner) binChanges(n graphx.NodeID) (map[string]any, []string) {
 	}
 	sort.Strings(paths)
 	graphx.Rewrite(n.Kind, body, p.ledger)
+	withSubtype(n.Kind, body, before)
 	return body, paths
 }
 
