@@ -776,6 +776,13 @@ func (a *applier) round(ctx context.Context, ready []*stepRun) (int, error) {
 		case ActionVerify:
 			a.verifyStep(ctx, sr)
 		}
+		if ctx.Err() != nil && sr.state == snapshots.StepFailed {
+			// Interrupted while it read the tenant, not failed: a failed lockout
+			// check would skip every enforce step and leave the policies in
+			// report-only; the next run does the check again.
+			sr.state, sr.res.Error = "", ""
+			return used, ctx.Err()
+		}
 	}
 	if len(local) > 0 {
 		if err := a.journal(ctx, local, nil); err != nil {

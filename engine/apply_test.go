@@ -875,3 +875,27 @@ func TestRestoreRollsBackAWidenedNamedLocation(t *testing.T) {
 		t.Fatalf("rolling back the widened location: %v; %+v", err, rep.Failures)
 	}
 }
+
+// Ctrl-C while the verify step reads the tenant leaves the step pending (exit 4,
+// resumable), not failed; the next run verifies.
+func TestInterruptedVerifyStaysPending(t *testing.T) {
+	t.Parallel()
+	r := newRecovery(t, 30, 37)
+	r.inject(t, "group-purge", 37)
+	plan := r.plan(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	opts := r.options(nil)
+	opts.Verify = func(vctx context.Context) (bool, string, error) {
+		cancel()
+		<-vctx.Done()
+		return false, "", vctx.Err()
+	}
+	rep, err := Apply(ctx, plan, opts)
+	if !errors.Is(err, context.Canceled) || rep.Failed != 0 || rep.Pending != 1 {
+		t.Fatalf("apply stopped during verify: %v; %d failed, %d pending", err, rep.Failed, rep.Pending)
+	}
+	rep, err = Apply(context.Background(), plan, r.options(nil))
+	if err != nil || rep.Failed != 0 || rep.Pending != 0 {
+		t.Fatalf("the next run: %v; %+v", err, rep)
+	}
+}
