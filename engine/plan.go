@@ -1978,6 +1978,18 @@ func (p *planner) rollback() error {
 }
 
 func (p *planner) removeAdditions() error {
+	// A single-valued link (a manager) the snapshot also holds is replaced by the
+	// relink stage's PUT; deleting the live one after that would delete the restored one.
+	type holderLink struct {
+		from graphx.NodeID
+		name string
+	}
+	replaced := map[holderLink]bool{}
+	for _, l := range p.target.links {
+		if ls, ok := entra.MustLookup(l.Kind).Link(l.Name); ok && ls.Single {
+			replaced[holderLink{graphx.NodeID{Kind: l.Kind, ID: l.From}, l.Name}] = true
+		}
+	}
 	var added []snapshots.Link
 	for i, l := range p.live.links {
 		if p.live.inOther[i] {
@@ -1985,6 +1997,9 @@ func (p *planner) removeAdditions() error {
 		}
 		from, to := graphx.NodeID{Kind: l.Kind, ID: l.From}, graphx.NodeID{Kind: l.ToKind, ID: l.To}
 		if !p.target.present(from) || !p.live.present(from) || !p.live.present(to) {
+			continue
+		}
+		if replaced[holderLink{from, l.Name}] {
 			continue
 		}
 		if c, ok := p.changes[to]; ok && c.Change == snapshots.Added && removableKinds[to.Kind] {

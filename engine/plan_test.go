@@ -935,3 +935,27 @@ func TestPlanRefusesDamagedSnapshotContent(t *testing.T) {
 		t.Fatalf("a plan from damaged content: %v", err)
 	}
 }
+
+// A changed manager is put back by the relink stage's PUT, which replaces the one the
+// incident set: deleting that one as an addition afterwards would leave no manager.
+func TestPlanReplacesAChangedManagerWithoutRemovingIt(t *testing.T) {
+	t.Parallel()
+	users := []planObj{{entra.KindUser, "u-alice", alice, false}, {entra.KindUser, "u-bob", bob, false}, {entra.KindUser, "u-carol", carol, false}}
+	target := writeState(t, "target", users, []snapshots.Link{link(entra.KindUser, "u-carol", "manager", entra.KindUser, "u-alice")})
+	live := writeState(t, "live", users, []snapshots.Link{link(entra.KindUser, "u-carol", "manager", entra.KindUser, "u-bob")})
+	plan, raw := build(t, target, live, PlanOptions{})
+	put := findStep(t, plan, StageRelink, ActionAddLink, "user", "u-carol")
+	if put.Requests[0].Method != "PUT" || put.TargetID != "u-alice" {
+		t.Fatalf("the manager is not put back: %+v", put)
+	}
+	for _, s := range stepsOf(plan, StageRemoveAdditions) {
+		if s.Action == ActionRemoveLink && s.Link == "manager" {
+			t.Fatalf("the plan deletes the manager it puts back:\n%s", raw)
+		}
+	}
+	// With no manager in the snapshot, the one the incident set is removed.
+	plan, raw = build(t, writeState(t, "target2", users, nil), live, PlanOptions{})
+	if rm := stepsOf(plan, StageRemoveAdditions); len(rm) != 1 || rm[0].Link != "manager" {
+		t.Fatalf("an added manager is not removed:\n%s", raw)
+	}
+}
