@@ -78,6 +78,9 @@ func (c *call) collection(k entra.Kind, rest []string) (*result, *apiError) {
 		return c.listHolders(o, entra.KindOAuth2PermissionGrant, prop, "oauth2PermissionGrants")
 	case sub == "memberOf" && len(rest) == 2 && c.method == http.MethodGet:
 		return c.memberOf(o)
+	case (sub == "addPassword" || sub == "removePassword") && len(rest) == 2 &&
+		(k == entra.KindApplication || k == entra.KindServicePrincipal):
+		return c.credentials(o, sub)
 	}
 	return nil, segmentNotFound(sub)
 }

@@ -192,3 +192,32 @@ func TestAssignmentsAndGrants(t *testing.T) {
 	}
 	e.must(e.do("PATCH", "/v1.0/policies/authenticationMethodsPolicy", map[string]any{"reconfirmationInDays": 30}), 204)
 }
+
+// addPassword answers the secret once and keeps only its metadata; removePassword takes
+// a credential away by keyId (204), and a keyId it does not hold is a 404. Both are
+// audited, so an incident's new secret shows in the log.
+func TestAddAndRemovePassword(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Options{})
+	for _, holder := range []string{"/v1.0/applications/" + tApp, "/v1.0/servicePrincipals/" + tAppSP} {
+		r := e.must(e.do("POST", holder+"/addPassword", map[string]any{"passwordCredential": map[string]any{"displayName": "backdoor"}}), 200)
+		secret, keyID := r.str("secretText"), r.str("keyId")
+		if len(secret) != 40 || r.str("hint") != secret[:3] || len(keyID) != 36 || r.str("displayName") != "backdoor" {
+			t.Fatalf("addPassword on %s: %s", holder, r.raw)
+		}
+		r = e.must(e.do("GET", holder+"?$select=passwordCredentials", nil), 200)
+		if raw := string(r.raw); !strings.Contains(raw, keyID) || strings.Contains(raw, secret) || !strings.Contains(raw, `"secretText":null`) {
+			t.Fatalf("stored credentials of %s: %s", holder, r.raw)
+		}
+		e.must(e.do("POST", holder+"/removePassword", map[string]any{"keyId": keyID}), 204)
+		if r = e.must(e.do("GET", holder+"?$select=passwordCredentials", nil), 200); strings.Contains(string(r.raw), keyID) {
+			t.Fatalf("removePassword left the credential: %s", r.raw)
+		}
+		e.must(e.do("POST", holder+"/removePassword", map[string]any{"keyId": keyID}), 404)
+		e.must(e.do("POST", holder+"/removePassword", map[string]any{}), 400)
+	}
+	r := e.must(e.do("GET", "/v1.0/auditLogs/directoryAudits", nil), 200)
+	if n := strings.Count(string(r.raw), "Update application – Certificates and secrets management"); n != 2 {
+		t.Errorf("%d audit entries for the application's secrets, want 2: %s", n, r.raw)
+	}
+}
