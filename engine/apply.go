@@ -941,7 +941,7 @@ func (a *applier) outcome(ctx context.Context, sr *stepRun, req graphapi.Request
 		return nil
 	case graphapi.IsNotFound(res.Err):
 		switch {
-		case req.Method == "DELETE":
+		case req.Method == "DELETE" || sr.step.Action == ActionRemoveSecret:
 			sr.res.Note = "already gone"
 			a.advance(sr)
 			return nil
@@ -992,7 +992,7 @@ func describe(s *Step) string {
 		name = fmt.Sprintf("%q (%s)", s.DisplayName, s.ObjectID)
 	}
 	verb := map[string]string{ActionRestore: "restoring", ActionRecreate: "recreating", ActionAddLink: "adding " + s.Link + " to",
-		ActionRollback: "rolling back", ActionRemoveLink: "removing " + s.Link + " from", ActionRemoveObject: "deleting",
+		ActionRollback: "rolling back", ActionRemoveLink: "removing " + s.Link + " from", ActionRemoveObject: "deleting", ActionRemoveSecret: "removing a client secret from",
 		ActionReportOnly: "putting back in report-only", ActionEnforce: "enforcing"}[s.Action]
 	if verb == "" {
 		verb = s.Action

@@ -899,3 +899,44 @@ func TestInterruptedVerifyStaysPending(t *testing.T) {
 		t.Fatalf("the next run: %v; %+v", err, rep)
 	}
 }
+
+// A client secret an attacker adds to a surviving application is a difference, not
+// something Graph cannot restore: verify says so, the plan takes it away with
+// removePassword, and after the restore verify is clean.
+func TestRestoreRemovesAnAddedClientSecret(t *testing.T) {
+	t.Parallel()
+	r := newRecovery(t, 30, 41)
+	ctx := context.Background()
+	var app string
+	for _, o := range r.ds.Objects {
+		if o.Kind == entra.KindApplication {
+			app = o.ID
+			break
+		}
+	}
+	resp, err := r.at.Do(ctx, graphapi.Request{Method: "POST", Path: "/applications/" + app + "/addPassword", Body: []byte(`{"passwordCredential":{"displayName":"backdoor"}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var added struct {
+		KeyID string `json:"keyId"`
+	}
+	if err := json.Unmarshal(resp.Body, &added); err != nil || added.KeyID == "" {
+		t.Fatalf("addPassword: %s", resp.Body)
+	}
+	if rep, err := VerifyLive(ctx, r.op, r.target, VerifyOptions{}); err != nil || rep.Clean {
+		t.Fatalf("verify with a backdoor secret: clean=%v %v", rep != nil && rep.Clean, err)
+	}
+	plan := r.plan(t)
+	remove := findStep(t, plan, StageRemoveAdditions, ActionRemoveSecret, "application", app)
+	if !bytes.Contains(remove.Requests[0].Body, []byte(added.KeyID)) || len(plan.Warnings) != 0 {
+		t.Fatalf("the plan's removal: %+v; warnings %v", remove, plan.Warnings)
+	}
+	if rep, err := Apply(ctx, plan, r.options(nil)); err != nil || rep.Failed != 0 || rep.Pending != 0 {
+		t.Fatalf("apply: %v; %+v", err, rep)
+	}
+	got, err := r.op.Do(ctx, graphapi.Request{Method: "GET", Path: "/applications/" + app + "?$select=passwordCredentials"})
+	if err != nil || bytes.Contains(got.Body, []byte(added.KeyID)) {
+		t.Fatalf("the secret is still there: %s %v", got.Body, err)
+	}
+}

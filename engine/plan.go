@@ -1702,6 +1702,14 @@ func (p *planner) patchOf(n graphx.NodeID, spec *entra.Spec, obj memberValues) (
 			if known && (prop.Secret || prop.Volatile) {
 				continue
 			}
+			if top == "passwordCredentials" {
+				// Secrets the incident added are removed (removeAddedSecrets); one it
+				// took away cannot be given back, for Graph never shows a secret again.
+				if lost := secretsChanged(pc).lost; len(lost) > 0 {
+					warns = append(warns, warning{obj: n, text: fmt.Sprintf("%s %q (%s): %d of its client secrets were removed since the snapshot and Graph cannot restore a secret; its owners must issue new ones", n.Kind, c.DisplayName, n.ID, len(lost))})
+				}
+				continue
+			}
 			if !spec.Writable(top, false) {
 				warns = append(warns, warning{obj: n, text: fmt.Sprintf("%s %q (%s): %s changed but Graph does not let a restore write it", n.Kind, c.DisplayName, n.ID, top)})
 				continue
@@ -2044,6 +2052,7 @@ func (p *planner) removeAdditions() error {
 		p.add(StageRemoveAdditions, Step{Kind: string(c.Kind), ObjectID: c.ID, DisplayName: c.DisplayName, Action: ActionRemoveObject,
 			Requests: []Request{{Method: "DELETE", Path: path}}}, nil)
 	}
+	p.removeAddedSecrets()
 	return nil
 }
 

@@ -567,6 +567,10 @@ func classifyChange(ctx context.Context, target snapshots.State, c *snapshots.Ch
 		if isNew && stampedOnCreate[topProperty(pc.Path)] {
 			continue // a new object is new: saying so for each one buries what matters
 		}
+		if !isNew && topProperty(pc.Path) == "passwordCredentials" && len(secretsChanged(pc).added) > 0 {
+			props = append(props, pc) // a secret the incident added: a plan takes it away
+			continue
+		}
 		if what := unrestorableProperty(spec, topProperty(pc.Path), isNew); what != "" {
 			u.What = what
 			lost(u)
