@@ -108,6 +108,18 @@ type ApplyReport struct {
 	Progress     Progress      `json:"progress"`
 }
 
+// NeedsANewPlan reports whether every failure of a run is one that running the plan
+// again cannot mend (an object purged or deleted since the plan was built): the
+// operator is then told to build a new plan, not to run this one again.
+func (r *ApplyReport) NeedsANewPlan() bool {
+	for _, f := range r.Failures {
+		if !strings.Contains(f.Reason, "build a new plan") {
+			return false
+		}
+	}
+	return len(r.Failures) > 0
+}
+
 // ErrStale is returned (wrapped) when the tenant changed since the plan was built.
 var ErrStale = errors.New("the plan is stale")
 
@@ -952,6 +964,11 @@ func (a *applier) outcome(ctx context.Context, sr *stepRun, req graphapi.Request
 				return nil
 			}
 			sr.state, sr.res.Error = snapshots.StepFailed, fmt.Sprintf("%s: it is no longer in the recycle bin (it was purged); build a new plan, which will recreate it", describe(sr.step))
+			return nil
+		case req.Method == "PATCH" || req.Method == "PUT" || (req.Method == "POST" && sr.step.Action != ActionRecreate):
+			// What the request writes to is gone: deleted since the plan was built
+			// (a second incident). Sending it again cannot help; a new plan can.
+			sr.state, sr.res.Error = snapshots.StepFailed, fmt.Sprintf("%s: it no longer exists in the tenant (deleted since the plan was built); build a new plan, which restores it", describe(sr.step))
 			return nil
 		}
 	case graphapi.IsConflict(res.Err):

@@ -940,3 +940,40 @@ func TestRestoreRemovesAnAddedClientSecret(t *testing.T) {
 		t.Fatalf("the secret is still there: %s %v", got.Body, err)
 	}
 }
+
+// A resume after a second incident deleted an object the plan still had to change: the
+// step fails saying the object is gone and a new plan is needed, and the report says
+// running this plan again cannot mend it.
+func TestResumeAfterAnObjectWasDeletedSaysBuildANewPlan(t *testing.T) {
+	t.Parallel()
+	r := newRecovery(t, 40, 43)
+	r.inject(t, "attribute-tampering", 43)
+	plan := r.plan(t)
+	var victim string
+	for _, s := range stepsOf(plan, StageRollback) {
+		if s.Kind == "user" {
+			victim = s.ObjectID
+			break
+		}
+	}
+	if victim == "" {
+		t.Fatal("no user to roll back")
+	}
+	stop := r.options(nil)
+	stop.failpoint = crashAt("after-journal", 1)
+	if _, err := Apply(context.Background(), plan, stop); !errors.Is(err, errCrash) {
+		t.Fatalf("first run: %v", err)
+	}
+	if _, err := r.at.Do(context.Background(), graphapi.Request{Method: "DELETE", Path: "/users/" + victim}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Apply(context.Background(), plan, r.options(nil))
+	if err != nil || rep.Failed == 0 || !rep.NeedsANewPlan() {
+		t.Fatalf("resume: %v; %+v", err, rep.Failures)
+	}
+	for _, f := range rep.Failures {
+		if f.ObjectID == victim && !strings.Contains(f.Reason, "no longer exists in the tenant") {
+			t.Errorf("the failure on the deleted user: %s", f.Reason)
+		}
+	}
+}

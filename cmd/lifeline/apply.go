@@ -135,6 +135,8 @@ Progress goes to stderr; --json prints one event per line on stdout instead
 				return &exitError{code: exitPending, err: fmt.Errorf("apply stopped with %s pending; run '%s' again to resume", steps(rep.Pending), again)}
 			case err != nil:
 				return &exitError{code: exitPending, err: fmt.Errorf("%v; %s pending: run '%s' again to resume", err, steps(rep.Pending), again)}
+			case rep.Failed > 0 && rep.NeedsANewPlan():
+				return &exitError{code: exitFailure, err: fmt.Errorf("%s failed and %d were skipped because of them, each on an object purged or deleted since the plan was built; running this plan again cannot mend that: build a new plan with 'lifeline plan' and apply that", steps(rep.Failed), rep.Skipped)}
 			case rep.Failed > 0:
 				return &exitError{code: exitFailure, err: fmt.Errorf("%s failed and %d were skipped because of them; fix what each failure names, then run '%s' again", steps(rep.Failed), rep.Skipped, again)}
 			case rep.Pending > 0:
