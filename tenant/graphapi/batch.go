@@ -244,6 +244,9 @@ func (c *Client) sendEnvelope(ctx context.Context, chunk []*batchItem, results [
 	}
 	// The pacer charges the envelope by its items, on every attempt the SDK makes.
 	ectx := withMeta(ctx, requestMeta{cost: total, costSet: true, batchItems: len(chunk)})
+	if chunkReadsOnly(chunk) {
+		ectx = withReadsOnly(ectx)
+	}
 	raw, err := c.exchange(ectx, http.MethodPost, u, body, nil)
 	if err != nil {
 		c.failAll(chunk, results, err)
@@ -331,4 +334,29 @@ func newUUID() string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// chunkReadsOnly reports whether every request of an envelope is a GET: such an
+// envelope changes nothing, so one whose answer was lost is sent again, as a GET is,
+// rather than failing a capture on one dropped connection.
+func chunkReadsOnly(chunk []*batchItem) bool {
+	for _, it := range chunk {
+		if it.Method != http.MethodGet {
+			return false
+		}
+	}
+	return true
+}
+
+// readsOnlyKey marks a context whose POST only reads (a $batch of GETs).
+type readsOnlyKey struct{}
+
+func withReadsOnly(ctx context.Context) context.Context {
+	return context.WithValue(ctx, readsOnlyKey{}, true)
+}
+
+// readsOnly reports whether ctx carries a request that only reads, whatever its method.
+func readsOnly(ctx context.Context) bool {
+	v, _ := ctx.Value(readsOnlyKey{}).(bool)
+	return v
 }

@@ -273,3 +273,52 @@ func TestBatchCancellation(t *testing.T) {
 		t.Errorf("err %v, item %v", err, results[0].Err)
 	}
 }
+
+// An envelope of reads whose connection drops is sent again, as a GET is; one that
+// writes is not (its items may have taken effect), and its items fail unanswered.
+func TestBatchOfReadsIsSentAgainAfterADroppedConnection(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	envelopes := 0
+	f := newFixture(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		envelopes++
+		first := envelopes == 1
+		mu.Unlock()
+		var env struct {
+			Requests []struct {
+				ID string `json:"id"`
+			} `json:"requests"`
+		}
+		_ = json.Unmarshal(readBody(t, r), &env)
+		if first {
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close() // the answer is lost on the way
+			}
+			return
+		}
+		var answers []any
+		for _, it := range env.Requests {
+			answers = append(answers, map[string]any{"id": it.ID, "status": 200, "body": map[string]any{"id": "x"}})
+		}
+		writeJSON(w, 200, map[string]any{"responses": answers})
+	})
+	c := f.client(nil)
+	results, err := c.Batch(context.Background(), []Request{{Path: "/users/a"}, {Path: "/groups/g"}})
+	if err != nil || results[0].Err != nil || results[1].Err != nil {
+		t.Fatalf("reads after a dropped connection: %v %+v", err, results)
+	}
+	mu.Lock()
+	envelopes = 0
+	mu.Unlock()
+	results, err = c.Batch(context.Background(), []Request{{Path: "/users/a"}, {Method: "DELETE", Path: "/groups/g"}})
+	if err != nil || !IsUnanswered(results[1].Err) {
+		t.Fatalf("a write after a dropped connection: %v %+v", err, results)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if envelopes != 1 {
+		t.Errorf("an envelope with a write was sent %d times", envelopes)
+	}
+}

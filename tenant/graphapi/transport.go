@@ -208,7 +208,7 @@ func (c *Client) exchange(ctx context.Context, method string, u *url.URL, body [
 		return nil, fmt.Errorf("%s %s: lifeline does not send %q requests.", method, path, method)
 	}
 	attempts := 1
-	if method == http.MethodGet {
+	if method == http.MethodGet || readsOnly(ctx) {
 		attempts = getAttempts
 	}
 	for attempt := 1; ; attempt++ {
