@@ -977,3 +977,42 @@ func TestResumeAfterAnObjectWasDeletedSaysBuildANewPlan(t *testing.T) {
 		}
 	}
 }
+
+// Someone makes an account by hand in the name (userPrincipalName) of a deleted user
+// before the restore: the plan warns, deletes that account first, in the restore's own
+// stage, and the restore then succeeds instead of being refused while the name is taken.
+func TestRestoreClearsTheNameOfAUserItBringsBack(t *testing.T) {
+	t.Parallel()
+	r := newRecovery(t, 40, 47)
+	r.inject(t, "mass-user-deletion", 47)
+	var victim, upn string
+	for _, s := range stepsOf(r.plan(t), StageRestoreFromBin) {
+		if s.Kind != "user" {
+			continue
+		}
+		for _, o := range r.ds.Objects {
+			if o.ID == s.ObjectID {
+				var u struct {
+					UPN string `json:"userPrincipalName"`
+				}
+				_ = json.Unmarshal(o.JSON, &u)
+				victim, upn = o.ID, u.UPN
+			}
+		}
+		break
+	}
+	body := map[string]any{"accountEnabled": true, "displayName": "Made by hand", "mailNickname": "byhand", "userPrincipalName": upn,
+		"passwordProfile": map[string]any{"password": "xWwvJ]6NMw+bWH-d", "forceChangePasswordNextSignIn": true}}
+	if _, err := r.op.Do(context.Background(), graphapi.Request{Method: "POST", Path: "/users", Body: mustJSON(body)}); err != nil {
+		t.Fatalf("a user by hand named %s: %v", upn, err)
+	}
+	plan := r.plan(t)
+	restore := findStep(t, plan, StageRestoreFromBin, ActionRestore, "user", victim)
+	if len(restore.DependsOn) != 1 || !strings.Contains(strings.Join(plan.Warnings, "\n"), "Graph refuses that while the name is taken") {
+		t.Fatalf("the restore of %s does not wait on clearing its name: %+v; warnings %v", upn, restore, plan.Warnings)
+	}
+	rep, err := Apply(context.Background(), plan, r.options(nil))
+	if err != nil || rep.Failed != 0 || rep.Pending != 0 {
+		t.Fatalf("apply: %v; %+v", err, rep.Failures)
+	}
+}

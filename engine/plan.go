@@ -295,6 +295,10 @@ type planner struct {
 	// earlier maps an object an earlier restore recreated (by its target id) to the id
 	// of that copy, from the ledger.
 	earlier map[string]string
+	// liveObject reads one live object's JSON from its file: the live side keeps the
+	// JSON of few objects in memory, and a user made since is read only when its name
+	// may collide with one the plan brings back.
+	liveObject func(kind entra.Kind, id string) ([]byte, error)
 	// replaced are the live role assignments relink replaces (replacedAssignments),
 	// settled before relink and rollback start.
 	replaced map[graphx.NodeID]bool
@@ -396,7 +400,11 @@ func BuildPlan(ctx context.Context, target snapshots.State, live snapshots.State
 	}
 	p := &planner{graph: in.graph, changes: map[graphx.NodeID]*snapshots.Change{}, ledger: graphx.NewLedger(),
 		restored: map[graphx.NodeID]string{}, created: map[graphx.NodeID]string{}, stages: map[string][]Step{},
-		dynamic: map[graphx.NodeID]bool{}, earlier: make(map[string]string, len(rec))}
+		dynamic: map[graphx.NodeID]bool{}, earlier: make(map[string]string, len(rec)),
+		liveObject: func(kind entra.Kind, id string) ([]byte, error) {
+			o, err := live.Store.Object(ctx, live.Snapshot.ID, kind, id)
+			return o.JSON, err
+		}}
 	for old, r := range rec {
 		p.earlier[old] = r.new
 	}
@@ -535,17 +543,18 @@ func Summarize(stages []Stage, without bool) PlanSummary {
 	s := PlanSummary{WithoutRemovals: without}
 	for _, st := range stages {
 		for _, step := range st.Steps {
+			if step.Action == ActionRemoveObject && st.Name != StageRemoveAdditions {
+				// a role assignment replaced, an earlier restore's stale copy, or an
+				// account made in the name of a user the plan brings back
+				s.Removals++
+				continue
+			}
 			switch st.Name {
 			case StageRestoreFromBin:
 				s.RestoreFromBin++
 			case StageRecreate:
 				s.Recreate++
 			case StageRelink:
-				if step.Action == ActionRemoveObject {
-					// a role assignment replaced, or an earlier restore's stale copy
-					s.Removals++
-					continue
-				}
 				if step.IfMissing {
 					s.LinksToCheck++
 				} else {
@@ -2033,8 +2042,18 @@ func (p *planner) removeAdditions() error {
 		p.add(StageRemoveAdditions, Step{Kind: string(l.Kind), ObjectID: l.From, DisplayName: p.displayName(from), Action: ActionRemoveLink,
 			Link: l.Name, TargetKind: string(l.ToKind), TargetID: l.To, Requests: []Request{{Method: "DELETE", Path: path}}}, &to)
 	}
+	var back map[string]broughtBack // read at the first added user: most plans have none
 	for _, c := range p.sortedChanges(snapshots.Added, func(*snapshots.Change) bool { return true }) {
 		n := graphx.NodeID{Kind: c.Kind, ID: c.ID}
+		if back == nil && c.Kind == entra.KindUser {
+			back = p.usersBroughtBack()
+		}
+		if first, err := p.removeFirstIfItTakesTheName(n, c.DisplayName, entra.MustLookup(c.Kind).ObjectPath(c.ID), back); err != nil || first {
+			if err != nil {
+				return err
+			}
+			continue
+		}
 		if !removableKinds[c.Kind] {
 			p.warn(n, "%s %q (%s) was added since the snapshot; the plan leaves it in place", c.Kind, c.DisplayName, c.ID)
 			continue

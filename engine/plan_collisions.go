@@ -1,0 +1,82 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/lifelinehq/lifeline/entra"
+	"github.com/lifelinehq/lifeline/graphx"
+)
+
+// broughtBack is a user the plan restores or recreates, by the userPrincipalName it
+// will hold, with the step that does it.
+type broughtBack struct {
+	n     graphx.NodeID
+	stage string
+	step  string
+}
+
+// usersBroughtBack maps the lower-cased userPrincipalName of every user the plan
+// restores from the bin or recreates to that step.
+func (p *planner) usersBroughtBack() map[string]broughtBack {
+	out := map[string]broughtBack{}
+	add := func(steps map[graphx.NodeID]string, stage string) {
+		for n, step := range steps {
+			if n.Kind != entra.KindUser {
+				continue
+			}
+			var buf memberBuf
+			ms, err := p.target.members(n, buf[:0])
+			if err != nil {
+				continue
+			}
+			v, _ := ms.Value("userPrincipalName")
+			if upn, _ := v.(string); upn != "" {
+				out[strings.ToLower(upn)] = broughtBack{n: n, stage: stage, step: step}
+			}
+		}
+	}
+	add(p.restored, StageRestoreFromBin)
+	add(p.created, StageRecreate)
+	return out
+}
+
+// removeFirstIfItTakesTheName handles an added user n holding the userPrincipalName
+// of a user the plan brings back (someone made an account by hand in its name). Graph refuses
+// the restore or create while the name is taken, so the added user is deleted first:
+// into the bin, where it stays restorable, and in the same stage, before the step that
+// needs the name, which waits on it.
+func (p *planner) removeFirstIfItTakesTheName(n graphx.NodeID, displayName string, path string, back map[string]broughtBack) (bool, error) {
+	if n.Kind != entra.KindUser || len(back) == 0 {
+		return false, nil
+	}
+	raw, err := p.liveObject(n.Kind, n.ID)
+	if err != nil {
+		return false, err
+	}
+	var u struct {
+		UPN string `json:"userPrincipalName"`
+	}
+	if err := json.Unmarshal(raw, &u); err != nil {
+		return false, fmt.Errorf("user %s in the live tenant: %w", n.ID, err)
+	}
+	upn := u.UPN
+	b, ok := back[strings.ToLower(upn)]
+	if !ok || upn == "" {
+		return false, nil
+	}
+	p.warn(n, "user %q (%s) was made since the snapshot with the userPrincipalName %s of the user the plan brings back (%s); Graph refuses that while the name is taken, so the plan deletes it first (into the bin, restorable): check it is not in use",
+		displayName, n.ID, upn, b.n.ID)
+	remove := p.add(b.stage, Step{Kind: string(n.Kind), ObjectID: n.ID, DisplayName: displayName, Action: ActionRemoveObject,
+		Requests: []Request{{Method: "DELETE", Path: path}}}, nil)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	steps := p.stages[b.stage]
+	for i := range steps {
+		if steps[i].ID == b.step {
+			steps[i].DependsOn = append(steps[i].DependsOn, remove)
+		}
+	}
+	return true, nil
+}
