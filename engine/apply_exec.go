@@ -338,7 +338,10 @@ func (a *applier) verifyStep(ctx context.Context, sr *stepRun) {
 	case err != nil:
 		sr.state, sr.res.Error = snapshots.StepFailed, fmt.Sprintf("verify could not read the tenant (%v); run 'lifeline verify' again", err)
 	case !clean:
-		sr.state, sr.res.Error = snapshots.StepFailed, summary+"; 'lifeline verify' lists them"
+		// Every other step is done by now, so running this plan again would only
+		// verify again. What remains is what the plan could not see (links an object
+		// brings back from the bin, a change made since): a new plan sees it.
+		sr.state, sr.res.Error = snapshots.StepFailed, summary+"; 'lifeline verify' lists them: build a new plan, which restores what remains (running this one again only verifies again)"
 	default:
 		sr.state, sr.res.Note = snapshots.StepDone, summary
 	}

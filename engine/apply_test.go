@@ -1016,3 +1016,39 @@ func TestRestoreClearsTheNameOfAUserItBringsBack(t *testing.T) {
 		t.Fatalf("apply: %v; %+v", err, rep.Failures)
 	}
 }
+
+// An attacker makes a user Global Administrator, then deletes the user: the
+// assignment is out of sight while the user is in the bin and comes back with the
+// restore. The plan cannot see it; its verify step does, and says a new plan is what
+// removes it (running this one again would only verify again), which a new plan does.
+func TestLinksABinRestoreBringsBackNeedANewPlan(t *testing.T) {
+	t.Parallel()
+	r := newRecovery(t, 30, 53)
+	ctx := context.Background()
+	var user, ga string
+	for _, o := range r.ds.Objects {
+		switch {
+		case user == "" && o.Kind == entra.KindUser && !bytes.Contains(o.JSON, []byte("Break Glass")):
+			user = o.ID
+		case o.Kind == entra.KindRoleDefinition && bytes.Contains(o.JSON, []byte(`"displayName":"Global Administrator"`)):
+			ga = o.ID
+		}
+	}
+	grant := mustJSON(map[string]string{"principalId": user, "roleDefinitionId": ga, "directoryScopeId": "/"})
+	for _, req := range []graphapi.Request{
+		{Method: "POST", Path: "/roleManagement/directory/roleAssignments", Body: grant},
+		{Method: "DELETE", Path: "/users/" + user},
+	} {
+		if _, err := r.at.Do(ctx, req); err != nil {
+			t.Fatalf("%s %s: %v", req.Method, req.Path, err)
+		}
+	}
+	rep, err := Apply(ctx, r.plan(t), r.options(nil))
+	if err != nil || rep.Failed != 1 || !rep.NeedsANewPlan() {
+		t.Fatalf("the restore: %v; %+v", err, rep.Failures)
+	}
+	rep, err = Apply(ctx, r.plan(t), r.options(nil))
+	if err != nil || rep.Failed != 0 || rep.Pending != 0 {
+		t.Fatalf("the new plan: %v; %+v", err, rep.Failures)
+	}
+}
