@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/lifelinehq/lifeline/entra"
+	"github.com/lifelinehq/lifeline/graphx"
 	"github.com/lifelinehq/lifeline/snapshots"
 	"github.com/lifelinehq/lifeline/tenant/graphapi"
 )
@@ -1050,5 +1051,60 @@ func TestLinksABinRestoreBringsBackNeedANewPlan(t *testing.T) {
 	rep, err = Apply(ctx, r.plan(t), r.options(nil))
 	if err != nil || rep.Failed != 0 || rep.Pending != 0 {
 		t.Fatalf("the new plan: %v; %+v", err, rep.Failures)
+	}
+}
+
+// A plan scoped to a Conditional Access policy recreates the purged group the policy
+// names, and brings back that group's members with it: recreated empty, an exclusion
+// group would put the policy on the very accounts it excluded.
+func TestScopedPlanBringsBackAPulledInGroupsMembers(t *testing.T) {
+	t.Parallel()
+	r := newRecovery(t, 60, 59)
+	r.inject(t, "group-purge", 59)
+	ctx := context.Background()
+	live, cleanup, err := CaptureLive(ctx, r.op, r.target.Snapshot.TenantID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cleanup()
+	full, err := BuildPlan(ctx, r.target, live, PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A policy step that waits on a group's recreate, where that group has members to add.
+	recreated, members := map[string]string{}, map[string]int{}
+	for _, s := range stepsOf(full, StageRecreate) {
+		if s.Kind == "group" {
+			recreated[s.ID] = s.ObjectID
+		}
+	}
+	for _, s := range stepsOf(full, StageRelink) {
+		if s.Action == ActionAddLink && s.Kind == "group" && s.Link == "members" {
+			members[s.ObjectID]++
+		}
+	}
+	var policy, group string
+	for _, s := range stepsOf(full, StageConditionalAccess) {
+		for _, d := range s.DependsOn {
+			if g, ok := recreated[d]; ok && members[g] > 0 && policy == "" {
+				policy, group = s.ObjectID, g
+			}
+		}
+	}
+	if policy == "" {
+		t.Fatal("no policy names a purged group with members")
+	}
+	scoped, err := BuildPlan(ctx, r.target, live, PlanOptions{Scope: []graphx.NodeID{{Kind: entra.KindConditionalAccessPolicy, ID: policy}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := 0
+	for _, s := range stepsOf(scoped, StageRelink) {
+		if s.Action == ActionAddLink && s.ObjectID == group && s.Link == "members" {
+			kept++
+		}
+	}
+	if kept != members[group] {
+		t.Fatalf("the scoped plan adds %d of the %d members of group %s it recreates", kept, members[group], group)
 	}
 }

@@ -2269,6 +2269,23 @@ func (p *planner) narrow(scope []graphx.NodeID) {
 			visit(id)
 		}
 	}
+	// An object the scope brings back because a scoped step needs it (the group a
+	// policy excludes, the application of a service principal) comes back with its
+	// own links too: a break-glass exclusion group recreated empty would put the
+	// policy on the very accounts it excluded. One level only, so a scope does not
+	// grow into the whole incident through the members' own links.
+	pulled := map[graphx.NodeID]bool{}
+	for id := range keep {
+		s := byID[id]
+		if n := stepObject(&s); (s.Action == ActionRecreate || s.Action == ActionRestore) && !in[n] {
+			pulled[n] = true
+		}
+	}
+	for id, s := range byID {
+		if s.Action == ActionAddLink && pulled[stepObject(&s)] {
+			visit(id)
+		}
+	}
 	// The lockout check stays with any kept policy step and keeps only their ids.
 	for name, steps := range p.stages {
 		var out []Step

@@ -403,7 +403,9 @@ func TestPlanScope(t *testing.T) {
 			got = append(got, s.Name+":"+st.Action+":"+st.ObjectID)
 		}
 	}
-	want := "recreate:recreate:u-carol,recreate:recreate:a-payroll,recreate:recreate:sp-payroll,relink:recreate:ara-1,verify:verify:"
+	// Carol and Payroll come back because the assignment needs them, and with their own
+	// links (her manager, its owner): one level, not the links of what those pull in.
+	want := "recreate:recreate:u-carol,recreate:recreate:a-payroll,recreate:recreate:sp-payroll,relink:add-link:u-carol,relink:add-link:a-payroll,relink:recreate:ara-1,verify:verify:"
 	if strings.Join(got, ",") != want {
 		t.Errorf("scoped plan:\n got %s\nwant %s\n%s", strings.Join(got, ","), want, raw)
 	}
@@ -417,8 +419,18 @@ func TestPlanScope(t *testing.T) {
 	for _, st := range stepsOf(plan, StageConditionalAccess) {
 		ca = append(ca, st.Action)
 	}
-	if strings.Join(ca, ",") != "report-only,lockout-check,enforce" || len(stepsOf(plan, StageRelink)) != 0 {
+	if strings.Join(ca, ",") != "report-only,lockout-check,enforce" {
 		t.Errorf("CA scope: %v", stageNames(plan))
+	}
+	// The group the policy names is recreated with its members, and nothing else relinked.
+	recreated := map[string]bool{}
+	for _, st := range stepsOf(plan, StageRecreate) {
+		recreated[st.ObjectID] = true
+	}
+	for _, st := range stepsOf(plan, StageRelink) {
+		if st.Action != ActionAddLink || !recreated[st.ObjectID] {
+			t.Errorf("CA scope relinks what it does not recreate: %+v", st)
+		}
 	}
 	if len(stepsOf(plan, StageRestoreFromBin)) != 1 {
 		t.Errorf("CA scope should pull in the named location restore: %+v", stepsOf(plan, StageRestoreFromBin))
