@@ -331,6 +331,8 @@ func TestBadInputGetsOneSentenceAndExitCodes(t *testing.T) {
 		{[]string{"snapshots", "lsit"}, 2, `unknown command "lsit" for "lifeline snapshots": use list, show`},
 		{[]string{"sim", "start"}, 2, `unknown command "start" for "lifeline sim": use serve`},
 		{[]string{"apply", "plan.json", "--pace", "NaN"}, 2, "--pace NaN: give the fraction"},
+		{[]string{"apply", "plan.json", "--pace", "abc"}, 2, `--pace "abc": expected a number (such as 0.5)`},
+		{[]string{"capture", "--out", "x.db", "--incremental=maybe"}, 2, `--incremental "maybe": expected true or false`},
 		{[]string{"snapshots", "export", "--db", "x.db", "1", "--to", dir, "--bogus"}, 2, "Run 'lifeline snapshots export --help' for usage."},
 	}
 	if os.Getenv("LIFELINE_GRAPH_URL") == "" {

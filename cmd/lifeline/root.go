@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -112,7 +113,7 @@ credentials) on the snapshot file --db names, or offline on --db alone.`,
 	root.Flags().BoolVar(&readOnly, "read-only", false, "never write to the tenant")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usagef(err.Error()) })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usagef(flagProblem(err)) })
 	root.AddCommand(
 		newSimCommand(stdout, stderr),
 		newCaptureCommand(stdout, stderr),
@@ -129,6 +130,24 @@ credentials) on the snapshot file --db names, or offline on --db alone.`,
 		newLedgerCommand(stdout),
 	)
 	return root
+}
+
+// badFlagValue matches pflag's sentence for a value its type cannot parse.
+var badFlagValue = regexp.MustCompile(`^invalid argument "(.*)" for "(-\w, )?(--[\w-]+)" flag: strconv\.Parse(\w+)`)
+
+// flagProblem says what is wrong with a flag in the operator's terms: pflag's
+// sentence for a value it cannot parse quotes Go's strconv ("strconv.ParseFloat:
+// parsing ...: invalid syntax"), which names no fix.
+func flagProblem(err error) string {
+	m := badFlagValue.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err.Error()
+	}
+	want, ok := map[string]string{"Float": "a number (such as 0.5)", "Bool": "true or false", "Int": "a whole number", "Uint": "a whole number"}[m[4]]
+	if !ok {
+		return err.Error()
+	}
+	return fmt.Sprintf("%s %q: expected %s", m[3], m[1], want)
 }
 
 // runDefault is plain 'lifeline': the console, wherever the environment points.
