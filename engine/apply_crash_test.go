@@ -169,7 +169,9 @@ func TestApplyUnderFaults(t *testing.T) {
 }
 
 // TestApplyConflictFailsClearly: a deleted user's UPN is taken by a new account before the
-// restore; that restore fails naming the property and the fix, the rest completes.
+// restore, and the plan is built --without-removals, so the account stays (a whole plan
+// deletes it first: TestRestoreClearsTheNameOfAUserItBringsBack); that restore fails
+// naming the property and the fix, the rest completes.
 func TestApplyConflictFailsClearly(t *testing.T) {
 	t.Parallel()
 	r := newRecovery(t, 40, 17)
@@ -189,7 +191,16 @@ func TestApplyConflictFailsClearly(t *testing.T) {
 	if _, err := r.at.Do(ctx, graphapi.Request{Method: "POST", Path: "/users", Body: mustJSON(body)}); err != nil {
 		t.Fatal(err)
 	}
-	plan := r.plan(t)
+	live, cleanup, err := CaptureLive(ctx, r.op, r.target.Snapshot.TenantID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cleanup()
+	plan, err := BuildPlan(ctx, r.target, live, PlanOptions{WithoutRemovals: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan.DB = r.store.Path()
 	out, err := Apply(ctx, plan, r.options(nil))
 	if err != nil {
 		t.Fatal(err)
