@@ -76,6 +76,46 @@ func BenchmarkCaptureExternal(b *testing.B) {
 	runCaptures(b, c, true)
 }
 
+// BenchmarkRecaptureExternal is BenchmarkCaptureExternal's daily case: the tenant at
+// $LIFELINE_BENCH_GRAPH_URL is captured once into a new file, untimed, and then b.N
+// times again into the same file, each capture finding most versions already stored
+// (and checking that their stored copies are intact before it keeps them). Its "cpu-s"
+// is the CPU of one such capture.
+func BenchmarkRecaptureExternal(b *testing.B) {
+	url := os.Getenv("LIFELINE_BENCH_GRAPH_URL")
+	if url == "" {
+		b.Skip("set LIFELINE_BENCH_GRAPH_URL to a simulated tenant's graph URL")
+	}
+	c, err := graphapi.New(context.Background(), graphapi.Config{GraphURL: url, Budget: unthrottled})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	path := filepath.Join(b.TempDir(), "recapture.db")
+	capture := func() {
+		store, err := snapshots.Open(ctx, path, snapshots.OpenOptions{Create: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := snapshots.Capture(ctx, c, store, snapshots.CaptureOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		if err := store.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	capture()
+	cpu0 := processCPU()
+	start := time.Now()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		capture()
+	}
+	b.StopTimer()
+	b.ReportMetric(time.Since(start).Seconds()/float64(b.N), "s/capture")
+	b.ReportMetric((processCPU()-cpu0).Seconds()/float64(b.N), "cpu-s")
+}
+
 func benchCapture(b *testing.B, n int) {
 	_, client := benchSim(b, n)
 	runCaptures(b, client, false)
