@@ -100,6 +100,11 @@ func Capture(ctx context.Context, client *graphapi.Client, store *Store, opts Ca
 	for _, b := range caBins {
 		cap.counts[string(b.kind)].parts.Store(2)
 	}
+	// A damaged table of snapshots would be written past (the next id comes from it)
+	// and then fail every read: refuse before reading the tenant.
+	if _, err := store.Snapshots(ctx); err != nil {
+		return CaptureReport{}, fmt.Errorf("nothing was captured: %w", err)
+	}
 	if opts.Incremental {
 		prev, err := store.Resolve(ctx, "latest")
 		if err != nil {
@@ -195,6 +200,9 @@ func Capture(ctx context.Context, client *graphapi.Client, store *Store, opts Ca
 	}
 	rep := CaptureReport{Snapshot: snap, Objects: map[string]int{}, Links: snap.LinkCount, Audit: int(cap.auditCount.Load()),
 		Duration: opts.Now().Sub(start), Requests: client.Stats().Requests - startRequests, Warnings: cap.warnings}
+	if r := w.Repaired(); r != "" {
+		rep.Warnings = append(rep.Warnings, r)
+	}
 	if w := sharedLabel(ctx, store, snap); w != "" {
 		rep.Warnings = append(rep.Warnings, w)
 	}
@@ -403,21 +411,32 @@ func (p *pipeline) finish(fetchErr error) error {
 
 // prepareItems canonicalizes, hashes and packs a page of objects outside the writer
 // goroutine. The packed forms share one buffer. A version the previous snapshot already
-// holds is not packed: the writer keeps the stored one.
-func prepareItems(pack *packer, kind entra.Kind, items []json.RawMessage, inBin bool) ([]Prepared, error) {
+// holds is not packed, once its stored copy is found intact: the writer keeps that one.
+func prepareItems(ctx context.Context, pack *packer, kind entra.Kind, items []json.RawMessage, inBin bool) ([]Prepared, error) {
 	out := make([]Prepared, 0, len(items))
-	var packed, scratch []byte
-	ends := make([]int, 0, len(items))
+	var known []*Prepared
 	for _, raw := range items {
 		p, err := prepareRaw(kind, raw, inBin)
 		if err != nil {
 			return nil, err
 		}
-		if !pack.stored(p.Hash) {
+		out = append(out, p)
+	}
+	for i := range out {
+		if pack.markStored(&out[i]) {
+			known = append(known, &out[i])
+		}
+	}
+	if err := pack.checkStored(ctx, known); err != nil {
+		return nil, err
+	}
+	var packed, scratch []byte
+	ends := make([]int, 0, len(items))
+	for i := range out {
+		if p := &out[i]; p.storedAs <= 0 {
 			packed, scratch = pack.pack(packed, scratch, kind, p.Data)
 		}
 		ends = append(ends, len(packed))
-		out = append(out, p)
 	}
 	start := 0
 	for i, end := range ends {
@@ -470,7 +489,7 @@ func (c *capture) list(ctx context.Context, kind entra.Kind, wantIDs bool) ([]st
 	spec := entra.MustLookup(kind)
 	var ids []string
 	pl := startPipeline(ctx, func(p graphapi.Page) error {
-		ps, err := prepareItems(c.pack, kind, p.Items, false)
+		ps, err := prepareItems(ctx, c.pack, kind, p.Items, false)
 		if err != nil {
 			return err
 		}
@@ -504,7 +523,7 @@ func (c *capture) bin(ctx context.Context, kind entra.Kind) error {
 		}
 	}
 	_, err := c.client.List(ctx, "/directory/deletedItems/microsoft.graph."+string(kind), graphapi.ListOptions{Select: selectOf(kind), Top: 999}, func(p graphapi.Page) error {
-		ps, err := prepareItems(c.pack, kind, p.Items, true)
+		ps, err := prepareItems(ctx, c.pack, kind, p.Items, true)
 		if err != nil {
 			return err
 		}
@@ -649,7 +668,7 @@ func (c *capture) appRoleAssignments(ctx context.Context, spIDs []string) error 
 					return err
 				}
 			}
-			ps, err := prepareItems(c.pack, kind, items, false)
+			ps, err := prepareItems(ctx, c.pack, kind, items, false)
 			if err != nil {
 				return err
 			}
@@ -683,7 +702,7 @@ func (c *capture) singleton(ctx context.Context, kind entra.Kind) error {
 	if err != nil {
 		return fmt.Errorf("reading the %s: %w", kind, err)
 	}
-	ps, err := prepareItems(c.pack, kind, []json.RawMessage{raw}, false)
+	ps, err := prepareItems(ctx, c.pack, kind, []json.RawMessage{raw}, false)
 	if err != nil {
 		return err
 	}
@@ -711,7 +730,7 @@ func (c *capture) caBin(ctx context.Context) error {
 			}
 		}
 		_, err := c.client.List(ctx, b.path, graphapi.ListOptions{Beta: true}, func(p graphapi.Page) error {
-			ps, err := prepareItems(c.pack, b.kind, p.Items, true)
+			ps, err := prepareItems(ctx, c.pack, b.kind, p.Items, true)
 			if err != nil {
 				return err
 			}
@@ -904,7 +923,7 @@ func (c *capture) groups(ctx context.Context) error {
 	var ids []string
 	last := ""
 	pl := startPipeline(ctx, func(p graphapi.Page) error {
-		records, err := c.deltaRecords(kind, "members", p.Items, true)
+		records, err := c.deltaRecords(ctx, kind, "members", p.Items, true)
 		if err != nil {
 			return err
 		}
@@ -972,7 +991,7 @@ func (c *capture) deltaChanges(ctx context.Context, kind entra.Kind) error {
 	}
 	last := ""
 	link, err := c.client.ListURL(ctx, c.prev.DeltaTokens[string(kind)], deltaPageHint, func(p graphapi.Page) error {
-		records, err := c.deltaRecords(kind, linkName, p.Items, false)
+		records, err := c.deltaRecords(ctx, kind, linkName, p.Items, false)
 		if err != nil {
 			return err
 		}
@@ -1015,8 +1034,9 @@ func (c *capture) deltaChanges(ctx context.Context, kind entra.Kind) error {
 
 // deltaRecords parses a delta page; with whole set (a full round, whose items are whole
 // objects) it also prepares the objects, outside the writer goroutine.
-func (c *capture) deltaRecords(kind entra.Kind, linkName string, items []json.RawMessage, whole bool) ([]deltaRecord, error) {
+func (c *capture) deltaRecords(ctx context.Context, kind entra.Kind, linkName string, items []json.RawMessage, whole bool) ([]deltaRecord, error) {
 	records := make([]deltaRecord, 0, len(items))
+	var known []*Prepared // versions the previous snapshot holds: their stored copies are checked
 	for _, raw := range items {
 		rec, err := parseDelta(kind, raw, linkName, true)
 		if err != nil {
@@ -1028,8 +1048,14 @@ func (c *capture) deltaRecords(kind entra.Kind, linkName string, items []json.Ra
 				return nil, fmt.Errorf("%s %s: %w", kind, rec.id, err)
 			}
 			rec.prepared = &p
+			if c.pack.markStored(rec.prepared) {
+				known = append(known, rec.prepared)
+			}
 		}
 		records = append(records, rec)
+	}
+	if err := c.pack.checkStored(ctx, known); err != nil {
+		return nil, err
 	}
 	return records, nil
 }

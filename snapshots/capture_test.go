@@ -2,6 +2,7 @@ package snapshots_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"path/filepath"
 	"sort"
@@ -426,4 +427,107 @@ func incrementalEqualsFull(t *testing.T, tn *simTenant, inc *snapshots.Store, ro
 		t.Fatalf("%s: the incremental snapshot (%d links) differs from a full capture (%d links):\n%s", round, snap.Snapshot.LinkCount, ref.Snapshot.LinkCount, b)
 	}
 	return snap
+}
+
+// damageVersion damages, behind the store's back (as a bad sector would), the stored
+// version of the first object of kind in the newest snapshot, or the dictionaries when
+// kind is "", and returns the damaged object's id.
+func damageVersion(t *testing.T, store *snapshots.Store, kind string) string {
+	t.Helper()
+	db, err := sql.Open("sqlite", store.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if kind == "" {
+		if _, err := db.Exec("UPDATE dicts SET data = x'00'"); err != nil {
+			t.Fatal(err)
+		}
+		return ""
+	}
+	var id string
+	var blob int64
+	var data []byte
+	if err := db.QueryRow("SELECT o.id, o.blob, b.data FROM objects o JOIN blobs b ON b.id = o.blob WHERE o.kind = ? AND o.last_snap IS NULL ORDER BY o.id LIMIT 1", kind).Scan(&id, &blob, &data); err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 0x01
+	if _, err := db.Exec("UPDATE blobs SET data = ? WHERE id = ?", data, blob); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func TestCaptureStoresFreshCopiesOfDamagedStoredVersions(t *testing.T) {
+	t.Parallel()
+	// A user comes from a listing page, a group from a delta round, and a damaged
+	// dictionary damages every version packed with it.
+	for _, kind := range []string{"user", "group", ""} {
+		t.Run("kind="+kind, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			tn, store := capturedOnce(t)
+			victim := damageVersion(t, store, kind)
+			rep, err := snapshots.Capture(ctx, tn.client, store, snapshots.CaptureOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			warned := strings.Join(rep.Warnings, "\n")
+			if !strings.Contains(warned, "damaged ("+kind) || !strings.Contains(warned, victim) ||
+				!strings.Contains(warned, "snapshot 1 still holds") || !strings.Contains(warned, "snapshots verify --db "+store.Path()) {
+				t.Errorf("warnings = %q, want the damaged %s %s named, snapshot 1 and verify", warned, kind, victim)
+			}
+			v, err := store.Verify(ctx, []int64{rep.Snapshot.ID})
+			if err != nil || !v.OK() {
+				t.Fatalf("the new snapshot is damaged: %+v %v", v.Damage, err)
+			}
+			// The earlier snapshot is still damaged, and only it: the same hash in the
+			// new snapshot names another, intact, copy.
+			all, err := store.Verify(ctx, nil)
+			if err != nil || all.OK() {
+				t.Fatalf("verify of every snapshot: %+v %v, want snapshot 1 damaged", all.Damage, err)
+			}
+			for _, d := range all.Damage {
+				if d.Snapshot != 1 {
+					t.Errorf("damage reported of snapshot %d: %v", d.Snapshot, d)
+				}
+			}
+		})
+	}
+}
+
+func TestIncrementalCaptureRefusesToKeepADamagedVersion(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tn, store := capturedOnce(t)
+	victim := damageVersion(t, store, "user")
+	_, err := snapshots.Capture(ctx, tn.client, store, snapshots.CaptureOptions{Incremental: true})
+	if err == nil || !strings.Contains(err.Error(), "user "+victim) || !strings.Contains(err.Error(), "take a full capture") || strings.Contains(err.Error(), "cancel") {
+		t.Fatalf("incremental capture over a damaged version: %v", err)
+	}
+	if snaps, err := store.Snapshots(ctx); err != nil || len(snaps) != 1 {
+		t.Fatalf("the refused capture left %d snapshots (%v), want 1", len(snaps), err)
+	}
+}
+
+func TestCaptureRefusesADamagedSnapshotsTableBeforeReadingTheTenant(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tn, store := capturedOnce(t)
+	db, err := sql.Open("sqlite", store.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`UPDATE snapshots SET counts = '{"user":` + "\x0f" + `'`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	before := tn.client.Stats().Requests
+	_, err = snapshots.Capture(ctx, tn.client, store, snapshots.CaptureOptions{})
+	if err == nil || !strings.Contains(err.Error(), "table of snapshots in "+store.Path()+" is damaged") || strings.Contains(err.Error(), "invalid character") {
+		t.Fatalf("capture into a file whose table of snapshots is damaged: %v", err)
+	}
+	if n := tn.client.Stats().Requests - before; n != 0 {
+		t.Errorf("the refused capture sent %d requests to Graph, want none", n)
+	}
 }

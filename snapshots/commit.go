@@ -151,6 +151,9 @@ func (w *Writer) commit(ctx context.Context) (Snapshot, error) {
 	if err := w.blobs.flush(ctx, tx); err != nil {
 		return Snapshot{}, err
 	}
+	if err := w.verifyKept(ctx); err != nil {
+		return Snapshot{}, err
+	}
 	id := w.prev + 1
 	snap := Snapshot{
 		ID: id, TenantID: w.meta.TenantID, GraphURL: w.meta.GraphURL, TakenAt: w.meta.TakenAt.UTC().Truncate(time.Millisecond),
@@ -380,7 +383,7 @@ func (w *Writer) commit(ctx context.Context) (Snapshot, error) {
 				olines = olines[:0]
 			}
 		}
-		same := prev != nil && e.staged() && prev.hash == e.hash && prev.inBin == e.inBin() && string(st.span(prev.refs, prev.end)) == string(refs)
+		same := prev != nil && e.staged() && prev.hash == e.hash && prev.blob == e.blob && prev.inBin == e.inBin() && string(st.span(prev.refs, prev.end)) == string(refs)
 		if prev != nil && !same {
 			sink.send(sqlJob{stmt: closeObj, args: []any{id - 1, kind, oid, prev.first}})
 		}

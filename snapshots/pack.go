@@ -1,6 +1,7 @@
 package snapshots
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/binary"
@@ -55,8 +56,20 @@ type packer struct {
 	fresh  []freshDict        // made by this snapshot, written at commit
 
 	// previous holds the first eight bytes of the hash of every version in the
-	// previous snapshot, sorted; set at Begin and only read afterwards.
-	previous []uint64
+	// previous snapshot with the blob that stores it, sorted by those bytes; set at
+	// Begin and only read afterwards.
+	previous []prevVersion
+	// path is the file whose committed versions checkStored reads, over readers
+	// (idle ones; guarded by mu); "" leaves the checking to the writer.
+	path    string
+	readers []*storedReader
+}
+
+// prevVersion is a version of the previous snapshot: the first eight bytes of its hash
+// and the blob that stores it.
+type prevVersion struct {
+	key  uint64
+	blob int64
 }
 
 // kindDict is the dictionary new versions of one kind are packed with or, until there is
@@ -169,9 +182,19 @@ func (p *packer) pack(dst, scratch []byte, kind entra.Kind, doc []byte) (out, sc
 // The check is on a prefix of the hash, so a rare false yes only means the writer
 // packs the version itself.
 func (p *packer) stored(h Hash) bool {
-	key := binary.BigEndian.Uint64(h[:8])
-	_, found := slices.BinarySearch(p.previous, key)
+	_, found := p.storedBlob(h)
 	return found
+}
+
+// storedBlob returns the blob that probably stores the version with hash h in the
+// previous snapshot (see stored).
+func (p *packer) storedBlob(h Hash) (int64, bool) {
+	key := binary.BigEndian.Uint64(h[:8])
+	i, found := slices.BinarySearchFunc(p.previous, key, func(v prevVersion, k uint64) int { return cmp.Compare(v.key, k) })
+	if !found {
+		return 0, false
+	}
+	return p.previous[i].blob, true
 }
 
 // packOne is pack for a single version, into a slice of its own.

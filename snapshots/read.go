@@ -82,7 +82,9 @@ func (s *Store) Snapshots(ctx context.Context) ([]Snapshot, error) {
 	for rows.Next() {
 		snap, err := scanSnapshot(rows)
 		if err != nil {
-			return nil, fmt.Errorf("%s: snapshot table is damaged: %w", s.path, err)
+			// The JSON decoder's words ("invalid character '\x0f' in string literal")
+			// say nothing to an operator: which row, and what to do, do.
+			return nil, fmt.Errorf("the table of snapshots in %s is damaged (the row of snapshot %d cannot be read); run 'lifeline snapshots verify --db %s' and restore the file from a copy you trust", s.path, snap.ID, s.path)
 		}
 		out = append(out, snap)
 	}

@@ -23,6 +23,9 @@ const (
 	entStaged = 1 << iota // in the snapshot being written
 	entInBin              // ... as a recycle bin entry
 	entGUID               // the id is a lowercase GUID, held in g
+	// entChecked: blob, kept from an earlier snapshot, was found to hold exactly the
+	// version with this hash (reuse.go). Staging another blob clears it.
+	entChecked
 )
 
 type ent struct {
@@ -41,6 +44,9 @@ func (e *ent) inBin() bool  { return e.flags&entInBin != 0 }
 func (e *ent) live() bool   { return e.flags&(entStaged|entInBin) == entStaged }
 
 func (e *ent) stage(hash Hash, blob int64, inBin bool) {
+	if blob != e.blob {
+		e.flags &^= entChecked
+	}
 	e.flags |= entStaged
 	e.flags &^= entInBin
 	if inBin {

@@ -64,7 +64,11 @@ func (s *Store) Verify(ctx context.Context, ids []int64) (VerifyReport, error) {
 			ids = append(ids, snap.ID)
 		}
 	}
-	checked := map[Hash]string{} // hash -> problem ("" when intact)
+	// A stored version and the hash it is checked against -> its problem ("" when
+	// intact). Keyed by the blob too: a capture that found a stored copy damaged
+	// stores a fresh one under the same hash, and the older snapshot's damage must not
+	// be reported of the newer one's intact copy.
+	checked := map[checkedKey]string{}
 	for _, id := range ids {
 		if err := s.verifySnapshot(ctx, id, checked, &rep); err != nil {
 			return rep, err
@@ -74,7 +78,13 @@ func (s *Store) Verify(ctx context.Context, ids []int64) (VerifyReport, error) {
 	return rep, nil
 }
 
-func (s *Store) verifySnapshot(ctx context.Context, id int64, checked map[Hash]string, rep *VerifyReport) error {
+// checkedKey is a version verify checked: its blob and the hash it must have.
+type checkedKey struct {
+	blob int64
+	hash Hash
+}
+
+func (s *Store) verifySnapshot(ctx context.Context, id int64, checked map[checkedKey]string, rep *VerifyReport) error {
 	var stored string
 	err := s.r.QueryRowContext(ctx, "SELECT root_hash FROM snapshots WHERE id = ?", id).Scan(&stored)
 	if err == sql.ErrNoRows {
@@ -84,7 +94,7 @@ func (s *Store) verifySnapshot(ctx context.Context, id int64, checked map[Hash]s
 		return fmt.Errorf("cannot read snapshot %d: %w", id, err)
 	}
 	objLines, linkLines := sha256.New(), sha256.New()
-	rows, err := s.r.QueryContext(ctx, `SELECT o.kind, o.id, o.hash, o.in_bin, b.data FROM objects o LEFT JOIN blobs b ON b.id = o.blob
+	rows, err := s.r.QueryContext(ctx, `SELECT o.kind, o.id, o.hash, o.in_bin, o.blob, b.data FROM objects o LEFT JOIN blobs b ON b.id = o.blob
 		WHERE `+inSnapshot+` ORDER BY o.kind, o.id`, id)
 	if err != nil {
 		return fmt.Errorf("cannot read snapshot %d: %w", id, err)
@@ -94,14 +104,16 @@ func (s *Store) verifySnapshot(ctx context.Context, id int64, checked map[Hash]s
 		var kind, oid string
 		var hash, data []byte
 		var inBin int
-		if err := rows.Scan(&kind, &oid, &hash, &inBin, &data); err != nil {
+		var blob int64
+		if err := rows.Scan(&kind, &oid, &hash, &inBin, &blob, &data); err != nil {
 			rows.Close()
 			return err
 		}
 		rep.Objects++
 		var h Hash
 		copy(h[:], hash)
-		problem, seen := checked[h]
+		key := checkedKey{blob, h}
+		problem, seen := checked[key]
 		if !seen {
 			switch {
 			case len(hash) != len(h):
@@ -118,7 +130,7 @@ func (s *Store) verifySnapshot(ctx context.Context, id int64, checked map[Hash]s
 					problem = "its content does not match its hash (tampered or corrupted)"
 				}
 			}
-			checked[h] = problem
+			checked[key] = problem
 		}
 		if problem != "" {
 			rep.Damage = append(rep.Damage, Damage{Snapshot: id, Kind: kind, ID: oid, Problem: problem})

@@ -1,6 +1,7 @@
 package snapshots
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -56,6 +57,9 @@ type Writer struct {
 	nextBlob int64     // next blob id
 	newBlob  int64     // blob ids from here on were written by this snapshot
 	orphans  []int64   // blobs written by this snapshot that nothing references any more
+	// damaged are the versions kept from the previous snapshot whose stored copies
+	// were found damaged, and stored again from the fresh copies (reuse.go).
+	damaged []damagedVersion
 	// check, when set, sees the snapshot about to be committed (its root hash and
 	// counts known) and may refuse it: the commit then writes nothing.
 	check func(Snapshot) error
@@ -116,6 +120,9 @@ func (s *Store) Begin(ctx context.Context, meta SnapshotMeta) (*Writer, error) {
 	w.newBlob = w.nextBlob
 	if w.pack, err = loadPacker(ctx, tx); err != nil {
 		return fail(fmt.Errorf("cannot read the dictionaries in %s: %w", s.path, err))
+	}
+	if !s.immutable {
+		w.pack.path = s.path
 	}
 	if err := w.loadNames(ctx); err != nil {
 		return fail(fmt.Errorf("cannot read the link targets in %s: %w", s.path, err))
@@ -179,7 +186,7 @@ func (w *Writer) loadPrevious(ctx context.Context) error {
 			return err
 		}
 		copy(p.hash[:], hash)
-		w.pack.previous = append(w.pack.previous, binary.BigEndian.Uint64(p.hash[:8]))
+		w.pack.previous = append(w.pack.previous, prevVersion{binary.BigEndian.Uint64(p.hash[:8]), p.blob})
 		p.inBin = inBin == 1
 		p.refs, p.end = st.keep(refs)
 		h := st.intern(entra.Kind(kind), id)
@@ -190,7 +197,7 @@ func (w *Writer) loadPrevious(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	slices.Sort(w.pack.previous)
+	slices.SortFunc(w.pack.previous, func(a, b prevVersion) int { return cmp.Compare(a.key, b.key) })
 	rows, err = w.tx.QueryContext(ctx, "SELECT kind, from_id, name, first_snap, targets FROM links WHERE last_snap IS NULL")
 	if err != nil {
 		return err
@@ -235,6 +242,10 @@ type Prepared struct {
 	// packed is Data's stored form when a capture packed it already (Writer.pack);
 	// PutPrepared packs it otherwise.
 	packed []byte
+	// storedAs is what checkStored found of the previous snapshot's stored copy of
+	// this version: its blob when it holds exactly Data, minus its blob when it is
+	// damaged, 0 when nobody checked (PutPrepared then does).
+	storedAs int64
 }
 
 // Prepare canonicalizes and hashes one object's Graph JSON.
@@ -254,17 +265,29 @@ func (w *Writer) PutPrepared(ctx context.Context, p Prepared) error {
 	st := &w.st
 	h := st.intern(p.Kind, p.ID)
 	e := &st.ents[h]
-	if e.staged() && e.hash == p.Hash {
+	if e.staged() && e.hash == p.Hash && (e.blob >= w.newBlob || e.flags&entChecked != 0) {
 		e.stage(e.hash, e.blob, p.InBin)
 		return nil
 	}
+	prevDamaged := false
 	if prev := st.prevOf(h); prev != nil && prev.hash == p.Hash {
-		w.unstage(h)
-		st.ents[h].stage(p.Hash, prev.blob, p.InBin)
-		return nil
+		// The version is stored already: keep that copy, unless it was damaged since
+		// (reuse.go), which would carry the damage into this snapshot.
+		intact := p.storedAs == prev.blob
+		if !intact && p.storedAs != -prev.blob {
+			intact = w.storedIntact(ctx, prev.blob, p.Data)
+		}
+		if intact {
+			w.unstage(h)
+			st.ents[h].stage(p.Hash, prev.blob, p.InBin)
+			st.ents[h].flags |= entChecked
+			return nil
+		}
+		prevDamaged = true
+		w.damaged = append(w.damaged, damagedVersion{kind: p.Kind, id: p.ID, first: prev.first})
 	}
 	var data []byte
-	if prev := st.prevOf(h); prev != nil {
+	if prev := st.prevOf(h); prev != nil && !prevDamaged {
 		// A changed version: store what changed against the previous one's whole form.
 		d, err := w.deltaFrom(ctx, prev.blob, p.Data)
 		if err != nil {
@@ -523,6 +546,7 @@ func (w *Writer) Rollback() error {
 		return nil
 	}
 	w.done = true
+	w.pack.closeReaders()
 	return w.tx.Rollback()
 }
 
@@ -534,6 +558,7 @@ func (w *Writer) Commit(ctx context.Context) (Snapshot, error) {
 		return Snapshot{}, errors.New("snapshot already committed or rolled back")
 	}
 	snap, err := w.commit(ctx)
+	w.pack.closeReaders()
 	if err != nil {
 		w.Rollback()
 		return Snapshot{}, err
