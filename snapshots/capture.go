@@ -174,7 +174,11 @@ func Capture(ctx context.Context, client *graphapi.Client, store *Store, opts Ca
 	stopTotals()
 	close(cap.ops)
 	writeErr := <-writerDone
-	if collectErr == nil {
+	if writeErr != nil {
+		// The writer failing cancels the reads, and a read then fails with "the
+		// operation was cancelled", which errgroup may report first: the writer's
+		// error is the cause. (Its context ends only by its own failure or the
+		// caller's, which is handled below.)
 		collectErr = writeErr
 	}
 	if collectErr != nil {

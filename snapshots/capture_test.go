@@ -531,3 +531,28 @@ func TestCaptureRefusesADamagedSnapshotsTableBeforeReadingTheTenant(t *testing.T
 		t.Errorf("the refused capture sent %d requests to Graph, want none", n)
 	}
 }
+
+func TestIncrementalCaptureReportsTheCauseNotTheCancellation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tn, store := capturedOnce(t)
+	// A changed group arrives as its changed members, laid over its stored version:
+	// that version is unreadable, which stops the writer and cancels the reads.
+	db, err := sql.Open("sqlite", store.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var group string
+	if err := db.QueryRow("SELECT id FROM objects WHERE kind = 'group' ORDER BY id LIMIT 1").Scan(&group); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("UPDATE blobs SET data = x'02ff' WHERE id IN (SELECT blob FROM objects WHERE kind = 'group')"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	mustDo(t, tn.client, "PATCH", "/groups/"+group, `{"description":"changed by the incident"}`)
+	_, err = snapshots.Capture(ctx, tn.client, store, snapshots.CaptureOptions{Incremental: true})
+	if err == nil || strings.Contains(err.Error(), "cancel") || !strings.Contains(err.Error(), group) {
+		t.Fatalf("incremental capture over a damaged group: %v, want the group named and no cancellation", err)
+	}
+}

@@ -386,7 +386,11 @@ func (w *Writer) Staged(ctx context.Context, kind entra.Kind, id string) ([]byte
 	if err := w.tx.QueryRowContext(ctx, "SELECT data FROM blobs WHERE id = ?", w.st.ents[h].blob).Scan(&data); err != nil {
 		return nil, fmt.Errorf("%s %s: its staged version cannot be read: %w", kind, id, err)
 	}
-	return resolveBlob(ctx, w.tx, w.pack, data)
+	doc, err := resolveBlob(ctx, w.tx, w.pack, data)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: its stored version, which this change is laid over, is damaged (run 'lifeline snapshots verify --db %s'; a full capture without --incremental stores it afresh)", kind, id, w.s.path)
+	}
+	return doc, nil
 }
 
 // StagedIDs returns the ids of the live (not binned) objects of kind staged so far.
