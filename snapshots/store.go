@@ -180,6 +180,14 @@ func (s *Store) explainFull(what string, err error) error {
 	return fmt.Errorf("the disk holding %s is full: nothing of this %s was kept and the file's earlier snapshots are untouched; free some space and run it again (%w)", s.path, what, err)
 }
 
+// IsDamaged reports whether err is SQLite finding the file malformed or not a database
+// (a damaged page, a file overwritten in part): the file needs 'snapshots verify' and a
+// copy to restore from, not a retry.
+func IsDamaged(err error) bool {
+	code := sqliteCode(err)
+	return code == sqlite3.SQLITE_CORRUPT || code == sqlite3.SQLITE_NOTADB
+}
+
 // isFull reports whether err is SQLite's "database or disk is full".
 func isFull(err error) bool { return sqliteCode(err) == sqlite3.SQLITE_FULL }
 

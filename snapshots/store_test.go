@@ -466,3 +466,51 @@ func holdWriteLock(t *testing.T, path string) (release func()) {
 		other.Close()
 	}
 }
+
+// A file whose pages SQLite finds malformed is reported as damage, one line each, not
+// as an error that hides the report, nor as SQLite's multi-line dump.
+func TestVerifyReportsAMalformedFileAsDamage(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "t.db")
+	s, err := Open(ctx, path, OpenOptions{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeSnapshot(t, s, 3000, func(i int) string { return fmt.Sprintf("Dept-%04d", i) }, "")
+	s.Close()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pageSize := int(raw[16])<<8 | int(raw[17])
+	if pageSize == 1 {
+		pageSize = 65536
+	}
+	// Every page's header after the first two: cell pointers and counts garbled.
+	for p := 2; (p+1)*pageSize <= len(raw); p++ {
+		for i := p*pageSize + 1; i < p*pageSize+12; i++ {
+			raw[i] ^= 0x5a
+		}
+	}
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(ctx, path, OpenOptions{ReadOnly: true})
+	if err != nil {
+		t.Skipf("the damage is found on opening already: %v", err)
+	}
+	defer s.Close()
+	rep, err := s.Verify(ctx, nil)
+	if err != nil {
+		t.Fatalf("verify of a malformed file returned an error instead of damage: %v", err)
+	}
+	if rep.OK() {
+		t.Fatal("a malformed file verified intact")
+	}
+	for _, d := range rep.Damage {
+		if strings.Contains(d.String(), "\n") {
+			t.Errorf("a damage line spans lines: %q", d.String())
+		}
+	}
+}

@@ -46,19 +46,33 @@ func (s *Store) Verify(ctx context.Context, ids []int64) (VerifyReport, error) {
 		return rep, fmt.Errorf("%s cannot be checked: %w", s.path, err)
 	}
 	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err == nil && line != "ok" {
-			problems = append(problems, line)
+		var text string
+		if err := rows.Scan(&text); err == nil && text != "ok" {
+			// One row may hold several lines ("*** in database main ***\n...").
+			for _, line := range strings.Split(text, "\n") {
+				if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "***") {
+					problems = append(problems, line)
+				}
+			}
 		}
 	}
 	rows.Close()
 	if len(problems) > 0 {
-		rep.Damage = append(rep.Damage, Damage{Problem: "the SQLite file itself is corrupt: " + strings.Join(problems, "; ")})
+		rep.Damage = append(rep.Damage, Damage{Problem: fmt.Sprintf("the SQLite file itself is damaged: %d problems in its pages, the first: %s", len(problems), problems[0])})
+	}
+	// Once SQLite finds the file malformed, what cannot be read is damage to report,
+	// not an error that would hide the report.
+	unreadable := func(err error) (VerifyReport, error) {
+		if IsDamaged(err) {
+			rep.Damage = append(rep.Damage, Damage{Problem: "the rest of the file cannot be read: SQLite finds it malformed; restore the file from a copy"})
+			return rep, nil
+		}
+		return rep, err
 	}
 	if len(ids) == 0 {
 		snaps, err := s.Snapshots(ctx)
 		if err != nil {
-			return rep, err
+			return unreadable(err)
 		}
 		for _, snap := range snaps {
 			ids = append(ids, snap.ID)
@@ -71,7 +85,7 @@ func (s *Store) Verify(ctx context.Context, ids []int64) (VerifyReport, error) {
 	checked := map[checkedKey]string{}
 	for _, id := range ids {
 		if err := s.verifySnapshot(ctx, id, checked, &rep); err != nil {
-			return rep, err
+			return unreadable(err)
 		}
 		rep.Snapshots = append(rep.Snapshots, id)
 	}

@@ -14,6 +14,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lifelinehq/lifeline/snapshots"
 )
 
 func main() {
@@ -43,6 +47,9 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 		return ee.code
 	}
+	if snapshots.IsDamaged(err) {
+		err = damagedFile(cmd, err)
+	}
 	fmt.Fprintln(stderr, "lifeline: "+err.Error())
 	if isUsageError(err) {
 		// The command that refused its arguments, whose help lists the ones it takes.
@@ -54,4 +61,16 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitUsage
 	}
 	return exitFailure
+}
+
+// damagedFile is the sentence for a snapshot file SQLite finds malformed: which file,
+// and what to do, where SQLite's own words name neither.
+func damagedFile(cmd *cobra.Command, err error) error {
+	file := "the snapshot file"
+	if cmd != nil {
+		if f := cmd.Flags().Lookup("db"); f != nil && f.Value.String() != "" {
+			file = f.Value.String()
+		}
+	}
+	return fmt.Errorf("%s is damaged: SQLite finds its pages malformed (%v); 'lifeline snapshots verify --db %s' says what is damaged: restore the file from a copy", file, err, file)
 }

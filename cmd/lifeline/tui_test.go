@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -143,5 +144,51 @@ func TestDemoConsoleKeepsReadOnly(t *testing.T) {
 	}
 	if o := out.String(); !strings.Contains(o, "lifeline · Overview (read-only)") {
 		t.Fatalf("the demo console with --read-only does not say so:\n%q", o)
+	}
+}
+
+// A snapshot file SQLite finds malformed gets one sentence naming the file and what to
+// do, not SQLite's bare "database disk image is malformed".
+func TestADamagedFileIsNamedWithWhatToDo(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "t.db")
+	s, err := snapshots.Open(ctx, path, snapshots.OpenOptions{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.Begin(ctx, snapshots.SnapshotMeta{TenantID: "tenant-d", TakenAt: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), Label: "only"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3000 {
+		id := fmt.Sprintf("u%d", i)
+		if err := w.PutObject(ctx, entra.KindUser, id, []byte(fmt.Sprintf(`{"id":%q,"displayName":"User %d"}`, id, i)), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pageSize := int(raw[16])<<8 | int(raw[17])
+	if pageSize == 1 {
+		pageSize = 65536
+	}
+	for p := 2; (p+1)*pageSize <= len(raw); p++ {
+		for i := p*pageSize + 1; i < p*pageSize+12; i++ {
+			raw[i] ^= 0x5a
+		}
+	}
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := lifeline(t, "graph", "--db", path, "--snapshot", "1", "u7")
+	if code != exitFailure || !strings.Contains(stderr, path+" is damaged") || !strings.Contains(stderr, "snapshots verify --db "+path) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+		t.Fatalf("graph on a damaged file: exit %d, %q", code, stderr)
 	}
 }
