@@ -141,6 +141,17 @@ func (m Model) RunInProgress() bool {
 	return ok && r.phase == runRunning
 }
 
+// RunPlanFile is the saved plan file the last run applied, or "" when the plan it ran
+// was not saved or was changed after saving: only that exact file resumes the run
+// ('lifeline apply' refuses any other version of the plan as stale).
+func (m Model) RunPlanFile() string {
+	r, ok := m.base["run"].(*runScreen)
+	if !ok || r.phase == runIdle || r.phase == runConfirm {
+		return ""
+	}
+	return r.path
+}
+
 // connection names how the session reaches the tenant.
 func (e *env) connection() string {
 	switch {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -50,19 +51,21 @@ func buildPlan(e *env, tag int, snap snapshots.Snapshot, scope []graphx.NodeID, 
 	}
 }
 
-// planSavedMsg says where a plan was written.
+// planSavedMsg says where a plan was written, and which version of it: key is the
+// Plan screen's exclusionKey when s was pressed.
 type planSavedMsg struct {
 	path string
+	key  string
 	err  error
 }
 
 // savePlan writes the plan as the CLI does: indented JSON, mode 0600 (a plan holds the
 // tenant's objects), with DB naming the snapshot file so 'lifeline apply' finds it. It
 // replaces only an earlier plan (engine.CheckPlanDestination).
-func savePlan(plan *engine.Plan, path string) tea.Cmd {
+func savePlan(plan *engine.Plan, path, key string) tea.Cmd {
 	return func() tea.Msg {
 		if err := engine.CheckPlanDestination(path); err != nil {
-			return planSavedMsg{path: path, err: err}
+			return planSavedMsg{path: path, key: key, err: err}
 		}
 		var b bytes.Buffer
 		err := engine.WritePlanJSON(&b, plan)
@@ -72,7 +75,7 @@ func savePlan(plan *engine.Plan, path string) tea.Cmd {
 		if err == nil {
 			err = os.Chmod(path, 0o600) // WriteFile keeps an existing file's mode
 		}
-		return planSavedMsg{path: path, err: err}
+		return planSavedMsg{path: path, key: key, err: err}
 	}
 }
 
@@ -105,7 +108,10 @@ type planScreen struct {
 	offset     int
 	note       string // what the last toggle did, in one sentence
 	saved      string // where the plan was last saved
-	keys       planKeys
+	// savedKey is the exclusionKey of the version saved: a step taken out or put back
+	// after saving makes the plan on the screen a different one from the file's.
+	savedKey string
+	keys     planKeys
 }
 
 type planKeys struct {
@@ -174,7 +180,7 @@ func (p *planScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 		if msg.err != nil {
 			return p, status("saving the plan: " + msg.err.Error())
 		}
-		p.saved = msg.path
+		p.saved, p.savedKey = msg.path, msg.key
 		return p, status("plan saved to " + msg.path)
 	case tea.KeyPressMsg:
 		return p, p.key(msg)
@@ -206,7 +212,7 @@ func (p *planScreen) build(snap int64, scope []graphx.NodeID) tea.Cmd {
 }
 
 func (p *planScreen) setPlan(plan *engine.Plan) {
-	p.plan, p.excluded, p.note, p.saved = plan, map[string]bool{}, "", ""
+	p.plan, p.excluded, p.note, p.saved, p.savedKey = plan, map[string]bool{}, "", "", ""
 	p.dependents, p.byID, p.names = map[string][]string{}, map[string]*engine.Step{}, map[string]string{}
 	p.lines = p.lines[:0]
 	for si := range plan.Stages {
@@ -265,7 +271,7 @@ func (p *planScreen) key(msg tea.KeyPressMsg) tea.Cmd {
 		}
 		plan := p.effective()
 		plan.DB = p.env.dbPath()
-		return savePlan(plan, p.env.sideFile("PLAN.json"))
+		return savePlan(plan, p.env.sideFile("PLAN.json"), p.exclusionKey())
 	case key.Matches(msg, k.Apply):
 		switch {
 		case p.env.readOnly:
@@ -275,8 +281,13 @@ func (p *planScreen) key(msg tea.KeyPressMsg) tea.Cmd {
 		}
 		plan := p.effective()
 		plan.DB = p.env.dbPath()
-		saved := p.saved
-		return func() tea.Msg { return jumpMsg{name: "run", then: confirmMsg{plan: plan, path: saved}} }
+		// Only the file that holds exactly this plan is named to the journal and to
+		// the operator as resumable; an earlier version of it would be refused as stale.
+		c := confirmMsg{plan: plan, path: p.savedPath()}
+		if c.path == "" {
+			c.differs = p.saved
+		}
+		return func() tea.Msg { return jumpMsg{name: "run", then: c} }
 	case key.Matches(msg, k.list.Up):
 		move(-1)
 	case key.Matches(msg, k.list.Down):
@@ -411,6 +422,28 @@ func (p *planScreen) closure(ids []string, next func(string) []string, out bool)
 	return n
 }
 
+// exclusionKey names the version of the plan on the screen: the build and the steps
+// taken out. Two versions with the same key are the same plan.
+func (p *planScreen) exclusionKey() string {
+	ids := make([]string, 0, len(p.excluded))
+	for id, out := range p.excluded {
+		if out {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return fmt.Sprint(p.tag) + "\x00" + strings.Join(ids, "\x00")
+}
+
+// savedPath is where the plan on the screen is saved, or "" when it is not: never
+// saved, or changed since.
+func (p *planScreen) savedPath() string {
+	if p.saved != "" && p.savedKey == p.exclusionKey() {
+		return p.saved
+	}
+	return ""
+}
+
 // effective is the plan as the operator left it: excluded steps removed, and verify's
 // dependencies narrowed to the steps that remain.
 func (p *planScreen) effective() *engine.Plan {
@@ -469,11 +502,19 @@ func (p *planScreen) headerLines() []string {
 		}
 		out = append(out, "⚠ "+w)
 	}
+	var last []string
+	if p.note != "" {
+		last = append(last, p.note)
+	}
 	switch {
-	case p.note != "":
-		out = append(out, p.note)
+	case p.savedPath() != "":
+		last = append(last, "saved to "+p.saved)
 	case p.saved != "":
-		out = append(out, "saved to "+p.saved)
+		last = append(last, styles.err.Render("changed since it was saved to "+p.saved+" (s saves this version)"))
+	}
+	switch {
+	case len(last) > 0:
+		out = append(out, strings.Join(last, " · "))
 	default:
 		out = append(out, styles.faint.Render("space takes a step or a stage out (with what depends on it) or puts it back"))
 	}

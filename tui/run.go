@@ -31,6 +31,9 @@ const callsEvery = 500 * time.Millisecond
 type confirmMsg struct {
 	plan *engine.Plan
 	path string // where the plan was saved, for the journal ("" when not saved)
+	// differs names a saved file that holds another version of the plan (steps were
+	// taken out or put back since): the confirmation says this run is not that file.
+	differs string
 }
 
 // runBatchMsg carries the engine events that were waiting, in order, and, last, the
@@ -181,15 +184,16 @@ const (
 // runScreen confirms a plan, runs it and shows it running: per-stage progress, the
 // write rate against the budget, throttling, failures and the Graph calls.
 type runScreen struct {
-	env    *env
-	width  int
-	height int
-	phase  runPhase
-	run    int // counts runs started, to tell their messages apart
-	plan   *engine.Plan
-	path   string
-	typed  string
-	refuse string // why the last confirmation did not start
+	env     *env
+	width   int
+	height  int
+	phase   runPhase
+	run     int // counts runs started, to tell their messages apart
+	plan    *engine.Plan
+	path    string
+	differs string // a saved file holding another version of the plan (confirmMsg)
+	typed   string
+	refuse  string // why the last confirmation did not start
 
 	events  chan any
 	control *engine.Control
@@ -268,7 +272,7 @@ func (r *runScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 		if r.phase == runRunning {
 			return r, status("a run is in progress: wait for it to finish before applying another plan")
 		}
-		r.phase, r.plan, r.path, r.typed, r.refuse = runConfirm, msg.plan, msg.path, "", ""
+		r.phase, r.plan, r.path, r.differs, r.typed, r.refuse = runConfirm, msg.plan, msg.path, msg.differs, "", ""
 	case runBatchMsg:
 		if msg.run != r.run {
 			return r, nil
@@ -524,6 +528,12 @@ func (r *runScreen) confirmView() string {
 	}
 	fmt.Fprintf(&b, "%s %d from the bin, %d recreated, %d links,%s%d properties, %d removals, %d CA policies\n",
 		lead, s.RestoreFromBin, s.Recreate, s.Links, totalsBreak, s.Properties, s.Removals, s.CAPolicies)
+	switch {
+	case r.differs != "":
+		b.WriteString(styles.err.Render(wrap("This is not the plan saved in "+r.differs+": steps were taken out or put back since (s on the Plan screen saves this one).", r.width)) + "\n")
+	case r.path != "" && !short:
+		fmt.Fprintf(&b, "Saved in %s\n", r.path)
+	}
 	if !short {
 		b.WriteByte('\n')
 	}

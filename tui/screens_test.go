@@ -817,3 +817,46 @@ func TestPlanTakesADeleteOutWithItsCreate(t *testing.T) {
 		t.Fatalf("taking out the create: create out %v, delete out %v (%q)", p.excluded["cre1"], p.excluded["del1"], p.note)
 	}
 }
+
+// A plan changed after it was saved is not the saved file: the confirmation says so,
+// and the run does not name the file as the one to resume (it would be refused as
+// stale). Putting the step back makes it the saved plan again.
+func TestPlanEditedAfterSavingIsNotTheSavedFile(t *testing.T) {
+	t.Parallel()
+	d, f := newLiveDriver(t, 120, 40, false)
+	p := d.toPlan(f)
+	d.keys("s")
+	path := filepath.Join(filepath.Dir(f.store.Path()), "PLAN.json")
+	if p.savedPath() != path {
+		t.Fatalf("just saved, the plan is the file: %q", p.savedPath())
+	}
+	d.keys("j", " ")
+	if p.savedPath() != "" || !strings.Contains(d.view(), "changed since it was saved to") {
+		t.Fatalf("a step taken out after saving makes another plan: saved path %q\n%s", p.savedPath(), d.view())
+	}
+	d.keys("a")
+	r := d.m.base["run"].(*runScreen)
+	if r.path != "" || !strings.Contains(strings.Join(strings.Fields(d.view()), " "), "This is not the plan saved in "+path) {
+		t.Fatalf("the confirmation must say the plan is not the saved one: path %q\n%s", r.path, d.view())
+	}
+	d.keys(testDomain, "enter")
+	if r.phase != runRunning || d.m.RunPlanFile() != "" {
+		t.Fatalf("the run of an edited plan names no plan file to resume: %q", d.m.RunPlanFile())
+	}
+
+	d, f = newLiveDriver(t, 120, 40, false)
+	p = d.toPlan(f)
+	d.keys("s", "j", " ", " ")
+	path = filepath.Join(filepath.Dir(f.store.Path()), "PLAN.json")
+	if p.savedPath() != path {
+		t.Fatalf("out and back in is the saved plan again: %q", p.savedPath())
+	}
+	d.keys("a")
+	if strings.Contains(d.view(), "This is not the plan saved") || !strings.Contains(d.view(), "Saved in "+path) {
+		t.Fatalf("the saved plan's confirmation names its file:\n%s", d.view())
+	}
+	d.keys(testDomain, "enter")
+	if d.m.RunPlanFile() != path {
+		t.Fatalf("the run of the saved plan names its file: %q", d.m.RunPlanFile())
+	}
+}

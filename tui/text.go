@@ -49,3 +49,8 @@ func (t *textScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 func (t *textScreen) View() string {
 	return styles.title.Render(t.title) + "\n" + strings.TrimRight(t.pager.view(), "\n")
 }
+
+// wrap fits a sentence the operator must read whole (an error, a verdict) to the width,
+// breaking at spaces and, in long paths and URLs, at separators: cut at the edge, its
+// end (often the remedy) would be lost.
+func wrap(s string, w int) string { return ansi.Wrap(s, max(w, 20), " ,/") }

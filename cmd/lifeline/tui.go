@@ -74,17 +74,18 @@ func runConsole(ctx context.Context, in io.Reader, out io.Writer, opts tui.Optio
 	}
 	p := tea.NewProgram(tui.New(opts), popts...)
 	final, err := p.Run()
-	stopped := false
+	stopped, planFile := false, ""
 	if m, ok := final.(tui.Model); ok {
 		if stopped = m.RunInProgress(); stopped {
 			fmt.Fprintln(out, "Stopping the restore between rounds…") // Close may wait for the round
 		}
+		planFile = m.RunPlanFile()
 		m.Close()
 	}
 	if stopped {
 		// Quit (ctrl+c) with a restore running: it stopped between rounds, which is
 		// not done, and scripts must not read it as success.
-		return &exitError{code: exitPending, err: fmt.Errorf("the console closed with a restore running: it stopped between rounds and the journal in %s keeps what was done; build the plan again and apply it to finish (a saved plan resumes with 'lifeline apply PLAN.json')", opts.Path)}
+		return &exitError{code: exitPending, err: stoppedRunError(opts.Path, planFile)}
 	}
 	if err != nil && ctx.Err() != nil {
 		return nil // interrupted: a clean exit
@@ -94,6 +95,17 @@ func runConsole(ctx context.Context, in io.Reader, out io.Writer, opts tui.Optio
 		return errors.New("the console needs a terminal to read keys from and there is none; run it in a terminal, or use the commands (snapshots, diff, plan, apply, verify) in scripts")
 	}
 	return err
+}
+
+// stoppedRunError says what a restore stopped by quitting left, and how to finish it:
+// on the Plan screen, or with 'lifeline apply' only when the run applied a saved plan
+// file as it is (any other version of the plan would be refused as stale).
+func stoppedRunError(db, planFile string) error {
+	finish := "to finish, open the console again, build the plan again on the Plan screen (b) and apply it"
+	if planFile != "" {
+		finish += fmt.Sprintf(", or resume the saved plan it ran with 'lifeline apply %s'", planFile)
+	}
+	return fmt.Errorf("the console closed with a restore running: it stopped between rounds and the journal in %s keeps what was done; %s", db, finish)
 }
 
 // openConsoleStore opens the console's snapshot file, for writing unless readOnly

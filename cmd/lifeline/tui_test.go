@@ -192,3 +192,17 @@ func TestADamagedFileIsNamedWithWhatToDo(t *testing.T) {
 		t.Fatalf("graph on a damaged file: exit %d, %q", code, stderr)
 	}
 }
+
+// Quitting mid-run names a saved plan to resume only when the run applied exactly that
+// file; otherwise the remedy is the console's Plan screen.
+func TestStoppedRunNamesOnlyTheSavedPlanItRan(t *testing.T) {
+	t.Parallel()
+	msg := stoppedRunError("tenant.db", "").Error()
+	if strings.Contains(msg, "lifeline apply") || !strings.Contains(msg, "Plan screen") {
+		t.Fatalf("an unsaved (or edited) plan has no file to resume: %q", msg)
+	}
+	msg = stoppedRunError("tenant.db", "/x/PLAN.json").Error()
+	if !strings.Contains(msg, "'lifeline apply /x/PLAN.json'") {
+		t.Fatalf("the saved plan the run applied resumes with apply: %q", msg)
+	}
+}
