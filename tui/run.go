@@ -553,10 +553,47 @@ func connNoun(conn string) string {
 	return "a " + conn + " tenant"
 }
 
+// refused reports whether the run ended before it began: apply's checks (a stale plan,
+// a plan applied already) turned it down, and nothing was written.
+func (r *runScreen) refused() bool {
+	return r.phase == runFinished && r.report == nil && r.err != nil
+}
+
+// refusedView says why the run was turned down, in full, with what to do in the
+// console: there is no run to show, so no stage bars either (full or empty, they would
+// say something happened).
+func (r *runScreen) refusedView() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s REFUSED · nothing was written · plan for tenant %s → snapshot %d\n\n",
+		styles.title.Render("Run"), r.plan.TenantID, r.plan.Snapshot)
+	b.WriteString(styles.err.Render(wrap("The run was refused before it began: "+consoleAdvice(r.err.Error()), r.width)) + "\n")
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// consoleAdvice rewrites the engine's remedies, which are worded for the command line
+// ("build a new plan with 'lifeline plan'"), as the keys that do the same in the
+// console.
+func consoleAdvice(msg string) string {
+	for _, r := range []struct{ cli, console string }{
+		{"; build a new plan with 'lifeline plan' and apply that", "; build a new plan on the Plan screen (:plan, then b) and apply that"},
+		{". 'lifeline verify --db", ". v verifies the tenant now, and a new plan (:plan, then b) restores it again"},
+	} {
+		if i := strings.Index(msg, r.cli); i >= 0 {
+			return msg[:i] + r.console
+		}
+	}
+	return msg
+}
+
 func (r *runScreen) runView() string {
+	if r.refused() {
+		return r.refusedView()
+	}
 	var b strings.Builder
 	state := "RUNNING"
 	switch {
+	case r.phase == runFinished && r.err != nil:
+		state = "STOPPED"
 	case r.phase == runFinished:
 		state = "FINISHED"
 	case r.paused:
@@ -645,7 +682,7 @@ func (r *runScreen) runView() string {
 func (r *runScreen) endView() string {
 	var b strings.Builder
 	if r.err != nil {
-		fmt.Fprintf(&b, "%s\n", styles.err.Render("The run stopped: "+r.err.Error()))
+		fmt.Fprintf(&b, "%s\n", styles.err.Render(wrap("The run stopped: "+consoleAdvice(r.err.Error()), r.width)))
 	}
 	if rep := r.report; rep != nil {
 		fmt.Fprintf(&b, "Done %d · failed %d · skipped %d · pending %d", rep.Done, rep.Failed, rep.Skipped, rep.Pending)

@@ -860,3 +860,25 @@ func TestPlanEditedAfterSavingIsNotTheSavedFile(t *testing.T) {
 		t.Fatalf("the run of the saved plan names its file: %q", d.m.RunPlanFile())
 	}
 }
+
+// A run apply turns down before it begins (a stale plan) is REFUSED, not FINISHED: no
+// stage bars, the reason whole at any width, and the console's remedy, not the CLI's.
+func TestRunRefusedInPreflightSaysSoInFull(t *testing.T) {
+	t.Parallel()
+	for _, w := range []int{80, 120} {
+		d, f := newLiveDriver(t, w, 24, false)
+		d.toPlan(f)
+		d.keys("a", testDomain, "enter")
+		r := d.m.base["run"].(*runScreen)
+		err := fmt.Errorf("%w: the tenant changed since it was built (fingerprint 0123456789ab, now ba9876543210); build a new plan with 'lifeline plan' and apply that", engine.ErrStale)
+		d.send(runBatchMsg{run: r.run, done: &runDone{err: err}})
+		v := d.view()
+		flat := strings.Join(strings.Fields(v), " ")
+		if !strings.Contains(v, "REFUSED") || strings.Contains(v, "FINISHED") || strings.Contains(v, "░") || strings.Contains(v, "█") {
+			t.Errorf("%d: a refused run shows as refused, with no stage bars:\n%s", w, v)
+		}
+		if !strings.Contains(flat, "now ba9876543210); build a new plan on the Plan screen (:plan, then b) and apply that") || strings.Contains(v, "'lifeline plan'") {
+			t.Errorf("%d: the reason is whole and its remedy is the console's:\n%s", w, v)
+		}
+	}
+}
