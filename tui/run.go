@@ -216,10 +216,37 @@ type runScreen struct {
 	started    time.Time
 	base, live graphapi.Stats
 	liveAt     time.Time
-	report     *engine.ApplyReport
-	err        error
-	bar        progress.Model
-	keys       runKeys
+	// high is the most of each count the screen has shown: the engine's figures and
+	// the client's, read at different moments, disagree, and a count that goes down
+	// over a run reads as lost work.
+	high   runCounts
+	report *engine.ApplyReport
+	err    error
+	bar    progress.Model
+	keys   runKeys
+}
+
+// runCounts are the run's running totals, as shown.
+type runCounts struct{ writes, requests, retries, throttled int64 }
+
+// raise takes the newest figures (the engine's, and between its events the client's
+// counters since the run began) into the high-water marks.
+func (r *runScreen) raise() {
+	h := &r.high
+	h.throttled = max(h.throttled, int64(r.throttles))
+	if p := r.prog; p != nil {
+		h.writes = max(h.writes, p.Writes)
+		h.requests = max(h.requests, p.Requests)
+		h.retries = max(h.retries, p.Retries)
+	}
+	if r.phase == runRunning && !r.liveAt.IsZero() {
+		// Between events (a throttled round can take minutes) the client's counters
+		// say the run is alive. Once it has ended they count other reads (the tenant
+		// read again after it), not the run's.
+		h.requests = max(h.requests, r.live.Requests-r.base.Requests)
+		h.retries = max(h.retries, r.live.Retries-r.base.Retries)
+		h.throttled = max(h.throttled, r.live.Throttled-r.base.Throttled)
+	}
 }
 
 type runKeys struct {
@@ -280,6 +307,7 @@ func (r *runScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 		for _, ev := range msg.events {
 			r.event(ev)
 		}
+		defer r.raise()
 		if msg.done != nil {
 			r.phase, r.report, r.err = runFinished, msg.done.report, msg.done.err
 			if r.report != nil {
@@ -294,6 +322,7 @@ func (r *runScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 			return r, nil
 		}
 		r.calls, r.live, r.liveAt = msg.calls, msg.stats, msg.at
+		r.raise()
 		if r.phase == runRunning {
 			return r, readCalls(r.run, r.env.live.client, callsEvery)
 		}
@@ -369,7 +398,7 @@ func (r *runScreen) start() tea.Cmd {
 	r.paused, r.report, r.err = false, nil, nil
 	r.stages, r.stage, r.prog, r.rates, r.failures, r.lines, r.calls = nil, "", nil, nil, nil, nil, nil
 	r.waited, r.throttles, r.lastW, r.lastAt = 0, 0, 0, time.Time{}
-	r.started, r.base, r.live, r.liveAt = time.Now(), graphapi.Stats{}, graphapi.Stats{}, time.Time{}
+	r.started, r.base, r.live, r.liveAt, r.high = time.Now(), graphapi.Stats{}, graphapi.Stats{}, time.Time{}, runCounts{}
 	if c := r.env.live.client; c != nil {
 		r.base = c.Stats()
 		if r.base.Pace > 0 {
@@ -602,9 +631,11 @@ func (r *runScreen) runView() string {
 	fmt.Fprintf(&b, "%s %s · plan for tenant %s → snapshot %d · pace %.1f of the budget\n",
 		styles.title.Render("Run"), state, r.plan.TenantID, r.plan.Snapshot, r.pace)
 	for _, st := range r.stages {
+		// The bar is the steps done, only: failed and skipped steps are not progress
+		// (a tenant gone unreachable fails whole stages), and the text counts them.
 		pct := 1.0
 		if st.Total > 0 {
-			pct = float64(st.Done+st.Failed+st.Skipped) / float64(st.Total)
+			pct = float64(st.Done) / float64(st.Total)
 		}
 		name := st.Name
 		if st.Name == r.stage && r.phase == runRunning {
@@ -626,17 +657,13 @@ func (r *runScreen) runView() string {
 		if p.BudgetWritesPerSecond > 0 && p.BudgetWritesPerSecond < 1e6 {
 			budget = fmt.Sprintf("%.1f/s", p.BudgetWritesPerSecond*p.Pace)
 		}
-		requests, retries, throttled, elapsed := p.Requests, p.Retries, int64(r.throttles), time.Duration(p.ElapsedSeconds*float64(time.Second))
+		elapsed := time.Duration(p.ElapsedSeconds * float64(time.Second))
 		if r.phase == runRunning && !r.liveAt.IsZero() {
-			// Between events (a throttled round can take minutes) the client's counters
-			// and the clock say the run is alive.
-			requests = max(requests, r.live.Requests-r.base.Requests)
-			retries = max(retries, r.live.Retries-r.base.Retries)
-			throttled = max(throttled, r.live.Throttled-r.base.Throttled)
 			elapsed = max(elapsed, r.liveAt.Sub(r.started))
 		}
+		hi := r.high
 		fmt.Fprintf(&b, "Writes %d at %.1f/s (budget %s) · requests %d · retries %d · throttled %d, waited %.1fs · elapsed %s",
-			p.Writes, p.WritesPerSecond, budget, requests, retries, throttled, r.waited, elapsed.Round(time.Second))
+			hi.writes, p.WritesPerSecond, budget, hi.requests, hi.retries, hi.throttled, r.waited, elapsed.Round(time.Second))
 		if p.ETASeconds >= 1 && r.phase == runRunning {
 			fmt.Fprintf(&b, " · ETA %s", time.Duration(p.ETASeconds*float64(time.Second)).Round(time.Second))
 		}

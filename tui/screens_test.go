@@ -882,3 +882,46 @@ func TestRunRefusedInPreflightSaysSoInFull(t *testing.T) {
 		}
 	}
 }
+
+// When the tenant cannot be reached every step of a stage fails: its bar stays empty
+// (failures are not progress) and says how many failed. The counts never go down over
+// a run, though the engine's and the client's are read at different moments.
+func TestRunBarsCountDoneStepsOnlyAndCountsNeverFall(t *testing.T) {
+	t.Parallel()
+	d, f := newLiveDriver(t, 120, 40, false)
+	p := d.toPlan(f)
+	d.keys("a", testDomain, "enter")
+	r := d.m.base["run"].(*runScreen)
+	prog := &engine.Progress{Writes: 40, Requests: 50, Retries: 2, BudgetWritesPerSecond: 20, Pace: 0.9, ElapsedSeconds: 30}
+	for _, st := range p.plan.Stages {
+		sp := engine.StageProgress{Name: st.Name, Total: len(st.Steps)}
+		if st.Name == engine.StageRelink {
+			sp.Failed = sp.Total
+		}
+		prog.Stages = append(prog.Stages, sp)
+	}
+	d.send(runBatchMsg{run: r.run, events: []engine.Event{{Type: engine.EventProgress, At: testNow.Add(30 * time.Second), Progress: prog}}})
+	stats := r.base
+	stats.Requests += 90
+	d.send(callsMsg{run: r.run, stats: stats, at: r.started.Add(31 * time.Second)})
+	v := d.view()
+	var relink string
+	for _, l := range strings.Split(v, "\n") {
+		if strings.Contains(l, engine.StageRelink) {
+			relink = l
+		}
+	}
+	if strings.Contains(relink, "█") || !strings.Contains(relink, "failed") {
+		t.Fatalf("a stage whose every step failed shows an empty bar and the failures: %q\n%s", relink, v)
+	}
+	if !strings.Contains(v, "requests 90") {
+		t.Fatalf("between events the client's count shows: \n%s", v)
+	}
+	// The end: the engine's report counts fewer requests than the client did.
+	end := *prog
+	end.Writes, end.Requests = 38, 60
+	d.send(runBatchMsg{run: r.run, done: &runDone{report: &engine.ApplyReport{Failed: 5, Progress: end}}})
+	if v := d.view(); !strings.Contains(v, "Writes 40 ") || !strings.Contains(v, "requests 90") {
+		t.Fatalf("the counts went down at the end of the run:\n%s", v)
+	}
+}
