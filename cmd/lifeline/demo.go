@@ -145,7 +145,7 @@ func runDemo(ctx context.Context, in io.Reader, stdout io.Writer, addr string, c
 			return err
 		}
 		defer store.Close()
-		return runConsole(ctx, in, stdout, tui.Options{Store: store, Path: d.db, Client: d.client, ReadOnly: readOnly})
+		return runConsole(ctx, in, stdout, tui.Options{Store: store, Path: d.db, Client: d.client, ReadOnly: readOnly}, true)
 	}
 	url := d.srv.Info().GraphURL
 	fmt.Fprintf(stdout, "\nThe incident, as %s did it:\n", d.incident.Actor)

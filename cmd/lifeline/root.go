@@ -166,14 +166,14 @@ func runDefault(cmd *cobra.Command, stdout, stderr io.Writer, db string, readOnl
 			return err
 		}
 		defer s.Close()
-		return runConsole(ctx, cmd.InOrStdin(), stdout, tui.Options{Store: s, Path: db, Client: client, ReadOnly: readOnly})
+		return runConsole(ctx, cmd.InOrStdin(), stdout, tui.Options{Store: s, Path: db, Client: client, ReadOnly: readOnly}, false)
 	case db != "":
 		s, err := openStore(ctx, db, false)
 		if err != nil {
 			return err
 		}
 		defer s.Close()
-		return runConsole(ctx, cmd.InOrStdin(), stdout, tui.Options{Store: s, Path: db, ReadOnly: true})
+		return runConsole(ctx, cmd.InOrStdin(), stdout, tui.Options{Store: s, Path: db, ReadOnly: true}, false)
 	case !isTerminalWriter(stdout):
 		// Scripts and pipes get the usage, not a console they cannot drive.
 		return cmd.Help()

@@ -55,7 +55,7 @@ run, verify), / filter, space mark, enter open, esc back, q quit.`,
 					return err
 				}
 			}
-			return runConsole(ctx, cmd.InOrStdin(), stdout, tui.Options{Store: s, Path: db, Client: client, ReadOnly: readOnly})
+			return runConsole(ctx, cmd.InOrStdin(), stdout, tui.Options{Store: s, Path: db, Client: client, ReadOnly: readOnly}, false)
 		},
 	}
 	cmd.SetErr(stderr)
@@ -66,8 +66,9 @@ run, verify), / filter, space mark, enter open, esc back, q quit.`,
 }
 
 // runConsole runs the console until the operator quits, then stops what it still runs
-// and removes its scratch files.
-func runConsole(ctx context.Context, in io.Reader, out io.Writer, opts tui.Options) error {
+// and removes its scratch files. demo says the session is that of 'lifeline demo', whose
+// tenant and snapshot file are discarded on exit: a stopped run has nothing to resume.
+func runConsole(ctx context.Context, in io.Reader, out io.Writer, opts tui.Options, demo bool) error {
 	popts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithOutput(out)}
 	if in != os.Stdin {
 		popts = append(popts, tea.WithInput(in)) // tests drive the console through a reader
@@ -85,7 +86,7 @@ func runConsole(ctx context.Context, in io.Reader, out io.Writer, opts tui.Optio
 	if stopped {
 		// Quit (ctrl+c) with a restore running: it stopped between rounds, which is
 		// not done, and scripts must not read it as success.
-		return &exitError{code: exitPending, err: stoppedRunError(opts.Path, planFile)}
+		return &exitError{code: exitPending, err: stoppedRunError(opts.Path, planFile, demo)}
 	}
 	if err != nil && ctx.Err() != nil {
 		return nil // interrupted: a clean exit
@@ -99,8 +100,12 @@ func runConsole(ctx context.Context, in io.Reader, out io.Writer, opts tui.Optio
 
 // stoppedRunError says what a restore stopped by quitting left, and how to finish it:
 // on the Plan screen, or with 'lifeline apply' only when the run applied a saved plan
-// file as it is (any other version of the plan would be refused as stale).
-func stoppedRunError(db, planFile string) error {
+// file as it is (any other version of the plan would be refused as stale). The demo
+// keeps nothing: its run and its tenant are discarded.
+func stoppedRunError(db, planFile string, demo bool) error {
+	if demo {
+		return errors.New("the demo closed with a restore running: it stopped between rounds, and the demo's tenant and snapshot file are discarded on exit, so there is nothing to resume; 'lifeline demo' starts a new one")
+	}
 	finish := "to finish, open the console again, build the plan again on the Plan screen (b) and apply it"
 	if planFile != "" {
 		finish += fmt.Sprintf(", or resume the saved plan it ran with 'lifeline apply %s'", planFile)

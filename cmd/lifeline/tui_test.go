@@ -197,12 +197,22 @@ func TestADamagedFileIsNamedWithWhatToDo(t *testing.T) {
 // file; otherwise the remedy is the console's Plan screen.
 func TestStoppedRunNamesOnlyTheSavedPlanItRan(t *testing.T) {
 	t.Parallel()
-	msg := stoppedRunError("tenant.db", "").Error()
+	msg := stoppedRunError("tenant.db", "", false).Error()
 	if strings.Contains(msg, "lifeline apply") || !strings.Contains(msg, "Plan screen") {
 		t.Fatalf("an unsaved (or edited) plan has no file to resume: %q", msg)
 	}
-	msg = stoppedRunError("tenant.db", "/x/PLAN.json").Error()
+	msg = stoppedRunError("tenant.db", "/x/PLAN.json", false).Error()
 	if !strings.Contains(msg, "'lifeline apply /x/PLAN.json'") {
 		t.Fatalf("the saved plan the run applied resumes with apply: %q", msg)
+	}
+}
+
+// The demo discards its tenant and its snapshot file on exit: quitting mid-run says so
+// rather than pointing at a journal that is about to be deleted.
+func TestStoppedDemoRunSaysItIsDiscarded(t *testing.T) {
+	t.Parallel()
+	msg := stoppedRunError("/tmp/lifeline-demo-1/demo.db", "/tmp/lifeline-demo-1/PLAN.json", true).Error()
+	if strings.Contains(msg, "journal") || strings.Contains(msg, "resume") && !strings.Contains(msg, "nothing to resume") || !strings.Contains(msg, "discarded") {
+		t.Fatalf("the demo's stopped run: %q", msg)
 	}
 }
