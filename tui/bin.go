@@ -269,7 +269,7 @@ func (s *binScreen) View() string {
 	case l == nil:
 		return "The recycle bin is read from the tenant: this session is offline.\nOpen the console with --graph-url (or LIFELINE_GRAPH_URL) to see it."
 	case l.binErr != nil:
-		return styles.err.Render("reading the recycle bin: " + l.binErr.Error())
+		return styles.err.Render(wrap("reading the recycle bin: "+l.binErr.Error(), s.width))
 	case l.bin == nil:
 		return "Reading the recycle bins…"
 	}

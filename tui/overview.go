@@ -211,9 +211,12 @@ func (o *overview) liveHeader() string {
 	if l.connErr != nil {
 		conn += " · " + l.connErr.Error()
 	}
-	fmt.Fprintf(&b, "%s %s\n", styles.title.Render("Connection "), conn)
-	fmt.Fprintf(&b, "%s %s\n", styles.title.Render("Recycle bin"), binLine(l))
-	fmt.Fprintf(&b, "%s %s\n\n", styles.title.Render("Incident   "), o.incidentLine())
+	// These lines are sentences (an error, why the incident counts what it counts):
+	// they wrap under their label rather than lose their end at the edge.
+	const indent = 12
+	fmt.Fprintf(&b, "%s %s\n", styles.title.Render("Connection "), hang(conn, o.width, indent))
+	fmt.Fprintf(&b, "%s %s\n", styles.title.Render("Recycle bin"), hang(binLine(l), o.width, indent))
+	fmt.Fprintf(&b, "%s %s\n\n", styles.title.Render("Incident   "), hang(o.incidentLine(), o.width, indent))
 	return b.String()
 }
 

@@ -502,6 +502,11 @@ func (p *planScreen) headerLines() []string {
 		}
 		out = append(out, "⚠ "+w)
 	}
+	if p.hasLockoutCheck() {
+		// The verdict is what decides whether the policies may leave report-only: it
+		// gets lines of its own, whole, not the end of a step's row.
+		out = append(out, strings.Split(hang("Lockout check: "+p.lockoutVerdict(), p.width, 2), "\n")...)
+	}
 	var last []string
 	if p.note != "" {
 		last = append(last, p.note)
@@ -558,6 +563,19 @@ func (p *planScreen) stepText(s *engine.Step) string {
 	return strings.TrimRight(b.String(), "\n")
 }
 
+// hasLockoutCheck reports whether the plan checks for lockouts (it changes Conditional
+// Access).
+func (p *planScreen) hasLockoutCheck() bool {
+	for _, st := range p.plan.Stages {
+		for _, s := range st.Steps {
+			if s.Action == engine.ActionLockoutCheck {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // lockoutVerdict says what the lockout check found: pending until a run reaches it.
 func (p *planScreen) lockoutVerdict() string {
 	if l := p.env.live; l != nil && l.lockout != "" {
@@ -582,7 +600,7 @@ func (p *planScreen) View() string {
 		}
 		return line
 	case p.err != nil:
-		return styles.err.Render("building the plan: " + p.err.Error())
+		return styles.err.Render(wrap("building the plan: "+p.err.Error(), p.width))
 	case p.plan == nil:
 		return "No plan yet.\n\nPress b to plan the restore of the whole tenant to the newest snapshot,\np on the Diff screen to plan back to the snapshot shown there, or\nmark objects on the Recycle bin screen and press enter to restore only those."
 	}

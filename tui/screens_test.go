@@ -925,3 +925,49 @@ func TestRunBarsCountDoneStepsOnlyAndCountsNeverFall(t *testing.T) {
 		t.Fatalf("the counts went down at the end of the run:\n%s", v)
 	}
 }
+
+// The sentences a responder acts on wrap to the width instead of losing their end at
+// the edge: errors (plan, verify, bin, the status bar), the lockout verdict, the
+// incident line, verify's verdict.
+func TestSentencesWrapToTheWidth(t *testing.T) {
+	t.Parallel()
+	const tail = "(dial tcp 127.0.0.1:34043: connect: connection refused)"
+	unreachable := errors.New("reading the tenant's clock: GET organization: could not reach 127.0.0.1:34043 " + tail)
+	has := func(t *testing.T, d *driver, what string, want ...string) {
+		t.Helper()
+		flat := strings.Join(strings.Fields(d.view()), " ")
+		for _, w := range want {
+			if !strings.Contains(flat, w) {
+				t.Errorf("%s: the screen lacks %q:\n%s", what, w, d.view())
+			}
+		}
+	}
+	d, f := newLiveDriver(t, 80, 24, false)
+	d.send(binLoadedMsg{err: unreachable})
+	d.keys(":", "bin", "enter")
+	has(t, d, "bin error", tail)
+
+	d.keys(":", "plan", "enter")
+	p := d.m.base["plan"].(*planScreen)
+	d.keys("b")
+	d.send(planBuiltMsg{tag: p.tag, err: unreachable})
+	has(t, d, "plan error", tail)
+	d.send(planBuiltMsg{tag: p.tag, plan: f.plan(t)})
+	has(t, d, "lockout verdict", "Lockout check: pending: runs during apply, before any policy leaves report-only")
+
+	d.keys(":", "verify", "enter", "v")
+	v := d.m.base["verify"].(*verifyScreen)
+	d.send(verifiedMsg{tag: v.tag, err: unreachable})
+	has(t, d, "verify error", tail)
+	d.keys("v")
+	d.send(verifiedMsg{tag: v.tag, rep: &engine.VerifyReport{Snapshot: 1, Clean: true, Scope: []graphx.NodeID{{Kind: entra.KindUser, ID: uAlice}},
+		Unrestorable: []engine.Unrestorable{{Kind: "application", ID: appPay, DisplayName: "Payroll", What: "client secrets and certificates"}}}})
+	has(t, d, "verify verdict", "(1 things Graph cannot restore, listed below)")
+
+	d.keys(":", "overview", "enter")
+	d.m.env.live.incRecreated = 20
+	has(t, d, "incident line", "their copies among the added: :verify matches them)")
+
+	d.send(statusMsg("saving the plan: " + unreachable.Error()))
+	has(t, d, "status", tail)
+}

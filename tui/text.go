@@ -53,4 +53,18 @@ func (t *textScreen) View() string {
 // wrap fits a sentence the operator must read whole (an error, a verdict) to the width,
 // breaking at spaces and, in long paths and URLs, at separators: cut at the edge, its
 // end (often the remedy) would be lost.
-func wrap(s string, w int) string { return ansi.Wrap(s, max(w, 20), " ,/") }
+// Hyphens do not break a line (ansi.Wrap breaks at every one): ids, domains and
+// words like report-only would come apart where a responder copies or reads them.
+func wrap(s string, w int) string {
+	s = strings.ReplaceAll(s, "-", nbHyphen)
+	return strings.ReplaceAll(ansi.Wrap(s, max(w, 20), " ,/"), nbHyphen, "-")
+}
+
+// nbHyphen stands in for hyphens while wrap breaks lines: the non-breaking hyphen.
+const nbHyphen = "\u2011"
+
+// hang wraps s to the width left after a label indent cells wide, and indents the lines
+// after the first by as much, so that they line up under the first.
+func hang(s string, w, indent int) string {
+	return strings.ReplaceAll(wrap(s, w-indent), "\n", "\n"+strings.Repeat(" ", indent))
+}

@@ -14,6 +14,7 @@ import (
 	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/lifelinehq/lifeline/graphx"
 	"github.com/lifelinehq/lifeline/snapshots"
@@ -128,7 +129,11 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.layout()
 		return m, nil
 	case tea.KeyPressMsg:
-		return m.key(msg)
+		// A key may set or clear the status, whose height the body's depends on.
+		nm, cmd := m.key(msg)
+		mm := nm.(Model)
+		mm.layout()
+		return mm, cmd
 	case tea.PasteMsg:
 		return m.paste(msg)
 	case storeLoadedMsg:
@@ -159,6 +164,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, tea.Batch(cmds...)
 	case statusMsg:
 		m.status = string(msg)
+		m.layout()
 		return m, nil
 	}
 	cmds = append(cmds, m.liveUpdate(msg))
@@ -343,9 +349,10 @@ func (m Model) top() Screen { return m.stack[len(m.stack)-1] }
 // Current is the title of the screen shown (for tests and the window title).
 func (m Model) Current() string { return m.top().Title() }
 
-// chrome: tab bar (1 line) + status bar (1) + help (1 or the full help's height).
+// chrome: tab bar (1 line) + status bar (1, or a notice's lines) + help (1 or the full
+// help's height).
 func (m Model) bodySize() (int, int) {
-	h := m.height - 2 - m.helpHeight()
+	h := m.height - 1 - m.statusHeight() - m.helpHeight()
 	return max(m.width, 1), max(h, 1)
 }
 
@@ -383,7 +390,7 @@ func (m Model) View() tea.View {
 	}
 	b.WriteString(fit(body, m.width, h))
 	b.WriteByte('\n')
-	b.WriteString(m.statusBar())
+	b.WriteString(fit(m.statusBar(), m.width, m.statusHeight()))
 	b.WriteByte('\n')
 	switch {
 	case m.jumping:
@@ -440,10 +447,27 @@ func (m Model) statusBar() string {
 		s = badge + " " + e.live.url + " · " + e.path + " · tenant " + tenant
 	}
 	if m.status != "" {
-		s = badge + " " + styles.err.Render(m.status)
+		// A notice is often an error with its remedy at the end: it wraps, under
+		// itself, up to statusLines lines, rather than lose that end at the edge.
+		indent := ansi.StringWidth(badge) + 1
+		lines := strings.Split(hang(m.status, m.width, indent), "\n")
+		if len(lines) > statusLines {
+			lines = lines[:statusLines]
+			lines[statusLines-1] += "…"
+		}
+		for i := range lines {
+			lines[i] = styles.err.Render(lines[i])
+		}
+		return badge + " " + strings.Join(lines, "\n")
 	}
 	return clip(s, m.width)
 }
+
+// statusLines bounds how much of the screen a notice may take.
+const statusLines = 4
+
+// statusHeight is the status bar's lines: more than one for a long notice.
+func (m Model) statusHeight() int { return strings.Count(m.statusBar(), "\n") + 1 }
 
 func indexOf(xs []string, s string) int {
 	for i, x := range xs {

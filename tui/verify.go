@@ -83,6 +83,8 @@ type verifyScreen struct {
 	pager   pager
 	keys    listKeys
 	run     key.Binding
+	// width and height are the screen's; the pager gets what the verdict leaves.
+	width, height int
 }
 
 func newVerifyScreen(e *env) *verifyScreen {
@@ -95,7 +97,8 @@ func (v *verifyScreen) Title() string { return "Verify" }
 // SetSize sizes the pager below the verdict line.
 func (v *verifyScreen) SetSize(w, h int) {
 	redo := w != v.pager.width && v.rep != nil // the name column follows the width
-	v.pager.setSize(w, max(h-1, 1))
+	v.width, v.height = w, h
+	v.sizePager()
 	if redo {
 		v.pager.setText(v.render())
 	}
@@ -119,6 +122,7 @@ func (v *verifyScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 			v.running, v.rep, v.err = false, msg.rep, msg.err
 			v.read.end()
 			v.pager.offset = 0
+			v.sizePager()
 			v.pager.setText(v.render())
 		}
 	case readingTickMsg:
@@ -163,15 +167,28 @@ func (v *verifyScreen) View() string {
 		}
 		return line
 	case v.err != nil:
-		return styles.err.Render("verify: " + v.err.Error())
+		return styles.err.Render(wrap("verify: "+v.err.Error(), v.width))
 	case v.rep == nil:
 		return "Nothing verified yet. Press v to compare the tenant with the newest snapshot\n(a finished run's v compares with the snapshot its plan restored)."
+	}
+	return styles.title.Render(v.verdict()) + "\n" + v.pager.view()
+}
+
+// verdict is the report's sentence, wrapped to the width: it says what is left to do.
+func (v *verifyScreen) verdict() string {
+	if v.err != nil || v.rep == nil {
+		return ""
 	}
 	head := "✓ " + verifySentence(v.rep)
 	if !v.rep.Clean {
 		head = "✗ " + verifySentence(v.rep)
 	}
-	return styles.title.Render(clip(head, v.pager.width)) + "\n" + v.pager.view()
+	return hang(head, v.width, 2)
+}
+
+// sizePager gives the report the room below the verdict, however many lines it takes.
+func (v *verifyScreen) sizePager() {
+	v.pager.setSize(v.width, max(v.height-strings.Count(v.verdict(), "\n")-1, 1))
 }
 
 func (v *verifyScreen) render() string {
