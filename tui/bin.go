@@ -259,8 +259,15 @@ func (s *binScreen) selected() (engine.BinItem, bool) {
 	return items[s.rows[s.cursor]], true
 }
 
-// listHeight is the rows' room: the screen less the summary, filter and header lines.
-func (s *binScreen) listHeight() int { return max(s.height-3, 1) }
+// listHeight is the rows' room: the screen less the summary, filter and header lines,
+// and the selected id's line when the table is too narrow for whole ids.
+func (s *binScreen) listHeight() int {
+	h := s.height - 3
+	if s.columns().idW < idWidth {
+		h--
+	}
+	return max(h, 1)
+}
 
 // View renders the bin as a table.
 func (s *binScreen) View() string {
@@ -296,8 +303,8 @@ func (s *binScreen) View() string {
 		b.WriteString(styles.faint.Render("space marks · enter or r plans the restore of the marked objects · / filters"))
 	}
 	b.WriteByte('\n')
-	nameW := max(min(s.width-80, 40), 16)
-	b.WriteString(styles.faint.Render(pad(fmt.Sprintf("   %-9s %-24s %-*s %-24s %10s  %s", "DAYS LEFT", "KIND", nameW, "NAME", "DELETED BY", "DEPENDENTS", "ID"), s.width)))
+	c := s.columns()
+	b.WriteString(styles.faint.Render(pad("   "+c.row("DAYS LEFT", "KIND", "NAME", "DELETED BY", "DEPS", "ID")[1:], s.width)))
 	if len(s.rows) == 0 {
 		if len(rep.Items) == 0 {
 			b.WriteString("\nthe recycle bins are empty")
@@ -322,7 +329,7 @@ func (s *binScreen) View() string {
 			deps = fmt.Sprint(*it.Dependents)
 		}
 		days := fmt.Sprintf("%-9s", fmt.Sprintf("%d days", it.DaysLeft))
-		rest := fmt.Sprintf(" %-24s %-*s %-24s %10s  %s", it.Kind, nameW, clip(nameOr(it.DisplayName, it.ID), nameW), clip(actor, 24), deps, it.ID)
+		rest := c.row("", string(it.Kind), nameOr(it.DisplayName, it.ID), actor, deps, it.ID)[1+9:]
 		line := mark + " " + days + rest
 		switch {
 		case i == s.cursor:
@@ -334,5 +341,45 @@ func (s *binScreen) View() string {
 		}
 		b.WriteString("\n" + line)
 	}
+	if c.idW < idWidth {
+		// Too narrow for whole ids: the selected one is whole below, to copy.
+		if it, ok := s.selected(); ok {
+			b.WriteString("\n" + styles.faint.Render("id ") + it.ID)
+		}
+	}
 	return b.String()
+}
+
+// idWidth is an object id's: a GUID, 36 characters.
+const idWidth = 36
+
+// binColumns are the bin table's widths at the screen's width. The id comes whole
+// first (responders copy it), then the name; the deleter gives way before either, and
+// when even an id does not fit, the selected one is shown whole below the table.
+type binColumns struct{ nameW, actorW, idW int }
+
+func (s *binScreen) columns() binColumns {
+	// mark+space (3), days (9), kind (23), deps (4), and the spaces between.
+	rest := s.width - (3 + 9 + 1 + 23 + 1 + 1 + 4 + 2)
+	c := binColumns{idW: idWidth}
+	switch {
+	case rest >= idWidth+16+1+16:
+		c.actorW = min((rest-idWidth-1)/2, 24)
+		c.nameW = min(rest-idWidth-1-c.actorW, 48)
+	case rest >= idWidth+16:
+		c.nameW = rest - idWidth
+	default:
+		c.nameW = 16
+		c.idW = max(rest-16, 8)
+	}
+	return c
+}
+
+// row lays out one row (or the header) in the columns: days is 9 wide, kind 23.
+func (c binColumns) row(days, kind, name, actor, deps, id string) string {
+	r := fmt.Sprintf(" %-9s %-23s %-*s", days, clip(kind, 23), c.nameW, clip(name, c.nameW))
+	if c.actorW > 0 {
+		r += fmt.Sprintf(" %-*s", c.actorW, clip(actor, c.actorW))
+	}
+	return r + fmt.Sprintf(" %4s  %s", deps, clip(id, c.idW))
 }

@@ -37,9 +37,17 @@ type diffScreen struct {
 }
 
 type diffLine struct {
-	text   string
-	change int // index into res.Changes, -1 for a heading
+	// text is a heading's, or a change's details; a change's name and id are kept apart
+	// so that the name column follows the width (nameWidth).
+	text     string
+	name, id string
+	change   int // index into res.Changes, -1 for a heading
 }
+
+// nameWidth is the name column's: wider as the screen is, so that two long names
+// ("role Global Administrator for …") can be told apart, with room left for the id and
+// the details.
+func (d *diffScreen) nameWidth() int { return min(max(d.width-70, 22), 48) }
 
 type diffKeys struct {
 	list                         listKeys
@@ -367,7 +375,7 @@ func (d *diffScreen) build() {
 				} else if twin != "" {
 					detail = append(detail, "a restore's copy of "+twin)
 				}
-				d.lines = append(d.lines, diffLine{text: fmt.Sprintf("  %s %-36s %s", pad(nameOr(c.DisplayName, c.ID), 22), c.ID, strings.Join(detail, " · ")), change: i})
+				d.lines = append(d.lines, diffLine{name: nameOr(c.DisplayName, c.ID), id: c.ID, text: strings.Join(detail, " · "), change: i})
 			}
 		}
 	}
@@ -421,6 +429,9 @@ func (d *diffScreen) View() string {
 	for i := d.offset; i < end; i++ {
 		l := d.lines[i]
 		text := l.text
+		if l.change >= 0 {
+			text = fmt.Sprintf("  %s %-36s %s", pad(l.name, d.nameWidth()), l.id, l.text)
+		}
 		switch {
 		case l.change < 0:
 			text = styles.header.Render(text)

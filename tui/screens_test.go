@@ -971,3 +971,37 @@ func TestSentencesWrapToTheWidth(t *testing.T) {
 	d.send(statusMsg("saving the plan: " + unreachable.Error()))
 	has(t, d, "status", tail)
 }
+
+// Ids are whole where responders copy them, when the screen has room: the Bin's id
+// column at 120 columns (and the selected id below the table at 80), Verify's new ids;
+// the Diff's names grow with the width.
+func TestIdsAreWholeAndNamesGrowWithTheWidth(t *testing.T) {
+	t.Parallel()
+	d, _ := newLiveDriver(t, 120, 40, false)
+	d.keys(":", "bin", "enter")
+	for _, it := range testBin().Items {
+		if !strings.Contains(d.view(), it.ID) {
+			t.Errorf("the bin at 120 columns cuts id %s:\n%s", it.ID, d.view())
+		}
+	}
+	d.send(tea.WindowSizeMsg{Width: 80, Height: 24})
+	if first := testBin().Items[0].ID; !strings.Contains(d.view(), "id "+first) {
+		t.Errorf("the bin at 80 columns shows the selected id whole:\n%s", d.view())
+	}
+
+	d.send(tea.WindowSizeMsg{Width: 120, Height: 40})
+	d.keys(":", "verify", "enter", "v")
+	v := d.m.base["verify"].(*verifyScreen)
+	const newID = "11111111-1111-4111-8111-0000000000b2"
+	d.send(verifiedMsg{tag: v.tag, rep: &engine.VerifyReport{Snapshot: 1, Unrestorable: []engine.Unrestorable{
+		{Kind: "user", ID: uBob, NewID: newID, DisplayName: "Bob", What: "password (a generated one was issued)"}}}})
+	if !strings.Contains(d.view(), uBob) || !strings.Contains(d.view(), newID) {
+		t.Errorf("verify at 120 columns cuts an id:\n%s", d.view())
+	}
+
+	d.keys(":", "diff", "enter")
+	diff := d.m.base["diff"].(*diffScreen)
+	if w := diff.nameWidth(); w <= 22 {
+		t.Errorf("at 120 columns the diff's names are %d wide, as at 80", w)
+	}
+}

@@ -219,12 +219,15 @@ func (v *verifyScreen) render() string {
 		}
 	}
 	fmt.Fprintf(&b, "\n%s\n", styles.header.Render(fmt.Sprintf("Cannot be restored by Graph (%d): tell these owners", len(rep.Unrestorable))))
+	idNameW := min(max(v.pager.width-2-18-1-1-36, 12), 48)
 	for _, u := range rep.Unrestorable {
-		id := u.ID
+		// The ids are what the owners are told: whole, the new one on a line of its own
+		// (two ids and a name do not fit 120 columns).
+		fmt.Fprintf(&b, "  %-18s %-*s %s\n", u.Kind, idNameW, clip(nameOr(u.DisplayName, u.ID), idNameW), u.ID)
 		if u.NewID != "" {
-			id += " → " + u.NewID
+			fmt.Fprintf(&b, "      recreated as %s\n", u.NewID)
 		}
-		fmt.Fprintf(&b, "  %-18s %-*s %s\n      %s\n", u.Kind, nameW, clip(nameOr(u.DisplayName, u.ID), nameW), id, u.What)
+		fmt.Fprintf(&b, "      %s\n", u.What)
 	}
 	return strings.TrimRight(b.String(), "\n")
 }
