@@ -184,14 +184,17 @@ const (
 // runScreen confirms a plan, runs it and shows it running: per-stage progress, the
 // write rate against the budget, throttling, failures and the Graph calls.
 type runScreen struct {
-	env     *env
-	width   int
-	height  int
-	phase   runPhase
-	run     int // counts runs started, to tell their messages apart
-	plan    *engine.Plan
-	path    string
-	differs string // a saved file holding another version of the plan (confirmMsg)
+	env    *env
+	width  int
+	height int
+	phase  runPhase
+	run    int // counts runs started, to tell their messages apart
+	plan   *engine.Plan
+	path   string
+	// confirm is the plan awaiting the typed domain, and back the phase its esc returns
+	// to: the last run's report stays until another run starts.
+	confirm *confirmMsg
+	back    runPhase
 	typed   string
 	refuse  string // why the last confirmation did not start
 
@@ -299,7 +302,10 @@ func (r *runScreen) Update(msg tea.Msg) (Screen, tea.Cmd) {
 		if r.phase == runRunning {
 			return r, status("a run is in progress: wait for it to finish before applying another plan")
 		}
-		r.phase, r.plan, r.path, r.differs, r.typed, r.refuse = runConfirm, msg.plan, msg.path, msg.differs, "", ""
+		if r.phase != runConfirm {
+			r.back = r.phase
+		}
+		r.phase, r.confirm, r.typed, r.refuse = runConfirm, &msg, "", ""
 	case runBatchMsg:
 		if msg.run != r.run {
 			return r, nil
@@ -366,7 +372,7 @@ func (r *runScreen) key(msg tea.KeyPressMsg) tea.Cmd {
 func (r *runScreen) confirmKey(msg tea.KeyPressMsg) tea.Cmd {
 	switch msg.String() {
 	case "esc":
-		r.phase, r.typed, r.refuse = runIdle, "", ""
+		r.phase, r.confirm, r.typed, r.refuse = r.back, nil, "", ""
 		return status("apply cancelled: nothing was written")
 	case "backspace":
 		if t := []rune(r.typed); len(t) > 0 {
@@ -392,6 +398,7 @@ func (r *runScreen) confirmKey(msg tea.KeyPressMsg) tea.Cmd {
 // start begins the run: the engine's events come back through a buffered channel.
 func (r *runScreen) start() tea.Cmd {
 	r.run++
+	r.plan, r.path, r.confirm = r.confirm.plan, r.confirm.path, nil
 	r.phase, r.refuse, r.typed = runRunning, "", ""
 	r.events = nil
 	r.control = engine.NewControl()
@@ -521,7 +528,7 @@ func (r *runScreen) View() string {
 }
 
 func (r *runScreen) confirmView() string {
-	l, p := r.env.live, r.plan
+	l, p := r.env.live, r.confirm.plan
 	var b strings.Builder
 	domain := l.domain
 	if domain == "" {
@@ -558,10 +565,10 @@ func (r *runScreen) confirmView() string {
 	fmt.Fprintf(&b, "%s %d from the bin, %d recreated, %d links,%s%d properties, %d removals, %d CA policies\n",
 		lead, s.RestoreFromBin, s.Recreate, s.Links, totalsBreak, s.Properties, s.Removals, s.CAPolicies)
 	switch {
-	case r.differs != "":
-		b.WriteString(styles.err.Render(wrap("This is not the plan saved in "+r.differs+": steps were taken out or put back since (s on the Plan screen saves this one).", r.width)) + "\n")
-	case r.path != "" && !short:
-		fmt.Fprintf(&b, "Saved in %s\n", r.path)
+	case r.confirm.differs != "":
+		b.WriteString(styles.err.Render(wrap("This is not the plan saved in "+r.confirm.differs+": steps were taken out or put back since (s on the Plan screen saves this one).", r.width)) + "\n")
+	case r.confirm.path != "" && !short:
+		fmt.Fprintf(&b, "Saved in %s\n", r.confirm.path)
 	}
 	if !short {
 		b.WriteByte('\n')

@@ -836,8 +836,8 @@ func TestPlanEditedAfterSavingIsNotTheSavedFile(t *testing.T) {
 	}
 	d.keys("a")
 	r := d.m.base["run"].(*runScreen)
-	if r.path != "" || !strings.Contains(strings.Join(strings.Fields(d.view()), " "), "This is not the plan saved in "+path) {
-		t.Fatalf("the confirmation must say the plan is not the saved one: path %q\n%s", r.path, d.view())
+	if r.confirm.path != "" || !strings.Contains(strings.Join(strings.Fields(d.view()), " "), "This is not the plan saved in "+path) {
+		t.Fatalf("the confirmation must say the plan is not the saved one: path %q\n%s", r.confirm.path, d.view())
 	}
 	d.keys(testDomain, "enter")
 	if r.phase != runRunning || d.m.RunPlanFile() != "" {
@@ -1003,5 +1003,21 @@ func TestIdsAreWholeAndNamesGrowWithTheWidth(t *testing.T) {
 	diff := d.m.base["diff"].(*diffScreen)
 	if w := diff.nameWidth(); w <= 22 {
 		t.Errorf("at 120 columns the diff's names are %d wide, as at 80", w)
+	}
+}
+
+// Cancelling a confirmation keeps the last run's report: esc is "not this one", not
+// "forget the last one".
+func TestCancellingAConfirmKeepsTheLastRun(t *testing.T) {
+	t.Parallel()
+	d, f := newLiveDriver(t, 120, 40, false)
+	d.toPlan(f)
+	d.keys("a", testDomain, "enter")
+	r := d.m.base["run"].(*runScreen)
+	d.send(runBatchMsg{run: r.run, done: &runDone{report: &engine.ApplyReport{Done: 10}}})
+	d.keys(":", "plan", "enter", "a", "esc")
+	d.keys(":", "run", "enter")
+	if v := d.view(); r.phase != runFinished || !strings.Contains(v, "FINISHED") || !strings.Contains(v, "Done 10") || strings.Contains(v, "No run yet") {
+		t.Fatalf("esc on the confirmation erased the last run: phase %d\n%s", r.phase, v)
 	}
 }
