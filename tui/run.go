@@ -11,6 +11,7 @@ import (
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/progress"
 	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/lifelinehq/lifeline/engine"
 	"github.com/lifelinehq/lifeline/snapshots"
@@ -529,7 +530,6 @@ func (r *runScreen) View() string {
 
 func (r *runScreen) confirmView() string {
 	l, p := r.env.live, r.confirm.plan
-	var b strings.Builder
 	domain := l.domain
 	if domain == "" {
 		domain = "(unknown)"
@@ -539,46 +539,71 @@ func (r *runScreen) confirmView() string {
 		total += len(st.Steps)
 	}
 	s := p.Summary
-	// On a short terminal the stage list goes, and on a narrow one the long lines wrap,
-	// so that the totals, the prompt and what is typed are always on the screen:
-	// starting a run blind is worse.
-	short, narrow := r.height < 10+len(p.Stages), r.width < 110
-	fmt.Fprintf(&b, "%s\n", styles.title.Render("Apply this plan? It writes to the tenant."))
-	if !short {
-		b.WriteByte('\n')
+	// The confirmation is built of parts, each wrapped to the width; on a short
+	// terminal the parts that matter least go first (spacing, the stage list, where the
+	// plan was built), so that the prompt with the domain to type and what is typed are
+	// always on the screen: starting a run blind is worse.
+	type part struct {
+		lines []string
+		keep  int // higher stays longer
 	}
-	fmt.Fprintf(&b, "Tenant   %s · %s · %s\n", p.TenantID, domain, l.url)
-	fmt.Fprintf(&b, "Restores snapshot %d · plan built %s · %s\n", p.Snapshot, p.BuiltAt.UTC().Format(time.DateTime), connNoun(r.env.connection()))
-	if !short {
-		b.WriteByte('\n')
-		for _, st := range p.Stages {
-			fmt.Fprintf(&b, "  %-20s %5d steps\n", st.Name, len(st.Steps))
-		}
+	var parts []part
+	add := func(keep int, text string) {
+		parts = append(parts, part{lines: strings.Split(text, "\n"), keep: keep})
 	}
-	lead, totalsBreak, promptBreak := "  "+fmt.Sprintf("%-20s %5d steps:", "total", total), " ", " "
-	if short {
-		lead = fmt.Sprintf("%d steps:", total)
+	blank := func() { add(0, "") }
+	add(6, styles.title.Render("Apply this plan? It writes to the tenant."))
+	blank()
+	add(3, hang(fmt.Sprintf("Tenant   %s · %s · %s", p.TenantID, domain, l.url), r.width, 9))
+	add(2, wrap(fmt.Sprintf("Restores snapshot %d · plan built %s · %s", p.Snapshot, p.BuiltAt.UTC().Format(time.DateTime), connNoun(r.env.connection())), r.width))
+	blank()
+	var stages []string
+	for _, st := range p.Stages {
+		stages = append(stages, fmt.Sprintf("  %-20s %5d steps", st.Name, len(st.Steps)))
 	}
-	if narrow {
-		totalsBreak, promptBreak = "\n  ", "\n"
-	}
-	fmt.Fprintf(&b, "%s %d from the bin, %d recreated, %d links,%s%d properties, %d removals, %d CA policies\n",
-		lead, s.RestoreFromBin, s.Recreate, s.Links, totalsBreak, s.Properties, s.Removals, s.CAPolicies)
+	add(1, strings.Join(stages, "\n"))
+	add(5, hang(fmt.Sprintf("  %-20s %5d steps: %d from the bin, %d recreated, %d links, %d properties, %d removals, %d CA policies",
+		"total", total, s.RestoreFromBin, s.Recreate, s.Links, s.Properties, s.Removals, s.CAPolicies), r.width, 4))
 	switch {
 	case r.confirm.differs != "":
-		b.WriteString(styles.err.Render(wrap("This is not the plan saved in "+r.confirm.differs+": steps were taken out or put back since (s on the Plan screen saves this one).", r.width)) + "\n")
-	case r.confirm.path != "" && !short:
-		fmt.Fprintf(&b, "Saved in %s\n", r.confirm.path)
+		add(7, styles.err.Render(wrap("This is not the plan saved in "+r.confirm.differs+": steps were taken out or put back since (s on the Plan screen saves this one).", r.width)))
+	case r.confirm.path != "":
+		add(1, wrap("Saved in "+r.confirm.path, r.width))
 	}
-	if !short {
-		b.WriteByte('\n')
+	blank()
+	add(9, wrap(fmt.Sprintf("Type the tenant's primary domain, %s, and press enter to start (esc cancels):", domain), r.width))
+	input := "> " + r.typed + "█"
+	if w := ansi.StringWidth(input); w > r.width && r.width > 2 {
+		input = "> …" + ansi.TruncateLeft(r.typed+"█", w-r.width+1, "") // the end of what is typed
 	}
-	fmt.Fprintf(&b, "Type the tenant's primary domain, %s,%sand press enter to start (esc cancels):\n", domain, promptBreak)
-	b.WriteString("> " + r.typed + "█\n")
+	add(10, input)
 	if r.refuse != "" {
-		b.WriteString(styles.err.Render(r.refuse) + "\n")
+		add(8, styles.err.Render(wrap(r.refuse, r.width)))
 	}
-	return strings.TrimRight(b.String(), "\n")
+	count := func() int {
+		n := 0
+		for _, pt := range parts {
+			n += len(pt.lines)
+		}
+		return n
+	}
+	for keep := 0; keep <= 8 && count() > r.height; keep++ {
+		kept := parts[:0]
+		for _, pt := range parts {
+			if pt.keep != keep {
+				kept = append(kept, pt)
+			}
+		}
+		parts = kept
+	}
+	var lines []string
+	for _, pt := range parts {
+		lines = append(lines, pt.lines...)
+	}
+	if extra := len(lines) - r.height; extra > 0 {
+		lines = lines[extra:] // the prompt and the input are last: they stay
+	}
+	return strings.Join(lines, "\n")
 }
 
 // connNoun names the connection for the confirmation.

@@ -734,13 +734,18 @@ func TestBinSaysWhereAScrolledListIs(t *testing.T) {
 // the screen: the stage list gives way.
 func TestRunConfirmFitsASmallTerminal(t *testing.T) {
 	t.Parallel()
-	d, f := newLiveDriver(t, 60, 15, false)
-	d.toPlan(f)
-	d.keys("a", "contoso")
-	v := d.view()
-	for _, want := range []string{"Type the tenant's primary domain, " + testDomain, "> contoso█", "CA policies"} {
-		if !strings.Contains(v, want) {
-			t.Errorf("the 60x15 confirmation lacks %q:\n%s", want, v)
+	const domain = "fourthcoffee42.onmicrosoft.com" // the demo's: longer than the fixture's
+	for _, size := range [][2]int{{60, 15}, {80, 10}, {80, 8}, {40, 12}} {
+		d, f := newLiveDriver(t, size[0], size[1], false)
+		d.send(connInfoMsg{conn: connSimulated, domain: domain})
+		d.toPlan(f)
+		d.keys("a", "fourth")
+		v := d.view()
+		if !strings.Contains(v, domain) || !strings.Contains(v, "> fourth█") {
+			t.Errorf("the %dx%d confirmation lacks the domain or the input:\n%s", size[0], size[1], v)
+		}
+		if size[1] >= 15 && !strings.Contains(strings.Join(strings.Fields(v), " "), "CA policies") {
+			t.Errorf("the %dx%d confirmation lacks the totals:\n%s", size[0], size[1], v)
 		}
 	}
 }
