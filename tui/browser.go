@@ -251,7 +251,9 @@ func (b *browser) filterKey(msg tea.KeyPressMsg) tea.Cmd {
 		return nil
 	case "esc":
 		b.filtering = false
-		b.Back()
+		if b.filter != "" {
+			b.Back() // clears the filter typed; with none, esc only closes the input
+		}
 		return nil
 	case "backspace":
 		r := []rune(b.filter)

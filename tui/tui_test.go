@@ -422,3 +422,20 @@ func TestLinkingRowsAreNamedByWhatTheyConnect(t *testing.T) {
 		t.Errorf("the row set's search text lacks the principal's name: %q", set.hay)
 	}
 }
+
+// esc in an empty filter input only closes the input: the object table stays, as the
+// operator left it, instead of going back to the snapshot list.
+func TestEscInAnEmptyFilterOnlyClosesIt(t *testing.T) {
+	t.Parallel()
+	d := newDriver(t, 80, 24)
+	d.keys("enter")
+	b := d.m.base["snapshots"].(*browser)
+	d.keys("/", "esc")
+	if b.filtering || b.picking || !strings.Contains(d.view(), "/ to filter") {
+		t.Fatalf("esc in an empty filter left the table: filtering=%v picking=%v\n%s", b.filtering, b.picking, d.view())
+	}
+	d.keys("/", "x", "backspace", "esc")
+	if b.filtering || b.picking {
+		t.Fatalf("esc in a filter emptied by backspace left the table: filtering=%v picking=%v", b.filtering, b.picking)
+	}
+}
