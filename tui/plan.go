@@ -2,6 +2,7 @@ package tui
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -287,7 +288,10 @@ func (p *planScreen) key(msg tea.KeyPressMsg) tea.Cmd {
 		if c.path == "" {
 			c.differs = p.saved
 		}
-		return func() tea.Msg { return jumpMsg{name: "run", then: c} }
+		if onlyVerify(plan) {
+			return status("nothing to apply: every step but verify is taken out (space puts steps back; v on the Verify screen checks the tenant)")
+		}
+		return confirmUnlessApplied(p.env.store, c)
 	case key.Matches(msg, k.list.Up):
 		move(-1)
 	case key.Matches(msg, k.list.Down):
@@ -420,6 +424,51 @@ func (p *planScreen) closure(ids []string, next func(string) []string, out bool)
 		}
 	})
 	return n
+}
+
+// onlyVerify reports whether the plan has nothing to write: no step but verify.
+func onlyVerify(plan *engine.Plan) bool {
+	for _, st := range plan.Stages {
+		for _, s := range st.Steps {
+			if s.Action != engine.ActionVerify {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// confirmUnlessApplied opens the confirmation of the plan, unless the journal says it
+// was applied completely already: apply would refuse it, and typing the domain first
+// only to be refused wastes the operator's time. It reads the journal as apply does
+// (the run finished, every step done); when the journal cannot be read, apply decides.
+func confirmUnlessApplied(store *snapshots.Store, c confirmMsg) tea.Cmd {
+	return func() tea.Msg {
+		if store != nil {
+			ctx, hash := context.Background(), engine.PlanHash(c.plan)
+			run, ok, err := store.Run(ctx, hash)
+			if err == nil && ok && !run.FinishedAt.IsZero() {
+				records, err := store.StepRecords(ctx, hash)
+				if err == nil && allDone(c.plan, records) {
+					return statusMsg(fmt.Sprintf("this plan was applied completely on %s, so there is nothing to send: v on the Verify screen checks the tenant now, and b builds a new plan to restore it again",
+						run.FinishedAt.UTC().Format(time.DateTime+" MST")))
+				}
+			}
+		}
+		return jumpMsg{name: "run", then: c}
+	}
+}
+
+// allDone reports whether the journal records every step of the plan as done.
+func allDone(plan *engine.Plan, records map[string]snapshots.StepRecord) bool {
+	for _, st := range plan.Stages {
+		for _, s := range st.Steps {
+			if r, ok := records[s.ID]; !ok || r.State != snapshots.StepDone {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // exclusionKey names the version of the plan on the screen: the build and the steps

@@ -562,8 +562,10 @@ func (r *runScreen) confirmView() string {
 		stages = append(stages, fmt.Sprintf("  %-20s %5d steps", st.Name, len(st.Steps)))
 	}
 	add(1, strings.Join(stages, "\n"))
-	add(5, hang(fmt.Sprintf("  %-20s %5d steps: %d from the bin, %d recreated, %d links, %d properties, %d removals, %d CA policies",
-		"total", total, s.RestoreFromBin, s.Recreate, s.Links, s.Properties, s.Removals, s.CAPolicies), r.width, 4))
+	// Counted as the Plan screen counts them, so the two agree (relink is its links
+	// and its links to check).
+	add(5, hang(fmt.Sprintf("  %-20s %5d steps: %d from the bin, %d recreated, %d links, %d to check, %d properties, %d removals, %s",
+		"total", total, s.RestoreFromBin, s.Recreate, s.Links, s.LinksToCheck, s.Properties, s.Removals, plural(s.CAPolicies, "CA policy", "CA policies")), r.width, 4))
 	switch {
 	case r.confirm.differs != "":
 		add(7, styles.err.Render(wrap("This is not the plan saved in "+r.confirm.differs+": steps were taken out or put back since (s on the Plan screen saves this one).", r.width)))

@@ -744,7 +744,7 @@ func TestRunConfirmFitsASmallTerminal(t *testing.T) {
 		if !strings.Contains(v, domain) || !strings.Contains(v, "> fourth█") {
 			t.Errorf("the %dx%d confirmation lacks the domain or the input:\n%s", size[0], size[1], v)
 		}
-		if size[1] >= 15 && !strings.Contains(strings.Join(strings.Fields(v), " "), "CA policies") {
+		if size[1] >= 15 && !strings.Contains(strings.Join(strings.Fields(v), " "), "1 CA policy") {
 			t.Errorf("the %dx%d confirmation lacks the totals:\n%s", size[0], size[1], v)
 		}
 	}
@@ -1024,5 +1024,52 @@ func TestCancellingAConfirmKeepsTheLastRun(t *testing.T) {
 	d.keys(":", "run", "enter")
 	if v := d.view(); r.phase != runFinished || !strings.Contains(v, "FINISHED") || !strings.Contains(v, "Done 10") || strings.Contains(v, "No run yet") {
 		t.Fatalf("esc on the confirmation erased the last run: phase %d\n%s", r.phase, v)
+	}
+}
+
+// The confirmation counts the links to check as the Plan screen does, and a plan the
+// journal says was applied completely (or one with nothing but verify) is refused
+// before the operator types the domain.
+func TestApplyRefusesAnAppliedPlanBeforeTheConfirmation(t *testing.T) {
+	t.Parallel()
+	d, f := newLiveDriver(t, 120, 40, false)
+	p := d.toPlan(f)
+	d.keys("a")
+	if v := d.view(); !strings.Contains(v, "to check") {
+		t.Errorf("the confirmation's totals should count the links to check, as the Plan screen does:\n%s", v)
+	}
+	d.keys("esc", ":", "plan", "enter")
+
+	plan := p.effective()
+	plan.DB = d.m.env.dbPath()
+	ctx, hash := context.Background(), engine.PlanHash(plan)
+	var steps []snapshots.StepRecord
+	for _, st := range plan.Stages {
+		for _, s := range st.Steps {
+			steps = append(steps, snapshots.StepRecord{StepID: s.ID, State: snapshots.StepDone, Attempts: 1, Result: []byte("{}"), UpdatedAt: testNow})
+		}
+	}
+	if err := f.store.StartRun(ctx, snapshots.Run{PlanHash: hash, TenantID: plan.TenantID, Snapshot: plan.Snapshot, Operator: "test", StartedAt: testNow}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.Journal(ctx, hash, plan.TenantID, steps, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.FinishRun(ctx, hash, testNow); err != nil {
+		t.Fatal(err)
+	}
+	d.keys("a")
+	if d.m.Current() != "Plan" || !strings.Contains(strings.Join(strings.Fields(d.view()), " "), "this plan was applied completely") {
+		t.Fatalf("an applied plan should be refused on the Plan screen: on %q\n%s", d.m.Current(), d.view())
+	}
+
+	for id, s := range p.byID {
+		if s.Action != engine.ActionVerify {
+			p.excluded[id] = true
+		}
+	}
+	d.keys("a")
+	if d.m.Current() != "Plan" || !strings.Contains(d.view(), "nothing to apply") {
+		t.Fatalf("a plan of verify alone should be refused: on %q\n%s", d.m.Current(), d.view())
 	}
 }

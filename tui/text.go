@@ -57,7 +57,12 @@ func (t *textScreen) View() string {
 // words like report-only would come apart where a responder copies or reads them.
 func wrap(s string, w int) string {
 	s = strings.ReplaceAll(s, "-", nbHyphen)
-	return strings.ReplaceAll(ansi.Wrap(s, max(w, 20), " ,/"), nbHyphen, "-")
+	lines := strings.Split(ansi.Wrap(s, max(w, 20), " ,/"), "\n")
+	for i, l := range lines {
+		// A line broken after a comma keeps the space after it, one cell too many.
+		lines[i] = strings.ReplaceAll(strings.TrimRight(l, " "), nbHyphen, "-")
+	}
+	return strings.Join(lines, "\n")
 }
 
 // nbHyphen stands in for hyphens while wrap breaks lines: the non-breaking hyphen.
