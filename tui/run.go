@@ -25,6 +25,10 @@ const runBuffer = 4096
 // callsShown bounds the Graph call log the screen keeps.
 const callsShown = 200
 
+// minRateSeconds is how long a run must have gone on before its write rate (and the
+// ETA from it) is shown.
+const minRateSeconds = 2
+
 // callsEvery is how often the call log is read while a run goes on.
 const callsEvery = 500 * time.Millisecond
 
@@ -696,9 +700,18 @@ func (r *runScreen) runView() string {
 			elapsed = max(elapsed, r.liveAt.Sub(r.started))
 		}
 		hi := r.high
-		fmt.Fprintf(&b, "Writes %d at %.1f/s (budget %s) · requests %d · retries %d · throttled %d, waited %.1fs · elapsed %s",
-			hi.writes, p.WritesPerSecond, budget, hi.requests, hi.retries, hi.throttled, r.waited, elapsed.Round(time.Second))
-		if p.ETASeconds >= 1 && r.phase == runRunning {
+		// A rate over the first moments of a run (6 writes in 10ms) says nothing.
+		rate := ""
+		if p.ElapsedSeconds >= minRateSeconds {
+			rate = fmt.Sprintf(" at %.1f/s", p.WritesPerSecond)
+		}
+		fmt.Fprintf(&b, "Writes %d%s (budget %s) · requests %d · retries %d · throttled %d, waited %.1fs · elapsed %s",
+			hi.writes, rate, budget, hi.requests, hi.retries, hi.throttled, r.waited, elapsed.Round(time.Second))
+		switch {
+		case r.phase != runRunning:
+		case r.paused:
+			b.WriteString(" · paused") // an ETA would stand still and mislead
+		case p.ETASeconds >= 1 && p.ElapsedSeconds >= minRateSeconds:
 			fmt.Fprintf(&b, " · ETA %s", time.Duration(p.ETASeconds*float64(time.Second)).Round(time.Second))
 		}
 		b.WriteByte('\n')

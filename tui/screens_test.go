@@ -1073,3 +1073,28 @@ func TestApplyRefusesAnAppliedPlanBeforeTheConfirmation(t *testing.T) {
 		t.Fatalf("a plan of verify alone should be refused: on %q\n%s", d.m.Current(), d.view())
 	}
 }
+
+// The write rate shows once the run has gone on long enough to mean something, and a
+// paused run says so instead of showing an ETA that stands still.
+func TestRunRateWaitsForAMeaningfulInterval(t *testing.T) {
+	t.Parallel()
+	d, f := newLiveDriver(t, 160, 40, false)
+	d.toPlan(f)
+	d.keys("a", testDomain, "enter")
+	r := d.m.base["run"].(*runScreen)
+	prog := &engine.Progress{Writes: 6, WritesPerSecond: 577.1, BudgetWritesPerSecond: 20, Pace: 0.9, ElapsedSeconds: 0.01, ETASeconds: 30}
+	d.send(runBatchMsg{run: r.run, events: []engine.Event{{Type: engine.EventProgress, At: testNow, Progress: prog}}})
+	if v := d.view(); strings.Contains(v, "577.1/s") || strings.Contains(v, "ETA") {
+		t.Errorf("a rate over 10ms is shown:\n%s", v)
+	}
+	later := *prog
+	later.Writes, later.WritesPerSecond, later.ElapsedSeconds = 60, 17.5, 4
+	d.send(runBatchMsg{run: r.run, events: []engine.Event{{Type: engine.EventProgress, At: testNow.Add(4 * time.Second), Progress: &later}}})
+	if v := d.view(); !strings.Contains(v, "Writes 60 at 17.5/s") || !strings.Contains(v, "ETA 30s") {
+		t.Errorf("after 4s the rate and the ETA show:\n%s", v)
+	}
+	d.keys("p")
+	if v := d.view(); strings.Contains(v, "ETA") || !strings.Contains(v, "paused") {
+		t.Errorf("a paused run shows an ETA:\n%s", v)
+	}
+}
