@@ -256,6 +256,11 @@ func (d *diffScreen) key(msg tea.KeyPressMsg) tea.Cmd {
 			d.live = true
 			return d.reload()
 		}
+		if key.Matches(msg, k.Plan) && d.env.live != nil {
+			// A plan restores the tenant as it is now, not a snapshot: say how to get
+			// the diff it would undo, rather than do nothing.
+			return status(fmt.Sprintf("p plans against the live tenant, and this diff is between two snapshots: T until the right side is the live tenant, then p plans back to snapshot %d", d.env.snaps[from].ID))
+		}
 		switch {
 		case key.Matches(msg, k.FromOlder):
 			from = max(from-1, 0)

@@ -1098,3 +1098,19 @@ func TestRunRateWaitsForAMeaningfulInterval(t *testing.T) {
 		t.Errorf("a paused run shows an ETA:\n%s", v)
 	}
 }
+
+// p on a diff between two snapshots says why it plans nothing there, and how to get the
+// diff it plans from, instead of doing nothing.
+func TestDiffPBetweenSnapshotsSaysWhy(t *testing.T) {
+	t.Parallel()
+	d, f := newLiveDriver(t, 120, 40, false)
+	d.send(storeLoadedMsg{tenant: tenantID, snaps: f.snaps})
+	d.keys(":", "diff", "enter", "t")
+	if df := d.m.base["diff"].(*diffScreen); df.live {
+		t.Fatal("t should leave the live diff for one between snapshots")
+	}
+	d.keys("p")
+	if v := strings.Join(strings.Fields(d.view()), " "); d.m.Current() != "Diff" || !strings.Contains(v, "p plans against the live tenant") {
+		t.Fatalf("p between snapshots should say why it plans nothing: on %q\n%s", d.m.Current(), d.view())
+	}
+}
