@@ -1114,3 +1114,24 @@ func TestDiffPBetweenSnapshotsSaysWhy(t *testing.T) {
 		t.Fatalf("p between snapshots should say why it plans nothing: on %q\n%s", d.m.Current(), d.view())
 	}
 }
+
+// While an input has the keyboard (the apply prompt, a filter) the help shows only its
+// keys: ?, : and q are text there, and advertising them would mislead.
+func TestHelpShowsOnlyTheInputsKeysWhileTyping(t *testing.T) {
+	t.Parallel()
+	d, f := newLiveDriver(t, 120, 40, false)
+	d.toPlan(f)
+	d.keys("a")
+	last := func() string { v := strings.Split(d.view(), "\n"); return v[len(v)-1] }
+	if l := last(); !strings.Contains(l, "esc cancel") || strings.Contains(l, "? help") || strings.Contains(l, "q quit") || strings.Contains(l, "go to screen") {
+		t.Errorf("the apply prompt's help: %q", l)
+	}
+	d.keys("esc", ":", "bin", "enter", "/")
+	if l := last(); strings.Contains(l, "q quit") || !strings.Contains(l, "esc") {
+		t.Errorf("the bin filter's help: %q", l)
+	}
+	d.keys("esc")
+	if l := last(); !strings.Contains(l, "? help") {
+		t.Errorf("with the input closed the global keys come back: %q", l)
+	}
+}

@@ -407,7 +407,12 @@ func (m Model) View() tea.View {
 	return v
 }
 
+// helpView is the screen's keys and the global ones; while an input has the keyboard
+// only the input's, since ?, : and q are typed as text then.
 func (m Model) helpView() string {
+	if c, ok := m.top().(capturer); ok && c.Capturing() {
+		return m.help.View(m.top().KeyMap())
+	}
 	return m.help.View(combinedKeys{screen: m.top().KeyMap(), global: m.keys})
 }
 
