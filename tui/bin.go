@@ -294,7 +294,7 @@ func (s *binScreen) View() string {
 	b.WriteByte('\n')
 	switch {
 	case s.clearing && len(s.marked) > 0:
-		b.WriteString(styles.err.Render(fmt.Sprintf("esc again clears the %d marks; any other key keeps them", len(s.marked))))
+		b.WriteString(styles.err.Render("esc again clears " + plural(len(s.marked), "mark", "marks") + "; any other key keeps them"))
 	case s.filtering:
 		b.WriteString("/" + s.filter + "█")
 	case s.filter != "":

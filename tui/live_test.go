@@ -112,7 +112,7 @@ func TestEndToEndLiveRecovery(t *testing.T) {
 	typeKeys(":", "b", "i", "n", "enter")
 	wait("0 marked", 10*time.Second)
 	typeKeys(" ", "enter")
-	wait("scoped to 1 objects", 30*time.Second)
+	wait("scoped to 1 object", 30*time.Second)
 
 	typeKeys(":", "d", "i", "f", "f", "enter")
 	wait("→ the live tenant", 10*time.Second)

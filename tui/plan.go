@@ -536,10 +536,10 @@ func (p *planScreen) headerLines() []string {
 		styles.title.Render("Plan"), pl.TenantID, pl.Snapshot, pl.BuiltAt.UTC().Format(time.DateTime), in, total))
 	scope := ""
 	if len(p.scope) > 0 {
-		scope = fmt.Sprintf(" · scoped to %d objects", len(p.scope))
+		scope = " · scoped to " + plural(len(p.scope), "object", "objects")
 	}
-	out = append(out, fmt.Sprintf("%d from the bin · %d to recreate · %d links, %d to check · %d properties · %d removals · %d CA policies%s",
-		sum.RestoreFromBin, sum.Recreate, sum.Links, sum.LinksToCheck, sum.Properties, sum.Removals, sum.CAPolicies, scope))
+	out = append(out, fmt.Sprintf("%d from the bin · %d to recreate · %d links, %d to check · %d properties · %d removals · %s%s",
+		sum.RestoreFromBin, sum.Recreate, sum.Links, sum.LinksToCheck, sum.Properties, sum.Removals, plural(sum.CAPolicies, "CA policy", "CA policies"), scope))
 	room := 1
 	if p.height >= 30 {
 		room = 3
@@ -641,7 +641,7 @@ func (p *planScreen) View() string {
 	case p.building:
 		what := "the whole tenant"
 		if len(p.scope) > 0 {
-			what = fmt.Sprintf("%d objects", len(p.scope))
+			what = plural(len(p.scope), "object", "objects")
 		}
 		line := fmt.Sprintf("Reading the tenant and building the plan back to snapshot %d for %s…", p.snap, what)
 		if t := p.read.text(); t != "" {

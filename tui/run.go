@@ -563,7 +563,11 @@ func (r *runScreen) confirmView() string {
 	blank()
 	var stages []string
 	for _, st := range p.Stages {
-		stages = append(stages, fmt.Sprintf("  %-20s %5d steps", st.Name, len(st.Steps)))
+		unit := "steps"
+		if len(st.Steps) == 1 {
+			unit = "step"
+		}
+		stages = append(stages, fmt.Sprintf("  %-20s %5d %s", st.Name, len(st.Steps), unit))
 	}
 	add(1, strings.Join(stages, "\n"))
 	// Counted as the Plan screen counts them, so the two agree (relink is its links

@@ -697,7 +697,7 @@ func TestBinEscAsksBeforeClearingTheMarks(t *testing.T) {
 		t.Fatalf("esc with the help open: %d marks, help open %v; want the help closed and 2 marks", len(b.marked), d.m.fullHelp)
 	}
 	d.keys("esc")
-	if len(b.marked) != 2 || !strings.Contains(d.view(), "esc again clears the 2 marks") {
+	if len(b.marked) != 2 || !strings.Contains(d.view(), "esc again clears 2 marks") {
 		t.Fatalf("one esc: %d marks\n%s", len(b.marked), d.view())
 	}
 	d.keys("k", "esc")
@@ -1133,5 +1133,31 @@ func TestHelpShowsOnlyTheInputsKeysWhileTyping(t *testing.T) {
 	d.keys("esc")
 	if l := last(); !strings.Contains(l, "? help") {
 		t.Errorf("with the input closed the global keys come back: %q", l)
+	}
+}
+
+// One of a thing is said in the singular, and ':' then enter with nothing typed asks
+// for a name rather than naming an empty one.
+func TestOneIsSingular(t *testing.T) {
+	t.Parallel()
+	d, f := newLiveDriver(t, 160, 48, false)
+	p := d.m.base["plan"].(*planScreen)
+	d.keys(":", "plan", "enter")
+	p.build(f.snaps[0].ID, []graphx.NodeID{{Kind: entra.KindUser, ID: uCarol}})
+	d.send(planBuiltMsg{tag: p.tag, plan: f.plan(t, graphx.NodeID{Kind: entra.KindUser, ID: uCarol})})
+	if v := d.view(); !strings.Contains(v, "scoped to 1 object") || strings.Contains(v, "scoped to 1 objects") || strings.Contains(v, "1 CA policies") {
+		t.Errorf("the plan's header:\n%s", v)
+	}
+	d.keys("a")
+	if v := d.view(); strings.Contains(v, " 1 steps") {
+		t.Errorf("the confirmation's stage list:\n%s", v)
+	}
+	d.keys("esc", ":", "bin", "enter", " ", "esc")
+	if v := d.view(); !strings.Contains(v, "esc again clears 1 mark;") {
+		t.Errorf("the bin's esc warning:\n%s", v)
+	}
+	d.keys(":", "enter")
+	if v := d.view(); strings.Contains(v, "no screen named  ") || !strings.Contains(v, "type a screen name") {
+		t.Errorf("':' then enter with nothing typed:\n%s", v)
 	}
 }

@@ -296,9 +296,12 @@ func (m Model) jumpKey(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	case "enter":
 		m.jumping = false
 		name := matchScreen(m.jump)
-		if name == "" {
+		switch {
+		case strings.TrimSpace(m.jump) == "":
+			m.status = "type a screen name (" + strings.Join(screenNames, ", ") + "), then enter"
+		case name == "":
 			m.status = "no screen named " + strings.TrimSpace(m.jump) + " (screens: " + strings.Join(screenNames, ", ") + ")"
-		} else {
+		default:
 			m.goTo(name)
 		}
 	case "backspace":
