@@ -316,6 +316,11 @@ func (b *browser) View() string {
 		pos = b.table.cursor + 1
 	}
 	s.WriteString(styles.faint.Render(fmt.Sprintf("   %d/%d shown of %d", pos, b.table.len(), len(b.table.rows))) + "\n")
+	if b.table.len() == 0 && b.filter != "" {
+		// A blank table would read as a snapshot without objects of this kind.
+		s.WriteString("no object matches the filter")
+		return s.String()
+	}
 	s.WriteString(b.table.render())
 	return s.String()
 }

@@ -425,6 +425,16 @@ func (d *diffScreen) View() string {
 	case d.filter != "":
 		b.WriteString("filter: /" + d.filter + "   ")
 	}
+	if d.filter != "" {
+		// The totals after it are the whole diff's: say how many the filter keeps.
+		shown := 0
+		for _, l := range d.lines {
+			if l.change >= 0 {
+				shown++
+			}
+		}
+		b.WriteString(fmt.Sprintf("%d of %d changes shown · ", shown, len(d.res.Changes)))
+	}
 	s := d.res.Summary
 	b.WriteString(styles.faint.Render(fmt.Sprintf("%d added · %d modified · %d soft-deleted · %d hard-deleted · %d restored", s.Added, s.Modified, s.SoftDeleted, s.HardDeleted, s.Restored)))
 	if len(d.lines) == 0 {

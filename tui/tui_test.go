@@ -439,3 +439,18 @@ func TestEscInAnEmptyFilterOnlyClosesIt(t *testing.T) {
 		t.Fatalf("esc in a filter emptied by backspace left the table: filtering=%v picking=%v", b.filtering, b.picking)
 	}
 }
+
+// A filter that keeps nothing says so on Snapshots (as on the Bin), and the Diff's
+// header counts what its filter keeps, not only the whole diff.
+func TestFiltersSayWhatTheyKeep(t *testing.T) {
+	t.Parallel()
+	d := newDriver(t, 120, 30)
+	d.keys("enter", "/", "zzzz")
+	if v := d.view(); !strings.Contains(v, "no object matches the filter") {
+		t.Errorf("a filter that matches nothing on Snapshots:\n%s", v)
+	}
+	d.keys("esc", ":", "diff", "enter", "/", "alice")
+	if v := d.view(); !strings.Contains(v, "1 of 7 changes shown") {
+		t.Errorf("the diff's filtered count:\n%s", v)
+	}
+}
