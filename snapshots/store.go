@@ -66,6 +66,10 @@ type OpenOptions struct {
 	// BusyTimeout is how long a write waits while another process holds the file's
 	// write lock before it fails with ErrFileBusy; 0 means 10 s.
 	BusyTimeout time.Duration
+
+	// maxPages, in tests, caps the file's size in pages from the first write, as a
+	// full disk would.
+	maxPages int
 }
 
 // ErrNotSnapshotFile is returned (wrapped) for files that are not lifeline snapshot files.
@@ -121,8 +125,24 @@ func Open(ctx context.Context, path string, opts OpenOptions) (*Store, error) {
 		if s.w, err = openPool(path, false, false, 1, s.busy); err != nil {
 			return nil, err
 		}
+		if opts.maxPages > 0 {
+			if _, err := s.w.ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", opts.maxPages)); err != nil {
+				s.w.Close()
+				return nil, err
+			}
+		}
 		if err := s.migrate(ctx); err != nil {
 			s.w.Close()
+			if statErr != nil {
+				// The file is this call's own, and a half-made one would later read as
+				// "not a lifeline snapshot file": leave nothing behind.
+				for _, p := range []string{path, path + "-wal", path + "-shm"} {
+					os.Remove(p)
+				}
+				if isFull(err) {
+					return nil, fmt.Errorf("the disk holding %s is full: the new file could not be set up, and nothing was kept; free some space and run it again (%w)", path, err)
+				}
+			}
 			return nil, err
 		}
 	}

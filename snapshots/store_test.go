@@ -514,3 +514,19 @@ func TestVerifyReportsAMalformedFileAsDamage(t *testing.T) {
 		}
 	}
 }
+
+// A disk that fills up while a new file is being set up leaves no half-made file (which
+// would later read as "not a lifeline snapshot file") and says so in words.
+func TestANewFileOnAFullDiskLeavesNothing(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "new.db")
+	_, err := Open(context.Background(), path, OpenOptions{Create: true, maxPages: 2})
+	if err == nil || !strings.Contains(err.Error(), "the disk holding "+path+" is full: the new file could not be set up") {
+		t.Fatalf("open on a full disk: %v", err)
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s was left behind (%v)", p, err)
+		}
+	}
+}
