@@ -243,10 +243,7 @@ func (c *Client) sendEnvelope(ctx context.Context, chunk []*batchItem, results [
 		total = total.add(it.cost)
 	}
 	// The pacer charges the envelope by its items, on every attempt the SDK makes.
-	ectx := withMeta(ctx, requestMeta{cost: total, costSet: true, batchItems: len(chunk)})
-	if chunkReadsOnly(chunk) {
-		ectx = withReadsOnly(ectx)
-	}
+	ectx := withMeta(ctx, requestMeta{cost: total, costSet: true, batchItems: len(chunk), readsOnly: chunkReadsOnly(chunk)})
 	raw, err := c.exchange(ectx, http.MethodPost, u, body, nil)
 	if err != nil {
 		c.failAll(chunk, results, err)
@@ -346,17 +343,4 @@ func chunkReadsOnly(chunk []*batchItem) bool {
 		}
 	}
 	return true
-}
-
-// readsOnlyKey marks a context whose POST only reads (a $batch of GETs).
-type readsOnlyKey struct{}
-
-func withReadsOnly(ctx context.Context) context.Context {
-	return context.WithValue(ctx, readsOnlyKey{}, true)
-}
-
-// readsOnly reports whether ctx carries a request that only reads, whatever its method.
-func readsOnly(ctx context.Context) bool {
-	v, _ := ctx.Value(readsOnlyKey{}).(bool)
-	return v
 }

@@ -208,7 +208,7 @@ func (c *Client) exchange(ctx context.Context, method string, u *url.URL, body [
 		return nil, fmt.Errorf("%s %s: lifeline does not send %q requests.", method, path, method)
 	}
 	attempts := 1
-	if method == http.MethodGet || readsOnly(ctx) {
+	if m, _ := metaFrom(ctx); method == http.MethodGet || m.readsOnly {
 		attempts = getAttempts
 	}
 	for attempt := 1; ; attempt++ {
@@ -309,6 +309,9 @@ type requestMeta struct {
 	cost       cost
 	costSet    bool
 	batchItems int
+	// readsOnly marks a POST that changes nothing (a $batch of GETs): sent again, as a
+	// GET is, when its answer is lost.
+	readsOnly bool
 }
 
 type metaKey struct{}
