@@ -108,12 +108,17 @@ type ApplyReport struct {
 	Progress     Progress      `json:"progress"`
 }
 
+// newPlanAdvice ends the reason of every failure that running the same plan again
+// cannot mend; NeedsANewPlan looks for it.
+const newPlanAdvice = "build a new plan"
+
 // NeedsANewPlan reports whether every failure of a run is one that running the plan
-// again cannot mend (an object purged or deleted since the plan was built): the
-// operator is then told to build a new plan, not to run this one again.
+// again cannot mend (an object purged or deleted since the plan was built, differences
+// the verify step found once everything else was done): the operator is then told to
+// build a new plan, not to run this one again.
 func (r *ApplyReport) NeedsANewPlan() bool {
 	for _, f := range r.Failures {
-		if !strings.Contains(f.Reason, "build a new plan") {
+		if !strings.Contains(f.Reason, newPlanAdvice) {
 			return false
 		}
 	}
@@ -963,12 +968,12 @@ func (a *applier) outcome(ctx context.Context, sr *stepRun, req graphapi.Request
 				a.advance(sr)
 				return nil
 			}
-			sr.state, sr.res.Error = snapshots.StepFailed, fmt.Sprintf("%s: it is no longer in the recycle bin (it was purged); build a new plan, which will recreate it", describe(sr.step))
+			sr.state, sr.res.Error = snapshots.StepFailed, fmt.Sprintf("%s: it is no longer in the recycle bin (it was purged); %s, which will recreate it", describe(sr.step), newPlanAdvice)
 			return nil
 		case req.Method == "PATCH" || req.Method == "PUT" || (req.Method == "POST" && sr.step.Action != ActionRecreate):
 			// What the request writes to is gone: deleted since the plan was built
 			// (a second incident). Sending it again cannot help; a new plan can.
-			sr.state, sr.res.Error = snapshots.StepFailed, fmt.Sprintf("%s: it no longer exists in the tenant (deleted since the plan was built); build a new plan, which restores it", describe(sr.step))
+			sr.state, sr.res.Error = snapshots.StepFailed, fmt.Sprintf("%s: it no longer exists in the tenant (deleted since the plan was built); %s, which restores it", describe(sr.step), newPlanAdvice)
 			return nil
 		}
 	case graphapi.IsConflict(res.Err):

@@ -341,7 +341,7 @@ func (a *applier) verifyStep(ctx context.Context, sr *stepRun) {
 		// Every other step is done by now, so running this plan again would only
 		// verify again. What remains is what the plan could not see (links an object
 		// brings back from the bin, a change made since): a new plan sees it.
-		sr.state, sr.res.Error = snapshots.StepFailed, summary+"; 'lifeline verify' lists them: build a new plan, which restores what remains (running this one again only verifies again)"
+		sr.state, sr.res.Error = snapshots.StepFailed, summary+"; 'lifeline verify' lists them: "+newPlanAdvice+", which restores what remains (running this one again only verifies again)"
 	default:
 		sr.state, sr.res.Note = snapshots.StepDone, summary
 	}

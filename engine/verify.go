@@ -356,13 +356,13 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-// verifyScope resolves the scope to target ids, refusing objects neither side holds.
 // errScopeUnknown is the one sentence plan and verify give for a scoped object that
 // is on neither side, in the form the operator typed it.
 func errScopeUnknown(n graphx.NodeID, snapshot int64) error {
 	return fmt.Errorf("--scope kind=%s,id=%s is neither in snapshot %d nor in the live tenant: check the id ('lifeline graph' finds an object by its name)", n.Kind, n.ID, snapshot)
 }
 
+// verifyScope resolves the scope to target ids, refusing objects neither side holds.
 func verifyScope(ctx context.Context, target, live snapshots.State, inv graphx.Ledger, scope []graphx.NodeID) (map[graphx.NodeID]bool, error) {
 	out := map[graphx.NodeID]bool{}
 	for _, n := range scope {

@@ -129,20 +129,7 @@ Progress goes to stderr; --json prints one event per line on stdout instead
 			if !asJSON {
 				printApplyReport(stdout, plan, rep)
 			}
-			again := rerunCommand(planPath, cmd.Flags())
-			switch {
-			case err != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
-				return &exitError{code: exitPending, err: fmt.Errorf("apply stopped with %s pending; run '%s' again to resume", steps(rep.Pending), again)}
-			case err != nil:
-				return &exitError{code: exitPending, err: fmt.Errorf("%v; %s pending: run '%s' again to resume", err, steps(rep.Pending), again)}
-			case rep.Failed > 0 && rep.NeedsANewPlan():
-				return &exitError{code: exitFailure, err: fmt.Errorf("%s failed and %d were skipped because of them, each on an object purged or deleted since the plan was built; running this plan again cannot mend that: build a new plan with 'lifeline plan' and apply that", steps(rep.Failed), rep.Skipped)}
-			case rep.Failed > 0:
-				return &exitError{code: exitFailure, err: fmt.Errorf("%s failed and %d were skipped because of them; fix what each failure names, then run '%s' again", steps(rep.Failed), rep.Skipped, again)}
-			case rep.Pending > 0:
-				return &exitError{code: exitPending, err: fmt.Errorf("%s still pending; run '%s' again to resume", steps(rep.Pending), again)}
-			}
-			return nil
+			return applyOutcome(rep, err, rerunCommand(planPath, cmd.Flags()))
 		},
 	}
 	f := cmd.Flags()
@@ -290,6 +277,24 @@ func plural(n int, one, many string) string {
 // budgeted reports whether a write budget is one to quote: a simulated tenant with
 // throttling off has none, and the client's pacer holds an effectively unlimited one.
 func budgeted(perSecond float64) bool { return perSecond > 0 && perSecond < 1e6 }
+
+// applyOutcome is how a run ended, as the exit code and the one sentence the operator
+// acts on; again is the command that resumes it.
+func applyOutcome(rep *engine.ApplyReport, err error, again string) error {
+	switch {
+	case err != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
+		return &exitError{code: exitPending, err: fmt.Errorf("apply stopped with %s pending; run '%s' again to resume", steps(rep.Pending), again)}
+	case err != nil:
+		return &exitError{code: exitPending, err: fmt.Errorf("%v; %s pending: run '%s' again to resume", err, steps(rep.Pending), again)}
+	case rep.Failed > 0 && rep.NeedsANewPlan():
+		return &exitError{code: exitFailure, err: fmt.Errorf("%s failed and %d were skipped because of them, each on what this plan cannot see (an object purged or deleted since it was built, or differences its verify step found); running it again cannot mend that: build a new plan with 'lifeline plan' and apply that", steps(rep.Failed), rep.Skipped)}
+	case rep.Failed > 0:
+		return &exitError{code: exitFailure, err: fmt.Errorf("%s failed and %d were skipped because of them; fix what each failure names, then run '%s' again", steps(rep.Failed), rep.Skipped, again)}
+	case rep.Pending > 0:
+		return &exitError{code: exitPending, err: fmt.Errorf("%s still pending; run '%s' again to resume", steps(rep.Pending), again)}
+	}
+	return nil
+}
 
 // rerunCommand is the apply command to run again to resume: the plan and every flag
 // the operator gave, so a resume at 3 a.m. is one copy and paste that runs as the

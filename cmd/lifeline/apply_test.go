@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -296,6 +297,35 @@ func TestRerunCommandRepeatsTheFlagsGiven(t *testing.T) {
 		}
 		if got := rerunCommand(cmd.Flags().Arg(0), cmd.Flags()); got != c.want {
 			t.Errorf("rerun of %q: %s, want %s", c.args, got, c.want)
+		}
+	}
+}
+
+// How a run ended decides what the operator is told: run the same plan again when that
+// can help, build a new plan when every failure is one it cannot mend.
+func TestApplyOutcomeSaysWhatHelps(t *testing.T) {
+	t.Parallel()
+	const again = "lifeline apply p.json --yes"
+	gone := engine.StepOutcome{Reason: "rolling back user \"Ann\" (u1): it no longer exists in the tenant (deleted since the plan was built); build a new plan, which restores it"}
+	other := engine.StepOutcome{Reason: "recreating group \"Sales\" (g1) failed: Graph answered 400"}
+	for _, c := range []struct {
+		name string
+		rep  engine.ApplyReport
+		err  error
+		code int
+		says string
+	}{
+		{"done", engine.ApplyReport{}, nil, exitOK, ""},
+		{"interrupted", engine.ApplyReport{Pending: 3}, context.Canceled, exitPending, "run '" + again + "' again to resume"},
+		{"only a new plan helps", engine.ApplyReport{Failed: 1, Failures: []engine.StepOutcome{gone}}, nil, exitFailure, "build a new plan with 'lifeline plan'"},
+		{"a rerun may help", engine.ApplyReport{Failed: 2, Failures: []engine.StepOutcome{gone, other}}, nil, exitFailure, "then run '" + again + "' again"},
+		{"pending", engine.ApplyReport{Pending: 1}, nil, exitPending, "still pending"},
+	} {
+		err := applyOutcome(&c.rep, c.err, again)
+		var ee *exitError
+		switch {
+		case c.code == exitOK && err != nil, c.code != exitOK && (!errors.As(err, &ee) || ee.code != c.code || !strings.Contains(ee.err.Error(), c.says)):
+			t.Errorf("%s: %v, want exit %d saying %q", c.name, err, c.code, c.says)
 		}
 	}
 }
