@@ -2048,7 +2048,7 @@ func (p *planner) removeAdditions() error {
 		if back == nil && c.Kind == entra.KindUser {
 			back = p.usersBroughtBack()
 		}
-		if first, err := p.removeFirstIfItTakesTheName(n, c.DisplayName, entra.MustLookup(c.Kind).ObjectPath(c.ID), back); err != nil || first {
+		if first, err := p.removeFirstIfItTakesTheName(n, c.DisplayName, back); err != nil || first {
 			if err != nil {
 				return err
 			}

@@ -47,7 +47,7 @@ func (p *planner) usersBroughtBack() map[string]broughtBack {
 // the restore or create while the name is taken, so the added user is deleted first:
 // into the bin, where it stays restorable, and in the same stage, before the step that
 // needs the name, which waits on it.
-func (p *planner) removeFirstIfItTakesTheName(n graphx.NodeID, displayName string, path string, back map[string]broughtBack) (bool, error) {
+func (p *planner) removeFirstIfItTakesTheName(n graphx.NodeID, displayName string, back map[string]broughtBack) (bool, error) {
 	if n.Kind != entra.KindUser || len(back) == 0 {
 		return false, nil
 	}
@@ -61,15 +61,14 @@ func (p *planner) removeFirstIfItTakesTheName(n graphx.NodeID, displayName strin
 	if err := json.Unmarshal(raw, &u); err != nil {
 		return false, fmt.Errorf("user %s in the live tenant: %w", n.ID, err)
 	}
-	upn := u.UPN
-	b, ok := back[strings.ToLower(upn)]
-	if !ok || upn == "" {
+	b, ok := back[strings.ToLower(u.UPN)]
+	if !ok || u.UPN == "" {
 		return false, nil
 	}
 	p.warn(n, "user %q (%s) was made since the snapshot with the userPrincipalName %s of the user the plan brings back (%s); Graph refuses that while the name is taken, so the plan deletes it first (into the bin, restorable): check it is not in use",
-		displayName, n.ID, upn, b.n.ID)
+		displayName, n.ID, u.UPN, b.n.ID)
 	remove := p.add(b.stage, Step{Kind: string(n.Kind), ObjectID: n.ID, DisplayName: displayName, Action: ActionRemoveObject,
-		Requests: []Request{{Method: "DELETE", Path: path}}}, nil)
+		Requests: []Request{{Method: "DELETE", Path: entra.MustLookup(n.Kind).ObjectPath(n.ID)}}}, nil)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	steps := p.stages[b.stage]

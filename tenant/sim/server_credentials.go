@@ -66,7 +66,10 @@ func (c *call) credentials(o *object, action string) (*result, *apiError) {
 		}
 		if err := c.st.setPasswords(o, func(creds []any) ([]any, *apiError) {
 			for i, cr := range creds {
-				if cm, _ := cr.(map[string]any); cm != nil && strings.EqualFold(fmtString(cm["keyId"]), keyID) {
+				if cm, _ := cr.(map[string]any); cm != nil {
+					if k, _ := cm["keyId"].(string); !strings.EqualFold(k, keyID) {
+						continue
+					}
 					return append(creds[:i:i], creds[i+1:]...), nil
 				}
 			}
@@ -117,10 +120,4 @@ func newSecret() (string, error) {
 		return "", err
 	}
 	return strings.NewReplacer("+", "~", "/", "_").Replace(base64.StdEncoding.EncodeToString(b)), nil
-}
-
-// fmtString is a JSON value as the string it holds ("" otherwise).
-func fmtString(v any) string {
-	s, _ := v.(string)
-	return s
 }
