@@ -129,10 +129,13 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.layout()
 		return m, nil
 	case tea.KeyPressMsg:
-		// A key may set or clear the status, whose height the body's depends on.
+		// A key may set or clear the status, whose height the body's depends on; the
+		// key's own paths lay out what else it changed.
 		nm, cmd := m.key(msg)
 		mm := nm.(Model)
-		mm.layout()
+		if mm.status != m.status {
+			mm.layout()
+		}
 		return mm, cmd
 	case tea.PasteMsg:
 		return m.paste(msg)
@@ -354,8 +357,11 @@ func (m Model) Current() string { return m.top().Title() }
 
 // chrome: tab bar (1 line) + status bar (1, or a notice's lines) + help (1 or the full
 // help's height).
-func (m Model) bodySize() (int, int) {
-	h := m.height - 1 - m.statusHeight() - m.helpHeight()
+func (m Model) bodySize() (int, int) { return m.bodySizeBeside(m.statusHeight()) }
+
+// bodySizeBeside is bodySize for a status bar of the given height, already built.
+func (m Model) bodySizeBeside(status int) (int, int) {
+	h := m.height - 1 - status - m.helpHeight()
 	return max(m.width, 1), max(h, 1)
 }
 
@@ -384,7 +390,9 @@ func (m Model) View() tea.View {
 	var b strings.Builder
 	b.WriteString(m.tabBar())
 	b.WriteByte('\n')
-	_, h := m.bodySize()
+	status := m.statusBar() // wrapped once per view: its height sizes the body
+	statusHeight := strings.Count(status, "\n") + 1
+	_, h := m.bodySizeBeside(statusHeight)
 	var body string
 	if m.err != nil {
 		body = styles.err.Render("cannot read " + m.env.path + ": " + m.err.Error())
@@ -393,7 +401,7 @@ func (m Model) View() tea.View {
 	}
 	b.WriteString(fit(body, m.width, h))
 	b.WriteByte('\n')
-	b.WriteString(fit(m.statusBar(), m.width, m.statusHeight()))
+	b.WriteString(fit(status, m.width, statusHeight))
 	b.WriteByte('\n')
 	switch {
 	case m.jumping:
