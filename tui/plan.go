@@ -613,9 +613,13 @@ func (p *planScreen) stepText(s *engine.Step) string {
 }
 
 // hasLockoutCheck reports whether the plan checks for lockouts (it changes Conditional
-// Access).
+// Access). It runs on every render, so it reads the Conditional Access stage alone, not
+// a mass restore's thousands of steps before it.
 func (p *planScreen) hasLockoutCheck() bool {
 	for _, st := range p.plan.Stages {
+		if st.Name != engine.StageConditionalAccess {
+			continue
+		}
 		for _, s := range st.Steps {
 			if s.Action == engine.ActionLockoutCheck {
 				return true

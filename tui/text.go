@@ -29,7 +29,7 @@ func (t *textScreen) Title() string { return t.title }
 // SetSize wraps the text to the new width.
 func (t *textScreen) SetSize(w, h int) {
 	t.pager.setSize(w, max(h-1, 1))
-	t.pager.setText(ansi.Wrap(t.text, max(w, 20), " ,/"))
+	t.pager.setText(wrap(t.text, w)) // ids (GUIDs) whole
 }
 
 // KeyMap is the scrolling keys.
