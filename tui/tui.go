@@ -208,7 +208,7 @@ func (m Model) key(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	case key.Matches(msg, m.keys.Quit):
 		if r, ok := m.base["run"].(*runScreen); ok && r.phase == runRunning {
 			// Quitting mid-run would stop it between rounds; say how to do that on purpose.
-			m.status = "a run is in progress: p pauses it, ctrl+c stops it (apply again resumes from its journal)"
+			m.status = "a run is in progress: p pauses it, ctrl+c stops it between rounds (the journal keeps what was done)"
 			return m, nil
 		}
 		return m, tea.Quit

@@ -66,11 +66,12 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 // damagedFile is the sentence for a snapshot file SQLite finds malformed: which file,
 // and what to do, where SQLite's own words name neither.
 func damagedFile(cmd *cobra.Command, err error) error {
-	file := "the snapshot file"
+	// A command without --db (apply reads it from the plan) names the file in general.
+	file, arg := "the snapshot file", "FILE"
 	if cmd != nil {
 		if f := cmd.Flags().Lookup("db"); f != nil && f.Value.String() != "" {
-			file = f.Value.String()
+			file, arg = f.Value.String(), f.Value.String()
 		}
 	}
-	return fmt.Errorf("%s is damaged: SQLite finds its pages malformed (%v); 'lifeline snapshots verify --db %s' says what is damaged: restore the file from a copy", file, err, file)
+	return fmt.Errorf("%s is damaged: SQLite finds its pages malformed (%v); 'lifeline snapshots verify --db %s' says what is damaged: restore the file from a copy", file, err, arg)
 }

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -214,5 +216,15 @@ func TestStoppedDemoRunSaysItIsDiscarded(t *testing.T) {
 	msg := stoppedRunError("/tmp/lifeline-demo-1/demo.db", "/tmp/lifeline-demo-1/PLAN.json", true).Error()
 	if strings.Contains(msg, "journal") || strings.Contains(msg, "resume") && !strings.Contains(msg, "nothing to resume") || !strings.Contains(msg, "discarded") {
 		t.Fatalf("the demo's stopped run: %q", msg)
+	}
+}
+
+// A command without --db still gets a sentence that reads: the general name, and FILE
+// where the operator puts the path.
+func TestADamagedFileWithoutDBFlag(t *testing.T) {
+	t.Parallel()
+	err := damagedFile(newApplyCommand(io.Discard, io.Discard), errors.New("database disk image is malformed (11)"))
+	if msg := err.Error(); !strings.HasPrefix(msg, "the snapshot file is damaged") || !strings.Contains(msg, "snapshots verify --db FILE'") {
+		t.Fatalf("no --db: %s", msg)
 	}
 }
