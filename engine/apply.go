@@ -396,15 +396,7 @@ func (a *applier) preflight(ctx context.Context) error {
 // what this one still has pending, and recreating it again would leave duplicates.
 func (a *applier) checkResume(ctx context.Context, run snapshots.Run, records map[string]snapshots.StepRecord) error {
 	s, p := a.opts.Store, a.plan
-	done, total := 0, 0
-	for _, st := range p.Stages {
-		for _, step := range st.Steps {
-			total++
-			if r, ok := records[step.ID]; ok && r.State == snapshots.StepDone {
-				done++
-			}
-		}
-	}
+	done, total := stepsDone(p, records)
 	if done == total && !run.FinishedAt.IsZero() {
 		return fmt.Errorf("plan %s was applied completely on %s, so nothing was sent: a plan is applied once. 'lifeline verify --db %s --snapshot %d' checks the tenant now, and a new plan ('lifeline plan') restores it again",
 			short(a.hash), run.FinishedAt.UTC().Format(time.DateTime+" MST"), s.Path(), p.Snapshot)
@@ -422,6 +414,36 @@ func (a *applier) checkResume(ctx context.Context, run snapshots.Run, records ma
 		}
 	}
 	return nil
+}
+
+// stepsDone counts the plan's steps and those its journal records as done.
+func stepsDone(p *Plan, records map[string]snapshots.StepRecord) (done, total int) {
+	for _, st := range p.Stages {
+		for _, step := range st.Steps {
+			total++
+			if r, ok := records[step.ID]; ok && r.State == snapshots.StepDone {
+				done++
+			}
+		}
+	}
+	return done, total
+}
+
+// AppliedCompletely reports whether the journal in store holds a finished run of plan
+// with every step done, and when it finished: such a plan is not applied again (Apply
+// refuses it), so a console can say so before asking to confirm.
+func AppliedCompletely(ctx context.Context, store *snapshots.Store, plan *Plan) (time.Time, bool, error) {
+	hash := PlanHash(plan)
+	run, ok, err := store.Run(ctx, hash)
+	if err != nil || !ok || run.FinishedAt.IsZero() {
+		return time.Time{}, false, err
+	}
+	records, err := store.StepRecords(ctx, hash)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	done, total := stepsDone(plan, records)
+	return run.FinishedAt, done == total, nil
 }
 
 // checkUnsentCreates refuses a resume when an object a create still to send already

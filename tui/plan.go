@@ -445,30 +445,13 @@ func onlyVerify(plan *engine.Plan) bool {
 func confirmUnlessApplied(store *snapshots.Store, c confirmMsg) tea.Cmd {
 	return func() tea.Msg {
 		if store != nil {
-			ctx, hash := context.Background(), engine.PlanHash(c.plan)
-			run, ok, err := store.Run(ctx, hash)
-			if err == nil && ok && !run.FinishedAt.IsZero() {
-				records, err := store.StepRecords(ctx, hash)
-				if err == nil && allDone(c.plan, records) {
-					return statusMsg(fmt.Sprintf("this plan was applied completely on %s, so there is nothing to send: v on the Verify screen checks the tenant now, and b builds a new plan to restore it again",
-						run.FinishedAt.UTC().Format(time.DateTime+" MST")))
-				}
+			if at, done, err := engine.AppliedCompletely(context.Background(), store, c.plan); err == nil && done {
+				return statusMsg(fmt.Sprintf("this plan was applied completely on %s, so there is nothing to send: v on the Verify screen checks the tenant now, and b builds a new plan to restore it again",
+					at.UTC().Format(time.DateTime+" MST")))
 			}
 		}
 		return jumpMsg{name: "run", then: c}
 	}
-}
-
-// allDone reports whether the journal records every step of the plan as done.
-func allDone(plan *engine.Plan, records map[string]snapshots.StepRecord) bool {
-	for _, st := range plan.Stages {
-		for _, s := range st.Steps {
-			if r, ok := records[s.ID]; !ok || r.State != snapshots.StepDone {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // exclusionKey names the version of the plan on the screen: the build and the steps
