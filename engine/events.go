@@ -87,6 +87,13 @@ type Progress struct {
 	ETASeconds float64 `json:"eta_s"`
 }
 
+// HasBudget reports whether the write budget is one to quote: a simulated tenant with
+// throttling off has none, and the client's pacer then holds an effectively unlimited
+// one.
+func (p Progress) HasBudget() bool {
+	return p.BudgetWritesPerSecond > 0 && p.BudgetWritesPerSecond < 1e6
+}
+
 // Control lets the operator pause, resume and re-pace a running apply (the console's
 // keys). It is safe for concurrent use; the zero value is not: use NewControl.
 type Control struct {

@@ -696,7 +696,7 @@ func (r *runScreen) runView() string {
 	}
 	if p := r.prog; p != nil {
 		budget := "unlimited"
-		if p.BudgetWritesPerSecond > 0 && p.BudgetWritesPerSecond < 1e6 {
+		if p.HasBudget() {
 			budget = fmt.Sprintf("%.1f/s", p.BudgetWritesPerSecond*p.Pace)
 		}
 		elapsed := time.Duration(p.ElapsedSeconds * float64(time.Second))

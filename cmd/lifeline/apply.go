@@ -274,10 +274,6 @@ func plural(n int, one, many string) string {
 	return fmt.Sprintf("%d %s", n, many)
 }
 
-// budgeted reports whether a write budget is one to quote: a simulated tenant with
-// throttling off has none, and the client's pacer holds an effectively unlimited one.
-func budgeted(perSecond float64) bool { return perSecond > 0 && perSecond < 1e6 }
-
 // applyOutcome is how a run ended, as the exit code and the one sentence the operator
 // acts on; again is the command that resumes it.
 func applyOutcome(rep *engine.ApplyReport, err error, again string) error {
@@ -328,7 +324,7 @@ func progressLine(p *engine.Progress) string {
 		return ""
 	}
 	budget := "(no write budget: a simulated tenant with throttling off)"
-	if budgeted(p.BudgetWritesPerSecond) {
+	if p.HasBudget() {
 		budget = fmt.Sprintf("of a %.1f/s budget", p.BudgetWritesPerSecond)
 	}
 	line := fmt.Sprintf("%d/%d steps, %d failed; %.1f writes/s %s (pace %.0f%%)",
@@ -351,7 +347,7 @@ func printApplyReport(w io.Writer, plan *engine.Plan, rep *engine.ApplyReport) {
 	fmt.Fprintf(w, "%s plan %s to tenant %s: %s done, %d failed, %d skipped, %d pending\n",
 		verb, rep.PlanHash[:12], plan.TenantID, steps(rep.Done), rep.Failed, rep.Skipped, rep.Pending)
 	budget := "no write budget (a simulated tenant with throttling off)"
-	if budgeted(p.BudgetWritesPerSecond) {
+	if p.HasBudget() {
 		budget = fmt.Sprintf("%.0f%% of the tenant's write budget", p.WritesPerSecond/p.BudgetWritesPerSecond*100)
 	}
 	fmt.Fprintf(w, "%d requests, %d writes in %.1f s: %.1f writes/s, %s; %d throttled, %d retried\n",
