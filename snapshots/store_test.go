@@ -192,30 +192,37 @@ func TestAnotherTenantIsRefused(t *testing.T) {
 	}
 }
 
-func TestVerifyFindsAFlippedByte(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
+// writtenFile writes one snapshot of n users (departments Dept-0000 on) to a new file,
+// closes it and returns its path and bytes, for a test to damage.
+func writtenFile(t *testing.T, n int) (string, []byte) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "t.db")
-	s, err := Open(ctx, path, OpenOptions{Create: true})
+	s, err := Open(context.Background(), path, OpenOptions{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeSnapshot(t, s, 20, func(i int) string { return fmt.Sprintf("Dept-%02d", i) }, "")
+	writeSnapshot(t, s, n, func(i int) string { return fmt.Sprintf("Dept-%04d", i) }, "")
 	s.Close()
-
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	i := bytes.Index(raw, []byte("Dept-13"))
+	return path, raw
+}
+
+func TestVerifyFindsAFlippedByte(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path, raw := writtenFile(t, 20)
+	i := bytes.Index(raw, []byte("Dept-0013"))
 	if i < 0 {
 		t.Fatal("test data not found in file")
 	}
-	raw[i+5] ^= 0x01 // Dept-13 -> Dept-03
+	raw[i+7] ^= 0x01 // Dept-0013 -> Dept-0003
 	if err := os.WriteFile(path, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, err = Open(ctx, path, OpenOptions{ReadOnly: true})
+	s, err := Open(ctx, path, OpenOptions{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -472,17 +479,7 @@ func holdWriteLock(t *testing.T, path string) (release func()) {
 func TestVerifyReportsAMalformedFileAsDamage(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "t.db")
-	s, err := Open(ctx, path, OpenOptions{Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeSnapshot(t, s, 3000, func(i int) string { return fmt.Sprintf("Dept-%04d", i) }, "")
-	s.Close()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, raw := writtenFile(t, 3000)
 	pageSize := int(raw[16])<<8 | int(raw[17])
 	if pageSize == 1 {
 		pageSize = 65536
@@ -496,7 +493,7 @@ func TestVerifyReportsAMalformedFileAsDamage(t *testing.T) {
 	if err := os.WriteFile(path, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s, err = Open(ctx, path, OpenOptions{ReadOnly: true})
+	s, err := Open(ctx, path, OpenOptions{ReadOnly: true})
 	if err != nil {
 		t.Skipf("the damage is found on opening already: %v", err)
 	}

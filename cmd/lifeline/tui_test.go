@@ -37,25 +37,36 @@ func TestTUINeedsAFile(t *testing.T) {
 	}
 }
 
-func TestTUIOpensAFileOfflineAndQuits(t *testing.T) {
-	t.Parallel()
+// usersFile writes a snapshot file holding one snapshot of n users (u0, u1, ...).
+func usersFile(t *testing.T, n int) string {
+	t.Helper()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "t.db")
 	s, err := snapshots.Open(ctx, path, snapshots.OpenOptions{Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer s.Close()
 	w, err := s.Begin(ctx, snapshots.SnapshotMeta{TenantID: "tenant-tui", TakenAt: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), Label: "only"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.PutObject(ctx, entra.KindUser, "u1", []byte(`{"id":"u1","displayName":"Ada"}`), false); err != nil {
-		t.Fatal(err)
+	for i := range n {
+		id := fmt.Sprintf("u%d", i)
+		if err := w.PutObject(ctx, entra.KindUser, id, []byte(fmt.Sprintf(`{"id":%q,"displayName":"User %d"}`, id, i)), false); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if _, err := w.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	s.Close()
+	return path
+}
+
+func TestTUIOpensAFileOfflineAndQuits(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := usersFile(t, 1)
 
 	var out, errb bytes.Buffer
 	cmd := newTUICommand(&out, &errb)
@@ -153,26 +164,7 @@ func TestDemoConsoleKeepsReadOnly(t *testing.T) {
 // do, not SQLite's bare "database disk image is malformed".
 func TestADamagedFileIsNamedWithWhatToDo(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "t.db")
-	s, err := snapshots.Open(ctx, path, snapshots.OpenOptions{Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := s.Begin(ctx, snapshots.SnapshotMeta{TenantID: "tenant-d", TakenAt: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), Label: "only"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 3000 {
-		id := fmt.Sprintf("u%d", i)
-		if err := w.PutObject(ctx, entra.KindUser, id, []byte(fmt.Sprintf(`{"id":%q,"displayName":"User %d"}`, id, i)), false); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := w.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
+	path := usersFile(t, 3000)
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
