@@ -1108,3 +1108,76 @@ func TestScopedPlanBringsBackAPulledInGroupsMembers(t *testing.T) {
 		t.Fatalf("the scoped plan adds %d of the %d members of group %s it recreates", kept, members[group], group)
 	}
 }
+
+// Two incidents, restored from two snapshots: a named location is deleted and restored
+// from the baseline (copy B); a later snapshot holds B; B is deleted and restored from
+// the baseline again (copy C). A plan from the later snapshot must know B as C, not
+// make a second copy: every id the object ever had maps to the one it has now.
+func TestLedgerKeepsEveryEarlierIDOfAnObjectRecreatedTwice(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newRecovery(t, 30, 33)
+	var original string
+	for _, o := range r.ds.Objects {
+		if o.Kind == entra.KindNamedLocation {
+			original = o.ID
+			break
+		}
+	}
+	if original == "" {
+		t.Fatal("the tenant has no named location")
+	}
+	restoreBaseline := func(round string) string {
+		t.Helper()
+		rep, err := Apply(ctx, r.plan(t), r.options(nil))
+		if err != nil || rep.Failed != 0 || rep.Pending != 0 || rep.Recreated == 0 {
+			t.Fatalf("%s: %+v, %v", round, rep, err)
+		}
+		ledger, err := LoadLedger(ctx, r.store, r.target.Snapshot.TenantID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return follow(ledger.IDs, original)
+	}
+	purge := func(id string) {
+		r.attack(t, "DELETE", "/identity/conditionalAccess/namedLocations/"+id)
+		if _, err := r.at.Do(ctx, graphapi.Request{Method: "DELETE", Path: "/identity/conditionalAccess/deletedItems/namedLocations/" + id, Beta: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	purge(original)
+	first := restoreBaseline("first restore")
+	later, err := snapshots.Capture(ctx, r.op, r.store, snapshots.CaptureOptions{Label: "after the first restore"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	purge(first)
+	second := restoreBaseline("second restore")
+	if second == first || second == original {
+		t.Fatalf("the second restore did not recreate the location: %s -> %s -> %s", original, first, second)
+	}
+
+	ledger, err := LoadLedger(ctx, r.store, r.target.Snapshot.TenantID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := follow(ledger.IDs, first); got != second {
+		t.Errorf("the ledger maps the first copy %s to %s, not to the copy %s that replaced it", first, got, second)
+	}
+	laterState := snapshots.State{Store: r.store, Snapshot: later.Snapshot}
+	live, cleanup, err := CaptureLive(ctx, r.op, r.target.Snapshot.TenantID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cleanup()
+	p, err := BuildPlan(ctx, laterState, live, PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Summary.Recreate != 0 {
+		t.Errorf("a plan back to the later snapshot recreates %d objects; the location it holds as %s lives on as %s", p.Summary.Recreate, first, second)
+	}
+	if rep, err := VerifyLive(ctx, r.op, laterState, VerifyOptions{}); err != nil || !rep.Clean {
+		t.Errorf("verify against the later snapshot: %+v, %v", rep, err)
+	}
+}

@@ -186,16 +186,59 @@ func (s *Store) Journal(ctx context.Context, planHash, tenantID string, steps []
 		}
 	}
 	for _, e := range ledger {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO ledger (tenant_id, kind, old_id, new_id, old_app_id, new_app_id, display_name, plan_hash, step_id, request_id, recorded_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (tenant_id, old_id) DO UPDATE SET new_id = excluded.new_id, new_app_id = excluded.new_app_id, plan_hash = excluded.plan_hash,
-				step_id = excluded.step_id, request_id = excluded.request_id, recorded_at = excluded.recorded_at`,
-			tenantID, string(e.Kind), e.OldID, e.NewID, e.OldAppID, e.NewAppID, e.DisplayName, planHash, e.StepID, e.RequestID, e.RecordedAt.UTC().Format(timeLayout)); err != nil {
+		if err := recordLedger(ctx, tx, tenantID, planHash, e); err != nil {
 			return fmt.Errorf("writing the ledger to %s: %w", s.path, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("writing the apply journal to %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// recordLedger writes that the object e.OldID names now lives as e.NewID, and keeps
+// every earlier id of it pointing there too. An object recreated twice (old -> B by
+// one restore, then B deleted and old -> C by a restore from the same snapshot) is
+// known as B to any snapshot taken between the restores: if the row for old were simply
+// replaced, a plan from such a snapshot would find no trace of B and make a second
+// copy. So the ids old led to (B) get rows of their own, and rows that led to old or
+// to them (an object old itself replaced) are pointed at C.
+func recordLedger(ctx context.Context, tx *sql.Tx, tenantID, planHash string, e LedgerEntry) error {
+	at := e.RecordedAt.UTC().Format(timeLayout)
+	// earlier: the ids the ledger had this object reach before e, with their appIds.
+	type earlier struct{ id, appID string }
+	chain := []earlier{{e.OldID, e.OldAppID}}
+	seen := map[string]bool{e.OldID: true, e.NewID: true}
+	for cur := e.OldID; len(chain) < 64; {
+		var next, nextApp string
+		err := tx.QueryRowContext(ctx, `SELECT new_id, new_app_id FROM ledger WHERE tenant_id = ? AND old_id = ?`, tenantID, cur).Scan(&next, &nextApp)
+		if errors.Is(err, sql.ErrNoRows) || seen[next] {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		seen[next] = true
+		chain = append(chain, earlier{next, nextApp})
+		cur = next
+	}
+	for _, was := range chain {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO ledger (tenant_id, kind, old_id, new_id, old_app_id, new_app_id, display_name, plan_hash, step_id, request_id, recorded_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (tenant_id, old_id) DO UPDATE SET new_id = excluded.new_id, new_app_id = excluded.new_app_id, plan_hash = excluded.plan_hash,
+				step_id = excluded.step_id, request_id = excluded.request_id, recorded_at = excluded.recorded_at`,
+			tenantID, string(e.Kind), was.id, e.NewID, was.appID, e.NewAppID, e.DisplayName, planHash, e.StepID, e.RequestID, at); err != nil {
+			return err
+		}
+		if was.id == e.OldID && e.OldID == e.NewID {
+			continue // an object that kept its id: nothing led to it but itself
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE ledger SET new_id = ?, new_app_id = CASE WHEN ? <> '' THEN ? ELSE new_app_id END,
+				plan_hash = ?, step_id = ?, request_id = ?, recorded_at = ?
+			WHERE tenant_id = ? AND new_id = ? AND old_id <> new_id`,
+			e.NewID, e.NewAppID, e.NewAppID, planHash, e.StepID, e.RequestID, at, tenantID, was.id); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -525,5 +526,37 @@ func TestANewFileOnAFullDiskLeavesNothing(t *testing.T) {
 		if _, err := os.Stat(p); !os.IsNotExist(err) {
 			t.Errorf("%s was left behind (%v)", p, err)
 		}
+	}
+}
+
+// The ledger maps every id an object ever had to the one it has now: recording that
+// A now lives as C, after A -> B and Z -> A, leaves Z, A and B all at C, and an
+// application's earlier appIds with them. An object that kept its id moves nothing.
+func TestLedgerPointsEveryEarlierIDAtTheNewest(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t)
+	record := func(old, new, oldApp, newApp string) {
+		t.Helper()
+		e := LedgerEntry{Kind: entra.KindApplication, OldID: old, NewID: new, OldAppID: oldApp, NewAppID: newApp, DisplayName: "Payroll", StepID: "s-" + new, RecordedAt: time.Unix(1, 0)}
+		if err := s.Journal(ctx, "plan-"+new, "tenant-1", nil, []LedgerEntry{e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	record("Z", "A", "appZ", "appA")
+	record("A", "B", "appA", "appB")
+	record("A", "C", "appA", "appC")
+	record("K", "K", "", "")
+	entries, err := s.Ledger(ctx, "tenant-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, e := range entries {
+		got[e.OldID+"/"+e.OldAppID] = e.NewID + "/" + e.NewAppID
+	}
+	want := map[string]string{"Z/appZ": "C/appC", "A/appA": "C/appC", "B/appB": "C/appC", "K/": "K/"}
+	if !maps.Equal(got, want) {
+		t.Errorf("ledger %v, want %v", got, want)
 	}
 }
