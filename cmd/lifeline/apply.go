@@ -57,7 +57,11 @@ Progress goes to stderr; --json prints one event per line on stdout instead
 ({"type", "at", "stage", "step": {...}, "progress": {...}, "message"}), the last being
 "finished". Exit codes: 0 every step done, 1 a step failed, 4 stopped with steps pending.`,
 		Args: oneArg("the plan file 'lifeline plan' wrote (PLAN.json)"),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
+			out := newApplyOutput(stdout, stderr, asJSON, isTerminal(os.Stderr))
+			// A script reading --json learns of a refusal from stdout too, not only from
+			// stderr: its last line is then a "refused" event instead of "finished".
+			defer func() { out.refused(errorSentence(cmd, err)) }()
 			if cmd.Flags().Changed("pace") && !(pace > 0 && pace <= 1) {
 				return usagef(fmt.Sprintf("--pace %v: give the fraction of the tenant's budget to use, above 0 and at most 1 (default %v)", pace, graphapi.DefaultPace))
 			}
@@ -106,7 +110,6 @@ Progress goes to stderr; --json prints one event per line on stdout instead
 					return err
 				}
 			}
-			out := newApplyOutput(stdout, stderr, asJSON, isTerminal(os.Stderr))
 			rep, err := engine.Apply(ctx, plan, engine.ApplyOptions{
 				Store: store, Client: client, PlanPath: planPath, Operator: operatorName(client),
 				PasswordFile: passwords, Events: out.event,
@@ -185,6 +188,7 @@ type applyOutput struct {
 	enc      *json.Encoder
 	last     time.Time
 	drawn    bool
+	finished bool // the run's finished event was written
 }
 
 func newApplyOutput(stdout, stderr io.Writer, asJSON, terminal bool) *applyOutput {
@@ -197,6 +201,7 @@ func newApplyOutput(stdout, stderr io.Writer, asJSON, terminal bool) *applyOutpu
 func (o *applyOutput) event(e engine.Event) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.finished = o.finished || e.Type == engine.EventFinished
 	if o.json {
 		_ = o.enc.Encode(e)
 		return
@@ -240,6 +245,21 @@ func (o *applyOutput) line(s string) {
 		o.drawn = false
 	}
 	fmt.Fprintln(o.stderr, s)
+}
+
+// eventRefused is the last --json line of an apply that ended without running: the
+// plan or its file refused, the tenant unreachable before the first step.
+const eventRefused = "refused"
+
+// refused writes, for --json, the sentence that ended an apply before its run
+// finished; a run that finished has said everything in its events.
+func (o *applyOutput) refused(sentence string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.json || o.finished || sentence == "" {
+		return
+	}
+	_ = o.enc.Encode(engine.Event{Type: eventRefused, At: time.Now().UTC(), Message: sentence})
 }
 
 func (o *applyOutput) finish() {

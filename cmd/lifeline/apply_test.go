@@ -157,6 +157,14 @@ func TestApplyRefusesAndExplains(t *testing.T) {
 	if code != 1 || !strings.Contains(errs, "stale") || !strings.Contains(errs, "lifeline plan") || strings.Count(strings.TrimSpace(errs), "\n") > 1 {
 		t.Errorf("stale plan: %d %q", code, errs)
 	}
+	// --json says so on stdout as well: one "refused" event with the same sentence.
+	out, errs, code := lifeline(t, "apply", planFile, "--yes", "--json")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var refused engine.Event
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &refused); err != nil || code != 1 || refused.Type != "refused" ||
+		!strings.Contains(refused.Message, "stale") || !strings.Contains(errs, refused.Message) {
+		t.Errorf("stale plan with --json: %d, stdout %q (%v), stderr %q", code, out, err, errs)
+	}
 	if out, _, _ := lifeline(t, "ledger", "--db", db); !strings.Contains(out, "ledger is empty") {
 		t.Errorf("a refused apply wrote to the ledger: %s", out)
 	}

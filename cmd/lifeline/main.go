@@ -40,17 +40,13 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err == nil {
 		return exitOK
 	}
+	if msg := errorSentence(cmd, err); msg != "" {
+		fmt.Fprintln(stderr, "lifeline: "+msg)
+	}
 	var ee *exitError
 	if errors.As(err, &ee) {
-		if ee.err != nil {
-			fmt.Fprintln(stderr, "lifeline: "+ee.err.Error())
-		}
 		return ee.code
 	}
-	if snapshots.IsDamaged(err) {
-		err = damagedFile(cmd, err)
-	}
-	fmt.Fprintln(stderr, "lifeline: "+err.Error())
 	if isUsageError(err) {
 		// The command that refused its arguments, whose help lists the ones it takes.
 		path := "lifeline"
@@ -61,6 +57,22 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitUsage
 	}
 	return exitFailure
+}
+
+// errorSentence is what lifeline says about the error a command returned: "" for an
+// exit code that speaks for itself (its command has already said why).
+func errorSentence(cmd *cobra.Command, err error) string {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err == nil {
+			return ""
+		}
+		return ee.err.Error()
+	}
+	if snapshots.IsDamaged(err) {
+		err = damagedFile(cmd, err)
+	}
+	return err.Error()
 }
 
 // damagedFile is the sentence for a snapshot file SQLite finds malformed: which file,
