@@ -1181,3 +1181,54 @@ func TestLedgerKeepsEveryEarlierIDOfAnObjectRecreatedTwice(t *testing.T) {
 		t.Errorf("verify against the later snapshot: %+v, %v", rep, err)
 	}
 }
+
+// A scoped restore of a user who belonged to a purged dynamic group brings the group
+// back: no step adds a member its rule computes, so without the group the user's
+// membership stays missing and the plan's verify step could never pass.
+func TestScopedPlanBringsBackAUsersPurgedDynamicGroup(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newRecovery(t, 60, 2)
+	r.inject(t, "group-purge", 2)
+	dynamic := map[string]bool{}
+	for _, s := range stepsOf(r.plan(t), StageRecreate) {
+		if o, err := r.store.Object(ctx, r.target.Snapshot.ID, entra.KindGroup, s.ObjectID); err == nil && bytes.Contains(o.JSON, []byte(`"DynamicMembership"`)) {
+			dynamic[s.ObjectID] = true
+		}
+	}
+	var user, group string
+	err := r.store.Links(ctx, r.target.Snapshot.ID, func(l snapshots.Link) error {
+		if user == "" && dynamic[l.From] && l.ToKind == entra.KindUser {
+			user, group = l.To, l.From
+		}
+		return nil
+	})
+	if err != nil || user == "" {
+		t.Fatalf("the incident purged no dynamic group with a user in it (%v)", err)
+	}
+	live, cleanup, err := CaptureLive(ctx, r.op, r.target.Snapshot.TenantID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cleanup()
+	plan, err := BuildPlan(ctx, r.target, live, PlanOptions{Scope: []graphx.NodeID{{Kind: entra.KindUser, ID: user}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan.DB = r.store.Path()
+	if !slices.ContainsFunc(stepsOf(plan, StageRecreate), func(s Step) bool { return s.ObjectID == group }) {
+		t.Fatalf("the plan scoped to user %s does not recreate the dynamic group %s the user was in", user, group)
+	}
+	opts := r.options(nil)
+	opts.Verify = func(ctx context.Context) (bool, string, error) {
+		rep, err := VerifyLive(ctx, r.op, r.target, VerifyOptions{Scope: plan.Scope})
+		if err != nil {
+			return false, "", err
+		}
+		return rep.Clean, VerifySentence(rep), nil
+	}
+	rep, err := Apply(ctx, plan, opts)
+	if err != nil || rep.Failed != 0 || rep.Pending != 0 {
+		t.Fatalf("scoped restore: %v; %+v", err, rep.Failures)
+	}
+}

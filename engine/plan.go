@@ -288,6 +288,12 @@ type planner struct {
 	// ledger and target.ready).
 	dynamic  map[graphx.NodeID]bool
 	deferred []deferredRefs
+	// scope is the scoped plan's objects (nil for a whole restore), and ruleHolders,
+	// relink's, the dynamic groups and units each scoped object belongs to by their
+	// rule alone: no step adds such a membership, so narrow keeps the holder's own
+	// recreate or restore, which brings the membership back.
+	scope       map[graphx.NodeID]bool
+	ruleHolders map[graphx.NodeID][]graphx.NodeID
 	// candidates are survivorCandidates' set, gathered when the plan recreated
 	// candidatesFor objects.
 	candidates    map[graphx.NodeID]bool
@@ -407,6 +413,12 @@ func BuildPlan(ctx context.Context, target snapshots.State, live snapshots.State
 		}}
 	for old, r := range rec {
 		p.earlier[old] = r.new
+	}
+	if len(opts.Scope) > 0 {
+		p.scope, p.ruleHolders = map[graphx.NodeID]bool{}, map[graphx.NodeID][]graphx.NodeID{}
+		for _, n := range opts.Scope {
+			p.scope[n] = true
+		}
 	}
 	// Apply would send a step about such an original to its copy's id (the ledger):
 	// only a person can tell which of the two goes.
@@ -1354,7 +1366,13 @@ func (p *planner) relink() error {
 	missing := make([]int32, 0, count) // positions in all
 	for i, m := range missingFromLive {
 		l := &all[i]
-		if !m || p.dynamicMembers(graphx.NodeID{Kind: l.Kind, ID: l.From}, l.Name) {
+		if !m {
+			continue
+		}
+		if from := (graphx.NodeID{Kind: l.Kind, ID: l.From}); p.dynamicMembers(from, l.Name) {
+			if to := (graphx.NodeID{Kind: l.ToKind, ID: l.To}); p.scope[to] {
+				p.ruleHolders[to] = append(p.ruleHolders[to], from)
+			}
 			continue
 		}
 		missing = append(missing, int32(i))
@@ -2267,6 +2285,17 @@ func (p *planner) narrow(scope []graphx.NodeID) {
 		t, hasTarget := stepTarget(&s)
 		if in[stepObject(&s)] || (hasTarget && in[t]) {
 			visit(id)
+		}
+	}
+	// A scoped user's membership of a purged dynamic group comes back only with the
+	// group: its rule, not a step, adds the member.
+	for _, n := range scope {
+		for _, h := range p.ruleHolders[n] {
+			if id, ok := p.created[h]; ok {
+				visit(id)
+			} else if id, ok := p.restored[h]; ok {
+				visit(id)
+			}
 		}
 	}
 	// An object the scope brings back because a scoped step needs it (the group a
