@@ -51,9 +51,10 @@ type ApplyOptions struct {
 	// capture). It is called when a plan's run starts, not when it resumes: a plan the
 	// tenant has moved past is refused.
 	Fingerprint func(context.Context) (string, error)
-	// Verify runs the plan's verify step: it re-reads the tenant and reports whether it
-	// matches the snapshot. Nil leaves the step pending for 'lifeline verify'.
-	Verify func(context.Context) (clean bool, summary string, err error)
+	// Verify runs the plan's verify step: it re-reads the tenant and reports whether
+	// nothing is left that a plan would change (VerifyReport.Settled), with the
+	// verdict's sentence. Nil leaves the step pending for 'lifeline verify'.
+	Verify func(context.Context) (settled bool, summary string, err error)
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 

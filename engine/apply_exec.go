@@ -333,11 +333,11 @@ func (a *applier) verifyStep(ctx context.Context, sr *stepRun) {
 		sr.state, sr.res.Error = snapshots.StepSkipped, "no verifier was given; run 'lifeline verify' to compare the tenant with the snapshot"
 		return
 	}
-	clean, summary, err := a.opts.Verify(ctx)
+	settled, summary, err := a.opts.Verify(ctx)
 	switch {
 	case err != nil:
 		sr.state, sr.res.Error = snapshots.StepFailed, fmt.Sprintf("verify could not read the tenant (%v); run 'lifeline verify' again", err)
-	case !clean:
+	case !settled:
 		// Every other step is done by now, so running this plan again would only
 		// verify again. What remains is what the plan could not see (links an object
 		// brings back from the bin, a change made since): a new plan sees it.

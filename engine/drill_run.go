@@ -140,7 +140,7 @@ func RunDrill(ctx context.Context, opts DrillRunOptions) (*DrillScore, error) {
 					return false, "", err
 				}
 				score.Verify = rep
-				return rep.Clean, VerifySentence(rep), nil
+				return rep.Settled(), VerifySentence(rep), nil
 			},
 		})
 		return err

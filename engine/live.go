@@ -98,16 +98,35 @@ func VerifyLive(ctx context.Context, client *graphapi.Client, target snapshots.S
 }
 
 // VerifySentence says in one line how a verify came out, and of what: the whole tenant,
-// or the objects a scoped verify compared.
+// or the objects a scoped verify compared. Objects added since the snapshot that every
+// plan leaves in place are said apart, with what to do about them: a new plan would
+// leave them again.
 func VerifySentence(rep *VerifyReport) string {
 	of := ""
 	if n := len(rep.Scope); n > 0 {
-		of = fmt.Sprintf(" for the %d scoped object(s), the rest of the tenant not compared", n)
+		of = " for the " + countNoun(n, "scoped object", "scoped objects") + ", the rest of the tenant not compared"
 	}
 	if rep.Clean {
-		return fmt.Sprintf("the tenant matches snapshot %d%s: every restorable property and link is back (%d things cannot be restored by Graph)", rep.Snapshot, of, len(rep.Unrestorable))
+		return fmt.Sprintf("the tenant matches snapshot %d%s: every restorable property and link is back (%s cannot be restored by Graph)", rep.Snapshot, of, countNoun(len(rep.Unrestorable), "thing", "things"))
+	}
+	kept := rep.LeftInPlace()
+	if kept == len(rep.Differences) {
+		return fmt.Sprintf("the tenant matches snapshot %d%s but for %s added since it, which no plan removes (%s): delete those that should not exist by hand; 'lifeline verify' lists them",
+			rep.Snapshot, of, countNoun(kept, "object", "objects"), rep.leftInPlaceKinds())
 	}
 	s := rep.Summary
-	return fmt.Sprintf("%d differences remain against snapshot %d%s (%d added, %d modified, %d soft-deleted, %d hard-deleted, %d restored though deleted in the snapshot)",
+	out := fmt.Sprintf("%d differences remain against snapshot %d%s (%d added, %d modified, %d soft-deleted, %d hard-deleted, %d restored though deleted in the snapshot)",
 		len(rep.Differences), rep.Snapshot, of, s.Added, s.Modified, s.SoftDeleted, s.HardDeleted, s.Restored)
+	if kept > 0 {
+		out += fmt.Sprintf("; %d of the added (%s) no plan removes: delete those that should not exist by hand", kept, rep.leftInPlaceKinds())
+	}
+	return out
+}
+
+// countNoun is n with its noun, singular or plural.
+func countNoun(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

@@ -51,6 +51,50 @@ type VerifyReport struct {
 	Scope []graphx.NodeID `json:"scope,omitempty"`
 }
 
+// LeftInPlace counts the differences no plan changes: objects added since the
+// snapshot, of kinds a plan leaves in place with a warning (groups, applications,
+// named locations...). Deleting a group or an application someone made is a call for
+// a person, not a restore.
+func (r *VerifyReport) LeftInPlace() int {
+	n := 0
+	for _, c := range r.Differences {
+		if leftInPlace(c) {
+			n++
+		}
+	}
+	return n
+}
+
+// Settled reports whether nothing remains that a plan would change: the tenant
+// matches, or differs only by objects LeftInPlace counts. Apply's verify step passes
+// when settled, saying what was left: failing it would send the operator to build
+// a new plan that leaves the same objects again.
+func (r *VerifyReport) Settled() bool {
+	return r.Clean || r.LeftInPlace() == len(r.Differences)
+}
+
+// leftInPlaceKinds names the kinds LeftInPlace counts, with how many of each, in the
+// order of entra's kinds: "2 group, 1 application".
+func (r *VerifyReport) leftInPlaceKinds() string {
+	count := map[entra.Kind]int{}
+	for _, c := range r.Differences {
+		if leftInPlace(c) {
+			count[c.Kind]++
+		}
+	}
+	var parts []string
+	for _, k := range entra.Kinds() {
+		if n := count[k]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, k))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func leftInPlace(c snapshots.Change) bool {
+	return c.Change == snapshots.Added && !removableKinds[c.Kind]
+}
+
 // recreated is one object of the target that a restore recreated under a new id.
 type recreated struct {
 	kind     entra.Kind

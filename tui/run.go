@@ -147,7 +147,7 @@ func startApply(e *env, plan *engine.Plan, path string, ch chan<- any, control *
 			if err != nil {
 				return false, "", err
 			}
-			return rep.Clean, verifySentence(rep), nil
+			return rep.Settled(), verifySentence(rep), nil
 		},
 	}
 	l.applying.Add(1)

@@ -967,7 +967,7 @@ func TestSentencesWrapToTheWidth(t *testing.T) {
 	d.keys("v")
 	d.send(verifiedMsg{tag: v.tag, rep: &engine.VerifyReport{Snapshot: 1, Clean: true, Scope: []graphx.NodeID{{Kind: entra.KindUser, ID: uAlice}},
 		Unrestorable: []engine.Unrestorable{{Kind: "application", ID: appPay, DisplayName: "Payroll", What: "client secrets and certificates"}}}})
-	has(t, d, "verify verdict", "(1 things Graph cannot restore, listed below)")
+	has(t, d, "verify verdict", "(1 thing Graph cannot restore, listed below)")
 
 	d.keys(":", "overview", "enter")
 	d.m.env.live.incRecreated = 20

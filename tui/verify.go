@@ -53,9 +53,9 @@ func verifySentence(rep *engine.VerifyReport) string {
 	}
 	of := ""
 	if n := len(rep.Scope); n > 0 {
-		of = fmt.Sprintf(" for the %d scoped object(s)", n)
+		of = " for the " + plural(n, "scoped object", "scoped objects")
 	}
-	return fmt.Sprintf("clean: the tenant matches snapshot %d%s (%d things Graph cannot restore, listed below)", rep.Snapshot, of, len(rep.Unrestorable))
+	return fmt.Sprintf("clean: the tenant matches snapshot %d%s (%s Graph cannot restore, listed below)", rep.Snapshot, of, plural(len(rep.Unrestorable), "thing", "things"))
 }
 
 func runVerify(e *env, tag int, snap int64, observe func(snapshots.CaptureProgress)) tea.Cmd {

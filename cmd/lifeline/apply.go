@@ -122,7 +122,7 @@ Progress goes to stderr; --json prints one event per line on stdout instead
 					if err != nil {
 						return false, "", err
 					}
-					return rep.Clean, engine.VerifySentence(rep), nil
+					return rep.Settled(), engine.VerifySentence(rep), nil
 				},
 			})
 			out.finish()
@@ -216,6 +216,8 @@ func (o *applyOutput) event(e engine.Event) {
 			o.line("  FAILED " + e.Step.Error)
 		} else if e.Step.Action == engine.ActionLockoutCheck && e.Step.State == snapshots.StepDone {
 			o.line("  lockout check passed: " + e.Step.Note)
+		} else if e.Step.Action == engine.ActionVerify && e.Step.State == snapshots.StepDone {
+			o.line("  verified: " + e.Step.Note)
 		}
 	case engine.EventThrottle:
 		o.line(fmt.Sprintf("  throttled: %s (%.1f s)", e.Message, e.WaitSeconds))

@@ -51,7 +51,7 @@ with --db, how much depends on it in the newest snapshot.`,
 				fmt.Fprintf(stdout, "The recycle bin is empty (tenant time %s).\n", fmtTime(rep.Now))
 				return nil
 			}
-			fmt.Fprintf(stdout, "%d object(s) in the recycle bin; tenant time %s.\n\n", len(rep.Items), fmtTime(rep.Now))
+			fmt.Fprintf(stdout, "%s in the recycle bin; tenant time %s.\n\n", plural(len(rep.Items), "object", "objects"), fmtTime(rep.Now))
 			t := newTable(stdout, "DAYS LEFT", "KIND", "NAME", "ID", "DELETED (UTC)", "BY", "DEPENDENTS")
 			for _, it := range rep.Items {
 				days := strconv.Itoa(it.DaysLeft)

@@ -127,7 +127,7 @@ func printGraph(w io.Writer, g *graphx.Graph, n graphx.Node, depth int) {
 		fmt.Fprintf(w, "  <- %-24s %s %s (%s)\n", e.Relation, e.From.Kind, f.DisplayName, e.From.ID)
 	}
 	br := g.BlastRadius(n.NodeID)
-	fmt.Fprintf(w, "\nblast radius: %d object(s) would break if it were gone", br.Count)
+	fmt.Fprintf(w, "\nblast radius: %s would break if it were gone", plural(br.Count, "object", "objects"))
 	if br.Count > 0 {
 		var kinds []string
 		for k, c := range br.ByKind {

@@ -59,9 +59,12 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	return exitFailure
 }
 
-// errorSentence is what lifeline says about the error a command returned: "" for an
-// exit code that speaks for itself (its command has already said why).
+// errorSentence is what lifeline says about the error a command returned: "" for none,
+// or for an exit code that speaks for itself (its command has already said why).
 func errorSentence(cmd *cobra.Command, err error) string {
+	if err == nil {
+		return ""
+	}
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err == nil {

@@ -143,7 +143,20 @@ func printVerify(w io.Writer, rep *engine.VerifyReport) {
 			fmt.Fprintf(w, "  %-28s %s (%s): %s\n", u.Kind, u.DisplayName, id, u.What)
 		}
 	}
-	if !rep.Clean {
+	if rep.Clean {
+		return
+	}
+	// A plan leaves an added group or application in place (it warns instead), so
+	// sending the operator to build one for those alone would go round in circles.
+	kept := rep.LeftInPlace()
+	if kept < len(rep.Differences) {
 		fmt.Fprintf(w, "\nTo put them back, build a plan from snapshot %d ('lifeline plan --from %d'), apply it and verify again.\n", rep.Snapshot, rep.Snapshot)
+	}
+	if kept > 0 {
+		are := "are"
+		if kept == 1 {
+			are = "is"
+		}
+		fmt.Fprintf(w, "\n%s added since the snapshot %s left in place by every plan (only a person can tell a new team's group from an attacker's application): delete those that should not exist by hand, then verify again.\n", plural(kept, "object", "objects"), are)
 	}
 }

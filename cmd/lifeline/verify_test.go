@@ -102,3 +102,26 @@ func TestVerifyUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// A group made since the snapshot is left in place by every plan (with a warning):
+// apply's verify step passes and says so, and verify exits 3 telling the operator to
+// delete it by hand, not to build a plan that would leave it again.
+func TestVerifyDoesNotSendAnAddedGroupToANewPlan(t *testing.T) {
+	t.Parallel()
+	info, db := servedBaseline(t, "--users", "20", "--seed", "12")
+	client := operatorClient(t, info)
+	client.send(t, "POST", "/groups", `{"displayName":"Backdoor admins","mailEnabled":false,"mailNickname":"backdoor","securityEnabled":true}`)
+	planFile := filepath.Join(filepath.Dir(db), "plan.json")
+	if _, errs, code := lifeline(t, "plan", "--db", db, "--from", "1", "--graph-url", info.GraphURL, "--out", planFile); code != 0 {
+		t.Fatal(errs)
+	}
+	out, errs, code := lifeline(t, "apply", planFile, "--yes", "--graph-url", info.GraphURL)
+	if code != 0 || !strings.Contains(errs, "verified: the tenant matches snapshot 1 but for 1 object added since it, which no plan removes (1 group)") {
+		t.Errorf("apply: exit %d\n%s\n%s", code, out, errs)
+	}
+	out, errs, code = lifeline(t, "verify", "--db", db, "--snapshot", "1", "--graph-url", info.GraphURL)
+	if code != 3 || !strings.Contains(out, "Backdoor admins") || !strings.Contains(out, "1 object added since the snapshot is left in place by every plan") ||
+		strings.Contains(out, "lifeline plan --from") {
+		t.Errorf("verify: exit %d\n%s\n%s", code, out, errs)
+	}
+}
