@@ -746,7 +746,7 @@ func (r *runScreen) runView() string {
 			if c.Status == 0 {
 				status = "---"
 			}
-			line := fmt.Sprintf("  %s %-6s %-3s retry %d %6s  %s", c.Time.UTC().Format("15:04:05.000"), c.Method, status, c.Retry, c.Duration.Round(time.Millisecond), c.Path)
+			line := fmt.Sprintf("  %s %-6s %-3s retry %d %6s  %s", c.Time.UTC().Format("15:04:05.000"), c.Method, status, c.Retry, callDuration(c.Duration), c.Path)
 			if c.Batch {
 				line += fmt.Sprintf(" (%d requests)", c.Items)
 			}
@@ -781,4 +781,13 @@ func (r *runScreen) endView() string {
 		}
 	}
 	return b.String()
+}
+
+// callDuration is a Graph call's time to the millisecond; a call under one reads "<1ms",
+// not "0s", which looks like a call that never went out.
+func callDuration(d time.Duration) string {
+	if d < time.Millisecond {
+		return "<1ms"
+	}
+	return d.Round(time.Millisecond).String()
 }

@@ -1161,3 +1161,13 @@ func TestOneIsSingular(t *testing.T) {
 		t.Errorf("':' then enter with nothing typed:\n%s", v)
 	}
 }
+
+// A Graph call faster than a millisecond says so rather than "0s".
+func TestCallDurationNeverReadsZero(t *testing.T) {
+	t.Parallel()
+	for d, want := range map[time.Duration]string{300 * time.Microsecond: "<1ms", 4 * time.Millisecond: "4ms", 1500 * time.Millisecond: "1.5s"} {
+		if got := callDuration(d); got != want {
+			t.Errorf("callDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
