@@ -1232,3 +1232,42 @@ func TestScopedPlanBringsBackAUsersPurgedDynamicGroup(t *testing.T) {
 		t.Fatalf("scoped restore: %v; %+v", err, rep.Failures)
 	}
 }
+
+// Someone makes an account by hand with the mail of a user in the bin: Graph refuses
+// the restore while another active user holds one of its proxy addresses, so the plan
+// deletes that account first, as it does one made in the user's name.
+func TestRestoreClearsTheAddressOfAUserItBringsBack(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newRecovery(t, 40, 48)
+	r.inject(t, "mass-user-deletion", 48)
+	var victim, mail string
+	for _, s := range stepsOf(r.plan(t), StageRestoreFromBin) {
+		if o, err := r.store.Object(ctx, r.target.Snapshot.ID, entra.KindUser, s.ObjectID); err == nil {
+			var u struct {
+				Mail string `json:"mail"`
+			}
+			if json.Unmarshal(o.JSON, &u) == nil && u.Mail != "" {
+				victim, mail = s.ObjectID, u.Mail
+				break
+			}
+		}
+	}
+	if victim == "" {
+		t.Fatal("no user with a mail address is in the bin")
+	}
+	body := map[string]any{"accountEnabled": true, "displayName": "Made by hand", "mailNickname": "byhand", "userPrincipalName": "byhand@" + strings.SplitN(mail, "@", 2)[1],
+		"mail": mail, "passwordProfile": map[string]any{"password": "xWwvJ]6NMw+bWH-d", "forceChangePasswordNextSignIn": true}}
+	if _, err := r.op.Do(ctx, graphapi.Request{Method: "POST", Path: "/users", Body: mustJSON(body)}); err != nil {
+		t.Fatalf("a user by hand with the address %s: %v", mail, err)
+	}
+	plan := r.plan(t)
+	restore := findStep(t, plan, StageRestoreFromBin, ActionRestore, "user", victim)
+	if len(restore.DependsOn) != 1 || !strings.Contains(strings.Join(plan.Warnings, "\n"), "with the address SMTP:"+mail) {
+		t.Fatalf("the restore of %s does not wait on clearing its address: %+v; warnings %v", victim, restore, plan.Warnings)
+	}
+	rep, err := Apply(ctx, plan, r.options(nil))
+	if err != nil || rep.Failed != 0 || rep.Pending != 0 {
+		t.Fatalf("apply: %v; %+v", err, rep.Failures)
+	}
+}

@@ -9,16 +9,28 @@ import (
 	"github.com/lifelinehq/lifeline/graphx"
 )
 
-// broughtBack is a user the plan restores or recreates, by the userPrincipalName it
-// will hold, with the step that does it.
+// broughtBack is a user the plan restores or recreates, by a name it will hold (its
+// userPrincipalName, or a proxy address), with the step that does it.
 type broughtBack struct {
 	n     graphx.NodeID
 	stage string
 	step  string
 }
 
-// usersBroughtBack maps the lower-cased userPrincipalName of every user the plan
-// restores from the bin or recreates to that step.
+// The keys of usersBroughtBack's map: a name and what kind of name it is, lower-cased.
+func upnKey(upn string) string { return "upn " + strings.ToLower(upn) }
+
+// addressKey drops a proxy address's protocol (SMTP: primary, smtp: secondary): an
+// address is one user's, whichever it is for them.
+func addressKey(proxy string) string {
+	if _, addr, ok := strings.Cut(proxy, ":"); ok {
+		proxy = addr
+	}
+	return "address " + strings.ToLower(proxy)
+}
+
+// usersBroughtBack maps the userPrincipalName and proxy addresses (upnKey, addressKey)
+// of every user the plan restores from the bin or recreates to that step.
 func (p *planner) usersBroughtBack() map[string]broughtBack {
 	out := map[string]broughtBack{}
 	add := func(steps map[graphx.NodeID]string, stage string) {
@@ -31,9 +43,17 @@ func (p *planner) usersBroughtBack() map[string]broughtBack {
 			if err != nil {
 				continue
 			}
+			b := broughtBack{n: n, stage: stage, step: step}
 			v, _ := ms.Value("userPrincipalName")
 			if upn, _ := v.(string); upn != "" {
-				out[strings.ToLower(upn)] = broughtBack{n: n, stage: stage, step: step}
+				out[upnKey(upn)] = b
+			}
+			v, _ = ms.Value("proxyAddresses")
+			proxies, _ := v.([]any)
+			for _, a := range proxies {
+				if a, _ := a.(string); a != "" {
+					out[addressKey(a)] = b
+				}
 			}
 		}
 	}
@@ -42,11 +62,11 @@ func (p *planner) usersBroughtBack() map[string]broughtBack {
 	return out
 }
 
-// removeFirstIfItTakesTheName handles an added user n holding the userPrincipalName
-// of a user the plan brings back (someone made an account by hand in its name). Graph refuses
-// the restore or create while the name is taken, so the added user is deleted first:
-// into the bin, where it stays restorable, and in the same stage, before the step that
-// needs the name, which waits on it.
+// removeFirstIfItTakesTheName handles an added user n holding the userPrincipalName or
+// a proxy address of a user the plan brings back (someone made an account by hand in
+// its name, or with its mail). Graph refuses the restore or create while the name is
+// taken, so the added user is deleted first: into the bin, where it stays restorable,
+// and in the same stage, before the step that needs the name, which waits on it.
 func (p *planner) removeFirstIfItTakesTheName(n graphx.NodeID, displayName string, back map[string]broughtBack) (bool, error) {
 	if n.Kind != entra.KindUser || len(back) == 0 {
 		return false, nil
@@ -56,17 +76,29 @@ func (p *planner) removeFirstIfItTakesTheName(n graphx.NodeID, displayName strin
 		return false, err
 	}
 	var u struct {
-		UPN string `json:"userPrincipalName"`
+		UPN     string   `json:"userPrincipalName"`
+		Proxies []string `json:"proxyAddresses"`
 	}
 	if err := json.Unmarshal(raw, &u); err != nil {
 		return false, fmt.Errorf("user %s in the live tenant: %w", n.ID, err)
 	}
-	b, ok := back[strings.ToLower(u.UPN)]
-	if !ok || u.UPN == "" {
+	name, b, ok := "", broughtBack{}, false
+	if u.UPN != "" {
+		b, ok = back[upnKey(u.UPN)]
+		name = "the userPrincipalName " + u.UPN
+	}
+	for _, a := range u.Proxies {
+		if ok {
+			break
+		}
+		b, ok = back[addressKey(a)]
+		name = "the address " + a
+	}
+	if !ok {
 		return false, nil
 	}
-	p.warn(n, "user %q (%s) was made since the snapshot with the userPrincipalName %s of the user the plan brings back (%s); Graph refuses that while the name is taken, so the plan deletes it first (into the bin, restorable): check it is not in use",
-		displayName, n.ID, u.UPN, b.n.ID)
+	p.warn(n, "user %q (%s) was made since the snapshot with %s of the user the plan brings back (%s); Graph refuses that while the name is taken, so the plan deletes it first (into the bin, restorable): check it is not in use",
+		displayName, n.ID, name, b.n.ID)
 	remove := p.add(b.stage, Step{Kind: string(n.Kind), ObjectID: n.ID, DisplayName: displayName, Action: ActionRemoveObject,
 		Requests: []Request{{Method: "DELETE", Path: entra.MustLookup(n.Kind).ObjectPath(n.ID)}}}, nil)
 	p.mu.Lock()

@@ -30,12 +30,14 @@ func vol(p Property) Property    { p.Volatile = true; return p }
 func reqCO(name string) Property { return Property{Name: name, Access: CreateOnly, Required: true} }
 
 func init() {
+	// A user's proxy address (SMTP:, smtp:, in any case) is one user's at a time: a
+	// restore fails while an active user holds one (graph-spec §3.4).
 	register(&Spec{
 		Kind:            KindUser,
 		Collection:      "/users",
 		Bin:             DirectoryBin,
 		NaturalKeys:     []string{"userPrincipalName"},
-		Unique:          []string{"userPrincipalName"},
+		Unique:          []string{"userPrincipalName", "proxyAddresses"},
 		AuditNoun:       "user",
 		AuditCategory:   "UserManagement",
 		AuditTargetType: "User",

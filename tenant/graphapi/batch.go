@@ -36,9 +36,9 @@ type BatchResult struct {
 
 // Batch sends requests through $batch, up to 20 per envelope, and returns one result per
 // request in input order. The SDK does not retry throttled items inside a batch
-// (graph-spec §6), so Batch requeues items answered 429, 503 or 504 after the longest
-// Retry-After among them (exponential backoff when none is given), for a bounded number of
-// rounds. Items are independent (no dependsOn); each is charged to the pacer on its own.
+// (graph-spec §6), so Batch requeues items answered 429, 503 or 504 (and reads answered
+// 500 or 502) after the longest Retry-After among them (exponential backoff when none
+// is given), for a bounded number of rounds. Items are independent (no dependsOn); each is charged to the pacer on its own.
 // The error is non-nil only when ctx ended; items never answered then carry that error.
 func (c *Client) Batch(ctx context.Context, reqs []Request) ([]BatchResult, error) {
 	results := make([]BatchResult, len(reqs))
@@ -282,7 +282,7 @@ func (c *Client) sendEnvelope(ctx context.Context, chunk []*batchItem, results [
 		}
 		res := c.itemResult(it, a, envelopeID)
 		results[it.index] = res
-		if retriableStatus(a.Status) {
+		if retriableStatus(a.Status) || (it.Method == http.MethodGet && serverFault(a.Status)) {
 			if a.Status == http.StatusTooManyRequests {
 				c.throttled.Add(1)
 			}

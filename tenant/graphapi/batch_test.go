@@ -322,3 +322,57 @@ func TestBatchOfReadsIsSentAgainAfterADroppedConnection(t *testing.T) {
 		t.Errorf("an envelope with a write was sent %d times", envelopes)
 	}
 }
+
+// Graph's odd 500 or 502 on a read is met again by a second try: a read, alone or in a
+// batch, is sent again; a write is not (it may have been applied).
+func TestReadsAreSentAgainAfterAServerFault(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	seen := map[string]int{}
+	f := newFixture(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.Method+" "+r.URL.Path]++
+		n := seen[r.Method+" "+r.URL.Path]
+		mu.Unlock()
+		if strings.HasSuffix(r.URL.Path, "/$batch") {
+			var env struct {
+				Requests []struct {
+					ID, Method string
+				} `json:"requests"`
+			}
+			_ = json.Unmarshal(readBody(t, r), &env)
+			var answers []any
+			for _, it := range env.Requests {
+				status := 200
+				if n == 1 {
+					status = 500
+				}
+				answers = append(answers, map[string]any{"id": it.ID, "status": status, "body": map[string]any{"id": "x"}})
+			}
+			writeJSON(w, 200, map[string]any{"responses": answers})
+			return
+		}
+		if n == 1 || r.Method != http.MethodGet {
+			writeJSON(w, 502, map[string]any{"error": map[string]any{"code": "UnknownError", "message": "Bad gateway."}})
+			return
+		}
+		writeJSON(w, 200, map[string]any{"id": "x"})
+	})
+	c := f.client(nil)
+	ctx := context.Background()
+	if _, err := c.Get(ctx, "/users/a", ListOptions{}); err != nil {
+		t.Errorf("a read after a 502: %v", err)
+	}
+	if _, err := c.Do(ctx, Request{Method: "PATCH", Path: "/users/a", Body: []byte(`{}`)}); err == nil {
+		t.Error("a write answered 502 succeeded")
+	}
+	results, err := c.Batch(ctx, []Request{{Path: "/users/b"}, {Method: "DELETE", Path: "/groups/g"}})
+	if err != nil || results[0].Err != nil || results[1].Err == nil {
+		t.Errorf("a batch answered 500: %v; read %v, write %v", err, results[0].Err, results[1].Err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if seen["PATCH /v1.0/users/a"] != 1 {
+		t.Errorf("the write was sent %d times", seen["PATCH /v1.0/users/a"])
+	}
+}

@@ -213,8 +213,15 @@ func (c *Client) exchange(ctx context.Context, method string, u *url.URL, body [
 	}
 	for attempt := 1; ; attempt++ {
 		res, err := c.exchangeOnce(ctx, m, u, body, headers)
-		if err == nil {
+		if err == nil && (attempt >= attempts || !serverFault(res.status)) {
 			return res, nil
+		}
+		if err == nil {
+			// A read Graph failed on its side is sent again, as a lost one is.
+			if err := c.sleep(ctx, time.Duration(attempt)*500*time.Millisecond); err != nil {
+				return nil, &requestFailure{method: method, path: path, host: c.ep.host, err: err}
+			}
+			continue
 		}
 		if ctx.Err() != nil {
 			return nil, &requestFailure{method: method, path: path, host: c.ep.host, err: ctx.Err()}
@@ -323,6 +330,13 @@ func withMeta(ctx context.Context, m requestMeta) context.Context {
 func metaFrom(ctx context.Context) (requestMeta, bool) {
 	m, ok := ctx.Value(metaKey{}).(requestMeta)
 	return m, ok
+}
+
+// serverFault reports a status Graph gives for a fault on its side that the next
+// attempt usually does not meet (500, 502). The SDK retries neither, and lifeline sends
+// only reads again: a write Graph answered with 500 may have been applied.
+func serverFault(s int) bool {
+	return s == http.StatusInternalServerError || s == http.StatusBadGateway
 }
 
 func retriableStatus(s int) bool {

@@ -75,7 +75,7 @@ func (c *call) binnedObject(o *object, rest []string) (*result, *apiError) {
 		if err != nil {
 			return nil, err
 		}
-		newUPN := ""
+		newUPN, reconcile := "", false
 		for k, v := range body {
 			switch k {
 			case "newUserPrincipalName":
@@ -85,14 +85,16 @@ func (c *call) binnedObject(o *object, rest []string) (*result, *apiError) {
 				}
 				newUPN = s
 			case "autoReconcileProxyConflict":
-				if _, ok := v.(bool); !ok && v != nil {
+				b, ok := v.(bool)
+				if !ok && v != nil {
 					return nil, badRequest("Cannot convert the literal to the expected type 'Edm.Boolean' of property 'autoReconcileProxyConflict'.")
 				}
+				reconcile = b
 			default:
 				return nil, badRequest("Property '%s' is not a parameter of the restore action.", k)
 			}
 		}
-		restored, rerr := c.st.restore(o, newUPN, c.now, c.who)
+		restored, rerr := c.st.restore(o, newUPN, reconcile, c.now, c.who)
 		if rerr != nil {
 			return nil, rerr
 		}

@@ -193,3 +193,30 @@ func TestConditionalAccessBin(t *testing.T) {
 		t.Errorf("CA reference was cleaned up: %s", r.raw)
 	}
 }
+
+// A proxy address belongs to one active user: taking one another user holds is
+// refused, and so is restoring a user while someone holds one of its addresses, unless
+// autoReconcileProxyConflict drops those from the restored user (graph-spec §3.4).
+func TestRestoreConflictsOnAProxyAddressHeldSince(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Options{})
+	mail := "shared@" + tDomain
+	first := newUserBody("first")
+	first["mail"] = mail
+	id := e.must(e.do("POST", "/v1.0/users", first), 201).str("id")
+	second := newUserBody("second")
+	second["mail"] = "SHARED@" + tDomain
+	if r := e.do("POST", "/v1.0/users", second); r.status != 400 || r.str("error", "message") != "Another object with the same value for property proxyAddresses already exists." {
+		t.Errorf("a second user with a held address: %d %s", r.status, r.raw)
+	}
+	e.must(e.do("DELETE", "/v1.0/users/"+id, nil), 204)
+	e.must(e.do("POST", "/v1.0/users", second), 201) // free while the first is in the bin
+	if r := e.do("POST", "/v1.0/directory/deletedItems/"+id+"/restore", nil); r.status != 400 ||
+		r.str("error", "message") != "Another object with the same value for property proxyAddresses already exists." {
+		t.Errorf("restore while another user holds the address: %d %s", r.status, r.raw)
+	}
+	r := e.must(e.do("POST", "/v1.0/directory/deletedItems/"+id+"/restore", map[string]any{"autoReconcileProxyConflict": true}), 200)
+	if got, _ := r.json["proxyAddresses"].([]any); len(got) != 0 {
+		t.Errorf("the reconciled restore kept the held address: %s", r.raw)
+	}
+}

@@ -292,8 +292,10 @@ func (st *store) purge(o *object, now time.Time, who actor) *apiError {
 }
 
 // restore brings o back from its bin, with its id, links and assignments. newUPN, when
-// set, renames a user whose userPrincipalName was taken in the meantime.
-func (st *store) restore(o *object, newUPN string, now time.Time, who actor) (*object, *apiError) {
+// set, renames a user whose userPrincipalName was taken in the meantime; reconcile
+// (autoReconcileProxyConflict) drops the user's proxy addresses an active user holds
+// now, where without it the restore fails on them.
+func (st *store) restore(o *object, newUPN string, reconcile bool, now time.Time, who actor) (*object, *apiError) {
 	set := map[string]any{"deletedDateTime": nil}
 	if o.kind == entra.KindUser || o.kind == entra.KindGroup || o.kind == entra.KindApplication ||
 		o.kind == entra.KindServicePrincipal || o.kind == entra.KindAdministrativeUnit ||
@@ -308,6 +310,15 @@ func (st *store) restore(o *object, newUPN string, now time.Time, who actor) (*o
 			return nil, err
 		}
 		set["userPrincipalName"] = newUPN
+	}
+	if reconcile && o.kind == entra.KindUser {
+		kept := []any{}
+		for _, a := range getStrings(o.data, "proxyAddresses") {
+			if holder := st.holderOf(o.kind, "proxyAddresses", a); holder == "" || holder == o.id {
+				kept = append(kept, a)
+			}
+		}
+		set["proxyAddresses"] = kept
 	}
 	data := withMembers(o.data, set)
 	if err := st.checkUnique(o.kind, data, o.id); err != nil {
