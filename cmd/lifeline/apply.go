@@ -68,7 +68,9 @@ Progress goes to stderr; --json prints one event per line on stdout instead
 			planPath := args[0]
 			data, err := os.ReadFile(planPath)
 			if err != nil {
-				return fmt.Errorf("cannot read the plan: %w", err)
+				// The OS's words name the file and why ("no such file", "is a
+				// directory"); the sentence adds what apply wants instead.
+				return fmt.Errorf("cannot read the plan: %w; give the PLAN.json file 'lifeline plan --out' wrote", err)
 			}
 			plan, err := engine.ReadPlan(data)
 			if err != nil {
@@ -305,13 +307,25 @@ func applyOutcome(rep *engine.ApplyReport, err error, again string) error {
 	case err != nil:
 		return &exitError{code: exitPending, err: fmt.Errorf("%v; %s pending: run '%s' again to resume", err, steps(rep.Pending), again)}
 	case rep.Failed > 0 && rep.NeedsANewPlan():
-		return &exitError{code: exitFailure, err: fmt.Errorf("%s failed and %d were skipped because of them, each on what this plan cannot see (an object purged or deleted since it was built, or differences its verify step found); running it again cannot mend that: build a new plan with 'lifeline plan' and apply that", steps(rep.Failed), rep.Skipped)}
+		return &exitError{code: exitFailure, err: fmt.Errorf("%s, each on what this plan cannot see (an object purged or deleted since it was built, or differences its verify step found); running it again cannot mend that: build a new plan with 'lifeline plan' and apply that", failedAndSkipped(rep))}
 	case rep.Failed > 0:
-		return &exitError{code: exitFailure, err: fmt.Errorf("%s failed and %d were skipped because of them; fix what each failure names, then run '%s' again", steps(rep.Failed), rep.Skipped, again)}
+		return &exitError{code: exitFailure, err: fmt.Errorf("%s; fix what each failure names, then run '%s' again", failedAndSkipped(rep), again)}
 	case rep.Pending > 0:
 		return &exitError{code: exitPending, err: fmt.Errorf("%s still pending; run '%s' again to resume", steps(rep.Pending), again)}
 	}
 	return nil
+}
+
+// failedAndSkipped counts a run's failed steps and the steps skipped because of them.
+func failedAndSkipped(rep *engine.ApplyReport) string {
+	were, them := "were", "them"
+	if rep.Skipped == 1 {
+		were = "was"
+	}
+	if rep.Failed == 1 {
+		them = "it"
+	}
+	return fmt.Sprintf("%s failed and %d %s skipped because of %s", steps(rep.Failed), rep.Skipped, were, them)
 }
 
 // rerunCommand is the apply command to run again to resume: the plan and every flag

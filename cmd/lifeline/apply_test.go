@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -89,6 +90,11 @@ func TestApplyEndToEnd(t *testing.T) {
 	out, _, code = lifeline(t, "ledger", "--db", db, "--csv")
 	if code != 0 || !strings.HasPrefix(out, "kind,old_id,new_id,old_app_id,new_app_id,display_name") || strings.Count(out, "\n") != len(ledger)+1 {
 		t.Errorf("ledger --csv: %d\n%s", code, out)
+	}
+	// The CSV holds the same values as the JSON, the time included.
+	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil || len(rows) != len(ledger)+1 || rows[1][9] != ledger[0]["recorded_at"] {
+		t.Errorf("ledger --csv row %v does not match the JSON entry %v (%v)", rows[1:2], ledger[0], err)
 	}
 	_, errs, code = lifeline(t, "apply", planFile, "--yes")
 	if code != exitFailure || !strings.Contains(errs, "was applied completely") || strings.Count(strings.TrimSpace(errs), "\n") != 0 {

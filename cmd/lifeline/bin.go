@@ -41,11 +41,13 @@ with --db, how much depends on it in the newest snapshot.`,
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return printJSON(stdout, rep.Items)
-			}
+			// Warnings go to stderr with --json too: a bin that could not be read must
+			// not pass for an empty one.
 			for _, w := range rep.Warnings {
 				fmt.Fprintln(stderr, "warning: "+w)
+			}
+			if asJSON {
+				return printJSON(stdout, rep.Items)
 			}
 			if len(rep.Items) == 0 {
 				fmt.Fprintf(stdout, "The recycle bin is empty (tenant time %s).\n", fmtTime(rep.Now))

@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"io"
 	"slices"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -56,7 +57,7 @@ old ids (Azure RBAC assignments, SaaS apps, scripts) need the new ones.
 				w := csv.NewWriter(stdout)
 				_ = w.Write([]string{"kind", "old_id", "new_id", "old_app_id", "new_app_id", "display_name", "plan", "step", "request_id", "recorded_at"})
 				for _, e := range entries {
-					_ = w.Write([]string{string(e.Kind), e.OldID, e.NewID, e.OldAppID, e.NewAppID, e.DisplayName, e.PlanHash, e.StepID, e.RequestID, fmtTime(e.RecordedAt)})
+					_ = w.Write([]string{string(e.Kind), e.OldID, e.NewID, e.OldAppID, e.NewAppID, e.DisplayName, e.PlanHash, e.StepID, e.RequestID, e.RecordedAt.UTC().Format(time.RFC3339Nano)})
 				}
 				w.Flush()
 				return w.Error()

@@ -143,11 +143,11 @@ func newSnapshotsCommand(stdout io.Writer) *cobra.Command {
 					fmt.Fprintln(stdout, "DAMAGED  "+d.String())
 				}
 				if rep.OK() {
-					fmt.Fprintf(stdout, "%s is intact: %d snapshot(s), %d objects and %d links checked.\n", db, len(rep.Snapshots), rep.Objects, rep.Links)
+					fmt.Fprintf(stdout, "%s is intact: %s, %s and %s checked.\n", db, plural(len(rep.Snapshots), "snapshot", "snapshots"), plural(rep.Objects, "object", "objects"), plural(rep.Links, "link", "links"))
 				}
 			}
 			if !rep.OK() {
-				return &exitError{code: exitFailure, err: fmt.Errorf("%s is damaged: %d problem(s) found; restore the file from a copy you trust", db, len(rep.Damage))}
+				return &exitError{code: exitFailure, err: fmt.Errorf("%s is damaged: %s found; restore the file from a copy you trust", db, plural(len(rep.Damage), "problem", "problems"))}
 			}
 			return nil
 		},

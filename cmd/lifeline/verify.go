@@ -114,8 +114,8 @@ func printVerify(w io.Writer, rep *engine.VerifyReport) {
 		fmt.Fprintf(w, "Live tenant matches snapshot %d: every restorable property and link is back.\n", rep.Snapshot)
 	} else {
 		s := rep.Summary
-		fmt.Fprintf(w, "Live tenant differs from snapshot %d in %d objects: %d missing, %d in the recycle bin, %d different, %d added, %d restored.\n",
-			rep.Snapshot, len(rep.Differences), s.HardDeleted, s.SoftDeleted, s.Modified, s.Added, s.Restored)
+		fmt.Fprintf(w, "Live tenant differs from snapshot %d in %s: %d missing, %d in the recycle bin, %d different, %d added, %d restored.\n",
+			rep.Snapshot, plural(len(rep.Differences), "object", "objects"), s.HardDeleted, s.SoftDeleted, s.Modified, s.Added, s.Restored)
 	}
 	for _, vt := range verifyTitles {
 		var rows []snapshots.Change
