@@ -1271,3 +1271,72 @@ func TestRestoreClearsTheAddressOfAUserItBringsBack(t *testing.T) {
 		t.Fatalf("apply: %v; %+v", err, rep.Failures)
 	}
 }
+
+// A scoped restore of a purged administrator brings back the roles and app
+// assignments it held: they are objects of their own that point at the user, and
+// without them the account comes back powerless while a scoped verify said clean.
+func TestScopedPlanBringsBackAPrincipalsAssignments(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newRecovery(t, 30, 5)
+	var user string
+	roles := map[string]bool{}
+	for _, a := range r.list(t, "/roleManagement/directory/roleAssignments", false) {
+		p := a["principalId"].(string)
+		if _, ok := r.get(t, "/users/"+p, false); ok && (user == "" || user == p) {
+			user = p
+			roles[a["id"].(string)] = true
+		}
+	}
+	if user == "" {
+		t.Fatal("no user holds a directory role")
+	}
+	r.attack(t, "DELETE", "/users/"+user)
+	r.attack(t, "DELETE", "/directory/deletedItems/"+user)
+	scope := []graphx.NodeID{{Kind: entra.KindUser, ID: user}}
+	before, err := VerifyLive(ctx, r.op, r.target, VerifyOptions{Scope: scope})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range before.Differences {
+		delete(roles, d.ID)
+	}
+	if len(roles) != 0 {
+		t.Errorf("a verify scoped to the purged user does not count its role assignments %v", roles)
+	}
+	live, cleanup, err := CaptureLive(ctx, r.op, r.target.Snapshot.TenantID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cleanup()
+	plan, err := BuildPlan(ctx, r.target, live, PlanOptions{Scope: scope})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan.DB = r.store.Path()
+	assignments := 0
+	for _, st := range plan.Stages {
+		for _, s := range st.Steps {
+			if s.Action == ActionRecreate && s.Kind == string(entra.KindRoleAssignment) {
+				assignments++
+			}
+		}
+	}
+	if assignments == 0 {
+		t.Fatalf("the plan scoped to user %s recreates none of its role assignments", user)
+	}
+	opts := r.options(nil)
+	opts.Verify = func(ctx context.Context) (bool, string, error) {
+		rep, err := VerifyLive(ctx, r.op, r.target, VerifyOptions{Scope: scope})
+		if err != nil {
+			return false, "", err
+		}
+		return rep.Settled(), VerifySentence(rep), nil
+	}
+	if rep, err := Apply(ctx, plan, opts); err != nil || rep.Failed != 0 || rep.Pending != 0 {
+		t.Fatalf("scoped restore: %v; %+v", err, rep.Failures)
+	}
+	if rep, err := VerifyLive(ctx, r.op, r.target, VerifyOptions{}); err != nil || !rep.Clean {
+		t.Errorf("after restoring the only purged user, the whole tenant still differs: %v %v", VerifySentence(rep), err)
+	}
+}

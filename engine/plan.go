@@ -2255,6 +2255,10 @@ func (p *planner) finalWarnings(scope []graphx.NodeID) []string {
 	return uniq(out)
 }
 
+// principalRelations are the references by which an object grants its target access:
+// the principal of a role assignment, an app role assignment, a delegated grant.
+var principalRelations = map[string]bool{"role-principal": true, "app-role-principal": true, "grant-principal": true}
+
 // narrow keeps the steps about the scoped objects and the steps they depend on.
 func (p *planner) narrow(scope []graphx.NodeID) {
 	in := map[graphx.NodeID]bool{}
@@ -2285,6 +2289,23 @@ func (p *planner) narrow(scope []graphx.NodeID) {
 		t, hasTarget := stepTarget(&s)
 		if in[stepObject(&s)] || (hasTarget && in[t]) {
 			visit(id)
+		}
+	}
+	// A scoped principal comes back with its access: the role assignments, app role
+	// assignments and delegated grants it held are objects of their own that point at
+	// it, and a break-glass account recreated without its Global Administrator
+	// assignment is not what the operator asked for.
+	byObject := map[graphx.NodeID][]string{}
+	for id, s := range byID {
+		byObject[stepObject(&s)] = append(byObject[stepObject(&s)], id)
+	}
+	for _, n := range scope {
+		for _, e := range p.graph.PropertyReferencedBy(n) {
+			if principalRelations[e.Relation] {
+				for _, id := range byObject[e.From] {
+					visit(id)
+				}
+			}
 		}
 	}
 	// A scoped user's membership of a purged dynamic group comes back only with the

@@ -173,6 +173,22 @@ func Verify(ctx context.Context, target, live snapshots.State, ledger graphx.Led
 		if !keep {
 			continue
 		}
+		if !inScope(c.Kind, c.ID) && len(scope) > 0 {
+			// An assignment or grant whose principal is scoped is that principal's
+			// access (a scoped plan brings it back with the principal).
+			held := mapped
+			if c.Change != snapshots.Added {
+				held = target
+			}
+			of, err := principalOf(ctx, held, c.Kind, c.ID)
+			if err != nil {
+				return nil, err
+			}
+			if of != "" && (inScope(entra.KindUser, of) || inScope(entra.KindGroup, of) || inScope(entra.KindServicePrincipal, of)) {
+				rep.Differences = append(rep.Differences, c)
+				continue
+			}
+		}
 		if !inScope(c.Kind, c.ID) {
 			// Out of scope, but its links to a scoped object (a scoped user's
 			// memberships) are about that object.
@@ -360,6 +376,28 @@ func resolveLedger(ctx context.Context, target snapshots.State, ledger graphx.Le
 		}
 	}
 	return inv, rec, nil
+}
+
+// principalOf is the principalId of an assignment or grant held in s ("" for any other
+// kind, or one s does not hold): whose access it is.
+func principalOf(ctx context.Context, s snapshots.State, kind entra.Kind, id string) (string, error) {
+	switch kind {
+	case entra.KindRoleAssignment, entra.KindAppRoleAssignment, entra.KindOAuth2PermissionGrant:
+	default:
+		return "", nil
+	}
+	o, err := s.Store.Object(ctx, s.Snapshot.ID, kind, id)
+	if errors.Is(err, snapshots.ErrNoObject) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	var p struct {
+		PrincipalID string `json:"principalId"`
+	}
+	_ = json.Unmarshal(o.JSON, &p)
+	return p.PrincipalID, nil
 }
 
 // findObject looks an object up by id alone. The ledger does not say the kind, and the
