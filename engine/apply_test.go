@@ -1340,3 +1340,79 @@ func TestScopedPlanBringsBackAPrincipalsAssignments(t *testing.T) {
 		t.Errorf("after restoring the only purged user, the whole tenant still differs: %v %v", VerifySentence(rep), err)
 	}
 }
+
+// A scoped restore of a purged application brings back its service principal, with
+// who may use it and what it may do (its app role assignments and grants): the
+// enterprise app is what people sign in to.
+func TestScopedPlanBringsBackAnApplicationsServicePrincipal(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newRecovery(t, 40, 9)
+	var app, sp string
+	for _, s := range r.list(t, "/servicePrincipals", false) {
+		id := s["id"].(string)
+		if len(r.list(t, "/servicePrincipals/"+id+"/appRoleAssignedTo", false)) == 0 {
+			continue
+		}
+		for _, a := range r.list(t, "/applications", false) {
+			if a["appId"] == s["appId"] {
+				app, sp = a["id"].(string), id
+			}
+		}
+		if app != "" {
+			break
+		}
+	}
+	if app == "" {
+		t.Fatal("no application's service principal has users assigned")
+	}
+	r.attack(t, "DELETE", "/applications/"+app)
+	r.attack(t, "DELETE", "/directory/deletedItems/"+app)
+	if _, ok := r.get(t, "/directory/deletedItems/"+sp, false); ok {
+		r.attack(t, "DELETE", "/directory/deletedItems/"+sp)
+	}
+	scope := []graphx.NodeID{{Kind: entra.KindApplication, ID: app}}
+	live, cleanup, err := CaptureLive(ctx, r.op, r.target.Snapshot.TenantID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cleanup()
+	plan, err := BuildPlan(ctx, r.target, live, PlanOptions{Scope: scope})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan.DB = r.store.Path()
+	kinds := map[string]int{}
+	for _, st := range plan.Stages {
+		for _, s := range st.Steps {
+			if s.Action == ActionRecreate {
+				kinds[s.Kind]++
+			}
+		}
+	}
+	if kinds[string(entra.KindServicePrincipal)] != 1 || kinds[string(entra.KindAppRoleAssignment)] == 0 {
+		t.Fatalf("the plan scoped to application %s recreates %v; want its service principal and the assignments to it", app, kinds)
+	}
+	opts := r.options(nil)
+	opts.Verify = func(ctx context.Context) (bool, string, error) {
+		rep, err := VerifyLive(ctx, r.op, r.target, VerifyOptions{Scope: scope})
+		if err != nil {
+			return false, "", err
+		}
+		return rep.Settled(), VerifySentence(rep), nil
+	}
+	if rep, err := Apply(ctx, plan, opts); err != nil || rep.Failed != 0 || rep.Pending != 0 {
+		t.Fatalf("scoped restore: %v; %+v", err, rep.Failures)
+	}
+	// What is left is what points at the application from outside it (another app's
+	// requiredResourceAccess), which a scope leaves out.
+	rep, err := VerifyLive(ctx, r.op, r.target, VerifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range rep.Differences {
+		if d.Change != snapshots.Modified || d.Kind == entra.KindServicePrincipal || d.Kind == entra.KindGroup {
+			t.Errorf("after restoring the only purged application by scope: %s %s %q (%s)", d.Change, d.Kind, d.DisplayName, d.ID)
+		}
+	}
+}

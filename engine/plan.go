@@ -2255,16 +2255,45 @@ func (p *planner) finalWarnings(scope []graphx.NodeID) []string {
 	return uniq(out)
 }
 
-// principalRelations are the references by which an object grants its target access:
-// the principal of a role assignment, an app role assignment, a delegated grant.
-var principalRelations = map[string]bool{"role-principal": true, "app-role-principal": true, "grant-principal": true}
+// partOfTarget are the references that make the referring object part of what an
+// operator means by the target: the role assignments, app role assignments and
+// delegated grants of a principal (its access), the service principal of an
+// application (its enterprise app in the tenant), and a service principal's
+// assignments and consents as resource and client (who may use it, what it may do).
+var partOfTarget = map[string]bool{
+	"role-principal": true, "app-role-principal": true, "grant-principal": true,
+	"app-sp": true, "app-role-resource": true, "grant-client": true,
+}
 
-// narrow keeps the steps about the scoped objects and the steps they depend on.
-func (p *planner) narrow(scope []graphx.NodeID) {
+// withParts is the scope with the objects that are part of its objects (partOfTarget),
+// found in the target's graph: a scoped principal comes back with its access (the
+// role assignments, app role assignments and delegated grants it held are objects of
+// their own that point at it, and a break-glass account recreated without its Global
+// Administrator assignment is not what the operator asked for), a scoped application
+// with its service principal and what that one holds.
+func (p *planner) withParts(scope []graphx.NodeID) map[graphx.NodeID]bool {
 	in := map[graphx.NodeID]bool{}
-	for _, n := range scope {
+	todo := slices.Clone(scope)
+	for len(todo) > 0 {
+		n := todo[len(todo)-1]
+		todo = todo[:len(todo)-1]
+		if in[n] {
+			continue
+		}
 		in[n] = true
+		for _, e := range p.graph.PropertyReferencedBy(n) {
+			if partOfTarget[e.Relation] {
+				todo = append(todo, e.From)
+			}
+		}
 	}
+	return in
+}
+
+// narrow keeps the steps about the scoped objects and their parts (withParts), and the
+// steps they depend on.
+func (p *planner) narrow(scope []graphx.NodeID) {
+	in := p.withParts(scope)
 	byID := map[string]Step{}
 	for _, steps := range p.stages {
 		for _, s := range steps {
@@ -2289,23 +2318,6 @@ func (p *planner) narrow(scope []graphx.NodeID) {
 		t, hasTarget := stepTarget(&s)
 		if in[stepObject(&s)] || (hasTarget && in[t]) {
 			visit(id)
-		}
-	}
-	// A scoped principal comes back with its access: the role assignments, app role
-	// assignments and delegated grants it held are objects of their own that point at
-	// it, and a break-glass account recreated without its Global Administrator
-	// assignment is not what the operator asked for.
-	byObject := map[graphx.NodeID][]string{}
-	for id, s := range byID {
-		byObject[stepObject(&s)] = append(byObject[stepObject(&s)], id)
-	}
-	for _, n := range scope {
-		for _, e := range p.graph.PropertyReferencedBy(n) {
-			if principalRelations[e.Relation] {
-				for _, id := range byObject[e.From] {
-					visit(id)
-				}
-			}
 		}
 	}
 	// A scoped user's membership of a purged dynamic group comes back only with the

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -156,8 +157,12 @@ func Verify(ctx context.Context, target, live snapshots.State, ledger graphx.Led
 			rep.Unrestorable = append(rep.Unrestorable, u)
 		}
 	}
+	parts, err := scopeWithParts(ctx, target, scope)
+	if err != nil {
+		return nil, err
+	}
 	inScope := func(kind entra.Kind, id string) bool {
-		return len(scope) == 0 || scope[graphx.NodeID{Kind: kind, ID: id}]
+		return len(scope) == 0 || scope[graphx.NodeID{Kind: kind, ID: id}] || parts[strings.ToLower(id)]
 	}
 	gone := map[string]bool{} // recreated objects missing from live again
 	for _, c := range diff.Changes {
@@ -174,17 +179,18 @@ func Verify(ctx context.Context, target, live snapshots.State, ledger graphx.Led
 			continue
 		}
 		if !inScope(c.Kind, c.ID) && len(scope) > 0 {
-			// An assignment or grant whose principal is scoped is that principal's
-			// access (a scoped plan brings it back with the principal).
+			// What a scoped plan brings back with a scoped object (partOfTarget) is
+			// compared with it: a principal's assignments and grants, an application's
+			// service principal and that one's own.
 			held := mapped
 			if c.Change != snapshots.Added {
 				held = target
 			}
-			of, err := principalOf(ctx, held, c.Kind, c.ID)
+			refs, err := partRefs(ctx, held, c.Kind, c.ID)
 			if err != nil {
 				return nil, err
 			}
-			if of != "" && (inScope(entra.KindUser, of) || inScope(entra.KindGroup, of) || inScope(entra.KindServicePrincipal, of)) {
+			if slices.ContainsFunc(refs, func(id string) bool { return parts[strings.ToLower(id)] }) {
 				rep.Differences = append(rep.Differences, c)
 				continue
 			}
@@ -378,26 +384,81 @@ func resolveLedger(ctx context.Context, target snapshots.State, ledger graphx.Le
 	return inv, rec, nil
 }
 
-// principalOf is the principalId of an assignment or grant held in s ("" for any other
-// kind, or one s does not hold): whose access it is.
-func principalOf(ctx context.Context, s snapshots.State, kind entra.Kind, id string) (string, error) {
+// partRefs are the ids an object held in s names by the references that make it part
+// of what they name (partOfTarget): an assignment's principal and resource, a grant's
+// principal and client, a service principal's appId. None for other kinds, or for an
+// object s does not hold.
+func partRefs(ctx context.Context, s snapshots.State, kind entra.Kind, id string) ([]string, error) {
 	switch kind {
-	case entra.KindRoleAssignment, entra.KindAppRoleAssignment, entra.KindOAuth2PermissionGrant:
+	case entra.KindRoleAssignment, entra.KindAppRoleAssignment, entra.KindOAuth2PermissionGrant, entra.KindServicePrincipal:
 	default:
-		return "", nil
+		return nil, nil
 	}
 	o, err := s.Store.Object(ctx, s.Snapshot.ID, kind, id)
 	if errors.Is(err, snapshots.ErrNoObject) {
-		return "", nil
+		return nil, nil
 	}
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	var p struct {
+	var v struct {
 		PrincipalID string `json:"principalId"`
+		ResourceID  string `json:"resourceId"`
+		ClientID    string `json:"clientId"`
+		AppID       string `json:"appId"`
 	}
-	_ = json.Unmarshal(o.JSON, &p)
-	return p.PrincipalID, nil
+	_ = json.Unmarshal(o.JSON, &v)
+	switch kind {
+	case entra.KindRoleAssignment:
+		return []string{v.PrincipalID}, nil
+	case entra.KindAppRoleAssignment:
+		return []string{v.PrincipalID, v.ResourceID}, nil
+	case entra.KindOAuth2PermissionGrant:
+		return []string{v.PrincipalID, v.ClientID}, nil
+	}
+	return []string{v.AppID}, nil
+}
+
+// scopeWithParts is the lower-cased ids of the scoped objects, the appIds of the scoped
+// applications, and the ids of the service principals of those in target: what the
+// assignments, grants and service principals partRefs reads may name.
+func scopeWithParts(ctx context.Context, target snapshots.State, scope map[graphx.NodeID]bool) (map[string]bool, error) {
+	out := map[string]bool{}
+	apps := false
+	for n := range scope {
+		out[strings.ToLower(n.ID)] = true
+		if n.Kind != entra.KindApplication {
+			continue
+		}
+		o, err := target.Store.Object(ctx, target.Snapshot.ID, n.Kind, n.ID)
+		if errors.Is(err, snapshots.ErrNoObject) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		var v struct {
+			AppID string `json:"appId"`
+		}
+		_ = json.Unmarshal(o.JSON, &v)
+		if v.AppID != "" {
+			out[strings.ToLower(v.AppID)], apps = true, true
+		}
+	}
+	if !apps {
+		return out, nil
+	}
+	err := target.Store.Objects(ctx, target.Snapshot.ID, entra.KindServicePrincipal, func(o snapshots.Object) error {
+		var v struct {
+			AppID string `json:"appId"`
+		}
+		_ = json.Unmarshal(o.JSON, &v)
+		if out[strings.ToLower(v.AppID)] {
+			out[strings.ToLower(o.ID)] = true
+		}
+		return nil
+	})
+	return out, err
 }
 
 // findObject looks an object up by id alone. The ledger does not say the kind, and the
