@@ -215,3 +215,37 @@ func TestApplyConflictFailsClearly(t *testing.T) {
 		t.Errorf("the rest did not complete: %+v", out)
 	}
 }
+
+// TestApplyWhenGraphLosesItsAnswers: one write in seven is applied and then
+// answered 504 (Graph's gateway gave up while the directory did the work). A create so
+// answered must not be sent again blind: apply finds it by natural key, adopts it, and
+// the plan completes with nothing made twice.
+func TestApplyWhenGraphLosesItsAnswers(t *testing.T) {
+	t.Parallel()
+	r := newRecovery(t, 40, 19)
+	r.inject(t, "kitchen-sink", 19)
+	plan := r.plan(t)
+	ctx := context.Background()
+	if _, err := r.op.Raw(ctx, http.MethodPost, "/_sim/faults", map[string]any{"seed": 19, "lost_rate": 0.15, "write_only": true}); err != nil {
+		t.Fatal(err)
+	}
+	opts := r.options(nil)
+	verify := opts.Verify
+	opts.Verify = func(ctx context.Context) (bool, string, error) {
+		if _, err := r.op.Raw(ctx, http.MethodDelete, "/_sim/faults", nil); err != nil {
+			return false, "", err
+		}
+		return verify(ctx)
+	}
+	rep, err := Apply(ctx, plan, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Failed != 0 || rep.Pending != 0 || rep.Reconciled == 0 {
+		for _, f := range rep.Failures {
+			t.Errorf("failed: %s", f.Reason)
+		}
+		t.Fatalf("with answers lost: failed %d, pending %d, found by natural key %d", rep.Failed, rep.Pending, rep.Reconciled)
+	}
+	r.assertNoDuplicates(t)
+}

@@ -37,8 +37,9 @@ type BatchResult struct {
 // Batch sends requests through $batch, up to 20 per envelope, and returns one result per
 // request in input order. The SDK does not retry throttled items inside a batch
 // (graph-spec §6), so Batch requeues items answered 429, 503 or 504 (and reads answered
-// 500 or 502) after the longest Retry-After among them (exponential backoff when none
-// is given), for a bounded number of rounds. Items are independent (no dependsOn); each is charged to the pacer on its own.
+// 500 or 502, but not a POST answered 504, which may have been applied) after the
+// longest Retry-After among them (exponential backoff when none is given), for a
+// bounded number of rounds. Items are independent (no dependsOn); each is charged to the pacer on its own.
 // The error is non-nil only when ctx ended; items never answered then carry that error.
 func (c *Client) Batch(ctx context.Context, reqs []Request) ([]BatchResult, error) {
 	results := make([]BatchResult, len(reqs))
@@ -243,7 +244,7 @@ func (c *Client) sendEnvelope(ctx context.Context, chunk []*batchItem, results [
 		total = total.add(it.cost)
 	}
 	// The pacer charges the envelope by its items, on every attempt the SDK makes.
-	ectx := withMeta(ctx, requestMeta{cost: total, costSet: true, batchItems: len(chunk), readsOnly: chunkReadsOnly(chunk)})
+	ectx := withMeta(ctx, requestMeta{cost: total, costSet: true, batchItems: len(chunk), readsOnly: chunkReadsOnly(chunk), creates: chunkCreates(chunk)})
 	raw, err := c.exchange(ectx, http.MethodPost, u, body, nil)
 	if err != nil {
 		c.failAll(chunk, results, err)
@@ -282,7 +283,10 @@ func (c *Client) sendEnvelope(ctx context.Context, chunk []*batchItem, results [
 		}
 		res := c.itemResult(it, a, envelopeID)
 		results[it.index] = res
-		if retriableStatus(a.Status) || (it.Method == http.MethodGet && serverFault(a.Status)) {
+		// A POST answered 504 may have been applied: it goes back to the caller (apply
+		// looks its object up before sending it again), not round again.
+		resend := retriableStatus(a.Status) && !(a.Status == http.StatusGatewayTimeout && it.Method == http.MethodPost)
+		if resend || (it.Method == http.MethodGet && serverFault(a.Status)) {
 			if a.Status == http.StatusTooManyRequests {
 				c.throttled.Add(1)
 			}
@@ -336,6 +340,16 @@ func newUUID() string {
 // chunkReadsOnly reports whether every request of an envelope is a GET: such an
 // envelope changes nothing, so one whose answer was lost is sent again, as a GET is,
 // rather than failing a capture on one dropped connection.
+// chunkCreates reports whether an envelope holds a POST item (see createsOnResend).
+func chunkCreates(chunk []*batchItem) bool {
+	for _, it := range chunk {
+		if it.Method == http.MethodPost {
+			return true
+		}
+	}
+	return false
+}
+
 func chunkReadsOnly(chunk []*batchItem) bool {
 	for _, it := range chunk {
 		if it.Method != http.MethodGet {

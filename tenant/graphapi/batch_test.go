@@ -376,3 +376,55 @@ func TestReadsAreSentAgainAfterAServerFault(t *testing.T) {
 		t.Errorf("the write was sent %d times", seen["PATCH /v1.0/users/a"])
 	}
 }
+
+// A 504 says nothing of whether the directory applied the request: a POST so answered
+// (a create, in a batch or an envelope holding one) goes back to the caller, who can
+// look for what it made, instead of being sent again and made twice. Other requests
+// are sent again as before.
+func TestCreatesAnsweredGatewayTimeoutAreNotSentAgain(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	seen := map[string]int{}
+	f := newFixture(t, func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasSuffix(r.URL.Path, "/$batch") {
+			mu.Lock()
+			seen[r.Method+" "+r.URL.Path]++
+			mu.Unlock()
+			writeJSON(w, 504, map[string]any{"error": map[string]any{"code": "UnknownError", "message": "Gateway timeout."}})
+			return
+		}
+		var env struct {
+			Requests []struct {
+				ID, Method, URL string
+			} `json:"requests"`
+		}
+		_ = json.Unmarshal(readBody(t, r), &env)
+		var answers []any
+		for _, it := range env.Requests {
+			mu.Lock()
+			seen[it.Method+" "+it.URL]++
+			n := seen[it.Method+" "+it.URL]
+			mu.Unlock()
+			status := 504
+			if n > 1 {
+				status = 200
+			}
+			answers = append(answers, map[string]any{"id": it.ID, "status": status, "headers": map[string]string{"Retry-After": "0"}, "body": map[string]any{"id": "x"}})
+		}
+		writeJSON(w, 200, map[string]any{"responses": answers})
+	})
+	c := f.client(nil)
+	ctx := context.Background()
+	results, err := c.Batch(ctx, []Request{{Method: "POST", Path: "/groups", Body: []byte(`{}`)}, {Method: "PATCH", Path: "/groups/g", Body: []byte(`{}`)}})
+	if err != nil || results[0].Err == nil || results[1].Err != nil {
+		t.Errorf("a batch answered 504: %v; POST %v, PATCH %v", err, results[0].Err, results[1].Err)
+	}
+	if _, err := c.Do(ctx, Request{Method: "POST", Path: "/users", Body: []byte(`{}`)}); err == nil {
+		t.Error("a POST answered 504 succeeded")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if seen["POST /groups"] != 1 || seen["PATCH /groups/g"] != 2 || seen["POST /v1.0/users"] != 1 {
+		t.Errorf("requests sent: %v; want the creates once and the PATCH again", seen)
+	}
+}

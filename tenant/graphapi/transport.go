@@ -296,6 +296,9 @@ func (c *Client) retryOptions() *khttp.RetryHandlerOptions {
 			if req.Context().Err() != nil {
 				return false
 			}
+			if resp.StatusCode == http.StatusGatewayTimeout && createsOnResend(req) {
+				return false
+			}
 			d, ok := retryAfter(resp.Header.Get("Retry-After"), c.now())
 			return !ok || d <= maxInlineRetryAfter
 		},
@@ -319,6 +322,8 @@ type requestMeta struct {
 	// readsOnly marks a POST that changes nothing (a $batch of GETs): sent again, as a
 	// GET is, when its answer is lost.
 	readsOnly bool
+	// creates marks a $batch holding a POST item: see createsOnResend.
+	creates bool
 }
 
 type metaKey struct{}
@@ -330,6 +335,22 @@ func withMeta(ctx context.Context, m requestMeta) context.Context {
 func metaFrom(ctx context.Context) (requestMeta, bool) {
 	m, ok := ctx.Value(metaKey{}).(requestMeta)
 	return m, ok
+}
+
+// createsOnResend reports whether sending req again after a 504 could create twice: a
+// gateway timeout says nothing of whether the directory behind it applied the request,
+// and a POST (a create, or a $batch holding one) has no natural idempotence. The SDK
+// resends it; lifeline hands the 504 to its caller instead, and apply looks the object
+// up by its natural key before it sends the create again.
+func createsOnResend(req *http.Request) bool {
+	if req.Method != http.MethodPost {
+		return false
+	}
+	m, ok := metaFrom(req.Context())
+	if !ok || m.batchItems == 0 {
+		return true
+	}
+	return m.creates
 }
 
 // serverFault reports a status Graph gives for a fault on its side that the next

@@ -185,7 +185,8 @@ func (s *Sim) batchItem(it batchItem, version, root string, claims *tokenClaims,
 			body = raw
 		}
 	}
-	if f := s.faults.decide(method, true); f != nil {
+	f := s.faults.decide(method, true)
+	if f != nil {
 		if f.latency > 0 {
 			time.Sleep(f.latency)
 		}
@@ -199,6 +200,10 @@ func (s *Sim) batchItem(it batchItem, version, root string, claims *tokenClaims,
 		requestID: requestID, clientRequestID: clientRequestID,
 	}
 	res := s.admitAndDispatch(c)
+	if f != nil && f.lost && res.status < 300 {
+		res.release()
+		res = errorResult(gatewayTimeout(), requestID, clientRequestID, now)
+	}
 	if res.headers == nil {
 		res.headers = map[string]string{}
 	}

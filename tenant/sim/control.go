@@ -157,13 +157,16 @@ type faultConfig struct {
 	ErrorRate    float64 `json:"error_rate"`
 	ThrottleRate float64 `json:"throttle_rate"`
 	DropRate     float64 `json:"drop_rate"`
-	LatencyMS    int     `json:"latency_ms"`
-	WriteOnly    bool    `json:"write_only"`
+	// LostRate is the share of writes that are applied and then answered 504 Gateway
+	// Timeout: Graph's gateway gave up while the directory behind it did the work.
+	LostRate  float64 `json:"lost_rate"`
+	LatencyMS int     `json:"latency_ms"`
+	WriteOnly bool    `json:"write_only"`
 }
 
 func (f *faultConfig) valid() bool {
 	ok := func(r float64) bool { return r >= 0 && r <= 1 }
-	return ok(f.ErrorRate) && ok(f.ThrottleRate) && ok(f.DropRate) && f.LatencyMS >= 0 && f.LatencyMS <= 60000
+	return ok(f.ErrorRate) && ok(f.ThrottleRate) && ok(f.DropRate) && ok(f.LostRate) && f.LatencyMS >= 0 && f.LatencyMS <= 60000
 }
 
 // faultInjector draws faults from a seeded generator: the same seed and the same order
@@ -179,6 +182,15 @@ type faultDecision struct {
 	latency time.Duration
 	drop    bool
 	err     *apiError
+	// lost: apply the write, then answer gatewayTimeout instead of its result.
+	lost bool
+}
+
+// gatewayTimeout is the answer of a write whose result was lost behind the gateway.
+func gatewayTimeout() *apiError {
+	e := newError(http.StatusGatewayTimeout, "UnknownError", "The gateway timed out waiting for the directory.")
+	e.headers = map[string]string{"Retry-After": "1"} // as the injected 504 before the work says
+	return e
 }
 
 func (f *faultInjector) set(cfg *faultConfig) {
@@ -209,6 +221,10 @@ func (f *faultInjector) decide(method string, inBatch bool) *faultDecision {
 		return nil
 	}
 	drop, fail, throttle, pick := f.rng.Float64(), f.rng.Float64(), f.rng.Float64(), f.rng.Intn(3)
+	lost := 0.0
+	if cfg.LostRate > 0 {
+		lost = f.rng.Float64() // drawn only when asked for, so earlier seeds draw as before
+	}
 	d := &faultDecision{latency: time.Duration(cfg.LatencyMS) * time.Millisecond}
 	switch {
 	case !inBatch && drop < cfg.DropRate:
@@ -227,8 +243,10 @@ func (f *faultInjector) decide(method string, inBatch bool) *faultDecision {
 	case throttle < cfg.ThrottleRate:
 		d.err = newError(http.StatusTooManyRequests, "TooManyRequests", "Please retry again later.")
 		d.err.headers = map[string]string{"Retry-After": "1"}
+	case lost < cfg.LostRate && method != http.MethodGet && method != http.MethodHead:
+		d.lost = true
 	}
-	if d.latency == 0 && !d.drop && d.err == nil {
+	if d.latency == 0 && !d.drop && d.err == nil && !d.lost {
 		return nil
 	}
 	return d

@@ -205,3 +205,19 @@ func TestStateRoundTrip(t *testing.T) {
 		t.Errorf("audit after restart: %s", r.raw)
 	}
 }
+
+// A lost answer: the write is applied, and the client is told 504, as when Graph's
+// gateway gives up on a directory that did the work. Reads are never lost.
+func TestLostAnswersApplyTheWrite(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Options{})
+	e.must(e.do("POST", "/_sim/faults", map[string]any{"seed": 1, "lost_rate": 1}), 200)
+	if r := e.do("POST", "/v1.0/users", newUserBody("lost")); r.status != 504 || r.header.Get("Retry-After") == "" {
+		t.Fatalf("a write with its answer lost: %d %s", r.status, r.raw)
+	}
+	r := e.must(e.do("GET", "/v1.0/users?$filter=userPrincipalName%20eq%20'lost@"+tDomain+"'", nil), 200)
+	if len(r.values()) != 1 {
+		t.Errorf("the write whose answer was lost was not applied: %s", r.raw)
+	}
+	e.must(e.do("POST", "/_sim/faults", map[string]any{"seed": 1, "lost_rate": 1.5}), 400)
+}

@@ -66,7 +66,8 @@ func (s *Sim) serveGraph(w http.ResponseWriter, r *http.Request, version, rest s
 		s.serveBatch(w, r, version, root, claims, requestID, clientRequestID)
 		return
 	}
-	if f := s.faults.decide(r.Method, false); f != nil {
+	f := s.faults.decide(r.Method, false)
+	if f != nil {
 		if f.latency > 0 {
 			time.Sleep(f.latency)
 		}
@@ -90,6 +91,10 @@ func (s *Sim) serveGraph(w http.ResponseWriter, r *http.Request, version, rest s
 		requestID: requestID, clientRequestID: clientRequestID,
 	}
 	res := s.admitAndDispatch(c)
+	if f != nil && f.lost && res.status < 300 {
+		res.release()
+		res = errorResult(gatewayTimeout(), requestID, clientRequestID, now)
+	}
 	res.write(w, requestID, clientRequestID)
 	res.release()
 	s.log.Debug("graph request", "method", r.Method, "path", r.URL.Path, "status", res.status, "app", claims.AppID)
