@@ -858,7 +858,7 @@ func (a *applier) round(ctx context.Context, ready []*stepRun) (int, error) {
 	after := a.opts.Client.Stats()
 	if after.Throttled > stats.Throttled {
 		a.emit(Event{Type: EventThrottle, WaitSeconds: a.now().Sub(sent).Seconds(),
-			Message: fmt.Sprintf("Graph throttled %d requests; lifeline waited as asked and sent them again", after.Throttled-stats.Throttled)})
+			Message: throttledSentence(int(after.Throttled - stats.Throttled))})
 	}
 	if berr == nil && unanswered(results) {
 		return used, a.noAnswer(ctx, sending, results[0].Err)
@@ -886,6 +886,15 @@ func (a *applier) round(ctx context.Context, ready []*stepRun) (int, error) {
 		return used, berr
 	}
 	return used, nil
+}
+
+// throttledSentence says that Graph throttled n requests of a round and lifeline sent
+// them again.
+func throttledSentence(n int) string {
+	if n == 1 {
+		return "Graph throttled 1 request; lifeline waited as asked and sent it again"
+	}
+	return fmt.Sprintf("Graph throttled %d requests; lifeline waited as asked and sent them again", n)
 }
 
 // unanswered reports whether no request of a round got an answer: no status, no

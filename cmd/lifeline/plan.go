@@ -161,7 +161,7 @@ func printPlanSummary(w io.Writer, plan *engine.Plan, out string) {
 		fmt.Fprintf(w, "%d links usually come back with a restore from the bin: apply checks each and adds only the missing\n", s.LinksToCheck)
 	}
 	for _, st := range plan.Stages {
-		fmt.Fprintf(w, "  %-20s %d steps\n", st.Name, len(st.Steps))
+		fmt.Fprintf(w, "  %-20s %s\n", st.Name, steps(len(st.Steps)))
 	}
 	if len(plan.Warnings) > 0 {
 		fmt.Fprintf(w, "\nWarnings:\n")
