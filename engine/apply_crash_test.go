@@ -110,6 +110,24 @@ func TestApplyResumesAfterCrashAnywhere(t *testing.T) {
 	}
 }
 
+// underFaults sets the sim's faults and returns options(nil) whose verify step clears
+// them first: the faults are apply's to survive; the re-read that verifies goes in calm.
+func (r *recovery) underFaults(t *testing.T, faults map[string]any) ApplyOptions {
+	t.Helper()
+	if _, err := r.op.Raw(context.Background(), http.MethodPost, "/_sim/faults", faults); err != nil {
+		t.Fatal(err)
+	}
+	opts := r.options(nil)
+	verify := opts.Verify
+	opts.Verify = func(ctx context.Context) (bool, string, error) {
+		if _, err := r.op.Raw(ctx, http.MethodDelete, "/_sim/faults", nil); err != nil {
+			return false, "", err
+		}
+		return verify(ctx)
+	}
+	return opts
+}
+
 // TestApplyUnderFaults: Graph answering 5xx, dropping connections, answering slowly and
 // throttling in storms; the plan still completes, nothing twice, verify clean.
 func TestApplyUnderFaults(t *testing.T) {
@@ -118,19 +136,7 @@ func TestApplyUnderFaults(t *testing.T) {
 	r.inject(t, "kitchen-sink", 13)
 	plan := r.plan(t)
 	ctx := context.Background()
-	if _, err := r.op.Raw(ctx, http.MethodPost, "/_sim/faults", map[string]any{
-		"seed": 13, "error_rate": 0.1, "throttle_rate": 0.1, "drop_rate": 0.05, "latency_ms": 1, "write_only": true}); err != nil {
-		t.Fatal(err)
-	}
-	opts := r.options(nil)
-	verify := opts.Verify
-	opts.Verify = func(ctx context.Context) (bool, string, error) {
-		// The faults are apply's to survive; the re-read that verifies goes in calm.
-		if _, err := r.op.Raw(ctx, http.MethodDelete, "/_sim/faults", nil); err != nil {
-			return false, "", err
-		}
-		return verify(ctx)
-	}
+	opts := r.underFaults(t, map[string]any{"seed": 13, "error_rate": 0.1, "throttle_rate": 0.1, "drop_rate": 0.05, "latency_ms": 1, "write_only": true})
 	rep, err := Apply(ctx, plan, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -226,18 +232,7 @@ func TestApplyWhenGraphLosesItsAnswers(t *testing.T) {
 	r.inject(t, "kitchen-sink", 19)
 	plan := r.plan(t)
 	ctx := context.Background()
-	if _, err := r.op.Raw(ctx, http.MethodPost, "/_sim/faults", map[string]any{"seed": 19, "lost_rate": 0.15, "write_only": true}); err != nil {
-		t.Fatal(err)
-	}
-	opts := r.options(nil)
-	verify := opts.Verify
-	opts.Verify = func(ctx context.Context) (bool, string, error) {
-		if _, err := r.op.Raw(ctx, http.MethodDelete, "/_sim/faults", nil); err != nil {
-			return false, "", err
-		}
-		return verify(ctx)
-	}
-	rep, err := Apply(ctx, plan, opts)
+	rep, err := Apply(ctx, plan, r.underFaults(t, map[string]any{"seed": 19, "lost_rate": 0.15, "write_only": true}))
 	if err != nil {
 		t.Fatal(err)
 	}

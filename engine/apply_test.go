@@ -55,18 +55,38 @@ func newRecoveryOpened(t *testing.T, users int, seed int64, opts snapshots.OpenO
 // plan captures the live tenant and builds the plan back to the baseline.
 func (r *recovery) plan(t *testing.T) *Plan {
 	t.Helper()
+	return r.planTo(t, r.target, PlanOptions{})
+}
+
+// planTo captures the live tenant and builds the plan back to target with opts.
+func (r *recovery) planTo(t *testing.T, target snapshots.State, opts PlanOptions) *Plan {
+	t.Helper()
 	ctx := context.Background()
 	live, cleanup, err := CaptureLive(ctx, r.op, r.target.Snapshot.TenantID, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cleanup()
-	p, err := BuildPlan(ctx, r.target, live, PlanOptions{})
+	p, err := BuildPlan(ctx, target, live, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.DB = r.store.Path()
 	return p
+}
+
+// scopedOptions is options(nil) with the verify step scoped, as the CLI runs a scoped
+// plan's.
+func (r *recovery) scopedOptions(scope []graphx.NodeID) ApplyOptions {
+	opts := r.options(nil)
+	opts.Verify = func(ctx context.Context) (bool, string, error) {
+		rep, err := VerifyLive(ctx, r.op, r.target, VerifyOptions{Scope: scope})
+		if err != nil {
+			return false, "", err
+		}
+		return rep.Settled(), VerifySentence(rep), nil
+	}
+	return opts
 }
 
 func (r *recovery) options(events *[]Event) ApplyOptions {
@@ -1165,16 +1185,7 @@ func TestLedgerKeepsEveryEarlierIDOfAnObjectRecreatedTwice(t *testing.T) {
 		t.Errorf("the ledger maps the first copy %s to %s, not to the copy %s that replaced it", first, got, second)
 	}
 	laterState := snapshots.State{Store: r.store, Snapshot: later.Snapshot}
-	live, cleanup, err := CaptureLive(ctx, r.op, r.target.Snapshot.TenantID, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cleanup()
-	p, err := BuildPlan(ctx, laterState, live, PlanOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.Summary.Recreate != 0 {
+	if p := r.planTo(t, laterState, PlanOptions{}); p.Summary.Recreate != 0 {
 		t.Errorf("a plan back to the later snapshot recreates %d objects; the location it holds as %s lives on as %s", p.Summary.Recreate, first, second)
 	}
 	if rep, err := VerifyLive(ctx, r.op, laterState, VerifyOptions{}); err != nil || !rep.Clean {
@@ -1206,28 +1217,12 @@ func TestScopedPlanBringsBackAUsersPurgedDynamicGroup(t *testing.T) {
 	if err != nil || user == "" {
 		t.Fatalf("the incident purged no dynamic group with a user in it (%v)", err)
 	}
-	live, cleanup, err := CaptureLive(ctx, r.op, r.target.Snapshot.TenantID, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cleanup()
-	plan, err := BuildPlan(ctx, r.target, live, PlanOptions{Scope: []graphx.NodeID{{Kind: entra.KindUser, ID: user}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan.DB = r.store.Path()
+	scope := []graphx.NodeID{{Kind: entra.KindUser, ID: user}}
+	plan := r.planTo(t, r.target, PlanOptions{Scope: scope})
 	if !slices.ContainsFunc(stepsOf(plan, StageRecreate), func(s Step) bool { return s.ObjectID == group }) {
 		t.Fatalf("the plan scoped to user %s does not recreate the dynamic group %s the user was in", user, group)
 	}
-	opts := r.options(nil)
-	opts.Verify = func(ctx context.Context) (bool, string, error) {
-		rep, err := VerifyLive(ctx, r.op, r.target, VerifyOptions{Scope: plan.Scope})
-		if err != nil {
-			return false, "", err
-		}
-		return rep.Clean, VerifySentence(rep), nil
-	}
-	rep, err := Apply(ctx, plan, opts)
+	rep, err := Apply(ctx, plan, r.scopedOptions(scope))
 	if err != nil || rep.Failed != 0 || rep.Pending != 0 {
 		t.Fatalf("scoped restore: %v; %+v", err, rep.Failures)
 	}
@@ -1304,16 +1299,7 @@ func TestScopedPlanBringsBackAPrincipalsAssignments(t *testing.T) {
 	if len(roles) != 0 {
 		t.Errorf("a verify scoped to the purged user does not count its role assignments %v", roles)
 	}
-	live, cleanup, err := CaptureLive(ctx, r.op, r.target.Snapshot.TenantID, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cleanup()
-	plan, err := BuildPlan(ctx, r.target, live, PlanOptions{Scope: scope})
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan.DB = r.store.Path()
+	plan := r.planTo(t, r.target, PlanOptions{Scope: scope})
 	assignments := 0
 	for _, st := range plan.Stages {
 		for _, s := range st.Steps {
@@ -1325,15 +1311,7 @@ func TestScopedPlanBringsBackAPrincipalsAssignments(t *testing.T) {
 	if assignments == 0 {
 		t.Fatalf("the plan scoped to user %s recreates none of its role assignments", user)
 	}
-	opts := r.options(nil)
-	opts.Verify = func(ctx context.Context) (bool, string, error) {
-		rep, err := VerifyLive(ctx, r.op, r.target, VerifyOptions{Scope: scope})
-		if err != nil {
-			return false, "", err
-		}
-		return rep.Settled(), VerifySentence(rep), nil
-	}
-	if rep, err := Apply(ctx, plan, opts); err != nil || rep.Failed != 0 || rep.Pending != 0 {
+	if rep, err := Apply(ctx, plan, r.scopedOptions(scope)); err != nil || rep.Failed != 0 || rep.Pending != 0 {
 		t.Fatalf("scoped restore: %v; %+v", err, rep.Failures)
 	}
 	if rep, err := VerifyLive(ctx, r.op, r.target, VerifyOptions{}); err != nil || !rep.Clean {
@@ -1372,16 +1350,7 @@ func TestScopedPlanBringsBackAnApplicationsServicePrincipal(t *testing.T) {
 		r.attack(t, "DELETE", "/directory/deletedItems/"+sp)
 	}
 	scope := []graphx.NodeID{{Kind: entra.KindApplication, ID: app}}
-	live, cleanup, err := CaptureLive(ctx, r.op, r.target.Snapshot.TenantID, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cleanup()
-	plan, err := BuildPlan(ctx, r.target, live, PlanOptions{Scope: scope})
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan.DB = r.store.Path()
+	plan := r.planTo(t, r.target, PlanOptions{Scope: scope})
 	kinds := map[string]int{}
 	for _, st := range plan.Stages {
 		for _, s := range st.Steps {
@@ -1393,15 +1362,7 @@ func TestScopedPlanBringsBackAnApplicationsServicePrincipal(t *testing.T) {
 	if kinds[string(entra.KindServicePrincipal)] != 1 || kinds[string(entra.KindAppRoleAssignment)] == 0 {
 		t.Fatalf("the plan scoped to application %s recreates %v; want its service principal and the assignments to it", app, kinds)
 	}
-	opts := r.options(nil)
-	opts.Verify = func(ctx context.Context) (bool, string, error) {
-		rep, err := VerifyLive(ctx, r.op, r.target, VerifyOptions{Scope: scope})
-		if err != nil {
-			return false, "", err
-		}
-		return rep.Settled(), VerifySentence(rep), nil
-	}
-	if rep, err := Apply(ctx, plan, opts); err != nil || rep.Failed != 0 || rep.Pending != 0 {
+	if rep, err := Apply(ctx, plan, r.scopedOptions(scope)); err != nil || rep.Failed != 0 || rep.Pending != 0 {
 		t.Fatalf("scoped restore: %v; %+v", err, rep.Failures)
 	}
 	// What is left is what points at the application from outside it (another app's
