@@ -1377,3 +1377,30 @@ func TestScopedPlanBringsBackAnApplicationsServicePrincipal(t *testing.T) {
 		}
 	}
 }
+
+// An attacker adds a named location marked trusted over every IPv4 address: a policy
+// that requires MFA outside trusted locations then requires it nowhere, and no policy
+// changed. A restore removes the location, as it removes an added policy.
+func TestRestoreRemovesAnAddedTrustedLocation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newRecovery(t, 40, 17)
+	resp, err := r.at.Do(ctx, graphapi.Request{Method: "POST", Path: "/identity/conditionalAccess/namedLocations", Body: json.RawMessage(`{
+		"@odata.type":"#microsoft.graph.ipNamedLocation","displayName":"Branch VPN","isTrusted":true,
+		"ipRanges":[{"@odata.type":"#microsoft.graph.iPv4CidrRange","cidrAddress":"0.0.0.0/1"},{"@odata.type":"#microsoft.graph.iPv4CidrRange","cidrAddress":"128.0.0.0/1"}]}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var loc struct{ ID string }
+	if err := json.Unmarshal(resp.Body, &loc); err != nil || loc.ID == "" {
+		t.Fatalf("the added location: %v %s", err, resp.Body)
+	}
+	plan := r.plan(t)
+	findStep(t, plan, StageRemoveAdditions, ActionRemoveObject, string(entra.KindNamedLocation), loc.ID)
+	if rep, err := Apply(ctx, plan, r.options(nil)); err != nil || rep.Failed != 0 || rep.Pending != 0 {
+		t.Fatalf("apply: %v; %+v", err, rep.Failures)
+	}
+	if _, ok := r.get(t, "/identity/conditionalAccess/namedLocations/"+loc.ID, false); ok {
+		t.Errorf("the trusted location %s is still there", loc.ID)
+	}
+}

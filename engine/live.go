@@ -111,8 +111,12 @@ func VerifySentence(rep *VerifyReport) string {
 	}
 	kept := rep.LeftInPlace()
 	if kept == len(rep.Differences) {
-		return fmt.Sprintf("the tenant matches snapshot %d%s but for %s added since it, which no plan removes (%s): delete those that should not exist by hand; 'lifeline verify' lists them",
-			rep.Snapshot, of, countNoun(kept, "object", "objects"), rep.leftInPlaceKinds())
+		remain := "remain"
+		if kept == 1 {
+			remain = "remains"
+		}
+		return fmt.Sprintf("%s added since snapshot %d %s, which no plan removes (%s): delete those that should not exist by hand ('lifeline verify' lists them); everything else matches%s",
+			countNoun(kept, "object", "objects"), rep.Snapshot, remain, rep.leftInPlaceKinds(), of)
 	}
 	s := rep.Summary
 	out := fmt.Sprintf("%d differences remain against snapshot %d%s (%d added, %d modified, %d soft-deleted, %d hard-deleted, %d restored though deleted in the snapshot)",

@@ -180,6 +180,10 @@ var removableKinds = map[entra.Kind]bool{
 	// in the Conditional Access bin, restorable, and the lockout check after the
 	// restore no longer counts it.
 	entra.KindConditionalAccessPolicy: true,
+	// So may an added named location: marked trusted over every address, it exempts
+	// every sign-in from a policy that excludes AllTrusted without changing the
+	// policy. It waits in the same bin.
+	entra.KindNamedLocation: true,
 }
 
 var kindRank = func() map[entra.Kind]int {

@@ -116,7 +116,7 @@ func TestVerifyDoesNotSendAnAddedGroupToANewPlan(t *testing.T) {
 		t.Fatal(errs)
 	}
 	out, errs, code := lifeline(t, "apply", planFile, "--yes", "--graph-url", info.GraphURL)
-	if code != 0 || !strings.Contains(errs, "verified: the tenant matches snapshot 1 but for 1 object added since it, which no plan removes (1 group)") {
+	if code != 0 || !strings.Contains(errs, "verified: 1 object added since snapshot 1 remains, which no plan removes (1 group)") {
 		t.Errorf("apply: exit %d\n%s\n%s", code, out, errs)
 	}
 	out, errs, code = lifeline(t, "verify", "--db", db, "--snapshot", "1", "--graph-url", info.GraphURL)
