@@ -1404,3 +1404,39 @@ func TestRestoreRemovesAnAddedTrustedLocation(t *testing.T) {
 		t.Errorf("the trusted location %s is still there", loc.ID)
 	}
 }
+
+// An attacker makes an ordinary user Global Administrator: a plan scoped to that user
+// takes the role away (access granted since the snapshot is part of the user too),
+// rather than leaving it while the scoped verify, which counts it, fails every run.
+func TestScopedPlanRemovesAccessAddedToAPrincipal(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newRecovery(t, 30, 5)
+	admins := map[string]bool{}
+	for _, a := range r.list(t, "/roleManagement/directory/roleAssignments", false) {
+		admins[a["principalId"].(string)] = true
+	}
+	var user string
+	for _, u := range r.list(t, "/users", false) {
+		if id := u["id"].(string); !admins[id] {
+			user = id
+			break
+		}
+	}
+	resp, err := r.at.Do(ctx, graphapi.Request{Method: "POST", Path: "/roleManagement/directory/roleAssignments", Body: mustJSON(map[string]any{
+		"principalId": user, "roleDefinitionId": "62e90394-69f5-4237-9190-012177145e10", "directoryScopeId": "/"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var added struct{ ID string }
+	_ = json.Unmarshal(resp.Body, &added)
+	scope := []graphx.NodeID{{Kind: entra.KindUser, ID: user}}
+	plan := r.planTo(t, r.target, PlanOptions{Scope: scope})
+	findStep(t, plan, StageRemoveAdditions, ActionRemoveObject, string(entra.KindRoleAssignment), added.ID)
+	if rep, err := Apply(ctx, plan, r.scopedOptions(scope)); err != nil || rep.Failed != 0 || rep.Pending != 0 {
+		t.Fatalf("scoped restore: %v; %+v", err, rep.Failures)
+	}
+	if _, ok := r.get(t, "/roleManagement/directory/roleAssignments/"+added.ID, false); ok {
+		t.Errorf("user %s still holds the Global Administrator assignment %s", user, added.ID)
+	}
+}

@@ -2291,8 +2291,32 @@ func (p *planner) withParts(scope []graphx.NodeID) map[graphx.NodeID]bool {
 			}
 		}
 	}
+	// Access granted since the snapshot is a part too, found on the live side: the
+	// Global Administrator assignment an attacker gave a scoped user goes with the
+	// user's restore (scoped verify counts it, so leaving it would fail every run).
+	ids := make(map[string]bool, len(in))
+	for n := range in {
+		ids[n.ID] = true
+	}
+	for n, c := range p.changes {
+		if c.Change != snapshots.Added || !grantsAccess[n.Kind] {
+			continue
+		}
+		raw, err := p.liveObject(n.Kind, n.ID)
+		if err != nil {
+			continue // its removal step, if any, reports the object
+		}
+		var refs struct{ PrincipalID, ResourceID, ClientID string }
+		if json.Unmarshal(raw, &refs) == nil && (ids[refs.PrincipalID] || ids[refs.ResourceID] || ids[refs.ClientID]) {
+			in[n] = true
+		}
+	}
 	return in
 }
+
+// grantsAccess are the kinds whose objects give their principal access: what a scoped
+// principal's restore takes away when it was added since the snapshot.
+var grantsAccess = map[entra.Kind]bool{entra.KindRoleAssignment: true, entra.KindAppRoleAssignment: true, entra.KindOAuth2PermissionGrant: true}
 
 // narrow keeps the steps about the scoped objects and their parts (withParts), and the
 // steps they depend on.
