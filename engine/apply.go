@@ -216,6 +216,11 @@ type stepResult struct {
 	Statuses   []int    `json:"statuses,omitempty"`
 	Note       string   `json:"note,omitempty"`
 	Error      string   `json:"error,omitempty"`
+	// LookedUp says the live objects sharing a create's natural key were read before
+	// it was first sent, and Preexisting holds their ids: a create whose answer is
+	// lost is never taken to be one of them (lookAlikes).
+	LookedUp    bool     `json:"looked_up,omitempty"`
+	Preexisting []string `json:"preexisting,omitempty"`
 }
 
 // applier holds one run.
@@ -835,6 +840,13 @@ func (a *applier) round(ctx context.Context, ready []*stepRun) (int, error) {
 	if len(sending) == 0 {
 		return used, nil
 	}
+	sending, reqs, err := a.lookAlikes(ctx, sending, reqs)
+	if err != nil {
+		return used, err
+	}
+	if len(sending) == 0 {
+		return used, nil
+	}
 	// The steps are journaled as sent before their requests go out: a crash from here
 	// on leaves them marked, and resume reconciles their creates by natural key.
 	for _, sr := range sending {
@@ -1091,6 +1103,11 @@ func (a *applier) succeeded(sr *stepRun, req graphapi.Request, resp *graphapi.Re
 			return nil
 		}
 		entry = a.record(sr, created.ID, created.AppID, resp.RequestID)
+		if n := len(sr.res.Preexisting); n > 0 {
+			// An attacker's look-alike, or a second object of the same name: the
+			// operator should know the name is not unique now.
+			sr.res.Note = fmt.Sprintf("made anew; live already with its name: %s %s", sr.step.Kind, strings.Join(sr.res.Preexisting, ", "))
+		}
 	}
 	sr.uncertain = false
 	a.advance(sr)

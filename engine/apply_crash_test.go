@@ -2,12 +2,15 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/lifelinehq/lifeline/entra"
+	"github.com/lifelinehq/lifeline/snapshots"
 	"github.com/lifelinehq/lifeline/tenant/graphapi"
 )
 
@@ -243,4 +246,50 @@ func TestApplyWhenGraphLosesItsAnswers(t *testing.T) {
 		t.Fatalf("with answers lost: failed %d, pending %d, found by natural key %d", rep.Failed, rep.Pending, rep.Reconciled)
 	}
 	r.assertNoDuplicates(t)
+}
+
+// An attacker purges an application and makes a look-alike of the same display name.
+// The run stops with the recreate marked sent but not answered (here: before it went
+// out at all). The resume looks the application up by display name and must not take
+// the look-alike, which existed before the create was sent, for the one it made.
+func TestResumeNeverAdoptsALookAlikeMadeBefore(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newRecovery(t, 40, 9)
+	apps := r.list(t, "/applications", false)
+	app, name := apps[0]["id"].(string), apps[0]["displayName"].(string)
+	r.attack(t, "DELETE", "/applications/"+app)
+	r.attack(t, "DELETE", "/directory/deletedItems/"+app)
+	resp, err := r.at.Do(ctx, graphapi.Request{Method: "POST", Path: "/applications", Body: mustJSON(map[string]any{"displayName": name})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evil struct{ ID string }
+	_ = json.Unmarshal(resp.Body, &evil)
+	plan := r.plan(t)
+	create := findStep(t, plan, StageRecreate, ActionRecreate, string(entra.KindApplication), app)
+	crash := r.options(nil)
+	crash.failpoint = func(p string) error {
+		if p != "before-send" {
+			return nil
+		}
+		recs, err := r.store.StepRecords(ctx, PlanHash(plan))
+		if err == nil && recs[create.ID].State == snapshots.StepSent {
+			return errCrash
+		}
+		return err
+	}
+	if _, err := Apply(ctx, plan, crash); !errors.Is(err, errCrash) {
+		t.Fatalf("first apply: %v", err)
+	}
+	if _, err := Apply(ctx, plan, r.options(nil)); err != nil {
+		t.Fatal(err)
+	}
+	ledger, err := LoadLedger(ctx, r.store, r.target.Snapshot.TenantID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if now := ledger.IDs[app]; now == "" || now == evil.ID {
+		t.Errorf("the purged application %s was recorded as %q; the look-alike made before the create is %s", app, now, evil.ID)
+	}
 }

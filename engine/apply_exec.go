@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"math/big"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/lifelinehq/lifeline/entra"
 	"github.com/lifelinehq/lifeline/graphx"
@@ -216,11 +218,94 @@ func (a *applier) naturalKeyMatches(ctx context.Context, sr *stepRun) (matches [
 	return matches, true, err
 }
 
+// lookAlikes reads, before a create goes out for the first time, the live objects that
+// already share its natural key (an application's display name, a group's name and
+// mailNickname), and keeps their ids in the step's journaled result. If the create's
+// answer is then lost (a 504, a dropped connection, a crash), reconcile adopts only an
+// object made since: never the attacker's look-alike, or a second legitimate object of
+// the same name, which it would otherwise take for the restored one. Kinds Graph keeps
+// unique by their key, and assignments (whose key is all of them), need no look. A
+// step whose lookup fails is failed and not sent; a tenant that stops answering stops
+// the run.
+func (a *applier) lookAlikes(ctx context.Context, sending []*stepRun, reqs []graphapi.Request) ([]*stepRun, []graphapi.Request, error) {
+	var look []*stepRun
+	for _, sr := range sending {
+		kind := entra.Kind(sr.step.Kind)
+		if sr.step.Action == ActionRecreate && sr.res.Next == 0 && !sr.res.LookedUp && !sr.uncertain &&
+			!assignmentKinds[kind] && !uniqueByNaturalKey(kind) {
+			look = append(look, sr)
+		}
+	}
+	if len(look) == 0 {
+		return sending, reqs, nil
+	}
+	type found struct {
+		ids    []string
+		looked bool
+		err    error
+	}
+	out := make([]found, len(look))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
+	for i, sr := range look {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			matches, looked, err := a.naturalKeyMatches(ctx, sr)
+			for _, m := range matches {
+				out[i].ids = append(out[i].ids, m.ID)
+			}
+			out[i].looked, out[i].err = looked, err
+		}()
+	}
+	wg.Wait()
+	failed := map[*stepRun]bool{}
+	for i, sr := range look {
+		f := out[i]
+		switch {
+		case f.err != nil && ctx.Err() != nil:
+			return nil, nil, ctx.Err()
+		case f.err != nil && graphapi.IsUnanswered(f.err):
+			return nil, nil, stoppedAnswering(f.err)
+		case f.err != nil:
+			sr.attempt--
+			sr.state, sr.res.Error = snapshots.StepFailed, fmt.Sprintf("%s: lifeline could not read what already has its name (%v), so it did not send it; run apply again", describe(sr.step), f.err)
+			failed[sr] = true
+		default:
+			sr.res.LookedUp, sr.res.Preexisting = f.looked, f.ids
+		}
+	}
+	if len(failed) == 0 {
+		return sending, reqs, nil
+	}
+	var keep []*stepRun
+	var keepReqs []graphapi.Request
+	var done []*stepRun
+	for i, sr := range sending {
+		if failed[sr] {
+			done = append(done, sr)
+			continue
+		}
+		keep, keepReqs = append(keep, sr), append(keepReqs, reqs[i])
+	}
+	if err := a.journal(ctx, done, nil); err != nil {
+		return nil, nil, err
+	}
+	for _, sr := range done {
+		a.emitStep(sr)
+	}
+	return keep, keepReqs, nil
+}
+
 // reconcile looks for the object a create may have made before the run stopped: one match
 // by natural key that no other step owns is adopted into the ledger; none means the create
 // never happened; several cannot be told apart and fail the step for a person to decide.
 func (a *applier) reconcile(ctx context.Context, sr *stepRun) error {
 	matches, looked, err := a.naturalKeyMatches(ctx, sr)
+	// What had the name before the create first went out is not what it made.
+	matches = slices.DeleteFunc(matches, func(m naturalKeyMatch) bool { return slices.Contains(sr.res.Preexisting, m.ID) })
 	switch {
 	case err != nil && !looked:
 		sr.state, sr.res.Error = snapshots.StepFailed, err.Error()
