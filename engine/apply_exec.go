@@ -7,11 +7,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	"net/url"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/lifelinehq/lifeline/entra"
 	"github.com/lifelinehq/lifeline/graphx"
@@ -176,14 +176,47 @@ type naturalKeyMatch struct{ ID, AppID string }
 // step's own object is this step's. looked is false when the create has no natural key
 // to look for (or its request cannot be resolved yet); err is the lookup's.
 func (a *applier) naturalKeyMatches(ctx context.Context, sr *stepRun) (matches []naturalKeyMatch, looked bool, err error) {
+	look, ok, err := a.naturalKeyLookup(sr)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	owned := a.ownedElsewhere(sr)
+	_, err = a.opts.Client.List(ctx, look.path, graphapi.ListOptions{Filter: look.filter, Select: look.sel, Beta: look.beta}, func(p graphapi.Page) error {
+		for _, it := range p.Items {
+			var f naturalKeyMatch
+			if json.Unmarshal(it, &f) == nil && f.ID != "" && !owned[f.ID] {
+				matches = append(matches, f)
+			}
+		}
+		return nil
+	})
+	return matches, true, err
+}
+
+// naturalKeyQuery is the read that finds the live objects with a create's natural key.
+type naturalKeyQuery struct {
+	path, filter string
+	sel          []string
+	beta         bool
+}
+
+// request is the query as one GET, for a $batch.
+func (q naturalKeyQuery) request() graphapi.Request {
+	esc := func(v string) string { return strings.ReplaceAll(url.QueryEscape(v), "+", "%20") }
+	return graphapi.Request{Path: q.path + "?$select=" + esc(strings.Join(q.sel, ",")) + "&$filter=" + esc(q.filter), Beta: q.beta}
+}
+
+// naturalKeyLookup builds the query for the natural key of the create sr would send;
+// ok is false when it has none (or its request cannot be resolved yet).
+func (a *applier) naturalKeyLookup(sr *stepRun) (naturalKeyQuery, bool, error) {
 	req, err := a.substitute(sr)
 	if err != nil {
-		return nil, false, err
+		return naturalKeyQuery{}, false, err
 	}
 	kind := entra.Kind(sr.step.Kind)
 	var body map[string]any
 	if req.Body == nil || json.Unmarshal(req.Body, &body) != nil {
-		return nil, false, nil
+		return naturalKeyQuery{}, false, nil
 	}
 	var clauses []string
 	for _, k := range naturalKeys(kind) {
@@ -194,28 +227,25 @@ func (a *applier) naturalKeyMatches(ctx context.Context, sr *stepRun) (matches [
 		clauses = append(clauses, fmt.Sprintf("%s eq '%s'", k, strings.ReplaceAll(v, "'", "''")))
 	}
 	if len(clauses) == 0 {
-		return nil, false, nil
+		return naturalKeyQuery{}, false, nil
 	}
 	sel := []string{"id"}
 	if kind == entra.KindApplication || kind == entra.KindServicePrincipal {
 		sel = append(sel, "appId")
 	}
+	return naturalKeyQuery{path: req.Path, filter: strings.Join(clauses, " and "), sel: sel, beta: req.Beta}, true, nil
+}
+
+// ownedElsewhere are the live ids the ledger says other steps made: the copy an
+// earlier restore made of this step's own object is this step's.
+func (a *applier) ownedElsewhere(sr *stepRun) map[string]bool {
 	owned := map[string]bool{}
 	for old, n := range a.ledger.IDs {
 		if old != sr.step.ObjectID {
 			owned[n] = true
 		}
 	}
-	_, err = a.opts.Client.List(ctx, req.Path, graphapi.ListOptions{Filter: strings.Join(clauses, " and "), Select: sel, Beta: req.Beta}, func(p graphapi.Page) error {
-		for _, it := range p.Items {
-			var f naturalKeyMatch
-			if json.Unmarshal(it, &f) == nil && f.ID != "" && !owned[f.ID] {
-				matches = append(matches, f)
-			}
-		}
-		return nil
-	})
-	return matches, true, err
+	return owned
 }
 
 // lookAlikes reads, before a create goes out for the first time, the live objects that
@@ -244,23 +274,44 @@ func (a *applier) lookAlikes(ctx context.Context, sending []*stepRun, reqs []gra
 		looked bool
 		err    error
 	}
+	// One $batch for the round's lookups: a mass recreate of groups would otherwise
+	// wait a read per group between its rounds of writes.
 	out := make([]found, len(look))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 4)
+	var queries []graphapi.Request
+	var asked []int
 	for i, sr := range look {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			matches, looked, err := a.naturalKeyMatches(ctx, sr)
-			for _, m := range matches {
+		q, ok, err := a.naturalKeyLookup(sr)
+		if err != nil || !ok {
+			out[i].err = err
+			continue
+		}
+		out[i].looked = true
+		queries, asked = append(queries, q.request()), append(asked, i)
+	}
+	results, err := a.opts.Client.Batch(ctx, queries)
+	if err != nil {
+		return nil, nil, err
+	}
+	for j, res := range results {
+		i := asked[j]
+		if res.Err != nil {
+			out[i].err = res.Err
+			continue
+		}
+		var page struct {
+			Value []naturalKeyMatch `json:"value"`
+		}
+		if err := json.Unmarshal(res.Response.Body, &page); err != nil {
+			out[i].err = fmt.Errorf("the lookup's answer is not a page of objects: %w", err)
+			continue
+		}
+		owned := a.ownedElsewhere(look[i])
+		for _, m := range page.Value {
+			if m.ID != "" && !owned[m.ID] {
 				out[i].ids = append(out[i].ids, m.ID)
 			}
-			out[i].looked, out[i].err = looked, err
-		}()
+		}
 	}
-	wg.Wait()
 	failed := map[*stepRun]bool{}
 	for i, sr := range look {
 		f := out[i]
