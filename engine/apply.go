@@ -1081,11 +1081,14 @@ func conflictSentence(s *Step, req graphapi.Request, err error) string {
 			}
 		}
 	}
-	if taken == "" {
-		var gerr *graphapi.Error
-		if errors.As(err, &gerr) {
-			taken = " " + strings.TrimRight(gerr.Message, ". ")
+	var gerr *graphapi.Error
+	if taken == "" && errors.As(err, &gerr) {
+		if strings.Contains(gerr.Message, "proxyAddresses") {
+			// An address is held by a user who may well belong: deleting them is not
+			// the fix, giving the address back is.
+			return fmt.Sprintf("%s failed: another user holds one of its mail addresses (proxyAddresses) now; change that user's mail back (or remove the address from them), then run apply again (the rest of the plan went on)", describe(s))
 		}
+		taken = " " + strings.TrimRight(gerr.Message, ". ")
 	}
 	return fmt.Sprintf("%s failed:%s; rename or delete that object, then run apply again (the rest of the plan went on)", describe(s), taken)
 }

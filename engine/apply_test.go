@@ -1256,13 +1256,19 @@ func TestRestoreClearsTheAddressOfAUserItBringsBack(t *testing.T) {
 	if _, err := r.op.Do(ctx, graphapi.Request{Method: "POST", Path: "/users", Body: mustJSON(body)}); err != nil {
 		t.Fatalf("a user by hand with the address %s: %v", mail, err)
 	}
+	// Without removals the account stays, and the restore fails saying what holds the
+	// address and what to do, which is not to delete a user who may belong.
+	kept := r.planTo(t, r.target, PlanOptions{WithoutRemovals: true})
+	rep, err := Apply(ctx, kept, r.options(nil))
+	if err != nil || rep.Failed != 1 || !strings.Contains(rep.Failures[0].Reason, "another user holds one of its mail addresses (proxyAddresses) now; change that user's mail back") {
+		t.Fatalf("a plan without removals: %v; %+v", err, rep.Failures)
+	}
 	plan := r.plan(t)
 	restore := findStep(t, plan, StageRestoreFromBin, ActionRestore, "user", victim)
 	if len(restore.DependsOn) != 1 || !strings.Contains(strings.Join(plan.Warnings, "\n"), "with the address SMTP:"+mail) {
 		t.Fatalf("the restore of %s does not wait on clearing its address: %+v; warnings %v", victim, restore, plan.Warnings)
 	}
-	rep, err := Apply(ctx, plan, r.options(nil))
-	if err != nil || rep.Failed != 0 || rep.Pending != 0 {
+	if rep, err = Apply(ctx, plan, r.options(nil)); err != nil || rep.Failed != 0 || rep.Pending != 0 {
 		t.Fatalf("apply: %v; %+v", err, rep.Failures)
 	}
 }
@@ -1438,5 +1444,38 @@ func TestScopedPlanRemovesAccessAddedToAPrincipal(t *testing.T) {
 	}
 	if _, ok := r.get(t, "/roleManagement/directory/roleAssignments/"+added.ID, false); ok {
 		t.Errorf("user %s still holds the Global Administrator assignment %s", user, added.ID)
+	}
+}
+
+// The attacker deletes Alice (to the bin) and gives Bob, who is in the snapshot, her
+// mail. Graph refuses Alice's restore while Bob holds her address, so the plan sets
+// Bob's mail back first, in the restore's stage, and the restore succeeds the first
+// time; deleting Bob, as a conflict sentence would suggest, is never the answer.
+func TestRestoreFreesAnAddressASurvivingUserTook(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newRecovery(t, 40, 48)
+	var alice, bob, mail string
+	for _, u := range r.list(t, "/users", false) {
+		m, _ := u["mail"].(string)
+		switch {
+		case m == "":
+		case alice == "":
+			alice, mail = u["id"].(string), m
+		case bob == "":
+			bob = u["id"].(string)
+		}
+	}
+	r.attack(t, "DELETE", "/users/"+alice)
+	if _, err := r.at.Do(ctx, graphapi.Request{Method: "PATCH", Path: "/users/" + bob, Body: mustJSON(map[string]any{"mail": mail})}); err != nil {
+		t.Fatal(err)
+	}
+	plan := r.plan(t)
+	free := findStep(t, plan, StageRestoreFromBin, ActionRollback, string(entra.KindUser), bob)
+	if restore := findStep(t, plan, StageRestoreFromBin, ActionRestore, string(entra.KindUser), alice); !slices.Contains(restore.DependsOn, free.ID) {
+		t.Fatalf("the restore of %s does not wait on setting %s's mail back: %+v", alice, bob, restore)
+	}
+	if rep, err := Apply(ctx, plan, r.options(nil)); err != nil || rep.Failed != 0 || rep.Pending != 0 {
+		t.Fatalf("apply: %v; %+v", err, rep.Failures)
 	}
 }

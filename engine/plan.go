@@ -485,6 +485,9 @@ func BuildPlan(ctx context.Context, target snapshots.State, live snapshots.State
 		return nil, err
 	}
 	p.deferredSteps()
+	if err := p.freeAddressesTakenSince(); err != nil {
+		return nil, err
+	}
 	if !opts.WithoutRemovals {
 		if err := p.removeAdditions(); err != nil {
 			return nil, err

@@ -3,10 +3,12 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/lifelinehq/lifeline/entra"
 	"github.com/lifelinehq/lifeline/graphx"
+	"github.com/lifelinehq/lifeline/snapshots"
 )
 
 // broughtBack is a user the plan restores or recreates, by a name it will hold (its
@@ -110,4 +112,62 @@ func (p *planner) removeFirstIfItTakesTheName(n graphx.NodeID, displayName strin
 		}
 	}
 	return true, nil
+}
+
+// freeAddressesTakenSince handles a user of the snapshot who was given, since, the mail
+// of a user the plan brings back (Bob is given Alice's address after Alice was
+// deleted). Graph refuses Alice's restore while Bob holds one of her proxy addresses,
+// and the rollback stage that gives Bob his own mail back comes after the restore. So
+// Bob's mail is set back first, in the restore's stage, and the restore waits on it
+// (the rollback sets it again, to the same value). Deleting Bob, which the failure
+// would otherwise suggest, is never right: he is in the snapshot.
+func (p *planner) freeAddressesTakenSince() error {
+	var back map[string]broughtBack // read at the first such user: most plans have none
+	for _, c := range p.sortedChanges(snapshots.Modified, func(c *snapshots.Change) bool { return c.Kind == entra.KindUser }) {
+		if !slices.ContainsFunc(c.Properties, func(pc snapshots.PropertyChange) bool {
+			return pc.Path == "mail" || strings.HasPrefix(pc.Path, "proxyAddresses")
+		}) {
+			continue
+		}
+		if back == nil {
+			back = p.usersBroughtBack()
+		}
+		n := graphx.NodeID{Kind: c.Kind, ID: c.ID}
+		raw, err := p.liveObject(n.Kind, n.ID)
+		if err != nil {
+			return err
+		}
+		var u struct {
+			Proxies []string `json:"proxyAddresses"`
+		}
+		if err := json.Unmarshal(raw, &u); err != nil {
+			return fmt.Errorf("user %s in the live tenant: %w", n.ID, err)
+		}
+		for _, a := range u.Proxies {
+			b, ok := back[addressKey(a)]
+			if !ok || b.n == n {
+				continue
+			}
+			var buf memberBuf
+			ms, err := p.target.members(n, buf[:0])
+			if err != nil {
+				return err
+			}
+			mail, _ := ms.Value("mail")
+			p.warn(n, "user %q (%s) holds the address %s of the user the plan brings back (%s) since the snapshot; Graph refuses that while the address is taken, so the plan sets %q's mail back first",
+				c.DisplayName, n.ID, a, b.n.ID, c.DisplayName)
+			free := p.add(b.stage, Step{Kind: string(n.Kind), ObjectID: n.ID, DisplayName: c.DisplayName, Action: ActionRollback,
+				Requests: []Request{{Method: "PATCH", Path: entra.MustLookup(n.Kind).ObjectPath(n.ID), Body: mustJSON(map[string]any{"mail": mail})}}}, nil)
+			p.mu.Lock()
+			steps := p.stages[b.stage]
+			for i := range steps {
+				if steps[i].ID == b.step {
+					steps[i].DependsOn = append(steps[i].DependsOn, free)
+				}
+			}
+			p.mu.Unlock()
+			break
+		}
+	}
+	return nil
 }
