@@ -1068,6 +1068,13 @@ func describe(s *Step) string {
 
 // conflictSentence explains a uniqueness conflict: which value is taken, and the fix.
 func conflictSentence(s *Step, req graphapi.Request, err error) string {
+	var gerr *graphapi.Error
+	hasErr := errors.As(err, &gerr)
+	if hasErr && s.Kind == string(entra.KindUser) && strings.Contains(gerr.Message, "proxyAddresses") {
+		// An address held by a user who may well belong (given it since) or was made
+		// since in its name: which is the fix is for a person to see.
+		return fmt.Sprintf("%s failed: another user holds one of its mail addresses (proxyAddresses) now; give the address back (set that user's mail back, or delete the user if it was made since in this one's name), then run apply again (the rest of the plan went on)", describe(s))
+	}
 	spec, ok := entra.Lookup(entra.Kind(s.Kind))
 	taken := ""
 	if ok && req.Body != nil {
@@ -1081,13 +1088,7 @@ func conflictSentence(s *Step, req graphapi.Request, err error) string {
 			}
 		}
 	}
-	var gerr *graphapi.Error
-	if taken == "" && errors.As(err, &gerr) {
-		if strings.Contains(gerr.Message, "proxyAddresses") {
-			// An address is held by a user who may well belong: deleting them is not
-			// the fix, giving the address back is.
-			return fmt.Sprintf("%s failed: another user holds one of its mail addresses (proxyAddresses) now; change that user's mail back (or remove the address from them), then run apply again (the rest of the plan went on)", describe(s))
-		}
+	if taken == "" && hasErr {
 		taken = " " + strings.TrimRight(gerr.Message, ". ")
 	}
 	return fmt.Sprintf("%s failed:%s; rename or delete that object, then run apply again (the rest of the plan went on)", describe(s), taken)

@@ -261,8 +261,7 @@ func (a *applier) lookAlikes(ctx context.Context, sending []*stepRun, reqs []gra
 	var look []*stepRun
 	for _, sr := range sending {
 		kind := entra.Kind(sr.step.Kind)
-		if sr.step.Action == ActionRecreate && sr.res.Next == 0 && !sr.res.LookedUp && !sr.uncertain &&
-			!assignmentKinds[kind] && !uniqueByNaturalKey(kind) {
+		if sr.step.Action == ActionRecreate && sr.res.Next == 0 && !sr.res.LookedUp && !sr.uncertain && lookAlikeKind(kind) {
 			look = append(look, sr)
 		}
 	}
@@ -350,6 +349,13 @@ func (a *applier) lookAlikes(ctx context.Context, sending []*stepRun, reqs []gra
 	return keep, keepReqs, nil
 }
 
+// lookAlikeKind reports whether another object may share kind's natural key: Graph
+// keeps it unique for none of them, and it is not an assignment's (whose key is all of
+// it, so a match is the same grant).
+func lookAlikeKind(kind entra.Kind) bool {
+	return !assignmentKinds[kind] && !uniqueByNaturalKey(kind)
+}
+
 // reconcile looks for the object a create may have made before the run stopped: one match
 // by natural key that no other step owns is adopted into the ledger; none means the create
 // never happened; several cannot be told apart and fail the step for a person to decide.
@@ -380,6 +386,13 @@ func (a *applier) reconcile(ctx context.Context, sr *stepRun) error {
 		sr.uncertain = false
 		return nil
 	case 1:
+		if lookAlikeKind(kind) && !sr.res.LookedUp {
+			// Sent by a lifeline that did not read the look-alikes first: the one match
+			// may have had the name before (an attacker's look-alike) as well as not.
+			sr.state, sr.res.Error = snapshots.StepFailed, fmt.Sprintf("%s: the run stopped while it was being created, and %s %s has its name now; an older lifeline journaled this run, so whether the run made it or it had the name before cannot be told: if the run made it (its creation time says) or no one wants it, delete it, and if it belongs, rename it; then run apply again, which makes the object anew",
+				describe(sr.step), kind, matches[0].ID)
+			return nil
+		}
 		e := a.record(sr, matches[0].ID, matches[0].AppID, "")
 		sr.res.Note = "found by " + strings.Join(naturalKeys(kind), " and ") + " after a lost answer; not created twice"
 		sr.uncertain = false

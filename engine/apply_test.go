@@ -1260,7 +1260,7 @@ func TestRestoreClearsTheAddressOfAUserItBringsBack(t *testing.T) {
 	// address and what to do, which is not to delete a user who may belong.
 	kept := r.planTo(t, r.target, PlanOptions{WithoutRemovals: true})
 	rep, err := Apply(ctx, kept, r.options(nil))
-	if err != nil || rep.Failed != 1 || !strings.Contains(rep.Failures[0].Reason, "another user holds one of its mail addresses (proxyAddresses) now; change that user's mail back") {
+	if err != nil || rep.Failed != 1 || !strings.Contains(rep.Failures[0].Reason, "another user holds one of its mail addresses (proxyAddresses) now; give the address back") {
 		t.Fatalf("a plan without removals: %v; %+v", err, rep.Failures)
 	}
 	plan := r.plan(t)

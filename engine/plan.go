@@ -497,6 +497,10 @@ func BuildPlan(ctx context.Context, target snapshots.State, live snapshots.State
 		for _, c := range p.sortedChanges(snapshots.Added, func(c *snapshots.Change) bool { return c.Kind == entra.KindConditionalAccessPolicy }) {
 			p.warn(graphx.NodeID{Kind: c.Kind, ID: c.ID}, "Conditional Access policy %q (%s) was added since the snapshot and --without-removals leaves it in place: if it blocks sign-ins, delete it or build the plan without --without-removals", c.DisplayName, c.ID)
 		}
+		// So may a named location: a trusted one exempts sign-ins from policies.
+		for _, c := range p.sortedChanges(snapshots.Added, func(c *snapshots.Change) bool { return c.Kind == entra.KindNamedLocation }) {
+			p.warn(graphx.NodeID{Kind: c.Kind, ID: c.ID}, "named location %q (%s) was added since the snapshot and --without-removals leaves it in place: if it is marked trusted, policies that exclude trusted locations exempt every sign-in from it; delete it or build the plan without --without-removals", c.DisplayName, c.ID)
+		}
 	}
 	if err := p.conditionalAccess(); err != nil {
 		return nil, err
@@ -566,6 +570,10 @@ func Summarize(stages []Stage, without bool) PlanSummary {
 				// a role assignment replaced, an earlier restore's stale copy, or an
 				// account made in the name of a user the plan brings back
 				s.Removals++
+				continue
+			}
+			if step.Action == ActionRollback && st.Name != StageRollback {
+				s.Properties++ // a mail set back early to free a restored user's address
 				continue
 			}
 			switch st.Name {
@@ -2067,7 +2075,8 @@ func (p *planner) removeAdditions() error {
 		p.add(StageRemoveAdditions, Step{Kind: string(l.Kind), ObjectID: l.From, DisplayName: p.displayName(from), Action: ActionRemoveLink,
 			Link: l.Name, TargetKind: string(l.ToKind), TargetID: l.To, Requests: []Request{{Method: "DELETE", Path: path}}}, &to)
 	}
-	var back map[string]broughtBack // read at the first added user: most plans have none
+	removed := map[graphx.NodeID]string{} // added objects deleted, by their step
+	var back map[string]broughtBack       // read at the first added user: most plans have none
 	for _, c := range p.sortedChanges(snapshots.Added, func(*snapshots.Change) bool { return true }) {
 		n := graphx.NodeID{Kind: c.Kind, ID: c.ID}
 		if back == nil && c.Kind == entra.KindUser {
@@ -2093,10 +2102,53 @@ func (p *planner) removeAdditions() error {
 			parent, _ := obj[spec.ParentProperty].(string)
 			path = strings.ReplaceAll(spec.Collection, "{parent}", parent) + "/" + c.ID
 		}
-		p.add(StageRemoveAdditions, Step{Kind: string(c.Kind), ObjectID: c.ID, DisplayName: c.DisplayName, Action: ActionRemoveObject,
+		removed[n] = p.add(StageRemoveAdditions, Step{Kind: string(c.Kind), ObjectID: c.ID, DisplayName: c.DisplayName, Action: ActionRemoveObject,
 			Requests: []Request{{Method: "DELETE", Path: path}}}, nil)
 	}
+	if err := p.locationsAfterTheirPolicies(removed); err != nil {
+		return err
+	}
 	p.removeAddedSecrets()
+	return nil
+}
+
+// locationsAfterTheirPolicies makes the deletion of an added named location wait on
+// the deletion of the added policies that name it: Graph may refuse to delete a
+// location a policy still references.
+func (p *planner) locationsAfterTheirPolicies(removed map[graphx.NodeID]string) error {
+	var policies []graphx.NodeID
+	for n := range removed {
+		if n.Kind == entra.KindConditionalAccessPolicy {
+			policies = append(policies, n)
+		}
+	}
+	if len(policies) == 0 {
+		return nil
+	}
+	wait := map[string][]string{} // location step -> policy steps
+	for n, step := range removed {
+		if n.Kind != entra.KindNamedLocation {
+			continue
+		}
+		for _, pol := range policies {
+			raw, err := p.liveObject(pol.Kind, pol.ID)
+			if err != nil {
+				return err
+			}
+			if bytes.Contains(raw, []byte(`"`+n.ID+`"`)) {
+				wait[step] = append(wait[step], removed[pol])
+			}
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	steps := p.stages[StageRemoveAdditions]
+	for i := range steps {
+		if deps := wait[steps[i].ID]; len(deps) > 0 {
+			sort.Strings(deps)
+			steps[i].DependsOn = append(steps[i].DependsOn, deps...)
+		}
+	}
 	return nil
 }
 
@@ -2309,8 +2361,16 @@ func (p *planner) withParts(scope []graphx.NodeID) map[graphx.NodeID]bool {
 		if err != nil {
 			continue // its removal step, if any, reports the object
 		}
+		// The same references partOfTarget follows in the target: a grant's resource
+		// is not one (other apps' consents to a scoped API are theirs, not its).
 		var refs struct{ PrincipalID, ResourceID, ClientID string }
-		if json.Unmarshal(raw, &refs) == nil && (ids[refs.PrincipalID] || ids[refs.ResourceID] || ids[refs.ClientID]) {
+		if json.Unmarshal(raw, &refs) != nil {
+			continue
+		}
+		switch {
+		case ids[refs.PrincipalID],
+			n.Kind == entra.KindAppRoleAssignment && ids[refs.ResourceID],
+			n.Kind == entra.KindOAuth2PermissionGrant && ids[refs.ClientID]:
 			in[n] = true
 		}
 	}
