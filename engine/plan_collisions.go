@@ -118,19 +118,20 @@ func (p *planner) removeFirstIfItTakesTheName(n graphx.NodeID, displayName strin
 // of a user the plan brings back (Bob is given Alice's address after Alice was
 // deleted). Graph refuses Alice's restore while Bob holds one of her proxy addresses,
 // and the rollback stage that gives Bob his own mail back comes after the restore. So
-// Bob's mail is set back first, in the restore's stage, and the restore waits on it
-// (the rollback sets it again, to the same value). Deleting Bob, which the failure
+// Bob's mail is set back first, in the plan's first stage, and the restore waits on it
+// (the rollback sets it again, to the same value). When Bob's own mail was given to
+// Carol in turn, Carol's is set back before Bob's. Deleting Bob, which the failure
 // would otherwise suggest, is never right: he is in the snapshot.
 func (p *planner) freeAddressesTakenSince() error {
-	var back map[string]broughtBack // read at the first such user: most plans have none
+	// holders are the users of the snapshot whose mail changed since, by the addresses
+	// they hold now; read only when a plan has such users, which most do not.
+	holders := map[string]graphx.NodeID{}
+	names := map[graphx.NodeID]string{}
 	for _, c := range p.sortedChanges(snapshots.Modified, func(c *snapshots.Change) bool { return c.Kind == entra.KindUser }) {
 		if !slices.ContainsFunc(c.Properties, func(pc snapshots.PropertyChange) bool {
 			return pc.Path == "mail" || strings.HasPrefix(pc.Path, "proxyAddresses")
 		}) {
 			continue
-		}
-		if back == nil {
-			back = p.usersBroughtBack()
 		}
 		n := graphx.NodeID{Kind: c.Kind, ID: c.ID}
 		raw, err := p.liveObject(n.Kind, n.ID)
@@ -144,30 +145,68 @@ func (p *planner) freeAddressesTakenSince() error {
 			return fmt.Errorf("user %s in the live tenant: %w", n.ID, err)
 		}
 		for _, a := range u.Proxies {
-			b, ok := back[addressKey(a)]
-			if !ok || b.n == n {
-				continue
-			}
-			var buf memberBuf
-			ms, err := p.target.members(n, buf[:0])
-			if err != nil {
-				return err
-			}
-			mail, _ := ms.Value("mail")
-			p.warn(n, "user %q (%s) holds the address %s of the user the plan brings back (%s) since the snapshot; Graph refuses that while the address is taken, so the plan sets %q's mail back first",
-				c.DisplayName, n.ID, a, b.n.ID, c.DisplayName)
-			free := p.add(b.stage, Step{Kind: string(n.Kind), ObjectID: n.ID, DisplayName: c.DisplayName, Action: ActionRollback,
-				Requests: []Request{{Method: "PATCH", Path: entra.MustLookup(n.Kind).ObjectPath(n.ID), Body: mustJSON(map[string]any{"mail": mail})}}}, nil)
-			p.mu.Lock()
-			steps := p.stages[b.stage]
-			for i := range steps {
-				if steps[i].ID == b.step {
-					steps[i].DependsOn = append(steps[i].DependsOn, free)
-				}
-			}
-			p.mu.Unlock()
-			break
+			holders[addressKey(a)] = n
 		}
+		names[n] = c.DisplayName
+	}
+	if len(holders) == 0 {
+		return nil
+	}
+	freed := map[graphx.NodeID]string{} // holder -> its early step
+	var free func(n graphx.NodeID, visiting map[graphx.NodeID]bool) (string, error)
+	free = func(n graphx.NodeID, visiting map[graphx.NodeID]bool) (string, error) {
+		if id, ok := freed[n]; ok {
+			return id, nil
+		}
+		var buf memberBuf
+		ms, err := p.target.members(n, buf[:0])
+		if err != nil {
+			return "", err
+		}
+		mail, _ := ms.Value("mail")
+		var deps []string
+		// The mail n gets back may be held, since, by another such user: that one
+		// goes first. Two users who swapped mails cannot be ordered; the PATCH then
+		// fails with Graph's sentence, and the rollback stage sets both.
+		if m, _ := mail.(string); m != "" {
+			if h, ok := holders[addressKey(m)]; ok && h != n && !visiting[h] {
+				visiting[n] = true
+				dep, err := free(h, visiting)
+				if err != nil {
+					return "", err
+				}
+				deps = append(deps, dep)
+			}
+		}
+		id := p.add(StageRestoreFromBin, Step{Kind: string(n.Kind), ObjectID: n.ID, DisplayName: names[n], Action: ActionRollback, DependsOn: nonNil(deps),
+			Requests: []Request{{Method: "PATCH", Path: entra.MustLookup(n.Kind).ObjectPath(n.ID), Body: mustJSON(map[string]any{"mail": mail})}}}, nil)
+		freed[n] = id
+		return id, nil
+	}
+	back := p.usersBroughtBack()
+	for _, key := range sortedKeys(back) {
+		b := back[key]
+		h, ok := holders[key]
+		if !ok || !strings.HasPrefix(key, "address ") || h == b.n {
+			continue
+		}
+		_, already := freed[h]
+		step, err := free(h, map[graphx.NodeID]bool{})
+		if err != nil {
+			return err
+		}
+		if !already {
+			p.warn(h, "user %q (%s) holds the %s of the user the plan brings back (%s) since the snapshot; Graph refuses that while the address is taken, so the plan sets %q's mail back first",
+				names[h], h.ID, key, b.n.ID, names[h])
+		}
+		p.mu.Lock()
+		steps := p.stages[b.stage]
+		for i := range steps {
+			if steps[i].ID == b.step && !slices.Contains(steps[i].DependsOn, step) {
+				steps[i].DependsOn = append(steps[i].DependsOn, step)
+			}
+		}
+		p.mu.Unlock()
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -76,3 +77,29 @@ func TestRemovedLocationWaitsOnThePoliciesNamingIt(t *testing.T) {
 }
 
 var _ = graphx.NodeID{}
+
+// A chain: the attacker deletes Alice, gives Bob her mail, and gives Carol Bob's old
+// mail. Carol's mail is set back before Bob's, and Bob's before Alice's restore: the
+// restore succeeds the first time.
+func TestRestoreFreesAChainOfTakenAddresses(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newRecovery(t, 40, 48)
+	ids, mails := mailUsers(t, r, 3)
+	alice, bob, carol := ids[0], ids[1], ids[2]
+	r.attack(t, "DELETE", "/users/"+alice)
+	for _, p := range [][2]string{{bob, mails[0]}, {carol, mails[1]}} {
+		if _, err := r.at.Do(ctx, graphapi.Request{Method: "PATCH", Path: "/users/" + p[0], Body: mustJSON(map[string]any{"mail": p[1]})}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plan := r.plan(t)
+	freeBob := findStep(t, plan, StageRestoreFromBin, ActionRollback, string(entra.KindUser), bob)
+	freeCarol := findStep(t, plan, StageRestoreFromBin, ActionRollback, string(entra.KindUser), carol)
+	if !slices.Contains(freeBob.DependsOn, freeCarol.ID) {
+		t.Errorf("setting %s's mail back does not wait on setting %s's back: %+v", bob, carol, freeBob)
+	}
+	if rep, err := Apply(ctx, plan, r.options(nil)); err != nil || rep.Failed != 0 || rep.Pending != 0 {
+		t.Fatalf("apply: %v; %+v", err, rep.Failures)
+	}
+}
