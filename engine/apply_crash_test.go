@@ -248,14 +248,13 @@ func TestApplyWhenGraphLosesItsAnswers(t *testing.T) {
 	r.assertNoDuplicates(t)
 }
 
-// An attacker purges an application and makes a look-alike of the same display name.
-// The run stops with the recreate marked sent but not answered (here: before it went
-// out at all). The resume looks the application up by display name and must not take
-// the look-alike, which existed before the create was sent, for the one it made.
-func TestResumeNeverAdoptsALookAlikeMadeBefore(t *testing.T) {
-	t.Parallel()
+// lookAlikeCrash purges an application, has the attacker make one of the same display
+// name, and runs the plan until it stops with the recreate journaled as sent but not
+// gone out; edit, when set, rewrites that journal row first. It returns the plan, the
+// purged application's id and the look-alike's.
+func (r *recovery) lookAlikeCrash(t *testing.T, edit func(*snapshots.StepRecord)) (plan *Plan, app, lookAlike string) {
+	t.Helper()
 	ctx := context.Background()
-	r := newRecovery(t, 40, 9)
 	apps := r.list(t, "/applications", false)
 	app, name := apps[0]["id"].(string), apps[0]["displayName"].(string)
 	r.attack(t, "DELETE", "/applications/"+app)
@@ -266,7 +265,7 @@ func TestResumeNeverAdoptsALookAlikeMadeBefore(t *testing.T) {
 	}
 	var evil struct{ ID string }
 	_ = json.Unmarshal(resp.Body, &evil)
-	plan := r.plan(t)
+	plan = r.plan(t)
 	create := findStep(t, plan, StageRecreate, ActionRecreate, string(entra.KindApplication), app)
 	crash := r.options(nil)
 	crash.failpoint = func(p string) error {
@@ -274,14 +273,36 @@ func TestResumeNeverAdoptsALookAlikeMadeBefore(t *testing.T) {
 			return nil
 		}
 		recs, err := r.store.StepRecords(ctx, PlanHash(plan))
-		if err == nil && recs[create.ID].State == snapshots.StepSent {
-			return errCrash
+		if err != nil {
+			return err
 		}
-		return err
+		rec := recs[create.ID]
+		if rec.State != snapshots.StepSent {
+			return nil
+		}
+		if edit != nil {
+			edit(&rec)
+			if err := r.store.Journal(ctx, PlanHash(plan), r.target.Snapshot.TenantID, []snapshots.StepRecord{rec}, nil); err != nil {
+				return err
+			}
+		}
+		return errCrash
 	}
 	if _, err := Apply(ctx, plan, crash); !errors.Is(err, errCrash) {
 		t.Fatalf("first apply: %v", err)
 	}
+	return plan, app, evil.ID
+}
+
+// An attacker purges an application and makes a look-alike of the same display name.
+// The run stops with the recreate marked sent but not answered (here: before it went
+// out at all). The resume looks the application up by display name and must not take
+// the look-alike, which existed before the create was sent, for the one it made.
+func TestResumeNeverAdoptsALookAlikeMadeBefore(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newRecovery(t, 40, 9)
+	plan, app, evil := r.lookAlikeCrash(t, nil)
 	if _, err := Apply(ctx, plan, r.options(nil)); err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +310,32 @@ func TestResumeNeverAdoptsALookAlikeMadeBefore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if now := ledger.IDs[app]; now == "" || now == evil.ID {
-		t.Errorf("the purged application %s was recorded as %q; the look-alike made before the create is %s", app, now, evil.ID)
+	if now := ledger.IDs[app]; now == "" || now == evil {
+		t.Errorf("the purged application %s was recorded as %q; the look-alike made before the create is %s", app, now, evil)
+	}
+}
+
+// TestResumeNeverAdoptsALookAlikeMadeBefore, but the step was journaled 'sent' by an
+// older lifeline (its result has no looked_up/preexisting): an operator who upgrades
+// mid-incident and resumes. The one match may be the attacker's look-alike, so the
+// resume leaves it to a person instead of adopting it.
+func TestResumeFromAnOlderJournalLeavesALookAlikeToAPerson(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r := newRecovery(t, 40, 9)
+	plan, app, evil := r.lookAlikeCrash(t, func(rec *snapshots.StepRecord) {
+		var res map[string]any
+		_ = json.Unmarshal(rec.Result, &res)
+		delete(res, "looked_up")
+		delete(res, "preexisting")
+		rec.Result = mustJSON(res)
+	})
+	rep, err := Apply(ctx, plan, r.options(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ledger, _ := LoadLedger(ctx, r.store, r.target.Snapshot.TenantID)
+	if now := ledger.IDs[app]; now == evil {
+		t.Errorf("resumed from an older journal: the purged application %s was recorded as the attacker's look-alike %s (reconciled=%d)", app, evil, rep.Reconciled)
 	}
 }

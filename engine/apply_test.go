@@ -1391,9 +1391,27 @@ func TestRestoreRemovesAnAddedTrustedLocation(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	r := newRecovery(t, 40, 17)
-	resp, err := r.at.Do(ctx, graphapi.Request{Method: "POST", Path: "/identity/conditionalAccess/namedLocations", Body: json.RawMessage(`{
-		"@odata.type":"#microsoft.graph.ipNamedLocation","displayName":"Branch VPN","isTrusted":true,
-		"ipRanges":[{"@odata.type":"#microsoft.graph.iPv4CidrRange","cidrAddress":"0.0.0.0/1"},{"@odata.type":"#microsoft.graph.iPv4CidrRange","cidrAddress":"128.0.0.0/1"}]}`)})
+	loc := r.addTrustedLocation(t, "0.0.0.0/1", "128.0.0.0/1")
+	plan := r.plan(t)
+	findStep(t, plan, StageRemoveAdditions, ActionRemoveObject, string(entra.KindNamedLocation), loc)
+	if rep, err := Apply(ctx, plan, r.options(nil)); err != nil || rep.Failed != 0 || rep.Pending != 0 {
+		t.Fatalf("apply: %v; %+v", err, rep.Failures)
+	}
+	if _, ok := r.get(t, "/identity/conditionalAccess/namedLocations/"+loc, false); ok {
+		t.Errorf("the trusted location %s is still there", loc)
+	}
+}
+
+// addTrustedLocation has the attacker add a named location marked trusted over these
+// IPv4 ranges, and returns its id.
+func (r *recovery) addTrustedLocation(t *testing.T, cidrs ...string) string {
+	t.Helper()
+	var ranges []map[string]any
+	for _, c := range cidrs {
+		ranges = append(ranges, map[string]any{"@odata.type": "#microsoft.graph.iPv4CidrRange", "cidrAddress": c})
+	}
+	resp, err := r.at.Do(context.Background(), graphapi.Request{Method: "POST", Path: "/identity/conditionalAccess/namedLocations", Body: mustJSON(map[string]any{
+		"@odata.type": "#microsoft.graph.ipNamedLocation", "displayName": "Branch VPN", "isTrusted": true, "ipRanges": ranges})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1401,14 +1419,7 @@ func TestRestoreRemovesAnAddedTrustedLocation(t *testing.T) {
 	if err := json.Unmarshal(resp.Body, &loc); err != nil || loc.ID == "" {
 		t.Fatalf("the added location: %v %s", err, resp.Body)
 	}
-	plan := r.plan(t)
-	findStep(t, plan, StageRemoveAdditions, ActionRemoveObject, string(entra.KindNamedLocation), loc.ID)
-	if rep, err := Apply(ctx, plan, r.options(nil)); err != nil || rep.Failed != 0 || rep.Pending != 0 {
-		t.Fatalf("apply: %v; %+v", err, rep.Failures)
-	}
-	if _, ok := r.get(t, "/identity/conditionalAccess/namedLocations/"+loc.ID, false); ok {
-		t.Errorf("the trusted location %s is still there", loc.ID)
-	}
+	return loc.ID
 }
 
 // An attacker makes an ordinary user Global Administrator: a plan scoped to that user
