@@ -2354,32 +2354,54 @@ func (p *planner) withParts(scope []graphx.NodeID) map[graphx.NodeID]bool {
 		ids[n.ID] = true
 	}
 	for n, c := range p.changes {
-		if c.Change != snapshots.Added || !grantsAccess[n.Kind] {
+		if c.Change != snapshots.Added || !partKinds[n.Kind] {
 			continue
 		}
 		raw, err := p.liveObject(n.Kind, n.ID)
 		if err != nil {
 			continue // its removal step, if any, reports the object
 		}
-		// The same references partOfTarget follows in the target: a grant's resource
-		// is not one (other apps' consents to a scoped API are theirs, not its).
-		var refs struct{ PrincipalID, ResourceID, ClientID string }
-		if json.Unmarshal(raw, &refs) != nil {
-			continue
-		}
-		switch {
-		case ids[refs.PrincipalID],
-			n.Kind == entra.KindAppRoleAssignment && ids[refs.ResourceID],
-			n.Kind == entra.KindOAuth2PermissionGrant && ids[refs.ClientID]:
+		if slices.ContainsFunc(partRefs(n.Kind, raw), func(id string) bool { return ids[id] }) {
 			in[n] = true
 		}
 	}
 	return in
 }
 
-// grantsAccess are the kinds whose objects give their principal access: what a scoped
-// principal's restore takes away when it was added since the snapshot.
-var grantsAccess = map[entra.Kind]bool{entra.KindRoleAssignment: true, entra.KindAppRoleAssignment: true, entra.KindOAuth2PermissionGrant: true}
+// partKinds are the kinds with a reference in partOfTarget: the objects partRefs reads.
+var partKinds = func() map[entra.Kind]bool {
+	m := map[entra.Kind]bool{}
+	for _, s := range entra.Specs() {
+		for _, r := range s.References {
+			if partOfTarget[r.Relation] {
+				m[s.Kind] = true
+			}
+		}
+	}
+	return m
+}()
+
+// partRefs reads what an object's JSON names through its references in partOfTarget
+// (an assignment's principal, a grant's principal and client, a service principal's
+// appId): the objects it is part of. The plan finds those in the target's graph; this
+// is for what only the live side holds, and for verify. The paths are top-level.
+func partRefs(kind entra.Kind, raw []byte) []string {
+	if !partKinds[kind] {
+		return nil
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(raw, &obj) != nil {
+		return nil
+	}
+	var out []string
+	for _, r := range entra.MustLookup(kind).References {
+		var v string
+		if partOfTarget[r.Relation] && json.Unmarshal(obj[r.Path], &v) == nil && v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
 
 // narrow keeps the steps about the scoped objects and their parts (withParts), and the
 // steps they depend on.

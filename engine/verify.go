@@ -186,7 +186,7 @@ func Verify(ctx context.Context, target, live snapshots.State, ledger graphx.Led
 			if c.Change != snapshots.Added {
 				held = target
 			}
-			refs, err := partRefs(ctx, held, c.Kind, c.ID)
+			refs, err := heldPartRefs(ctx, held, c.Kind, c.ID)
 			if err != nil {
 				return nil, err
 			}
@@ -384,14 +384,9 @@ func resolveLedger(ctx context.Context, target snapshots.State, ledger graphx.Le
 	return inv, rec, nil
 }
 
-// partRefs are the ids an object held in s names by the references that make it part
-// of what they name (partOfTarget): an assignment's principal and resource, a grant's
-// principal and client, a service principal's appId. None for other kinds, or for an
-// object s does not hold.
-func partRefs(ctx context.Context, s snapshots.State, kind entra.Kind, id string) ([]string, error) {
-	switch kind {
-	case entra.KindRoleAssignment, entra.KindAppRoleAssignment, entra.KindOAuth2PermissionGrant, entra.KindServicePrincipal:
-	default:
+// heldPartRefs is partRefs of an object held in s (none for one s does not hold).
+func heldPartRefs(ctx context.Context, s snapshots.State, kind entra.Kind, id string) ([]string, error) {
+	if !partKinds[kind] {
 		return nil, nil
 	}
 	o, err := s.Store.Object(ctx, s.Snapshot.ID, kind, id)
@@ -401,27 +396,12 @@ func partRefs(ctx context.Context, s snapshots.State, kind entra.Kind, id string
 	if err != nil {
 		return nil, err
 	}
-	var v struct {
-		PrincipalID string `json:"principalId"`
-		ResourceID  string `json:"resourceId"`
-		ClientID    string `json:"clientId"`
-		AppID       string `json:"appId"`
-	}
-	_ = json.Unmarshal(o.JSON, &v)
-	switch kind {
-	case entra.KindRoleAssignment:
-		return []string{v.PrincipalID}, nil
-	case entra.KindAppRoleAssignment:
-		return []string{v.PrincipalID, v.ResourceID}, nil
-	case entra.KindOAuth2PermissionGrant:
-		return []string{v.PrincipalID, v.ClientID}, nil
-	}
-	return []string{v.AppID}, nil
+	return partRefs(kind, o.JSON), nil
 }
 
 // scopeWithParts is the lower-cased ids of the scoped objects, the appIds of the scoped
 // applications, and the ids of the service principals of those in target: what the
-// assignments, grants and service principals partRefs reads may name.
+// assignments, grants and service principals heldPartRefs reads may name.
 func scopeWithParts(ctx context.Context, target snapshots.State, scope map[graphx.NodeID]bool) (map[string]bool, error) {
 	out := map[string]bool{}
 	apps := false
