@@ -338,4 +338,7 @@ func TestResumeFromAnOlderJournalLeavesALookAlikeToAPerson(t *testing.T) {
 	if now := ledger.IDs[app]; now == evil {
 		t.Errorf("resumed from an older journal: the purged application %s was recorded as the attacker's look-alike %s (reconciled=%d)", app, evil, rep.Reconciled)
 	}
+	if rep.Failed != 1 || !strings.Contains(rep.Failures[0].Reason, "an older lifeline journaled this run") {
+		t.Errorf("the resume does not leave the match to a person: %+v", rep.Failures)
+	}
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/lifelinehq/lifeline/entra"
@@ -53,6 +54,10 @@ func TestLookAlikeReadsEscapeNames(t *testing.T) {
 			_ = json.Unmarshal(recs[create.ID].Result, &res)
 			if !res.LookedUp || len(res.Preexisting) != 1 || res.Preexisting[0] != evil.ID {
 				t.Errorf("%q: state %s result %s; look-alike %s", name, recs[create.ID].State, recs[create.ID].Result, evil.ID)
+			}
+			// The step says the name was taken, as the README promises.
+			if !strings.Contains(res.Note, "made anew; live already with its name: group "+evil.ID) {
+				t.Errorf("%q: the step's note does not name the look-alike %s: %q", name, evil.ID, res.Note)
 			}
 		})
 	}
