@@ -298,6 +298,8 @@ type planner struct {
 	// recreate or restore, which brings the membership back.
 	scope       map[graphx.NodeID]bool
 	ruleHolders map[graphx.NodeID][]graphx.NodeID
+	// back is usersBroughtBack's, once read.
+	back map[string]broughtBack
 	// candidates are survivorCandidates' set, gathered when the plan recreated
 	// candidatesFor objects.
 	candidates    map[graphx.NodeID]bool
@@ -2116,38 +2118,29 @@ func (p *planner) removeAdditions() error {
 // the deletion of the added policies that name it: Graph may refuse to delete a
 // location a policy still references.
 func (p *planner) locationsAfterTheirPolicies(removed map[graphx.NodeID]string) error {
-	var policies []graphx.NodeID
-	for n := range removed {
-		if n.Kind == entra.KindConditionalAccessPolicy {
-			policies = append(policies, n)
+	policies := map[string][]byte{} // removal step -> the added policy's JSON
+	for n, step := range removed {
+		if n.Kind != entra.KindConditionalAccessPolicy {
+			continue
 		}
+		raw, err := p.liveObject(n.Kind, n.ID)
+		if err != nil {
+			return err
+		}
+		policies[step] = raw
 	}
-	if len(policies) == 0 {
-		return nil
-	}
-	wait := map[string][]string{} // location step -> policy steps
 	for n, step := range removed {
 		if n.Kind != entra.KindNamedLocation {
 			continue
 		}
-		for _, pol := range policies {
-			raw, err := p.liveObject(pol.Kind, pol.ID)
-			if err != nil {
-				return err
-			}
+		var deps []string
+		for polStep, raw := range policies {
 			if bytes.Contains(raw, []byte(`"`+n.ID+`"`)) {
-				wait[step] = append(wait[step], removed[pol])
+				deps = append(deps, polStep)
 			}
 		}
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	steps := p.stages[StageRemoveAdditions]
-	for i := range steps {
-		if deps := wait[steps[i].ID]; len(deps) > 0 {
-			sort.Strings(deps)
-			steps[i].DependsOn = append(steps[i].DependsOn, deps...)
-		}
+		sort.Strings(deps)
+		p.waitOn(StageRemoveAdditions, step, deps...)
 	}
 	return nil
 }

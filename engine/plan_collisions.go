@@ -32,8 +32,13 @@ func addressKey(proxy string) string {
 }
 
 // usersBroughtBack maps the userPrincipalName and proxy addresses (upnKey, addressKey)
-// of every user the plan restores from the bin or recreates to that step.
+// of every user the plan restores from the bin or recreates to that step. It is read
+// once the restore and recreate stages are settled, by the removals and by the
+// addresses freed first, and kept for the second (a mass restore decodes every user).
 func (p *planner) usersBroughtBack() map[string]broughtBack {
+	if p.back != nil {
+		return p.back
+	}
 	out := map[string]broughtBack{}
 	add := func(steps map[graphx.NodeID]string, stage string) {
 		for n, step := range steps {
@@ -61,6 +66,7 @@ func (p *planner) usersBroughtBack() map[string]broughtBack {
 	}
 	add(p.restored, StageRestoreFromBin)
 	add(p.created, StageRecreate)
+	p.back = out
 	return out
 }
 
@@ -103,15 +109,26 @@ func (p *planner) removeFirstIfItTakesTheName(n graphx.NodeID, displayName strin
 		displayName, n.ID, name, b.n.ID)
 	remove := p.add(b.stage, Step{Kind: string(n.Kind), ObjectID: n.ID, DisplayName: displayName, Action: ActionRemoveObject,
 		Requests: []Request{{Method: "DELETE", Path: entra.MustLookup(n.Kind).ObjectPath(n.ID)}}}, nil)
+	p.waitOn(b.stage, b.step, remove)
+	return true, nil
+}
+
+// waitOn makes the step of stage with this id wait on deps as well, once each: a step
+// added after it was built that must go first.
+func (p *planner) waitOn(stage, id string, deps ...string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	steps := p.stages[b.stage]
+	steps := p.stages[stage]
 	for i := range steps {
-		if steps[i].ID == b.step {
-			steps[i].DependsOn = append(steps[i].DependsOn, remove)
+		if steps[i].ID != id {
+			continue
+		}
+		for _, d := range deps {
+			if !slices.Contains(steps[i].DependsOn, d) {
+				steps[i].DependsOn = append(steps[i].DependsOn, d)
+			}
 		}
 	}
-	return true, nil
 }
 
 // freeAddressesTakenSince handles a user of the snapshot who was given, since, the mail
@@ -199,14 +216,7 @@ func (p *planner) freeAddressesTakenSince() error {
 			p.warn(h, "user %q (%s) holds the %s of the user the plan brings back (%s) since the snapshot; Graph refuses that while the address is taken, so the plan sets %q's mail back first",
 				names[h], h.ID, key, b.n.ID, names[h])
 		}
-		p.mu.Lock()
-		steps := p.stages[b.stage]
-		for i := range steps {
-			if steps[i].ID == b.step && !slices.Contains(steps[i].DependsOn, step) {
-				steps[i].DependsOn = append(steps[i].DependsOn, step)
-			}
-		}
-		p.mu.Unlock()
+		p.waitOn(b.stage, b.step, step)
 	}
 	return nil
 }
