@@ -213,26 +213,19 @@ func (c *Client) exchange(ctx context.Context, method string, u *url.URL, body [
 	}
 	for attempt := 1; ; attempt++ {
 		res, err := c.exchangeOnce(ctx, m, u, body, headers)
-		if err == nil && (attempt >= attempts || !serverFault(res.status)) {
-			return res, nil
-		}
-		if err == nil {
-			// A read Graph failed on its side is sent again, as a lost one is.
-			if err := c.sleep(ctx, time.Duration(attempt)*500*time.Millisecond); err != nil {
-				return nil, &requestFailure{method: method, path: path, host: c.ep.host, err: err}
-			}
-			continue
-		}
-		if ctx.Err() != nil {
-			return nil, &requestFailure{method: method, path: path, host: c.ep.host, err: ctx.Err()}
-		}
 		var ue *url.Error
 		var rf *readFailure
-		if !errors.As(err, &ue) && !errors.As(err, &rf) {
+		switch {
+		case err == nil && (attempt >= attempts || !serverFault(res.status)):
+			return res, nil
+		case err == nil:
+			// A read Graph failed on its side is sent again, as a lost one is.
+		case ctx.Err() != nil:
+			return nil, &requestFailure{method: method, path: path, host: c.ep.host, err: ctx.Err()}
+		case !errors.As(err, &ue) && !errors.As(err, &rf):
 			// Not the network: the token could not be had.
 			return nil, signInError(err, c.who, c.ep.scope())
-		}
-		if attempt >= attempts {
+		case attempt >= attempts:
 			return nil, &requestFailure{method: method, path: path, host: c.ep.host, err: err}
 		}
 		if err := c.sleep(ctx, time.Duration(attempt)*500*time.Millisecond); err != nil {
