@@ -55,7 +55,7 @@ administrator or a break-glass account of the snapshot.
 
 Progress goes to stderr; --json prints one event per line on stdout instead
 ({"type", "at", "stage", "step": {...}, "progress": {...}, "message"}), the last being
-"finished". Exit codes: 0 every step done, 1 a step failed, 4 stopped with steps pending.`,
+"finished", or "refused" with the sentence when the plan is refused before it runs. Exit codes: 0 every step done, 1 a step failed, 4 stopped with steps pending.`,
 		Args: oneArg("the plan file 'lifeline plan' wrote (PLAN.json)"),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			out := newApplyOutput(stdout, stderr, asJSON, isTerminal(os.Stderr))
