@@ -61,10 +61,9 @@ func benchSim(b *testing.B, n int) (*sim.Server, *graphapi.Client) {
 	return srv, c
 }
 
-// BenchmarkCaptureExternal captures from the simulated tenant at $LIFELINE_BENCH_GRAPH_URL
-// (a 'lifeline sim serve --throttle off' in another process), so that the capturing
-// process can be measured alone; scripts/bench-capture.sh runs it under /usr/bin/time.
-func BenchmarkCaptureExternal(b *testing.B) {
+// externalClient reaches the simulated tenant at $LIFELINE_BENCH_GRAPH_URL, unpaced, or
+// skips the benchmark when none is given.
+func externalClient(b *testing.B) *graphapi.Client {
 	url := os.Getenv("LIFELINE_BENCH_GRAPH_URL")
 	if url == "" {
 		b.Skip("set LIFELINE_BENCH_GRAPH_URL to a simulated tenant's graph URL")
@@ -73,6 +72,14 @@ func BenchmarkCaptureExternal(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return c
+}
+
+// BenchmarkCaptureExternal captures from the simulated tenant at $LIFELINE_BENCH_GRAPH_URL
+// (a 'lifeline sim serve --throttle off' in another process), so that the capturing
+// process can be measured alone; scripts/bench-capture.sh runs it under /usr/bin/time.
+func BenchmarkCaptureExternal(b *testing.B) {
+	c := externalClient(b)
 	runCaptures(b, c, true)
 }
 
@@ -82,14 +89,7 @@ func BenchmarkCaptureExternal(b *testing.B) {
 // (and checking that their stored copies are intact before it keeps them). Its "cpu-s"
 // is the CPU of one such capture.
 func BenchmarkRecaptureExternal(b *testing.B) {
-	url := os.Getenv("LIFELINE_BENCH_GRAPH_URL")
-	if url == "" {
-		b.Skip("set LIFELINE_BENCH_GRAPH_URL to a simulated tenant's graph URL")
-	}
-	c, err := graphapi.New(context.Background(), graphapi.Config{GraphURL: url, Budget: unthrottled})
-	if err != nil {
-		b.Fatal(err)
-	}
+	c := externalClient(b)
 	ctx := context.Background()
 	path := filepath.Join(b.TempDir(), "recapture.db")
 	capture := func() {
