@@ -11,6 +11,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -258,6 +259,13 @@ func Apply(ctx context.Context, plan *Plan, opts ApplyOptions) (*ApplyReport, er
 	if opts.Store == nil || opts.Client == nil {
 		return nil, errors.New("apply needs a snapshot file and a tenant connection")
 	}
+	// Claimed before the journal is read: two runs that both found the plan unstarted
+	// would both recreate what it recreates.
+	unlock, err := opts.Store.LockApply()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if err := a.preflight(ctx); err != nil {
 		return nil, err
 	}
@@ -270,7 +278,7 @@ func Apply(ctx context.Context, plan *Plan, opts ApplyOptions) (*ApplyReport, er
 		opts.Control.attach(opts.Client.SetPace)
 	}
 	a.start, a.base = a.now(), opts.Client.Stats()
-	err := a.run(ctx)
+	err = a.run(ctx)
 	a.finishReport()
 	a.emit(Event{Type: EventFinished, Progress: &a.report.Progress, Message: a.summaryLine()})
 	if err == nil && a.report.Pending == 0 {
@@ -309,6 +317,19 @@ func (a *applier) preflight(ctx context.Context) error {
 	// checked as a plan starting afresh, by its fingerprint, not as a resume, which
 	// would take any plan applied since the first attempt for one applied in between.
 	wrote := resumed && run.LastWrite > 0
+	// A plan starting afresh must find the runs its file held when it was built: their
+	// ledger is what it read. (A resume is this file's own run: checkResume below
+	// refuses it when another plan wrote since.)
+	if !wrote && p.Journal != "" {
+		journal, err := journalDigest(ctx, s, p.TenantID, a.hash)
+		if err != nil {
+			return err
+		}
+		if journal != p.Journal {
+			return fmt.Errorf("%s does not hold the apply journal the plan was built with: it is another copy of the plan's snapshot file, or another restore ran since, and the ids of the objects those restores recreated would be wrong; %s",
+				s.Path(), fileAdvice(p.DB, s.Path()))
+		}
+	}
 	// Said before the tenant is read for the fingerprint, not after; a resume whose
 	// users are all recreated needs no password file.
 	records, err := s.StepRecords(ctx, a.hash)
@@ -1285,4 +1306,16 @@ func (a *applier) writePassword(s *Step, upn, password string) error {
 	}
 	a.report.Passwords++
 	return nil
+}
+
+// fileAdvice says which file to apply a plan with, when the one given is not the file
+// the plan was built from.
+func fileAdvice(planDB, given string) string {
+	if abs, err := filepath.Abs(given); err == nil {
+		given = abs
+	}
+	if planDB != "" && planDB != given {
+		return fmt.Sprintf("apply it with the file it was built from (--db %s), or build a new plan from %s", planDB, given)
+	}
+	return "build a new plan with 'lifeline plan' and apply that"
 }

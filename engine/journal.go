@@ -2,6 +2,9 @@ package engine
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"sort"
 
 	"github.com/lifelinehq/lifeline/graphx"
 	"github.com/lifelinehq/lifeline/snapshots"
@@ -34,4 +37,27 @@ func ledgerNewToOld(l graphx.Ledger) graphx.Ledger {
 		out.AppIDs[n] = o
 	}
 	return out
+}
+
+// journalDigest names the apply runs the file's journal holds for a tenant, except the
+// run of the plan whose hash is except: a plan's own runs change the ledger it was
+// built from, and that must not stop it from resuming.
+func journalDigest(ctx context.Context, store *snapshots.Store, tenantID, except string) (string, error) {
+	runs, err := store.Runs(ctx, tenantID)
+	if err != nil {
+		return "", err
+	}
+	hashes := make([]string, 0, len(runs))
+	for _, r := range runs {
+		if r.PlanHash != except {
+			hashes = append(hashes, r.PlanHash)
+		}
+	}
+	sort.Strings(hashes)
+	h := sha256.New()
+	for _, s := range hashes {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16]), nil
 }

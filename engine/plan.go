@@ -120,6 +120,12 @@ type Plan struct {
 	// DB is the snapshot file the plan was built from: apply journals its steps and
 	// ledger there. Absolute; set by whoever writes the plan file.
 	DB string `json:"db,omitempty"`
+	// Journal names the apply runs DB's journal held when the plan was built (a digest
+	// of their plan hashes): the ledger the plan read came from those runs. Apply
+	// refuses a file whose journal holds other runs, such as a copy taken before a
+	// restore, whose ledger lacks the ids that restore gave the objects it recreated.
+	// Absent from plans written before it existed.
+	Journal string `json:"journal,omitempty"`
 	// Seal is the SHA-256 of the plan file's bytes before it (WritePlanJSON), which
 	// ReadPlan checks: a plan edited after it was written is refused, so what apply
 	// sends is what 'lifeline plan' (or the console) planned.
@@ -523,8 +529,12 @@ func BuildPlan(ctx context.Context, target snapshots.State, live snapshots.State
 	if now.IsZero() {
 		now = time.Now()
 	}
+	journal, err := journalDigest(ctx, target.Store, target.Snapshot.TenantID, "")
+	if err != nil {
+		return nil, err
+	}
 	plan := &Plan{Format: PlanFormat, TenantID: target.Snapshot.TenantID, Snapshot: target.Snapshot.ID, BuiltAt: now.UTC(), Scope: opts.Scope,
-		LiveFingerprint: fingerprint, Warnings: p.finalWarnings(opts.Scope)}
+		LiveFingerprint: fingerprint, Journal: journal, Warnings: p.finalWarnings(opts.Scope)}
 	var count int
 	for _, name := range names {
 		count += len(p.stages[name])
