@@ -1260,11 +1260,11 @@ func (a *applier) progress() *Progress {
 	if p.ElapsedSeconds > 0 {
 		p.WritesPerSecond = float64(p.Writes) / p.ElapsedSeconds
 	}
-	if rate := p.BudgetWritesPerSecond * p.Pace; rate > 0 {
+	// The pacer holds writes to the paced budget, so that is the rate the rest will go
+	// at; the rate so far can be higher only for the burst a run opens with, and an ETA
+	// from it comes out far too short ("ETA 0s" with thousands of writes to go).
+	if rate := p.BudgetWritesPerSecond * p.Pace; rate > 0 && p.HasBudget() {
 		p.ETASeconds = float64(remainingWrites) / rate
-		if p.WritesPerSecond > rate {
-			p.ETASeconds = float64(remainingWrites) / p.WritesPerSecond
-		}
 	}
 	return p
 }

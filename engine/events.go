@@ -94,6 +94,15 @@ func (p Progress) HasBudget() bool {
 	return p.BudgetWritesPerSecond > 0 && p.BudgetWritesPerSecond < 1e6
 }
 
+// RateSettleSeconds is how long a run goes on before its write rate says anything: in
+// the first moments a handful of writes in a few milliseconds reads as hundreds a
+// second, far over the budget, as if the pacer were broken.
+const RateSettleSeconds = 2
+
+// RateKnown reports whether the run has gone on long enough (RateSettleSeconds) for
+// WritesPerSecond to be worth showing.
+func (p Progress) RateKnown() bool { return p.ElapsedSeconds >= RateSettleSeconds }
+
 // Control lets the operator pause, resume and re-pace a running apply (the console's
 // keys). It is safe for concurrent use; the zero value is not: use NewControl.
 type Control struct {

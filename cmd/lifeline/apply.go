@@ -354,7 +354,8 @@ func shellWord(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// progressLine is one line of where a run stands: steps, rate against budget, ETA.
+// progressLine is one line of where a run stands: steps and, once the run has gone on
+// for a moment, the write rate against the budget and an ETA.
 func progressLine(p *engine.Progress) string {
 	if p == nil {
 		return ""
@@ -363,10 +364,13 @@ func progressLine(p *engine.Progress) string {
 	if p.HasBudget() {
 		budget = fmt.Sprintf("of a %.1f/s budget", p.BudgetWritesPerSecond)
 	}
-	line := fmt.Sprintf("%d/%d steps, %d failed; %.1f writes/s %s (pace %.0f%%)",
-		p.Done, p.Total, p.Failed, p.WritesPerSecond, budget, p.Pace*100)
-	if p.ETASeconds > 0 {
-		line += fmt.Sprintf(", ETA %s", (time.Duration(p.ETASeconds) * time.Second).String())
+	line := fmt.Sprintf("%d/%d steps, %d failed", p.Done, p.Total, p.Failed)
+	// The rate and the ETA wait until the run has gone on long enough to have one.
+	if p.RateKnown() {
+		line += fmt.Sprintf("; %.1f writes/s %s (pace %.0f%%)", p.WritesPerSecond, budget, p.Pace*100)
+		if p.ETASeconds > 0 {
+			line += fmt.Sprintf(", ETA %s", (time.Duration(p.ETASeconds) * time.Second).String())
+		}
 	}
 	if p.Throttled > 0 {
 		line += fmt.Sprintf(", %d throttled", p.Throttled)

@@ -277,7 +277,7 @@ func TestApplyProgressInALog(t *testing.T) {
 	t.Parallel()
 	var stdout, stderr bytes.Buffer
 	o := newApplyOutput(&stdout, &stderr, false, false)
-	p := &engine.Progress{Total: 10, Done: 3, WritesPerSecond: 12.5, BudgetWritesPerSecond: 1e9, Pace: 0.9}
+	p := &engine.Progress{Total: 10, Done: 3, WritesPerSecond: 12.5, BudgetWritesPerSecond: 1e9, Pace: 0.9, ElapsedSeconds: 5}
 	o.event(engine.Event{Type: engine.EventProgress, Progress: p})
 	o.event(engine.Event{Type: engine.EventProgress, Progress: p})
 	if got := strings.Count(stderr.String(), "3/10 steps"); got != 1 {
@@ -290,6 +290,21 @@ func TestApplyProgressInALog(t *testing.T) {
 	o.event(engine.Event{Type: engine.EventProgress, Progress: p})
 	if got := strings.Count(stderr.String(), "3/10 steps"); got != 2 {
 		t.Errorf("no second progress line after %v: %d lines", logProgressEvery, got)
+	}
+}
+
+// In a run's first moments a few writes in milliseconds read as hundreds a second, far
+// over the budget, and the ETA as 0s: the line says neither until the rate settles.
+func TestProgressLineWaitsForTheRateToSettle(t *testing.T) {
+	t.Parallel()
+	early := &engine.Progress{Total: 77, Done: 4, Writes: 6, WritesPerSecond: 1319.4, BudgetWritesPerSecond: 20, Pace: 0.9, ElapsedSeconds: 0.01, ETASeconds: 180}
+	if got := progressLine(early); got != "4/77 steps, 0 failed" {
+		t.Errorf("progress after 10ms: %q", got)
+	}
+	settled := *early
+	settled.ElapsedSeconds, settled.WritesPerSecond = 30, 17.9
+	if got := progressLine(&settled); got != "4/77 steps, 0 failed; 17.9 writes/s of a 20.0/s budget (pace 90%), ETA 3m0s" {
+		t.Errorf("progress after 30s: %q", got)
 	}
 }
 
