@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -16,10 +17,37 @@ import (
 const sqliteHeader = "SQLite format 3\x00"
 
 // CheckPlanDestination says whether a plan may be written at path: a new or empty
-// file, or an earlier lifeline plan, which the new one replaces. Anything else is
-// refused, a snapshot file above all (a plan written over it would lose every snapshot
-// it holds), before the tenant is read.
+// file, or an earlier lifeline plan, which the new one replaces, in a folder that can
+// be written. Anything else is refused, a snapshot file above all (a plan written over
+// it would lose every snapshot it holds), before the tenant is read.
 func CheckPlanDestination(path string) error {
+	if err := checkPlanFile(path); err != nil {
+		return err
+	}
+	return checkWritableFolder(path)
+}
+
+// checkWritableFolder creates and removes a scratch file beside path, as writing the
+// plan does (a temporary file there, renamed), so that a read-only folder is refused
+// before the tenant is read and the plan built, not after.
+func checkWritableFolder(path string) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		cause := err
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			cause = pe.Err
+		}
+		return fmt.Errorf("%s cannot be written in %s (%v); make the folder writable, or give a path in a folder you can write to", filepath.Base(path), dir, cause)
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
+}
+
+// checkPlanFile says whether what is at path may be replaced by a plan.
+func checkPlanFile(path string) error {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil

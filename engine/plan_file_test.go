@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -38,6 +39,23 @@ func TestCheckPlanDestination(t *testing.T) {
 		case tc.refusal != "" && (err == nil || !strings.Contains(err.Error(), tc.refusal)):
 			t.Errorf("%s: %v, want a refusal saying %q", filepath.Base(tc.path), err, tc.refusal)
 		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".*.tmp")); len(left) != 0 {
+		t.Errorf("the checks left scratch files: %v", left)
+	}
+}
+
+// A folder that cannot be written is refused before the tenant is read, not after the
+// plan is built. Linux's /proc takes no new files, even from root (whom a folder's
+// permission bits would not stop).
+func TestCheckPlanDestinationRefusesAFolderItCannotWrite(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS != "linux" {
+		t.Skip("needs Linux's /proc, a folder nobody can create files in")
+	}
+	err := CheckPlanDestination("/proc/plan.json")
+	if err == nil || !strings.Contains(err.Error(), "plan.json cannot be written in /proc") || !strings.Contains(err.Error(), "a folder you can write to") {
+		t.Fatalf("plan into /proc: %v", err)
 	}
 }
 
