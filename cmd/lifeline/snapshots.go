@@ -113,7 +113,14 @@ func newSnapshotsCommand(stdout io.Writer) *cobra.Command {
 		Use:   "verify [SNAP]",
 		Short: "Recompute every hash; exit 0 only when the file is intact",
 		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
+			// A file SQLite cannot read at all is verify's finding, not its failure: it
+			// is reported as the damage (as JSON too), not sent back to verify.
+			defer func() {
+				if snapshots.IsDamaged(err) {
+					err = unreadableFile(stdout, db, asJSON, err)
+				}
+			}()
 			s, err := openStore(cmd.Context(), db, false)
 			if err != nil {
 				return err
@@ -252,4 +259,19 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// unreadableFile reports a snapshot file SQLite finds malformed before verify can check
+// a single object: one damage line (or a JSON report holding it) and a failing exit.
+func unreadableFile(stdout io.Writer, db string, asJSON bool, err error) error {
+	problem := fmt.Sprintf("the file cannot be read: SQLite finds its pages malformed (%v)", err)
+	if asJSON {
+		rep := snapshots.VerifyReport{Snapshots: []int64{}, Damage: []snapshots.Damage{{Problem: problem}}}
+		if err := printJSON(stdout, rep); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintln(stdout, "DAMAGED  "+problem)
+	}
+	return &exitError{code: exitFailure, err: fmt.Errorf("%s is damaged: SQLite cannot read it, so not one snapshot in it could be checked; restore the file from a copy you trust", db)}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -184,6 +185,24 @@ func TestADamagedFileIsNamedWithWhatToDo(t *testing.T) {
 	_, stderr, code := lifeline(t, "graph", "--db", path, "--snapshot", "1", "u7")
 	if code != exitFailure || !strings.Contains(stderr, path+" is damaged") || !strings.Contains(stderr, "snapshots verify --db "+path) || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
 		t.Fatalf("graph on a damaged file: exit %d, %q", code, stderr)
+	}
+	// verify, the command that sentence names, reports a file cut short so that it
+	// cannot even be opened itself, rather than pointing back at verify: a DAMAGED
+	// line, or a JSON report holding it.
+	path = filepath.Join(filepath.Dir(path), "cut.db")
+	if err := os.WriteFile(path, raw[:50000], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := lifeline(t, "snapshots", "verify", "--db", path)
+	if code != exitFailure || !strings.HasPrefix(stdout, "DAMAGED  the file cannot be read") || strings.Contains(stderr, "snapshots verify") || !strings.Contains(stderr, "restore the file from a copy") {
+		t.Fatalf("verify of a file SQLite cannot read: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	stdout, _, code = lifeline(t, "snapshots", "verify", "--db", path, "--json")
+	var rep struct {
+		Damage []struct{ Problem string } `json:"damage"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil || code != exitFailure || len(rep.Damage) != 1 || !strings.Contains(rep.Damage[0].Problem, "malformed") {
+		t.Fatalf("verify --json of a file SQLite cannot read: exit %d, %q (%v)", code, stdout, err)
 	}
 }
 
