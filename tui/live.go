@@ -73,8 +73,12 @@ type liveEnv struct {
 	bin    *engine.BinReport
 	binErr error
 
-	// lockout is the verdict of the last run's lockout check, for the Plan screen.
-	lockout string
+	// lockout is the verdict of the last run's lockout check, and lockoutKey the
+	// version of the plan that run applied (the Plan screen's exclusionKey): the Plan
+	// screen shows the verdict on that version alone, since a check of another plan
+	// (an earlier build, or one with other steps taken out) says nothing of this one.
+	lockout    string
+	lockoutKey string
 
 	// cleanups remove the scratch files of captures; Close runs them.
 	cleanups []func()

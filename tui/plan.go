@@ -284,7 +284,7 @@ func (p *planScreen) key(msg tea.KeyPressMsg) tea.Cmd {
 		plan.DB = p.env.dbPath()
 		// Only the file that holds exactly this plan is named to the journal and to
 		// the operator as resumable; an earlier version of it would be refused as stale.
-		c := confirmMsg{plan: plan, path: p.savedPath()}
+		c := confirmMsg{plan: plan, path: p.savedPath(), key: p.exclusionKey()}
 		if c.path == "" {
 			c.differs = p.saved
 		}
@@ -612,9 +612,12 @@ func (p *planScreen) hasLockoutCheck() bool {
 	return false
 }
 
-// lockoutVerdict says what the lockout check found: pending until a run reaches it.
+// lockoutVerdict says what the lockout check found: pending until a run of this very
+// version of the plan reaches it. Another version's verdict is not shown: a rebuilt
+// plan checks the tenant as it is now, and a plan with a policy step taken out checks
+// other policies, so "passed" there could be false here.
 func (p *planScreen) lockoutVerdict() string {
-	if l := p.env.live; l != nil && l.lockout != "" {
+	if l := p.env.live; l != nil && l.lockout != "" && l.lockoutKey == p.exclusionKey() {
 		return l.lockout
 	}
 	return "pending: runs during apply, before any policy leaves report-only"

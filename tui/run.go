@@ -39,6 +39,10 @@ type confirmMsg struct {
 	// differs names a saved file that holds another version of the plan (steps were
 	// taken out or put back since): the confirmation says this run is not that file.
 	differs string
+	// key is the Plan screen's exclusionKey of this version of the plan: the run's
+	// lockout verdict is recorded under it, for the Plan screen to show on this
+	// version alone.
+	key string
 }
 
 // runBatchMsg carries the engine events that were waiting, in order, and, last, the
@@ -196,6 +200,9 @@ type runScreen struct {
 	run    int // counts runs started, to tell their messages apart
 	plan   *engine.Plan
 	path   string
+	// version is the running plan's version on the Plan screen (confirmMsg.key):
+	// its lockout verdict is recorded under it.
+	version string
 	// confirm is the plan awaiting the typed domain, and back the phase its esc returns
 	// to: the last run's report stays until another run starts.
 	confirm *confirmMsg
@@ -403,7 +410,7 @@ func (r *runScreen) confirmKey(msg tea.KeyPressMsg) tea.Cmd {
 // start begins the run: the engine's events come back through a buffered channel.
 func (r *runScreen) start() tea.Cmd {
 	r.run++
-	r.plan, r.path, r.confirm = r.confirm.plan, r.confirm.path, nil
+	r.plan, r.path, r.version, r.confirm = r.confirm.plan, r.confirm.path, r.confirm.key, nil
 	r.phase, r.refuse, r.typed = runRunning, "", ""
 	r.events = nil
 	r.control = engine.NewControl()
@@ -444,11 +451,12 @@ func (r *runScreen) event(ev engine.Event) {
 			r.failures = append(r.failures, *s)
 		}
 		if s.Action == engine.ActionLockoutCheck && r.env.live != nil {
+			l := r.env.live
 			switch s.State {
 			case snapshots.StepDone:
-				r.env.live.lockout = "passed: " + s.Note
+				l.lockout, l.lockoutKey = "passed: "+s.Note, r.version
 			case snapshots.StepFailed:
-				r.env.live.lockout = "FAILED: " + s.Error
+				l.lockout, l.lockoutKey = "FAILED: "+s.Error, r.version
 			}
 		}
 	case engine.EventThrottle:

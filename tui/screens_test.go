@@ -510,6 +510,34 @@ func TestRunFoldsEventsAndControls(t *testing.T) {
 	}
 }
 
+// The lockout verdict belongs to the version of the plan that ran: the Plan screen
+// shows it on that version alone, and "pending" on a plan built again since or with a
+// step taken out, whose check looks at the tenant now or at other policies.
+func TestLockoutVerdictBelongsToThePlanThatRan(t *testing.T) {
+	t.Parallel()
+	d, f := newLiveDriver(t, 120, 40, false)
+	p := d.toPlan(f)
+	d.keys("a", testDomain, "enter")
+	r := d.m.base["run"].(*runScreen)
+	d.send(runBatchMsg{run: r.run, events: runEvents(p.plan), done: &runDone{report: &engine.ApplyReport{}}})
+	const passed, pending = "Lockout check: passed: 3 policies checked", "Lockout check: pending: runs during apply"
+	verdict := func(when, want string) {
+		t.Helper()
+		if v := strings.Join(strings.Fields(d.view()), " "); !strings.Contains(v, want) {
+			t.Errorf("%s: the plan's header lacks %q:\n%s", when, want, d.view())
+		}
+	}
+	d.keys(":", "plan", "enter")
+	verdict("the plan that ran", passed)
+	d.keys("j", " ")
+	verdict("a step taken out since the run", pending)
+	d.keys(" ")
+	verdict("the step put back: the plan that ran again", passed)
+	d.keys("b")
+	d.send(planBuiltMsg{tag: p.tag, plan: f.plan(t)})
+	verdict("a plan built again since the run", pending)
+}
+
 func TestForwardDropsProgressNeverSteps(t *testing.T) {
 	t.Parallel()
 	ch := make(chan any, 2)
