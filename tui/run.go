@@ -380,12 +380,16 @@ func (r *runScreen) key(msg tea.KeyPressMsg) tea.Cmd {
 	return nil
 }
 
-// confirmKey takes the typed domain; only an exact match starts the run.
+// confirmKey takes the typed domain; only an exact match starts the run, and esc
+// goes back to the plan.
 func (r *runScreen) confirmKey(msg tea.KeyPressMsg) tea.Cmd {
 	switch msg.String() {
 	case "esc":
+		// Back to the Plan screen, where a was pressed: left here, the operator would
+		// read the last run's end (a refusal, say, "the plan is stale") as if it were
+		// about the plan just cancelled. The last run's report stays for :run.
 		r.phase, r.confirm, r.typed, r.refuse = r.back, nil, "", ""
-		return status("apply cancelled: nothing was written")
+		return tea.Batch(func() tea.Msg { return jumpMsg{name: "plan"} }, status("apply cancelled: nothing was written"))
 	case "backspace":
 		if t := []rune(r.typed); len(t) > 0 {
 			r.typed = string(t[:len(t)-1])

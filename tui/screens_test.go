@@ -441,7 +441,7 @@ func TestRunStartsOnlyOnTheExactDomain(t *testing.T) {
 	if r.phase != runIdle {
 		t.Fatalf("esc should cancel the confirmation")
 	}
-	d.keys(":", "plan", "enter", "a", testDomain, "enter")
+	d.keys("a", testDomain, "enter")
 	if r.phase != runRunning || r.control == nil || r.run != 1 {
 		t.Fatalf("the exact domain should start the run: phase %d", r.phase)
 	}
@@ -1039,8 +1039,9 @@ func TestIdsAreWholeAndNamesGrowWithTheWidth(t *testing.T) {
 	}
 }
 
-// Cancelling a confirmation keeps the last run's report: esc is "not this one", not
-// "forget the last one".
+// Cancelling a confirmation goes back to the Plan screen, where apply was pressed (the
+// Run screen would show the last run's end as if it were this plan's), and keeps the
+// last run's report: esc is "not this one", not "forget the last one".
 func TestCancellingAConfirmKeepsTheLastRun(t *testing.T) {
 	t.Parallel()
 	d, f := newLiveDriver(t, 120, 40, false)
@@ -1049,6 +1050,9 @@ func TestCancellingAConfirmKeepsTheLastRun(t *testing.T) {
 	r := d.m.base["run"].(*runScreen)
 	d.send(runBatchMsg{run: r.run, done: &runDone{report: &engine.ApplyReport{Done: 10}}})
 	d.keys(":", "plan", "enter", "a", "esc")
+	if v := d.view(); d.m.Current() != "Plan" || !strings.Contains(v, "apply cancelled: nothing was written") {
+		t.Fatalf("esc on the confirmation should go back to the plan and say nothing was written: on %q\n%s", d.m.Current(), v)
+	}
 	d.keys(":", "run", "enter")
 	if v := d.view(); r.phase != runFinished || !strings.Contains(v, "FINISHED") || !strings.Contains(v, "Done 10") || strings.Contains(v, "No run yet") {
 		t.Fatalf("esc on the confirmation erased the last run: phase %d\n%s", r.phase, v)
