@@ -451,6 +451,27 @@ func TestRunStartsOnlyOnTheExactDomain(t *testing.T) {
 	}
 }
 
+// A paste is typed first line only, whichever line break the terminal sends: xterm,
+// VTE and tmux send CR, and a CR must not join the lines ("domain\rq" is not
+// "domainq").
+func TestPasteTypesTheFirstLineOnly(t *testing.T) {
+	t.Parallel()
+	for _, brk := range []string{"\r", "\n", "\r\n"} {
+		d, f := newLiveDriver(t, 120, 40, false)
+		d.toPlan(f)
+		d.keys("a")
+		d.send(tea.PasteMsg{Content: testDomain + brk + "q" + brk})
+		if r := d.m.base["run"].(*runScreen); r.typed != testDomain {
+			t.Errorf("a paste with %q line breaks typed %q at the apply prompt, want %q", brk, r.typed, testDomain)
+		}
+		d.keys("esc", ":", "bin", "enter", "/")
+		d.send(tea.PasteMsg{Content: "carol" + brk + "sales"})
+		if b := d.m.base["bin"].(*binScreen); b.filter != "carol" {
+			t.Errorf("a paste with %q line breaks typed %q into the filter, want %q", brk, b.filter, "carol")
+		}
+	}
+}
+
 func TestRunFoldsEventsAndControls(t *testing.T) {
 	t.Parallel()
 	d, f := newLiveDriver(t, 120, 40, false)

@@ -253,7 +253,13 @@ func (m Model) key(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 // input that has the keyboard, as if typed: its first line, without control
 // characters. With no input open it is dropped, so a pasted "q" cannot quit.
 func (m Model) paste(msg tea.PasteMsg) (tea.Model, tea.Cmd) {
-	text, _, _ := strings.Cut(msg.Content, "\n")
+	// A line ends at CR as well as LF: xterm, VTE and tmux send a paste's line breaks
+	// as CR, which cut at LF alone (then dropped as a control character) would join
+	// to the next line.
+	text := msg.Content
+	if i := strings.IndexAny(text, "\r\n"); i >= 0 {
+		text = text[:i]
+	}
 	text = strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) {
 			return -1
