@@ -218,14 +218,19 @@ type runScreen struct {
 	stages    []engine.StageProgress
 	stage     string
 	prog      *engine.Progress
-	lastAt    time.Time
-	lastW     int64
-	rates     []float64 // writes/s between progress events: the sparkline
-	waited    float64   // seconds throttling held requests back
+	waited    float64 // seconds throttling held requests back
 	throttles int
 	failures  []engine.StepEvent
 	lines     []string // run, stage, pause and end messages
 	calls     []graphapi.Call
+	// rates are the writes made in each second of the run, the sparkline: second
+	// rateFirst on (older ones dropped, rateSeconds kept), counted from rateFrom, the
+	// engine's time of the run's first progress event. lastW is the writes the last
+	// progress event counted.
+	rateFrom  time.Time
+	rateFirst int
+	lastW     int64
+	rates     []float64
 	// started, base and live follow the run between its events: when it began, the
 	// client's counters then, and as last read (callsMsg).
 	started    time.Time
@@ -420,7 +425,7 @@ func (r *runScreen) start() tea.Cmd {
 	r.control = engine.NewControl()
 	r.paused, r.report, r.err = false, nil, nil
 	r.stages, r.stage, r.prog, r.rates, r.failures, r.lines, r.calls = nil, "", nil, nil, nil, nil, nil
-	r.waited, r.throttles, r.lastW, r.lastAt = 0, 0, 0, time.Time{}
+	r.waited, r.throttles, r.lastW, r.rateFrom, r.rateFirst = 0, 0, 0, time.Time{}, 0
 	r.started, r.base, r.live, r.liveAt, r.high = time.Now(), graphapi.Stats{}, graphapi.Stats{}, time.Time{}, runCounts{}
 	if c := r.env.live.client; c != nil {
 		r.base = c.Stats()
@@ -484,22 +489,52 @@ func (r *runScreen) log(ev engine.Event, s string) {
 	}
 }
 
-// progress takes the engine's counts and samples the write rate since the last sample.
+// progress takes the engine's counts and adds the writes made since the last event to
+// the second of the run the event is in.
 func (r *runScreen) progress(ev engine.Event) {
 	p := ev.Progress
 	r.prog = p
 	if len(p.Stages) > 0 {
 		r.stages = p.Stages
 	}
-	if !r.lastAt.IsZero() {
-		if dt := ev.At.Sub(r.lastAt).Seconds(); dt > 0 {
-			r.rates = append(r.rates, float64(p.Writes-r.lastW)/dt)
-			if len(r.rates) > 512 {
-				r.rates = r.rates[len(r.rates)-512:]
-			}
-		}
+	r.countWrites(ev.At, p.Writes)
+}
+
+// rateSeconds bounds the seconds of writes the sparkline keeps.
+const rateSeconds = 512
+
+// countWrites adds the writes counted up to at to that second's sample. A sample is
+// what one second of the run wrote, so that the sparkline reads as writes/s: a rate
+// between two events (writes over the time between them) made two events a few
+// milliseconds apart a spike that flattened the rest, and a stall, with no events,
+// no sample. The seconds with no event in them count none, and show as a gap.
+func (r *runScreen) countWrites(at time.Time, writes int64) {
+	if r.rateFrom.IsZero() {
+		r.rateFrom = at
 	}
-	r.lastAt, r.lastW = ev.At, p.Writes
+	sec := int(max(at.Sub(r.rateFrom), 0) / time.Second)
+	i := max(sec-r.rateFirst, 0) // a late event's writes count in the oldest second kept
+	if i >= len(r.rates)+rateSeconds {
+		// A gap longer than what is kept: nothing before it would be shown.
+		r.rates, r.rateFirst, i = r.rates[:0], sec-rateSeconds+1, rateSeconds-1
+	}
+	for len(r.rates) <= i {
+		r.rates = append(r.rates, 0)
+	}
+	r.rates[i] += float64(max(writes-r.lastW, 0))
+	r.lastW = max(r.lastW, writes)
+	if extra := len(r.rates) - rateSeconds; extra > 0 {
+		r.rates, r.rateFirst = r.rates[extra:], r.rateFirst+extra
+	}
+}
+
+// completeRates are the samples to draw: while the run goes on, its last second is
+// still being counted, and drawn it would read as a drop in the rate.
+func (r *runScreen) completeRates() []float64 {
+	if r.phase == runRunning && len(r.rates) > 0 {
+		return r.rates[:len(r.rates)-1]
+	}
+	return r.rates
 }
 
 // sparkline draws the last w samples, scaled to the largest.
@@ -734,7 +769,7 @@ func (r *runScreen) runView() string {
 	} else if r.phase == runRunning {
 		b.WriteString("Reading the tenant to check the plan is current…\n")
 	}
-	fmt.Fprintf(&b, "writes/s %s\n", sparkline(r.rates, max(r.width-10, 1)))
+	fmt.Fprintf(&b, "writes/s %s\n", sparkline(r.completeRates(), max(r.width-10, 1)))
 	if n := len(r.lines); n > 0 {
 		fmt.Fprintf(&b, "%s\n", styles.faint.Render(r.lines[n-1]))
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -603,6 +604,59 @@ func TestPumpBatchesAndEnds(t *testing.T) {
 	}
 	if pump(7, ch)() != nil {
 		t.Fatal("a closed channel ends the pump")
+	}
+}
+
+// The writes/s sparkline is what each second of the run wrote: events a few
+// milliseconds apart make no spike, a stall shows as a gap, and while the run goes on
+// its last second, still being counted, is not drawn. It keeps the last 512 seconds.
+func TestRunSparklineCountsWritesPerSecond(t *testing.T) {
+	t.Parallel()
+	start := func() (*driver, *runScreen) {
+		d, f := newLiveDriver(t, 120, 40, false)
+		d.toPlan(f)
+		d.keys("a", testDomain, "enter")
+		return d, d.m.base["run"].(*runScreen)
+	}
+	progress := func(after time.Duration, writes int64) engine.Event {
+		return engine.Event{Type: engine.EventProgress, At: testNow.Add(after), Progress: &engine.Progress{Writes: writes}}
+	}
+	sparkLine := func(d *driver) string {
+		for _, l := range strings.Split(d.view(), "\n") {
+			if strings.HasPrefix(l, "writes/s") {
+				return l
+			}
+		}
+		return ""
+	}
+	d, r := start()
+	// 20 writes in the first second, by events 100ms apart (between them, 100/s); 5 in
+	// the next; nothing for three seconds; then 5.
+	d.send(runBatchMsg{run: r.run, events: []engine.Event{progress(0, 0), progress(100*time.Millisecond, 10),
+		progress(200*time.Millisecond, 20), progress(1500*time.Millisecond, 25), progress(5200*time.Millisecond, 30)}})
+	if want := []float64{20, 5, 0, 0, 0, 5}; !slices.Equal(r.rates, want) {
+		t.Fatalf("writes per second %v, want %v", r.rates, want)
+	}
+	if got, want := sparkLine(d), "writes/s █▃▁▁▁"; got != want {
+		t.Errorf("while running, the sparkline draws the seconds that are over: %q, want %q", got, want)
+	}
+	d.send(runBatchMsg{run: r.run, done: &runDone{report: &engine.ApplyReport{Done: 1, Progress: engine.Progress{Writes: 30}}}})
+	if got, want := sparkLine(d), "writes/s █▃▁▁▁▃"; got != want {
+		t.Errorf("after the run, the sparkline draws every second: %q, want %q", got, want)
+	}
+
+	d, r = start()
+	var evs []engine.Event
+	for s := range 600 {
+		evs = append(evs, progress(time.Duration(s)*time.Second, int64(3*s)))
+	}
+	d.send(runBatchMsg{run: r.run, events: evs})
+	if len(r.rates) != rateSeconds || r.rates[0] != 3 || r.rates[rateSeconds-1] != 3 {
+		t.Fatalf("a 600s run keeps its last %d seconds of 3 writes: %d kept, first %v, last %v", rateSeconds, len(r.rates), r.rates[0], r.rates[len(r.rates)-1])
+	}
+	d.send(runBatchMsg{run: r.run, events: []engine.Event{progress(2*time.Hour, 1800)}})
+	if len(r.rates) != rateSeconds || r.rates[0] != 0 || r.rates[rateSeconds-1] != 1800-3*599 {
+		t.Fatalf("after a stall longer than what is kept: %d kept, first %v, last %v", len(r.rates), r.rates[0], r.rates[len(r.rates)-1])
 	}
 }
 
