@@ -291,13 +291,15 @@ func loadBin(e *env) tea.Cmd {
 	}
 }
 
-// refreshLive starts a new capture (and with it a new incident diff) and a new bin read.
+// refreshLive starts a new capture (and with it a new incident diff), a new bin read,
+// and reads the file's snapshot list again: the incident and the plans are against the
+// newest snapshot, which a capture from another shell may have made since.
 func (m *Model) refreshLive() tea.Cmd {
 	l := m.env.live
 	if l == nil {
 		return nil
 	}
-	return tea.Batch(m.env.startCapture(), loadBin(m.env))
+	return tea.Batch(m.env.startCapture(), loadBin(m.env), reloadStore(m.env))
 }
 
 // liveUpdate handles the messages that change what the session knows about the tenant,
@@ -329,7 +331,9 @@ func (m *Model) liveUpdate(msg tea.Msg) tea.Cmd {
 			}
 		}
 	case storeLoadedMsg:
-		if s, ok := m.env.latest(); ok && l.state != nil && msg.err == nil {
+		// While a capture runs (R reads the list and the tenant again) its end diffs
+		// the newest snapshot against it; the capture before it is not worth a diff.
+		if s, ok := m.env.latest(); ok && l.state != nil && msg.err == nil && !l.capturing {
 			return liveDiff(m.env, s, *l.state)
 		}
 	case diffLoadedMsg:

@@ -244,6 +244,30 @@ func TestLiveOverviewSaysWhatARestoreRecreated(t *testing.T) {
 	}
 }
 
+// R reads the file's snapshot list again with the tenant: a capture taken from
+// another shell since the console opened shows up, and b plans back to it, as the
+// CLI's --from latest would. A re-read that fails leaves the list as it was.
+func TestRefreshReadsTheSnapshotListAgain(t *testing.T) {
+	t.Parallel()
+	d, f := newLiveDriver(t, 120, 40, false) // the session read the file when it held snapshot 1 alone
+	if v := d.view(); !strings.Contains(v, "Snapshots (1)") {
+		t.Fatalf("the session starts with one snapshot:\n%s", v)
+	}
+	d.keys("R")
+	if v := d.view(); !strings.Contains(v, "Snapshots (2)") || !strings.Contains(v, "after incident") {
+		t.Fatalf("R should list the snapshot taken since:\n%s", v)
+	}
+	d.keys(":", "plan", "enter", "b")
+	if p := d.m.base["plan"].(*planScreen); p.snap != f.snaps[1].ID {
+		t.Fatalf("b after R plans back to snapshot %d, want the newest, %d", p.snap, f.snaps[1].ID)
+	}
+	f.store.Close()
+	d.keys(":", "overview", "enter", "R")
+	if v := d.view(); d.m.err != nil || !strings.Contains(v, "Snapshots (2)") || !strings.Contains(v, "reading the snapshot list again:") {
+		t.Fatalf("a failed re-read should say so and keep the list: fatal %v\n%s", d.m.err, v)
+	}
+}
+
 func TestDiffPlansOnlyTheFilteredChanges(t *testing.T) {
 	t.Parallel()
 	d, _ := newLiveDriver(t, 160, 30, false)

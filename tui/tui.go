@@ -7,6 +7,7 @@
 package tui
 
 import (
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -140,11 +141,22 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.PasteMsg:
 		return m.paste(msg)
 	case storeLoadedMsg:
+		if msg.err != nil && msg.again {
+			// The list read before stands: a failed re-read (the file busy with another
+			// shell's capture) is no reason to stop showing it.
+			m.status = "reading the snapshot list again: " + msg.err.Error()
+			m.layout()
+			return m, nil
+		}
 		if msg.err != nil {
 			m.err = msg.err
 			return m, nil
 		}
+		same := msg.again && sameSnapshots(m.env.snaps, msg.snaps)
 		m.env.tenant, m.env.snaps = msg.tenant, msg.snaps
+		if same {
+			return m, nil // nothing new: the screens keep their places in the list
+		}
 	case graphLoadedMsg:
 		if msg.err == nil {
 			m.env.graphs[msg.snap] = msg.g
@@ -491,6 +503,11 @@ const statusLines = 4
 // statusHeight is the status bar's lines: more than one for a long notice.
 func (m Model) statusHeight() int { return strings.Count(m.statusBar(), "\n") + 1 }
 
+// sameSnapshots reports whether two snapshot lists name the same snapshots.
+func sameSnapshots(a, b []snapshots.Snapshot) bool {
+	return slices.EqualFunc(a, b, func(x, y snapshots.Snapshot) bool { return x.ID == y.ID })
+}
+
 func indexOf(xs []string, s string) int {
 	for i, x := range xs {
 		if x == s {
@@ -519,5 +536,6 @@ type jumpMsg struct {
 // statusMsg shows a one-line notice in the status bar.
 type statusMsg string
 
-// refreshMsg asks the root to read the tenant again (a capture and the bin).
+// refreshMsg asks the root to read the tenant again (a capture and the bin), and the
+// file's snapshot list.
 type refreshMsg struct{}
