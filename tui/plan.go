@@ -277,7 +277,10 @@ func (p *planScreen) key(msg tea.KeyPressMsg) tea.Cmd {
 		switch {
 		case p.env.readOnly:
 			return status("read-only: no writes")
-		case p.plan == nil || p.building:
+		case p.building:
+			// Not "no plan": the operator who typed a while it builds is waiting for it.
+			return status("the plan is still being built: a applies it once it is on the screen")
+		case p.plan == nil:
 			return status("no plan to apply yet: build one (b, or enter on the recycle bin)")
 		}
 		plan := p.effective()

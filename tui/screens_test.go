@@ -414,6 +414,20 @@ func TestPlanTogglesStepsWithTheirDependents(t *testing.T) {
 	}
 }
 
+// a while the plan is being built says so: there is a plan coming, not none.
+func TestApplyWhileBuildingSaysThePlanIsComing(t *testing.T) {
+	t.Parallel()
+	d, _ := newLiveDriver(t, 120, 40, false)
+	d.keys(":", "plan", "enter", "a")
+	if v := d.view(); !strings.Contains(v, "no plan to apply yet") {
+		t.Errorf("a with no plan:\n%s", v)
+	}
+	d.keys("b", "a")
+	if v := d.view(); d.m.Current() != "Plan" || !strings.Contains(v, "the plan is still being built") || strings.Contains(v, "no plan to apply yet") {
+		t.Errorf("a while the plan is built: on %q\n%s", d.m.Current(), v)
+	}
+}
+
 func TestReadOnlyRefusesEveryWrite(t *testing.T) {
 	t.Parallel()
 	d, f := newLiveDriver(t, 120, 30, true)
