@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/key"
@@ -385,8 +386,8 @@ func (r *runScreen) key(msg tea.KeyPressMsg) tea.Cmd {
 	return nil
 }
 
-// confirmKey takes the typed domain; only an exact match starts the run, and esc
-// goes back to the plan.
+// confirmKey takes the typed domain; only the tenant's (in any case) starts the run,
+// and esc goes back to the plan.
 func (r *runScreen) confirmKey(msg tea.KeyPressMsg) tea.Cmd {
 	switch msg.String() {
 	case "esc":
@@ -404,7 +405,7 @@ func (r *runScreen) confirmKey(msg tea.KeyPressMsg) tea.Cmd {
 		switch {
 		case l.domain == "":
 			r.refuse = "the tenant's primary domain is not known yet (or could not be read), so the apply cannot be confirmed"
-		case r.typed != l.domain:
+		case !sameDomain(r.typed, l.domain):
 			r.refuse = fmt.Sprintf("%q is not the tenant's primary domain; nothing was written", r.typed)
 			r.typed = ""
 		default:
@@ -414,6 +415,18 @@ func (r *runScreen) confirmKey(msg tea.KeyPressMsg) tea.Cmd {
 		r.typed += msg.Text
 	}
 	return nil
+}
+
+// sameDomain compares domain names as DNS does: without regard to the case of ASCII
+// letters (RFC 4343). Any other character must match exactly: strings.EqualFold alone
+// would take a look-alike, the long s "ſ" for "s" or the Kelvin sign for "k".
+func sameDomain(typed, domain string) bool {
+	for _, c := range typed + domain {
+		if c >= utf8.RuneSelf {
+			return typed == domain
+		}
+	}
+	return strings.EqualFold(typed, domain)
 }
 
 // start begins the run: the engine's events come back through a buffered channel.
