@@ -489,8 +489,12 @@ func TestRunStartsOnlyOnTheExactDomain(t *testing.T) {
 		t.Fatalf("the domain, in any case (DNS names are case-insensitive), should start the run: phase %d\n%s", r.phase, d.view())
 	}
 	d.keys("q")
-	if d.quit || !strings.Contains(d.view(), "a run is in progress") {
-		t.Fatalf("q during a run should warn, not quit")
+	if d.quit || !strings.Contains(d.view(), "a run is in progress: p pauses it") {
+		t.Fatalf("q during a run should warn, not quit:\n%s", d.view())
+	}
+	d.keys(":", "run", "enter", "p", "q")
+	if v := d.view(); d.quit || !strings.Contains(v, "a run is paused: p resumes it") || strings.Contains(v, "p pauses it") {
+		t.Fatalf("q during a paused run should say p resumes it:\n%s", v)
 	}
 }
 

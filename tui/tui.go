@@ -220,7 +220,11 @@ func (m Model) key(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	case key.Matches(msg, m.keys.Quit):
 		if r, ok := m.base["run"].(*runScreen); ok && r.phase == runRunning {
 			// Quitting mid-run would stop it between rounds; say how to do that on purpose.
-			m.status = "a run is in progress: p pauses it, ctrl+c stops it between rounds (the journal keeps what was done)"
+			pause := "a run is in progress: p pauses it"
+			if r.paused {
+				pause = "a run is paused: p resumes it"
+			}
+			m.status = pause + ", ctrl+c stops it between rounds (the journal keeps what was done)"
 			return m, nil
 		}
 		return m, tea.Quit
