@@ -196,12 +196,17 @@ func (s *binScreen) key(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, k.Mark):
 		if it, ok := s.selected(); ok {
 			n := graphx.NodeID{Kind: it.Kind, ID: it.ID}
+			did := "marked"
 			if s.marked[n] {
 				delete(s.marked, n)
+				did = "unmarked"
 			} else {
 				s.marked[n] = true
 			}
 			move(1)
+			// Said, since the cursor does not always show it: on the last row it stays
+			// put, and a second space there unmarks what the first marked.
+			return status(fmt.Sprintf("%s %s %s · %d marked", did, it.Kind, nameOr(it.DisplayName, it.ID), len(s.marked)))
 		}
 	case key.Matches(msg, k.Restore):
 		return s.restore()

@@ -863,6 +863,22 @@ func TestBinEscAsksBeforeClearingTheMarks(t *testing.T) {
 	}
 }
 
+// Space marks and moves down; on the last row it cannot move, so a second space there
+// unmarks: the status line says which each space did.
+func TestBinSaysWhatSpaceDid(t *testing.T) {
+	t.Parallel()
+	d, _ := newLiveDriver(t, 120, 30, false)
+	d.keys(":", "bin", "enter", "G", " ")
+	b := d.m.base["bin"].(*binScreen)
+	if v := d.view(); len(b.marked) != 1 || b.cursor != len(b.rows)-1 || !strings.Contains(v, "marked application Payroll · 1 marked") {
+		t.Fatalf("space on the last row: %d marked, cursor %d of %d\n%s", len(b.marked), b.cursor, len(b.rows), v)
+	}
+	d.keys(" ")
+	if v := d.view(); len(b.marked) != 0 || !strings.Contains(v, "unmarked application Payroll · 0 marked") {
+		t.Fatalf("space again on the last row: %d marked\n%s", len(b.marked), v)
+	}
+}
+
 // A bin list taller than the screen says where the cursor is, so a scrolled list is not
 // read as starting at the soonest purge.
 func TestBinSaysWhereAScrolledListIs(t *testing.T) {
