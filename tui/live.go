@@ -72,6 +72,10 @@ type liveEnv struct {
 
 	bin    *engine.BinReport
 	binErr error
+	// binGen is the bin read asked for last (older answers are dropped), and
+	// binReading says it has not answered: the Bin screen's rows are the last read's.
+	binGen     int
+	binReading bool
 
 	// lockout is the verdict of the last run's lockout check, and lockoutKey the
 	// version of the plan that run applied (the Plan screen's exclusionKey): the Plan
@@ -274,20 +278,25 @@ func liveDiff(e *env, from snapshots.Snapshot, live snapshots.State) tea.Cmd {
 	}
 }
 
-// binLoadedMsg is the live recycle bin.
+// binLoadedMsg is the live recycle bin, as read by the gen'th read.
 type binLoadedMsg struct {
+	gen int
 	rep *engine.BinReport
 	err error
 }
 
+// loadBin starts reading the recycle bin, and says it is being read until it answers.
 func loadBin(e *env) tea.Cmd {
-	client, ctx, store := e.live.client, e.live.ctx, e.store
+	l := e.live
+	l.binGen++
+	l.binReading = true
+	client, ctx, store, gen := l.client, l.ctx, e.store, l.binGen
 	if client == nil {
 		return nil
 	}
 	return func() tea.Msg {
 		rep, err := engine.RecycleBin(ctx, client, store)
-		return binLoadedMsg{rep: &rep, err: err}
+		return binLoadedMsg{gen: gen, rep: &rep, err: err}
 	}
 }
 
@@ -344,7 +353,10 @@ func (m *Model) liveUpdate(msg tea.Msg) tea.Cmd {
 			}
 		}
 	case binLoadedMsg:
-		l.bin, l.binErr = msg.rep, msg.err
+		if msg.gen != l.binGen {
+			return nil // a read R asked for again: the later one answers
+		}
+		l.bin, l.binErr, l.binReading = msg.rep, msg.err, false
 	case runBatchMsg:
 		if msg.done != nil {
 			// A run changed the tenant: read it again, so the overview, the bin and the

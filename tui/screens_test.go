@@ -879,6 +879,31 @@ func TestBinSaysWhatSpaceDid(t *testing.T) {
 	}
 }
 
+// While R reads the bin again, the screen says its rows are the last read's, as the
+// Overview says it reads the tenant again; an answer to an earlier R does not end it.
+func TestBinSaysItIsReadingAgain(t *testing.T) {
+	t.Parallel()
+	d, _ := newLiveDriver(t, 120, 30, false)
+	d.keys(":", "bin", "enter")
+	const again = "reading the recycle bin again…"
+	if v := d.view(); strings.Contains(v, again) {
+		t.Fatalf("the bin read at start-up is not being read again:\n%s", v)
+	}
+	d.keys("R", "R")
+	l := d.m.env.live
+	if v := d.view(); !strings.Contains(v, again) || !strings.Contains(v, "Carol") {
+		t.Fatalf("during a refresh the bin shows the last read's rows and says it reads again:\n%s", v)
+	}
+	d.send(binLoadedMsg{gen: l.binGen - 1, rep: testBin()})
+	if v := d.view(); !strings.Contains(v, again) {
+		t.Fatalf("the answer to the first R ended the second's reading:\n%s", v)
+	}
+	d.send(binLoadedMsg{gen: l.binGen, rep: testBin()})
+	if v := d.view(); strings.Contains(v, again) {
+		t.Fatalf("the refresh has answered:\n%s", v)
+	}
+}
+
 // A bin list taller than the screen says where the cursor is, so a scrolled list is not
 // read as starting at the soonest purge.
 func TestBinSaysWhereAScrolledListIs(t *testing.T) {
