@@ -196,12 +196,17 @@ func (s *binScreen) key(msg tea.KeyPressMsg) tea.Cmd {
 	case key.Matches(msg, k.Mark):
 		if it, ok := s.selected(); ok {
 			n := graphx.NodeID{Kind: it.Kind, ID: it.ID}
+			did := "marked"
 			if s.marked[n] {
 				delete(s.marked, n)
+				did = "unmarked"
 			} else {
 				s.marked[n] = true
 			}
 			move(1)
+			// Said, since the cursor does not always show it: on the last row it stays
+			// put, and a second space there unmarks what the first marked.
+			return status(fmt.Sprintf("%s %s %s · %d marked", did, it.Kind, nameOr(it.DisplayName, it.ID), len(s.marked)))
 		}
 	case key.Matches(msg, k.Restore):
 		return s.restore()
@@ -260,14 +265,29 @@ func (s *binScreen) selected() (engine.BinItem, bool) {
 }
 
 // listHeight is the rows' room: the screen less the summary, filter and header lines,
-// and the selected id's line when the table is too narrow for whole ids.
+// the line that says the bin is being read again, and the selected id's line when the
+// table is too narrow for whole ids.
 func (s *binScreen) listHeight() int {
 	h := s.height - 3
+	if s.rereading() {
+		h--
+	}
 	if s.columns().idW < idWidth {
 		h--
 	}
 	return max(h, 1)
 }
+
+// rereading reports whether the bin is being read again (R, or the refresh after a
+// run) while the screen shows the last read.
+func (s *binScreen) rereading() bool {
+	l := s.env.live
+	return l != nil && l.binReading && (l.bin != nil || l.binErr != nil)
+}
+
+// rereadingLine says the rows are the last read's: a mark made now may go on an object
+// that has left the bin since, or miss one that arrived.
+const rereadingLine = "reading the recycle bin again… (the rows below are from the last read)"
 
 // View renders the bin as a table.
 func (s *binScreen) View() string {
@@ -275,6 +295,8 @@ func (s *binScreen) View() string {
 	switch {
 	case l == nil:
 		return "The recycle bin is read from the tenant: this session is offline.\nOpen the console with --graph-url (or LIFELINE_GRAPH_URL) to see it."
+	case l.binErr != nil && s.rereading():
+		return styles.err.Render(wrap("reading the recycle bin: "+l.binErr.Error(), s.width)) + "\nreading the recycle bin again…"
 	case l.binErr != nil:
 		return styles.err.Render(wrap("reading the recycle bin: "+l.binErr.Error(), s.width))
 	case l.bin == nil:
@@ -292,6 +314,9 @@ func (s *binScreen) View() string {
 		b.WriteString(" · " + styles.faint.Render(w))
 	}
 	b.WriteByte('\n')
+	if s.rereading() {
+		b.WriteString(clip(rereadingLine, s.width) + "\n")
+	}
 	switch {
 	case s.clearing && len(s.marked) > 0:
 		b.WriteString(styles.err.Render("esc again clears " + plural(len(s.marked), "mark", "marks") + "; any other key keeps them"))

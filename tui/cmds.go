@@ -21,6 +21,8 @@ type storeLoadedMsg struct {
 	tenant string
 	snaps  []snapshots.Snapshot
 	err    error
+	// again marks a re-read (R): the list read before stands when it fails.
+	again bool
 }
 
 func loadStore(e *env) tea.Cmd {
@@ -33,6 +35,18 @@ func loadStore(e *env) tea.Cmd {
 		}
 		snaps, err := store.Snapshots(ctx)
 		return storeLoadedMsg{tenant: tenant, snaps: snaps, err: err}
+	}
+}
+
+// reloadStore reads the file's snapshot list again, for R: a capture taken from
+// another shell since the console opened then shows up, and b plans back to it, as
+// 'lifeline plan --from latest' would, instead of to the newest snapshot at start-up.
+func reloadStore(e *env) tea.Cmd {
+	load := loadStore(e)
+	return func() tea.Msg {
+		msg := load().(storeLoadedMsg)
+		msg.again = true
+		return msg
 	}
 }
 

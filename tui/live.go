@@ -72,9 +72,17 @@ type liveEnv struct {
 
 	bin    *engine.BinReport
 	binErr error
+	// binGen is the bin read asked for last (older answers are dropped), and
+	// binReading says it has not answered: the Bin screen's rows are the last read's.
+	binGen     int
+	binReading bool
 
-	// lockout is the verdict of the last run's lockout check, for the Plan screen.
-	lockout string
+	// lockout is the verdict of the last run's lockout check, and lockoutKey the
+	// version of the plan that run applied (the Plan screen's exclusionKey): the Plan
+	// screen shows the verdict on that version alone, since a check of another plan
+	// (an earlier build, or one with other steps taken out) says nothing of this one.
+	lockout    string
+	lockoutKey string
 
 	// cleanups remove the scratch files of captures; Close runs them.
 	cleanups []func()
@@ -270,30 +278,37 @@ func liveDiff(e *env, from snapshots.Snapshot, live snapshots.State) tea.Cmd {
 	}
 }
 
-// binLoadedMsg is the live recycle bin.
+// binLoadedMsg is the live recycle bin, as read by the gen'th read.
 type binLoadedMsg struct {
+	gen int
 	rep *engine.BinReport
 	err error
 }
 
+// loadBin starts reading the recycle bin, and says it is being read until it answers.
 func loadBin(e *env) tea.Cmd {
-	client, ctx, store := e.live.client, e.live.ctx, e.store
+	l := e.live
+	l.binGen++
+	l.binReading = true
+	client, ctx, store, gen := l.client, l.ctx, e.store, l.binGen
 	if client == nil {
 		return nil
 	}
 	return func() tea.Msg {
 		rep, err := engine.RecycleBin(ctx, client, store)
-		return binLoadedMsg{rep: &rep, err: err}
+		return binLoadedMsg{gen: gen, rep: &rep, err: err}
 	}
 }
 
-// refreshLive starts a new capture (and with it a new incident diff) and a new bin read.
+// refreshLive starts a new capture (and with it a new incident diff), a new bin read,
+// and reads the file's snapshot list again: the incident and the plans are against the
+// newest snapshot, which a capture from another shell may have made since.
 func (m *Model) refreshLive() tea.Cmd {
 	l := m.env.live
 	if l == nil {
 		return nil
 	}
-	return tea.Batch(m.env.startCapture(), loadBin(m.env))
+	return tea.Batch(m.env.startCapture(), loadBin(m.env), reloadStore(m.env))
 }
 
 // liveUpdate handles the messages that change what the session knows about the tenant,
@@ -325,7 +340,9 @@ func (m *Model) liveUpdate(msg tea.Msg) tea.Cmd {
 			}
 		}
 	case storeLoadedMsg:
-		if s, ok := m.env.latest(); ok && l.state != nil && msg.err == nil {
+		// While a capture runs (R reads the list and the tenant again) its end diffs
+		// the newest snapshot against it; the capture before it is not worth a diff.
+		if s, ok := m.env.latest(); ok && l.state != nil && msg.err == nil && !l.capturing {
 			return liveDiff(m.env, s, *l.state)
 		}
 	case diffLoadedMsg:
@@ -336,7 +353,10 @@ func (m *Model) liveUpdate(msg tea.Msg) tea.Cmd {
 			}
 		}
 	case binLoadedMsg:
-		l.bin, l.binErr = msg.rep, msg.err
+		if msg.gen != l.binGen {
+			return nil // a read R asked for again: the later one answers
+		}
+		l.bin, l.binErr, l.binReading = msg.rep, msg.err, false
 	case runBatchMsg:
 		if msg.done != nil {
 			// A run changed the tenant: read it again, so the overview, the bin and the

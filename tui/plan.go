@@ -277,14 +277,17 @@ func (p *planScreen) key(msg tea.KeyPressMsg) tea.Cmd {
 		switch {
 		case p.env.readOnly:
 			return status("read-only: no writes")
-		case p.plan == nil || p.building:
+		case p.building:
+			// Not "no plan": the operator who typed a while it builds is waiting for it.
+			return status("the plan is still being built: a applies it once it is on the screen")
+		case p.plan == nil:
 			return status("no plan to apply yet: build one (b, or enter on the recycle bin)")
 		}
 		plan := p.effective()
 		plan.DB = p.env.dbPath()
 		// Only the file that holds exactly this plan is named to the journal and to
 		// the operator as resumable; an earlier version of it would be refused as stale.
-		c := confirmMsg{plan: plan, path: p.savedPath()}
+		c := confirmMsg{plan: plan, path: p.savedPath(), key: p.exclusionKey()}
 		if c.path == "" {
 			c.differs = p.saved
 		}
@@ -612,9 +615,12 @@ func (p *planScreen) hasLockoutCheck() bool {
 	return false
 }
 
-// lockoutVerdict says what the lockout check found: pending until a run reaches it.
+// lockoutVerdict says what the lockout check found: pending until a run of this very
+// version of the plan reaches it. Another version's verdict is not shown: a rebuilt
+// plan checks the tenant as it is now, and a plan with a policy step taken out checks
+// other policies, so "passed" there could be false here.
 func (p *planScreen) lockoutVerdict() string {
-	if l := p.env.live; l != nil && l.lockout != "" {
+	if l := p.env.live; l != nil && l.lockout != "" && l.lockoutKey == p.exclusionKey() {
 		return l.lockout
 	}
 	return "pending: runs during apply, before any policy leaves report-only"

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/key"
@@ -39,6 +40,10 @@ type confirmMsg struct {
 	// differs names a saved file that holds another version of the plan (steps were
 	// taken out or put back since): the confirmation says this run is not that file.
 	differs string
+	// key is the Plan screen's exclusionKey of this version of the plan: the run's
+	// lockout verdict is recorded under it, for the Plan screen to show on this
+	// version alone.
+	key string
 }
 
 // runBatchMsg carries the engine events that were waiting, in order, and, last, the
@@ -196,6 +201,9 @@ type runScreen struct {
 	run    int // counts runs started, to tell their messages apart
 	plan   *engine.Plan
 	path   string
+	// version is the running plan's version on the Plan screen (confirmMsg.key):
+	// its lockout verdict is recorded under it.
+	version string
 	// confirm is the plan awaiting the typed domain, and back the phase its esc returns
 	// to: the last run's report stays until another run starts.
 	confirm *confirmMsg
@@ -211,14 +219,19 @@ type runScreen struct {
 	stages    []engine.StageProgress
 	stage     string
 	prog      *engine.Progress
-	lastAt    time.Time
-	lastW     int64
-	rates     []float64 // writes/s between progress events: the sparkline
-	waited    float64   // seconds throttling held requests back
+	waited    float64 // seconds throttling held requests back
 	throttles int
 	failures  []engine.StepEvent
 	lines     []string // run, stage, pause and end messages
 	calls     []graphapi.Call
+	// rates are the writes made in each second of the run, the sparkline: second
+	// rateFirst on (older ones dropped, rateSeconds kept), counted from rateFrom, the
+	// engine's time of the run's first progress event. lastW is the writes the last
+	// progress event counted.
+	rateFrom  time.Time
+	rateFirst int
+	lastW     int64
+	rates     []float64
 	// started, base and live follow the run between its events: when it began, the
 	// client's counters then, and as last read (callsMsg).
 	started    time.Time
@@ -373,12 +386,16 @@ func (r *runScreen) key(msg tea.KeyPressMsg) tea.Cmd {
 	return nil
 }
 
-// confirmKey takes the typed domain; only an exact match starts the run.
+// confirmKey takes the typed domain; only the tenant's (in any case) starts the run,
+// and esc goes back to the plan.
 func (r *runScreen) confirmKey(msg tea.KeyPressMsg) tea.Cmd {
 	switch msg.String() {
 	case "esc":
+		// Back to the Plan screen, where a was pressed: left here, the operator would
+		// read the last run's end (a refusal, say, "the plan is stale") as if it were
+		// about the plan just cancelled. The last run's report stays for :run.
 		r.phase, r.confirm, r.typed, r.refuse = r.back, nil, "", ""
-		return status("apply cancelled: nothing was written")
+		return tea.Batch(func() tea.Msg { return jumpMsg{name: "plan"} }, status("apply cancelled: nothing was written"))
 	case "backspace":
 		if t := []rune(r.typed); len(t) > 0 {
 			r.typed = string(t[:len(t)-1])
@@ -388,7 +405,7 @@ func (r *runScreen) confirmKey(msg tea.KeyPressMsg) tea.Cmd {
 		switch {
 		case l.domain == "":
 			r.refuse = "the tenant's primary domain is not known yet (or could not be read), so the apply cannot be confirmed"
-		case r.typed != l.domain:
+		case !sameDomain(r.typed, l.domain):
 			r.refuse = fmt.Sprintf("%q is not the tenant's primary domain; nothing was written", r.typed)
 			r.typed = ""
 		default:
@@ -400,16 +417,28 @@ func (r *runScreen) confirmKey(msg tea.KeyPressMsg) tea.Cmd {
 	return nil
 }
 
+// sameDomain compares domain names as DNS does: without regard to the case of ASCII
+// letters (RFC 4343). Any other character must match exactly: strings.EqualFold alone
+// would take a look-alike, the long s "ſ" for "s" or the Kelvin sign for "k".
+func sameDomain(typed, domain string) bool {
+	for _, c := range typed + domain {
+		if c >= utf8.RuneSelf {
+			return typed == domain
+		}
+	}
+	return strings.EqualFold(typed, domain)
+}
+
 // start begins the run: the engine's events come back through a buffered channel.
 func (r *runScreen) start() tea.Cmd {
 	r.run++
-	r.plan, r.path, r.confirm = r.confirm.plan, r.confirm.path, nil
+	r.plan, r.path, r.version, r.confirm = r.confirm.plan, r.confirm.path, r.confirm.key, nil
 	r.phase, r.refuse, r.typed = runRunning, "", ""
 	r.events = nil
 	r.control = engine.NewControl()
 	r.paused, r.report, r.err = false, nil, nil
 	r.stages, r.stage, r.prog, r.rates, r.failures, r.lines, r.calls = nil, "", nil, nil, nil, nil, nil
-	r.waited, r.throttles, r.lastW, r.lastAt = 0, 0, 0, time.Time{}
+	r.waited, r.throttles, r.lastW, r.rateFrom, r.rateFirst = 0, 0, 0, time.Time{}, 0
 	r.started, r.base, r.live, r.liveAt, r.high = time.Now(), graphapi.Stats{}, graphapi.Stats{}, time.Time{}, runCounts{}
 	if c := r.env.live.client; c != nil {
 		r.base = c.Stats()
@@ -444,11 +473,12 @@ func (r *runScreen) event(ev engine.Event) {
 			r.failures = append(r.failures, *s)
 		}
 		if s.Action == engine.ActionLockoutCheck && r.env.live != nil {
+			l := r.env.live
 			switch s.State {
 			case snapshots.StepDone:
-				r.env.live.lockout = "passed: " + s.Note
+				l.lockout, l.lockoutKey = "passed: "+s.Note, r.version
 			case snapshots.StepFailed:
-				r.env.live.lockout = "FAILED: " + s.Error
+				l.lockout, l.lockoutKey = "FAILED: "+s.Error, r.version
 			}
 		}
 	case engine.EventThrottle:
@@ -472,22 +502,52 @@ func (r *runScreen) log(ev engine.Event, s string) {
 	}
 }
 
-// progress takes the engine's counts and samples the write rate since the last sample.
+// progress takes the engine's counts and adds the writes made since the last event to
+// the second of the run the event is in.
 func (r *runScreen) progress(ev engine.Event) {
 	p := ev.Progress
 	r.prog = p
 	if len(p.Stages) > 0 {
 		r.stages = p.Stages
 	}
-	if !r.lastAt.IsZero() {
-		if dt := ev.At.Sub(r.lastAt).Seconds(); dt > 0 {
-			r.rates = append(r.rates, float64(p.Writes-r.lastW)/dt)
-			if len(r.rates) > 512 {
-				r.rates = r.rates[len(r.rates)-512:]
-			}
-		}
+	r.countWrites(ev.At, p.Writes)
+}
+
+// rateSeconds bounds the seconds of writes the sparkline keeps.
+const rateSeconds = 512
+
+// countWrites adds the writes counted up to at to that second's sample. A sample is
+// what one second of the run wrote, so that the sparkline reads as writes/s: a rate
+// between two events (writes over the time between them) made two events a few
+// milliseconds apart a spike that flattened the rest, and a stall, with no events,
+// no sample. The seconds with no event in them count none, and show as a gap.
+func (r *runScreen) countWrites(at time.Time, writes int64) {
+	if r.rateFrom.IsZero() {
+		r.rateFrom = at
 	}
-	r.lastAt, r.lastW = ev.At, p.Writes
+	sec := int(max(at.Sub(r.rateFrom), 0) / time.Second)
+	i := max(sec-r.rateFirst, 0) // a late event's writes count in the oldest second kept
+	if i >= len(r.rates)+rateSeconds {
+		// A gap longer than what is kept: nothing before it would be shown.
+		r.rates, r.rateFirst, i = r.rates[:0], sec-rateSeconds+1, rateSeconds-1
+	}
+	for len(r.rates) <= i {
+		r.rates = append(r.rates, 0)
+	}
+	r.rates[i] += float64(max(writes-r.lastW, 0))
+	r.lastW = max(r.lastW, writes)
+	if extra := len(r.rates) - rateSeconds; extra > 0 {
+		r.rates, r.rateFirst = r.rates[extra:], r.rateFirst+extra
+	}
+}
+
+// completeRates are the samples to draw: while the run goes on, its last second is
+// still being counted, and drawn it would read as a drop in the rate.
+func (r *runScreen) completeRates() []float64 {
+	if r.phase == runRunning && len(r.rates) > 0 {
+		return r.rates[:len(r.rates)-1]
+	}
+	return r.rates
 }
 
 // sparkline draws the last w samples, scaled to the largest.
@@ -722,7 +782,7 @@ func (r *runScreen) runView() string {
 	} else if r.phase == runRunning {
 		b.WriteString("Reading the tenant to check the plan is current…\n")
 	}
-	fmt.Fprintf(&b, "writes/s %s\n", sparkline(r.rates, max(r.width-10, 1)))
+	fmt.Fprintf(&b, "writes/s %s\n", sparkline(r.completeRates(), max(r.width-10, 1)))
 	if n := len(r.lines); n > 0 {
 		fmt.Fprintf(&b, "%s\n", styles.faint.Render(r.lines[n-1]))
 	}

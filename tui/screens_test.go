@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -243,6 +244,30 @@ func TestLiveOverviewSaysWhatARestoreRecreated(t *testing.T) {
 	}
 }
 
+// R reads the file's snapshot list again with the tenant: a capture taken from
+// another shell since the console opened shows up, and b plans back to it, as the
+// CLI's --from latest would. A re-read that fails leaves the list as it was.
+func TestRefreshReadsTheSnapshotListAgain(t *testing.T) {
+	t.Parallel()
+	d, f := newLiveDriver(t, 120, 40, false) // the session read the file when it held snapshot 1 alone
+	if v := d.view(); !strings.Contains(v, "Snapshots (1)") {
+		t.Fatalf("the session starts with one snapshot:\n%s", v)
+	}
+	d.keys("R")
+	if v := d.view(); !strings.Contains(v, "Snapshots (2)") || !strings.Contains(v, "after incident") {
+		t.Fatalf("R should list the snapshot taken since:\n%s", v)
+	}
+	d.keys(":", "plan", "enter", "b")
+	if p := d.m.base["plan"].(*planScreen); p.snap != f.snaps[1].ID {
+		t.Fatalf("b after R plans back to snapshot %d, want the newest, %d", p.snap, f.snaps[1].ID)
+	}
+	f.store.Close()
+	d.keys(":", "overview", "enter", "R")
+	if v := d.view(); d.m.err != nil || !strings.Contains(v, "Snapshots (2)") || !strings.Contains(v, "reading the snapshot list again:") {
+		t.Fatalf("a failed re-read should say so and keep the list: fatal %v\n%s", d.m.err, v)
+	}
+}
+
 func TestDiffPlansOnlyTheFilteredChanges(t *testing.T) {
 	t.Parallel()
 	d, _ := newLiveDriver(t, 160, 30, false)
@@ -389,6 +414,20 @@ func TestPlanTogglesStepsWithTheirDependents(t *testing.T) {
 	}
 }
 
+// a while the plan is being built says so: there is a plan coming, not none.
+func TestApplyWhileBuildingSaysThePlanIsComing(t *testing.T) {
+	t.Parallel()
+	d, _ := newLiveDriver(t, 120, 40, false)
+	d.keys(":", "plan", "enter", "a")
+	if v := d.view(); !strings.Contains(v, "no plan to apply yet") {
+		t.Errorf("a with no plan:\n%s", v)
+	}
+	d.keys("b", "a")
+	if v := d.view(); d.m.Current() != "Plan" || !strings.Contains(v, "the plan is still being built") || strings.Contains(v, "no plan to apply yet") {
+		t.Errorf("a while the plan is built: on %q\n%s", d.m.Current(), v)
+	}
+}
+
 func TestReadOnlyRefusesEveryWrite(t *testing.T) {
 	t.Parallel()
 	d, f := newLiveDriver(t, 120, 30, true)
@@ -414,6 +453,8 @@ func TestReadOnlyRefusesEveryWrite(t *testing.T) {
 	}
 }
 
+// Only the tenant's primary domain starts a run: in any case, as DNS compares names,
+// but no other character (a look-alike) will do.
 func TestRunStartsOnlyOnTheExactDomain(t *testing.T) {
 	t.Parallel()
 	d, f := newLiveDriver(t, 120, 40, false)
@@ -429,9 +470,11 @@ func TestRunStartsOnlyOnTheExactDomain(t *testing.T) {
 			t.Errorf("the confirmation lacks %q:\n%s", want, v)
 		}
 	}
-	d.keys("Contoso.example", "enter")
-	if r.phase != runConfirm || !strings.Contains(d.view(), "is not the tenant's primary domain") {
-		t.Fatalf("a near miss must not start: phase %d\n%s", r.phase, d.view())
+	for _, miss := range []string{"contoso.exampl", "contoso.examples", "contoſo.example"} { // ſ, the long s, folds to s
+		d.keys(miss, "enter")
+		if r.phase != runConfirm || !strings.Contains(d.view(), "is not the tenant's primary domain") {
+			t.Fatalf("a near miss, %q, must not start: phase %d\n%s", miss, r.phase, d.view())
+		}
 	}
 	d.keys("q")
 	if d.quit || r.typed != "q" {
@@ -441,13 +484,38 @@ func TestRunStartsOnlyOnTheExactDomain(t *testing.T) {
 	if r.phase != runIdle {
 		t.Fatalf("esc should cancel the confirmation")
 	}
-	d.keys(":", "plan", "enter", "a", testDomain, "enter")
+	d.keys("a", "Contoso.EXAMPLE", "enter")
 	if r.phase != runRunning || r.control == nil || r.run != 1 {
-		t.Fatalf("the exact domain should start the run: phase %d", r.phase)
+		t.Fatalf("the domain, in any case (DNS names are case-insensitive), should start the run: phase %d\n%s", r.phase, d.view())
 	}
 	d.keys("q")
-	if d.quit || !strings.Contains(d.view(), "a run is in progress") {
-		t.Fatalf("q during a run should warn, not quit")
+	if d.quit || !strings.Contains(d.view(), "a run is in progress: p pauses it") {
+		t.Fatalf("q during a run should warn, not quit:\n%s", d.view())
+	}
+	d.keys(":", "run", "enter", "p", "q")
+	if v := d.view(); d.quit || !strings.Contains(v, "a run is paused: p resumes it") || strings.Contains(v, "p pauses it") {
+		t.Fatalf("q during a paused run should say p resumes it:\n%s", v)
+	}
+}
+
+// A paste is typed first line only, whichever line break the terminal sends: xterm,
+// VTE and tmux send CR, and a CR must not join the lines ("domain\rq" is not
+// "domainq").
+func TestPasteTypesTheFirstLineOnly(t *testing.T) {
+	t.Parallel()
+	for _, brk := range []string{"\r", "\n", "\r\n"} {
+		d, f := newLiveDriver(t, 120, 40, false)
+		d.toPlan(f)
+		d.keys("a")
+		d.send(tea.PasteMsg{Content: testDomain + brk + "q" + brk})
+		if r := d.m.base["run"].(*runScreen); r.typed != testDomain {
+			t.Errorf("a paste with %q line breaks typed %q at the apply prompt, want %q", brk, r.typed, testDomain)
+		}
+		d.keys("esc", ":", "bin", "enter", "/")
+		d.send(tea.PasteMsg{Content: "carol" + brk + "sales"})
+		if b := d.m.base["bin"].(*binScreen); b.filter != "carol" {
+			t.Errorf("a paste with %q line breaks typed %q into the filter, want %q", brk, b.filter, "carol")
+		}
 	}
 }
 
@@ -510,6 +578,34 @@ func TestRunFoldsEventsAndControls(t *testing.T) {
 	}
 }
 
+// The lockout verdict belongs to the version of the plan that ran: the Plan screen
+// shows it on that version alone, and "pending" on a plan built again since or with a
+// step taken out, whose check looks at the tenant now or at other policies.
+func TestLockoutVerdictBelongsToThePlanThatRan(t *testing.T) {
+	t.Parallel()
+	d, f := newLiveDriver(t, 120, 40, false)
+	p := d.toPlan(f)
+	d.keys("a", testDomain, "enter")
+	r := d.m.base["run"].(*runScreen)
+	d.send(runBatchMsg{run: r.run, events: runEvents(p.plan), done: &runDone{report: &engine.ApplyReport{}}})
+	const passed, pending = "Lockout check: passed: 3 policies checked", "Lockout check: pending: runs during apply"
+	verdict := func(when, want string) {
+		t.Helper()
+		if v := strings.Join(strings.Fields(d.view()), " "); !strings.Contains(v, want) {
+			t.Errorf("%s: the plan's header lacks %q:\n%s", when, want, d.view())
+		}
+	}
+	d.keys(":", "plan", "enter")
+	verdict("the plan that ran", passed)
+	d.keys("j", " ")
+	verdict("a step taken out since the run", pending)
+	d.keys(" ")
+	verdict("the step put back: the plan that ran again", passed)
+	d.keys("b")
+	d.send(planBuiltMsg{tag: p.tag, plan: f.plan(t)})
+	verdict("a plan built again since the run", pending)
+}
+
 func TestForwardDropsProgressNeverSteps(t *testing.T) {
 	t.Parallel()
 	ch := make(chan any, 2)
@@ -554,6 +650,59 @@ func TestPumpBatchesAndEnds(t *testing.T) {
 	}
 	if pump(7, ch)() != nil {
 		t.Fatal("a closed channel ends the pump")
+	}
+}
+
+// The writes/s sparkline is what each second of the run wrote: events a few
+// milliseconds apart make no spike, a stall shows as a gap, and while the run goes on
+// its last second, still being counted, is not drawn. It keeps the last 512 seconds.
+func TestRunSparklineCountsWritesPerSecond(t *testing.T) {
+	t.Parallel()
+	start := func() (*driver, *runScreen) {
+		d, f := newLiveDriver(t, 120, 40, false)
+		d.toPlan(f)
+		d.keys("a", testDomain, "enter")
+		return d, d.m.base["run"].(*runScreen)
+	}
+	progress := func(after time.Duration, writes int64) engine.Event {
+		return engine.Event{Type: engine.EventProgress, At: testNow.Add(after), Progress: &engine.Progress{Writes: writes}}
+	}
+	sparkLine := func(d *driver) string {
+		for _, l := range strings.Split(d.view(), "\n") {
+			if strings.HasPrefix(l, "writes/s") {
+				return l
+			}
+		}
+		return ""
+	}
+	d, r := start()
+	// 20 writes in the first second, by events 100ms apart (between them, 100/s); 5 in
+	// the next; nothing for three seconds; then 5.
+	d.send(runBatchMsg{run: r.run, events: []engine.Event{progress(0, 0), progress(100*time.Millisecond, 10),
+		progress(200*time.Millisecond, 20), progress(1500*time.Millisecond, 25), progress(5200*time.Millisecond, 30)}})
+	if want := []float64{20, 5, 0, 0, 0, 5}; !slices.Equal(r.rates, want) {
+		t.Fatalf("writes per second %v, want %v", r.rates, want)
+	}
+	if got, want := sparkLine(d), "writes/s █▃▁▁▁"; got != want {
+		t.Errorf("while running, the sparkline draws the seconds that are over: %q, want %q", got, want)
+	}
+	d.send(runBatchMsg{run: r.run, done: &runDone{report: &engine.ApplyReport{Done: 1, Progress: engine.Progress{Writes: 30}}}})
+	if got, want := sparkLine(d), "writes/s █▃▁▁▁▃"; got != want {
+		t.Errorf("after the run, the sparkline draws every second: %q, want %q", got, want)
+	}
+
+	d, r = start()
+	var evs []engine.Event
+	for s := range 600 {
+		evs = append(evs, progress(time.Duration(s)*time.Second, int64(3*s)))
+	}
+	d.send(runBatchMsg{run: r.run, events: evs})
+	if len(r.rates) != rateSeconds || r.rates[0] != 3 || r.rates[rateSeconds-1] != 3 {
+		t.Fatalf("a 600s run keeps its last %d seconds of 3 writes: %d kept, first %v, last %v", rateSeconds, len(r.rates), r.rates[0], r.rates[len(r.rates)-1])
+	}
+	d.send(runBatchMsg{run: r.run, events: []engine.Event{progress(2*time.Hour, 1800)}})
+	if len(r.rates) != rateSeconds || r.rates[0] != 0 || r.rates[rateSeconds-1] != 1800-3*599 {
+		t.Fatalf("after a stall longer than what is kept: %d kept, first %v, last %v", len(r.rates), r.rates[0], r.rates[len(r.rates)-1])
 	}
 }
 
@@ -711,6 +860,47 @@ func TestBinEscAsksBeforeClearingTheMarks(t *testing.T) {
 	d.keys("esc")
 	if len(b.marked) != 0 || strings.Contains(d.view(), "esc again") {
 		t.Fatalf("esc twice: %d marks left\n%s", len(b.marked), d.view())
+	}
+}
+
+// Space marks and moves down; on the last row it cannot move, so a second space there
+// unmarks: the status line says which each space did.
+func TestBinSaysWhatSpaceDid(t *testing.T) {
+	t.Parallel()
+	d, _ := newLiveDriver(t, 120, 30, false)
+	d.keys(":", "bin", "enter", "G", " ")
+	b := d.m.base["bin"].(*binScreen)
+	if v := d.view(); len(b.marked) != 1 || b.cursor != len(b.rows)-1 || !strings.Contains(v, "marked application Payroll · 1 marked") {
+		t.Fatalf("space on the last row: %d marked, cursor %d of %d\n%s", len(b.marked), b.cursor, len(b.rows), v)
+	}
+	d.keys(" ")
+	if v := d.view(); len(b.marked) != 0 || !strings.Contains(v, "unmarked application Payroll · 0 marked") {
+		t.Fatalf("space again on the last row: %d marked\n%s", len(b.marked), v)
+	}
+}
+
+// While R reads the bin again, the screen says its rows are the last read's, as the
+// Overview says it reads the tenant again; an answer to an earlier R does not end it.
+func TestBinSaysItIsReadingAgain(t *testing.T) {
+	t.Parallel()
+	d, _ := newLiveDriver(t, 120, 30, false)
+	d.keys(":", "bin", "enter")
+	const again = "reading the recycle bin again…"
+	if v := d.view(); strings.Contains(v, again) {
+		t.Fatalf("the bin read at start-up is not being read again:\n%s", v)
+	}
+	d.keys("R", "R")
+	l := d.m.env.live
+	if v := d.view(); !strings.Contains(v, again) || !strings.Contains(v, "Carol") {
+		t.Fatalf("during a refresh the bin shows the last read's rows and says it reads again:\n%s", v)
+	}
+	d.send(binLoadedMsg{gen: l.binGen - 1, rep: testBin()})
+	if v := d.view(); !strings.Contains(v, again) {
+		t.Fatalf("the answer to the first R ended the second's reading:\n%s", v)
+	}
+	d.send(binLoadedMsg{gen: l.binGen, rep: testBin()})
+	if v := d.view(); strings.Contains(v, again) {
+		t.Fatalf("the refresh has answered:\n%s", v)
 	}
 }
 
@@ -1011,8 +1201,9 @@ func TestIdsAreWholeAndNamesGrowWithTheWidth(t *testing.T) {
 	}
 }
 
-// Cancelling a confirmation keeps the last run's report: esc is "not this one", not
-// "forget the last one".
+// Cancelling a confirmation goes back to the Plan screen, where apply was pressed (the
+// Run screen would show the last run's end as if it were this plan's), and keeps the
+// last run's report: esc is "not this one", not "forget the last one".
 func TestCancellingAConfirmKeepsTheLastRun(t *testing.T) {
 	t.Parallel()
 	d, f := newLiveDriver(t, 120, 40, false)
@@ -1021,6 +1212,9 @@ func TestCancellingAConfirmKeepsTheLastRun(t *testing.T) {
 	r := d.m.base["run"].(*runScreen)
 	d.send(runBatchMsg{run: r.run, done: &runDone{report: &engine.ApplyReport{Done: 10}}})
 	d.keys(":", "plan", "enter", "a", "esc")
+	if v := d.view(); d.m.Current() != "Plan" || !strings.Contains(v, "apply cancelled: nothing was written") {
+		t.Fatalf("esc on the confirmation should go back to the plan and say nothing was written: on %q\n%s", d.m.Current(), v)
+	}
 	d.keys(":", "run", "enter")
 	if v := d.view(); r.phase != runFinished || !strings.Contains(v, "FINISHED") || !strings.Contains(v, "Done 10") || strings.Contains(v, "No run yet") {
 		t.Fatalf("esc on the confirmation erased the last run: phase %d\n%s", r.phase, v)

@@ -7,6 +7,7 @@
 package tui
 
 import (
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -140,11 +141,22 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.PasteMsg:
 		return m.paste(msg)
 	case storeLoadedMsg:
+		if msg.err != nil && msg.again {
+			// The list read before stands: a failed re-read (the file busy with another
+			// shell's capture) is no reason to stop showing it.
+			m.status = "reading the snapshot list again: " + msg.err.Error()
+			m.layout()
+			return m, nil
+		}
 		if msg.err != nil {
 			m.err = msg.err
 			return m, nil
 		}
+		same := msg.again && sameSnapshots(m.env.snaps, msg.snaps)
 		m.env.tenant, m.env.snaps = msg.tenant, msg.snaps
+		if same {
+			return m, nil // nothing new: the screens keep their places in the list
+		}
 	case graphLoadedMsg:
 		if msg.err == nil {
 			m.env.graphs[msg.snap] = msg.g
@@ -208,7 +220,11 @@ func (m Model) key(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	case key.Matches(msg, m.keys.Quit):
 		if r, ok := m.base["run"].(*runScreen); ok && r.phase == runRunning {
 			// Quitting mid-run would stop it between rounds; say how to do that on purpose.
-			m.status = "a run is in progress: p pauses it, ctrl+c stops it between rounds (the journal keeps what was done)"
+			pause := "a run is in progress: p pauses it"
+			if r.paused {
+				pause = "a run is paused: p resumes it"
+			}
+			m.status = pause + ", ctrl+c stops it between rounds (the journal keeps what was done)"
 			return m, nil
 		}
 		return m, tea.Quit
@@ -253,7 +269,13 @@ func (m Model) key(msg tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 // input that has the keyboard, as if typed: its first line, without control
 // characters. With no input open it is dropped, so a pasted "q" cannot quit.
 func (m Model) paste(msg tea.PasteMsg) (tea.Model, tea.Cmd) {
-	text, _, _ := strings.Cut(msg.Content, "\n")
+	// A line ends at CR as well as LF: xterm, VTE and tmux send a paste's line breaks
+	// as CR, which cut at LF alone (then dropped as a control character) would join
+	// to the next line.
+	text := msg.Content
+	if i := strings.IndexAny(text, "\r\n"); i >= 0 {
+		text = text[:i]
+	}
 	text = strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) {
 			return -1
@@ -485,6 +507,11 @@ const statusLines = 4
 // statusHeight is the status bar's lines: more than one for a long notice.
 func (m Model) statusHeight() int { return strings.Count(m.statusBar(), "\n") + 1 }
 
+// sameSnapshots reports whether two snapshot lists name the same snapshots.
+func sameSnapshots(a, b []snapshots.Snapshot) bool {
+	return slices.EqualFunc(a, b, func(x, y snapshots.Snapshot) bool { return x.ID == y.ID })
+}
+
 func indexOf(xs []string, s string) int {
 	for i, x := range xs {
 		if x == s {
@@ -513,5 +540,6 @@ type jumpMsg struct {
 // statusMsg shows a one-line notice in the status bar.
 type statusMsg string
 
-// refreshMsg asks the root to read the tenant again (a capture and the bin).
+// refreshMsg asks the root to read the tenant again (a capture and the bin), and the
+// file's snapshot list.
 type refreshMsg struct{}
