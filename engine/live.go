@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/lifelinehq/lifeline/snapshots"
 	"github.com/lifelinehq/lifeline/tenant/graphapi"
@@ -47,6 +49,19 @@ func LiveFingerprint(ctx context.Context, client *graphapi.Client, tenantID stri
 	}
 	defer cleanup()
 	return live.Snapshot.RootHash, nil
+}
+
+// SameDomain reports whether the domain an operator typed to confirm an apply names
+// domain, compared as DNS compares names: without regard to the case of ASCII letters
+// (RFC 4343). Any other character must match exactly: strings.EqualFold alone would
+// take a look-alike, the long s "ſ" for "s" or the Kelvin sign for "k".
+func SameDomain(typed, domain string) bool {
+	for _, c := range typed + domain {
+		if c >= utf8.RuneSelf {
+			return typed == domain
+		}
+	}
+	return strings.EqualFold(typed, domain)
 }
 
 // PrimaryDomain returns the tenant's default verified domain: what an operator types to

@@ -135,3 +135,25 @@ func TestReadPlanRefusesWhatIsNotAPlan(t *testing.T) {
 		}
 	}
 }
+
+// The typed domain is compared as DNS compares names: ASCII letters in any case, any
+// other character exactly, so a look-alike never confirms an apply.
+func TestSameDomain(t *testing.T) {
+	t.Parallel()
+	const domain = "fabrikam.onmicrosoft.com"
+	for _, tc := range []struct {
+		typed string
+		want  bool
+	}{
+		{domain, true},
+		{"Fabrikam.OnMicrosoft.COM", true},
+		{"fabrikam.onmicrosoft.co", false},
+		{"fabrikam.onmicroſoft.com", false},      // the long s, which Unicode folds to "s"
+		{"fabri\u212Aam.onmicrosoft.com", false}, // the Kelvin sign, folded to "k"
+		{"", false},
+	} {
+		if got := SameDomain(tc.typed, domain); got != tc.want {
+			t.Errorf("SameDomain(%q) = %v, want %v", tc.typed, got, tc.want)
+		}
+	}
+}

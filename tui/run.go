@@ -6,7 +6,6 @@ import (
 	"math"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/key"
@@ -25,10 +24,6 @@ const runBuffer = 4096
 
 // callsShown bounds the Graph call log the screen keeps.
 const callsShown = 200
-
-// minRateSeconds is how long a run must have gone on before its write rate (and the
-// ETA from it) is shown.
-const minRateSeconds = 2
 
 // callsEvery is how often the call log is read while a run goes on.
 const callsEvery = 500 * time.Millisecond
@@ -405,7 +400,7 @@ func (r *runScreen) confirmKey(msg tea.KeyPressMsg) tea.Cmd {
 		switch {
 		case l.domain == "":
 			r.refuse = "the tenant's primary domain is not known yet (or could not be read), so the apply cannot be confirmed"
-		case !sameDomain(r.typed, l.domain):
+		case !engine.SameDomain(r.typed, l.domain):
 			r.refuse = fmt.Sprintf("%q is not the tenant's primary domain; nothing was written", r.typed)
 			r.typed = ""
 		default:
@@ -415,18 +410,6 @@ func (r *runScreen) confirmKey(msg tea.KeyPressMsg) tea.Cmd {
 		r.typed += msg.Text
 	}
 	return nil
-}
-
-// sameDomain compares domain names as DNS does: without regard to the case of ASCII
-// letters (RFC 4343). Any other character must match exactly: strings.EqualFold alone
-// would take a look-alike, the long s "ſ" for "s" or the Kelvin sign for "k".
-func sameDomain(typed, domain string) bool {
-	for _, c := range typed + domain {
-		if c >= utf8.RuneSelf {
-			return typed == domain
-		}
-	}
-	return strings.EqualFold(typed, domain)
 }
 
 // start begins the run: the engine's events come back through a buffered channel.
@@ -766,7 +749,7 @@ func (r *runScreen) runView() string {
 		hi := r.high
 		// A rate over the first moments of a run (6 writes in 10ms) says nothing.
 		rate := ""
-		if p.ElapsedSeconds >= minRateSeconds {
+		if p.RateKnown() {
 			rate = fmt.Sprintf(" at %.1f/s", p.WritesPerSecond)
 		}
 		fmt.Fprintf(&b, "Writes %d%s (budget %s) · requests %d · retries %d · throttled %d, waited %.1fs · elapsed %s",
@@ -775,7 +758,7 @@ func (r *runScreen) runView() string {
 		case r.phase != runRunning:
 		case r.paused:
 			b.WriteString(" · paused") // an ETA would stand still and mislead
-		case p.ETASeconds >= 1 && p.ElapsedSeconds >= minRateSeconds:
+		case p.ETASeconds >= 1 && p.RateKnown():
 			fmt.Fprintf(&b, " · ETA %s", time.Duration(p.ETASeconds*float64(time.Second)).Round(time.Second))
 		}
 		b.WriteByte('\n')

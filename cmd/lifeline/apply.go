@@ -163,7 +163,7 @@ func confirmApply(ctx context.Context, client *graphapi.Client, plan *engine.Pla
 		s.RestoreFromBin, s.Recreate, s.Links, s.Properties, s.Removals, s.CAPolicies)
 	fmt.Fprintf(stderr, "Type the tenant's domain (%s) to go on: ", domain)
 	line, _ := bufio.NewReader(in).ReadString('\n')
-	if strings.TrimSpace(line) != domain {
+	if !engine.SameDomain(strings.TrimSpace(line), domain) {
 		return &exitError{code: exitFailure, err: errors.New("the domain typed does not match; nothing was written")}
 	}
 	return nil
