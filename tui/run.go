@@ -747,9 +747,10 @@ func (r *runScreen) runView() string {
 			elapsed = max(elapsed, r.liveAt.Sub(r.started))
 		}
 		hi := r.high
-		// A rate over the first moments of a run (6 writes in 10ms) says nothing.
+		// A rate over the first moments of a run (6 writes in 10ms) says nothing; a
+		// finished run's, over all of it, is what it was.
 		rate := ""
-		if p.RateKnown() {
+		if p.RateKnown() || r.phase == runFinished && p.ElapsedSeconds > 0 {
 			rate = fmt.Sprintf(" at %.1f/s", p.WritesPerSecond)
 		}
 		fmt.Fprintf(&b, "Writes %d%s (budget %s) · requests %d · retries %d · throttled %d, waited %.1fs · elapsed %s",

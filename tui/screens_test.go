@@ -1293,6 +1293,21 @@ func TestRunRateWaitsForAMeaningfulInterval(t *testing.T) {
 	}
 }
 
+// A run that finished within the first seconds shows the rate it had over all of it:
+// the wait for a meaningful interval is for a run still going.
+func TestFinishedRunShowsItsRateHoweverShort(t *testing.T) {
+	t.Parallel()
+	d, f := newLiveDriver(t, 160, 40, false)
+	d.toPlan(f)
+	d.keys("a", testDomain, "enter")
+	r := d.m.base["run"].(*runScreen)
+	prog := engine.Progress{Writes: 2740, WritesPerSecond: 1712.5, BudgetWritesPerSecond: 1e9, Pace: 1, ElapsedSeconds: 1.6}
+	d.send(runBatchMsg{run: r.run, done: &runDone{report: &engine.ApplyReport{Progress: prog}}})
+	if v := d.view(); !strings.Contains(v, "Writes 2740 at 1712.5/s") {
+		t.Errorf("a run finished in 1.6s hides its rate:\n%s", v)
+	}
+}
+
 // p on a diff between two snapshots says why it plans nothing there, and how to get the
 // diff it plans from, instead of doing nothing.
 func TestDiffPBetweenSnapshotsSaysWhy(t *testing.T) {
