@@ -92,9 +92,7 @@ func bench1MTable(b *testing.B) (func(tea.Msg), func() string) {
 // failure, every hundredth a throttle wait.
 func BenchmarkRunScreenEvents(b *testing.B) {
 	d, f := newLiveDriver(b, 160, 48, false)
-	p := d.toPlan(f)
-	d.keys("a", testDomain, "enter")
-	r := d.m.base["run"].(*runScreen)
+	p, r := d.startRun(f)
 	d.send(callsMsg{run: r.run, calls: append(testCalls(), make([]graphapi.Call, 170)...)})
 	at := testNow
 	prog := &engine.Progress{Total: 10_000, BudgetWritesPerSecond: 20, Pace: 0.9}

@@ -91,6 +91,14 @@ func (d *driver) toPlan(f *liveFixture) *planScreen {
 	return p
 }
 
+// startRun builds the fixture's plan and applies it, typing the domain: the Run
+// screen then waits for the engine's events, which the test sends.
+func (d *driver) startRun(f *liveFixture) (*planScreen, *runScreen) {
+	p := d.toPlan(f)
+	d.keys("a", testDomain, "enter")
+	return p, d.m.base["run"].(*runScreen)
+}
+
 // runEvents is a short run of the fixture's plan as the engine reports it.
 func runEvents(plan *engine.Plan) []engine.Event {
 	at := testNow
@@ -522,9 +530,7 @@ func TestPasteTypesTheFirstLineOnly(t *testing.T) {
 func TestRunFoldsEventsAndControls(t *testing.T) {
 	t.Parallel()
 	d, f := newLiveDriver(t, 120, 40, false)
-	p := d.toPlan(f)
-	d.keys("a", testDomain, "enter")
-	r := d.m.base["run"].(*runScreen)
+	p, r := d.startRun(f)
 	evs := runEvents(p.plan)
 	fail := engine.Event{Type: engine.EventStep, At: testNow.Add(time.Minute), Stage: engine.StageRelink,
 		Step: &engine.StepEvent{ID: "x", Kind: "group", DisplayName: "Sales", Action: engine.ActionAddLink, State: snapshots.StepFailed, Error: "Graph answered 400: one or more added object references already exist"}}
@@ -584,9 +590,7 @@ func TestRunFoldsEventsAndControls(t *testing.T) {
 func TestLockoutVerdictBelongsToThePlanThatRan(t *testing.T) {
 	t.Parallel()
 	d, f := newLiveDriver(t, 120, 40, false)
-	p := d.toPlan(f)
-	d.keys("a", testDomain, "enter")
-	r := d.m.base["run"].(*runScreen)
+	p, r := d.startRun(f)
 	d.send(runBatchMsg{run: r.run, events: runEvents(p.plan), done: &runDone{report: &engine.ApplyReport{}}})
 	const passed, pending = "Lockout check: passed: 3 policies checked", "Lockout check: pending: runs during apply"
 	verdict := func(when, want string) {
@@ -660,9 +664,8 @@ func TestRunSparklineCountsWritesPerSecond(t *testing.T) {
 	t.Parallel()
 	start := func() (*driver, *runScreen) {
 		d, f := newLiveDriver(t, 120, 40, false)
-		d.toPlan(f)
-		d.keys("a", testDomain, "enter")
-		return d, d.m.base["run"].(*runScreen)
+		_, r := d.startRun(f)
+		return d, r
 	}
 	progress := func(after time.Duration, writes int64) engine.Event {
 		return engine.Event{Type: engine.EventProgress, At: testNow.Add(after), Progress: &engine.Progress{Writes: writes}}
@@ -733,17 +736,13 @@ func TestLiveViewGolden(t *testing.T) {
 		{"plan-excluded", func(d *driver, f *liveFixture) { d.toPlan(f); d.keys("j", "j", " ") }},
 		{"run-confirm", func(d *driver, f *liveFixture) { d.toPlan(f); d.keys("a", "contoso") }},
 		{"run", func(d *driver, f *liveFixture) {
-			p := d.toPlan(f)
-			d.keys("a", testDomain, "enter")
-			r := d.m.base["run"].(*runScreen)
+			p, r := d.startRun(f)
 			evs := runEvents(p.plan)
 			d.send(runBatchMsg{run: r.run, events: evs[:len(evs)/2]})
 			d.send(callsMsg{run: r.run, calls: testCalls()})
 		}},
 		{"run-finished", func(d *driver, f *liveFixture) {
-			p := d.toPlan(f)
-			d.keys("a", testDomain, "enter")
-			r := d.m.base["run"].(*runScreen)
+			p, r := d.startRun(f)
 			d.send(runBatchMsg{run: r.run, events: runEvents(p.plan)})
 			d.send(callsMsg{run: r.run, calls: testCalls()})
 			total := 0
@@ -1062,9 +1061,7 @@ func TestRunRefusedInPreflightSaysSoInFull(t *testing.T) {
 	t.Parallel()
 	for _, w := range []int{80, 120} {
 		d, f := newLiveDriver(t, w, 24, false)
-		d.toPlan(f)
-		d.keys("a", testDomain, "enter")
-		r := d.m.base["run"].(*runScreen)
+		_, r := d.startRun(f)
 		err := fmt.Errorf("%w: the tenant changed since it was built (fingerprint 0123456789ab, now ba9876543210); build a new plan with 'lifeline plan' and apply that", engine.ErrStale)
 		d.send(runBatchMsg{run: r.run, done: &runDone{err: err}})
 		v := d.view()
@@ -1084,9 +1081,7 @@ func TestRunRefusedInPreflightSaysSoInFull(t *testing.T) {
 func TestRunBarsCountDoneStepsOnlyAndCountsNeverFall(t *testing.T) {
 	t.Parallel()
 	d, f := newLiveDriver(t, 120, 40, false)
-	p := d.toPlan(f)
-	d.keys("a", testDomain, "enter")
-	r := d.m.base["run"].(*runScreen)
+	p, r := d.startRun(f)
 	prog := &engine.Progress{Writes: 40, Requests: 50, Retries: 2, BudgetWritesPerSecond: 20, Pace: 0.9, ElapsedSeconds: 30}
 	for _, st := range p.plan.Stages {
 		sp := engine.StageProgress{Name: st.Name, Total: len(st.Steps)}
@@ -1207,9 +1202,7 @@ func TestIdsAreWholeAndNamesGrowWithTheWidth(t *testing.T) {
 func TestCancellingAConfirmKeepsTheLastRun(t *testing.T) {
 	t.Parallel()
 	d, f := newLiveDriver(t, 120, 40, false)
-	d.toPlan(f)
-	d.keys("a", testDomain, "enter")
-	r := d.m.base["run"].(*runScreen)
+	_, r := d.startRun(f)
 	d.send(runBatchMsg{run: r.run, done: &runDone{report: &engine.ApplyReport{Done: 10}}})
 	d.keys(":", "plan", "enter", "a", "esc")
 	if v := d.view(); d.m.Current() != "Plan" || !strings.Contains(v, "apply cancelled: nothing was written") {
@@ -1273,9 +1266,7 @@ func TestApplyRefusesAnAppliedPlanBeforeTheConfirmation(t *testing.T) {
 func TestRunRateWaitsForAMeaningfulInterval(t *testing.T) {
 	t.Parallel()
 	d, f := newLiveDriver(t, 160, 40, false)
-	d.toPlan(f)
-	d.keys("a", testDomain, "enter")
-	r := d.m.base["run"].(*runScreen)
+	_, r := d.startRun(f)
 	prog := &engine.Progress{Writes: 6, WritesPerSecond: 577.1, BudgetWritesPerSecond: 20, Pace: 0.9, ElapsedSeconds: 0.01, ETASeconds: 30}
 	d.send(runBatchMsg{run: r.run, events: []engine.Event{{Type: engine.EventProgress, At: testNow, Progress: prog}}})
 	if v := d.view(); strings.Contains(v, "577.1/s") || strings.Contains(v, "ETA") {
@@ -1298,9 +1289,7 @@ func TestRunRateWaitsForAMeaningfulInterval(t *testing.T) {
 func TestFinishedRunShowsItsRateHoweverShort(t *testing.T) {
 	t.Parallel()
 	d, f := newLiveDriver(t, 160, 40, false)
-	d.toPlan(f)
-	d.keys("a", testDomain, "enter")
-	r := d.m.base["run"].(*runScreen)
+	_, r := d.startRun(f)
 	prog := engine.Progress{Writes: 2740, WritesPerSecond: 1712.5, BudgetWritesPerSecond: 1e9, Pace: 1, ElapsedSeconds: 1.6}
 	d.send(runBatchMsg{run: r.run, done: &runDone{report: &engine.ApplyReport{Progress: prog}}})
 	if v := d.view(); !strings.Contains(v, "Writes 2740 at 1712.5/s") {
