@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -1488,5 +1489,32 @@ func TestRestoreFreesAnAddressASurvivingUserTook(t *testing.T) {
 	}
 	if rep, err := Apply(ctx, plan, r.options(nil)); err != nil || rep.Failed != 0 || rep.Pending != 0 {
 		t.Fatalf("apply: %v; %+v", err, rep.Failures)
+	}
+}
+
+// The ETA is the writes left at the paced budget: the rate so far, in the burst a run
+// opens with, can be far above it, and an ETA from it read "0s" with writes to go.
+func TestProgressETAIsTheWritesLeftAtThePacedBudget(t *testing.T) {
+	t.Parallel()
+	d := newDrillTenant(t, 10, 1)
+	client, err := graphapi.New(context.Background(), graphapi.Config{GraphURL: d.srv.Info().GraphURL, Pace: 0.5}) // Graph's budget: 20 writes/s
+	if err != nil {
+		t.Fatal(err)
+	}
+	var steps []Step
+	for i := range 30 {
+		steps = append(steps, Step{ID: strconv.Itoa(i), Requests: []Request{{Method: "PATCH"}, {Method: "GET"}}})
+	}
+	plan := &Plan{Stages: []Stage{{Name: StageRollback, Steps: steps}}}
+	now := time.Date(2026, 11, 23, 3, 0, 0, 0, time.UTC)
+	a := &applier{plan: plan, opts: ApplyOptions{Client: client}, start: now.Add(-time.Second), now: func() time.Time { return now }}
+	for i := range plan.Stages[0].Steps {
+		a.steps = append(a.steps, &stepRun{step: &plan.Stages[0].Steps[i]})
+	}
+	a.base = client.Stats()
+	a.base.Writes -= 600 // 600 writes in the run's first second
+	p := a.progress()
+	if p.WritesPerSecond != 600 || p.ETASeconds != 3 {
+		t.Errorf("30 writes left at half of 20/s, 600 writes/s so far: ETA %vs, rate %v/s; want 3s", p.ETASeconds, p.WritesPerSecond)
 	}
 }
