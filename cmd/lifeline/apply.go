@@ -47,6 +47,8 @@ journaled in the plan's snapshot file in the same transaction. Running the same 
 again after a crash, Ctrl-C or kill -9 resumes where it stopped and creates nothing twice;
 a resume is refused when another plan wrote to the tenant since, or when an object it
 still has to recreate already exists. A plan whose every step is done is not run again.
+One apply runs with a snapshot file at a time (a second is refused at once), and a plan
+is refused with a copy of its file that lacks restores the plan's file held.
 
 Recreated users get generated passwords, written only to the --passwords file (mode 0600,
 default PLAN.passwords next to the plan), never printed. Before any Conditional Access

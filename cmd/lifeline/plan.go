@@ -32,9 +32,10 @@ written to the tenant; 'apply' runs a plan and refuses one the tenant has moved 
 The plan file is {"format": "lifeline-plan/1", "tenant_id", "snapshot", "built_at",
 "live_fingerprint", "summary", "stages": [{"name", "steps": [{"id", "kind", "object_id",
 "display_name", "action", "depends_on", "requests": [{"method", "path", "body", "beta"}]}]}],
-"warnings", "scope", "db", "seal"}; "scope" lists the --scope objects, "db" is the snapshot
-file's absolute path, where apply journals, and "seal" the SHA-256 apply checks the file
-against. --json prints {"plan", "tenant_id", "snapshot", "live_fingerprint", "summary",
+"warnings", "scope", "db", "journal", "seal"}; "scope" lists the --scope objects, "db" is
+the snapshot file's absolute path, where apply journals, "journal" a digest of the runs
+that file's journal held (apply refuses a copy of the file without them), and "seal" the
+SHA-256 apply checks the file against. --json prints {"plan", "tenant_id", "snapshot", "live_fingerprint", "summary",
 "warnings"} instead of the summary for people.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
