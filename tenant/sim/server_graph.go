@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lifelinehq/lifeline/entra"
@@ -170,6 +171,10 @@ func requestBase(r *http.Request) string {
 	return scheme + "://" + host
 }
 
+// gzipReaders recycles the readers of gzipped bodies: each holds tens of kilobytes of
+// inflate state, and a capture sends thousands of gzipped $batch envelopes.
+var gzipReaders sync.Pool
+
 // readBody reads a request body, gunzipping it when the client compressed it (the Go
 // SDK gzips every body by default, graph-spec §1.1).
 func readBody(r *http.Request) ([]byte, *apiError) {
@@ -180,14 +185,20 @@ func readBody(r *http.Request) ([]byte, *apiError) {
 	switch strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))) {
 	case "", "identity":
 	case "gzip":
-		zr, err := gzip.NewReader(rd)
+		zr, _ := gzipReaders.Get().(*gzip.Reader)
+		var err error
+		if zr == nil {
+			zr, err = gzip.NewReader(rd)
+		} else {
+			err = zr.Reset(rd)
+		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return nil, nil
 			}
 			return nil, badRequest("The request body is not valid gzip: %v.", err)
 		}
-		defer zr.Close()
+		defer gzipReaders.Put(zr)
 		rd = io.LimitReader(zr, maxBodyBytes+1)
 	default:
 		return nil, newError(http.StatusUnsupportedMediaType, "UnsupportedMediaType", "Content-Encoding '%s' is not supported.", r.Header.Get("Content-Encoding"))
