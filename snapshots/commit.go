@@ -459,6 +459,7 @@ func (w *Writer) commit(ctx context.Context) (Snapshot, error) {
 	if err := tx.Commit(); err != nil {
 		return snap, fmt.Errorf("cannot commit snapshot %d to %s: %w", id, w.s.path, err)
 	}
+	w.s.useWAL(ctx)
 	return snap, nil
 }
 

@@ -53,6 +53,14 @@ type Store struct {
 
 	// created says Open made the file (it was missing or empty): Abandon removes it.
 	created bool
+	// rollback says the file is still in SQLite's rollback-journal mode, as Open leaves
+	// a file it created until the first snapshot is committed (then it switches to WAL,
+	// as every file is). A first capture writes hundreds of megabytes into an empty
+	// file: in WAL mode every page is written twice (to the log, then copied into the
+	// file by the checkpoint at commit, which alone took 1.5 s at a million users),
+	// while a rollback journal writes new pages once, straight into the file, and keeps
+	// the same all-or-nothing commit. Only the writer goroutine and Close touch it.
+	rollback bool
 	// immutable says the file is read as immutable (openPool): raw connections too.
 	immutable bool
 }
@@ -87,6 +95,20 @@ var ErrNotWritable = errors.New("cannot be written")
 // set and it does not exist. A file that is not SQLite, or is another application's
 // SQLite database, is refused with an error that says so and is left untouched.
 func Open(ctx context.Context, path string, opts OpenOptions) (*Store, error) {
+	s, err := open(ctx, path, opts)
+	if isBusy(err) {
+		// A new file's first capture or import holds it whole until it commits
+		// (Store.rollback), where a file in WAL mode lets readers in beside its writer.
+		busy := opts.BusyTimeout
+		if busy <= 0 {
+			busy = defaultBusyTimeout
+		}
+		return nil, (&Store{path: path, busy: busy}).busyError("a capture or an import", ", and a new file's first snapshot keeps everyone else out until it is committed; wait for it to finish and run this again", err)
+	}
+	return s, err
+}
+
+func open(ctx context.Context, path string, opts OpenOptions) (*Store, error) {
 	info, statErr := os.Stat(path)
 	switch {
 	case statErr == nil && info.IsDir():
@@ -117,12 +139,13 @@ func Open(ctx context.Context, path string, opts OpenOptions) (*Store, error) {
 		}
 	}
 	s := &Store{path: path, busy: opts.BusyTimeout, created: statErr != nil || info.Size() == 0}
+	s.rollback = s.created && !opts.ReadOnly
 	if s.busy <= 0 {
 		s.busy = defaultBusyTimeout
 	}
 	var err error
 	if !opts.ReadOnly {
-		if s.w, err = openPool(path, false, false, 1, s.busy); err != nil {
+		if s.w, err = openPool(path, false, false, s.rollback, 1, s.busy); err != nil {
 			return nil, err
 		}
 		if opts.maxPages > 0 {
@@ -136,7 +159,7 @@ func Open(ctx context.Context, path string, opts OpenOptions) (*Store, error) {
 			if statErr != nil {
 				// The file is this call's own, and a half-made one would later read as
 				// "not a lifeline snapshot file": leave nothing behind.
-				for _, p := range []string{path, path + "-wal", path + "-shm"} {
+				for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
 					os.Remove(p)
 				}
 				if isFull(err) {
@@ -146,7 +169,7 @@ func Open(ctx context.Context, path string, opts OpenOptions) (*Store, error) {
 			return nil, err
 		}
 	}
-	if s.r, err = openPool(path, opts.ReadOnly, false, 4, s.busy); err != nil {
+	if s.r, err = openPool(path, opts.ReadOnly, false, s.rollback, 4, s.busy); err != nil {
 		if code := sqliteCode(err); opts.ReadOnly && (code == sqlite3.SQLITE_READONLY || code == sqlite3.SQLITE_CANTOPEN) {
 			// A file on read-only media or in a folder this user cannot write (a reviewer's
 			// copy on a share): SQLite cannot create the shared-memory file a WAL
@@ -276,8 +299,9 @@ const pageSize = 65536
 const defaultBusyTimeout = 10 * time.Second
 
 // openPool opens conns connections to the file; immutable (read-only only) reads it
-// without locks or its WAL, for files nothing can write.
-func openPool(path string, readOnly, immutable bool, conns int, busy time.Duration) (*sql.DB, error) {
+// without locks or its WAL, for files nothing can write. rollback (writable only) leaves
+// a new file in rollback-journal mode (Store.rollback) instead of switching it to WAL.
+func openPool(path string, readOnly, immutable, rollback bool, conns int, busy time.Duration) (*sql.DB, error) {
 	q := url.Values{}
 	// busy_timeout must come first so the connection waits instead of failing while
 	// another connection switches the file to WAL; the driver orders it first.
@@ -289,8 +313,14 @@ func openPool(path string, readOnly, immutable bool, conns int, busy time.Durati
 		// page_size must precede the switch to WAL, which the driver applies after the
 		// _pragma list; it is a no-op on existing files.
 		q.Add("_pragma", "page_size("+strconv.Itoa(pageSize)+")")
-		q.Set("_journal_mode", "WAL")
-		q.Add("_pragma", "synchronous(NORMAL)")
+		if rollback {
+			// NORMAL is safe against power loss only in WAL mode; until the switch, a
+			// commit syncs in full (useWAL lowers it).
+			q.Add("_pragma", "synchronous(FULL)")
+		} else {
+			q.Set("_journal_mode", "WAL")
+			q.Add("_pragma", "synchronous(NORMAL)")
+		}
 		q.Add("_pragma", "temp_store(MEMORY)")
 		// In pages, not KiB: the driver applies cache_size before page_size, and a size in
 		// KiB would be converted at the default 4 KB page and then hold 16 times as much.
@@ -322,7 +352,7 @@ func (s *Store) openImmutable() (err error) {
 	if st, err := os.Stat(s.path + "-wal"); err == nil && st.Size() > 0 {
 		return fmt.Errorf("%s cannot be read here: its newest writes are still in %s-wal, which SQLite must fold in, and this user cannot write beside it; copy both files to a folder you can write to", s.path, s.path)
 	}
-	if s.r, err = openPool(s.path, true, true, 4, s.busy); err != nil {
+	if s.r, err = openPool(s.path, true, true, false, 4, s.busy); err != nil {
 		return err
 	}
 	s.immutable = true
@@ -456,7 +486,8 @@ func (s *Store) Abandon(ctx context.Context) error {
 	}
 	var removeErr error
 	if s.lockedAndEmpty(ctx, conn) {
-		for _, suffix := range []string{"", "-wal", "-shm"} {
+		s.rollback = false // switching the removed file to WAL would make its -wal again
+		for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
 			if err := os.Remove(s.path + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				removeErr = errors.Join(removeErr, err)
 			}
@@ -481,9 +512,40 @@ func (s *Store) lockedAndEmpty(ctx context.Context, conn *sql.Conn) bool {
 	return err == nil && snaps == 0
 }
 
+// useWAL switches a file Open left in rollback-journal mode to WAL, now that its first
+// snapshot is committed: from here on, readers run beside the writer again. It needs
+// every other connection to the file idle; when another process holds one, the switch
+// waits for the next chance (Close), and failing that for the next Open, whose
+// connections switch it. Nothing is lost meanwhile: both modes commit all or nothing.
+func (s *Store) useWAL(ctx context.Context) {
+	if !s.rollback || s.w == nil {
+		return
+	}
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	// Not waiting: a busy file is switched later, and the caller has a result to return.
+	conn.ExecContext(ctx, "PRAGMA busy_timeout = 0")
+	defer conn.ExecContext(ctx, "PRAGMA busy_timeout = "+strconv.Itoa(int(s.busy.Milliseconds())))
+	var mode string
+	if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil || !strings.EqualFold(mode, "wal") {
+		return
+	}
+	conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL")
+	s.rollback = false
+}
+
 // Close closes the file. Pending writers must have committed or rolled back.
 func (s *Store) Close() error {
 	var errs []error
+	if s.r != nil && s.w != nil && s.rollback {
+		// The readers go first: their connections would stand in the switch's way.
+		errs = append(errs, s.r.Close())
+		s.r = nil
+		s.useWAL(context.Background())
+	}
 	if s.w != nil {
 		// Fold the WAL back into the main file so a copied .db is complete on its own.
 		_, _ = s.w.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
