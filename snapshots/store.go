@@ -43,7 +43,7 @@ type Store struct {
 	// w is the only connection that writes: SQLite allows one writer, and funnelling
 	// every write through one connection avoids SQLITE_BUSY between our own goroutines.
 	w *sql.DB
-	// r serves concurrent reads (WAL lets them run beside the writer).
+	// r serves concurrent reads (WAL lets them run beside the writer; see rollback).
 	r *sql.DB
 
 	namesMu sync.Mutex
