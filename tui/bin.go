@@ -304,12 +304,13 @@ func (s *binScreen) View() string {
 	}
 	var b strings.Builder
 	rep := l.bin
-	fmt.Fprintf(&b, "%s %d objects · %d marked · soonest purge first (tenant clock %s)",
-		styles.title.Render("Recycle bin"), len(rep.Items), len(s.marked), rep.Now.UTC().Format("2006-01-02 15:04Z"))
+	fmt.Fprintf(&b, "%s %d objects · %d marked", styles.title.Render("Recycle bin"), len(rep.Items), len(s.marked))
 	if len(s.rows) > s.listHeight() {
-		// A scrolled list must say so: its first row is not the soonest purge.
+		// A scrolled list must say so: its first row is not the soonest purge. Before
+		// the clock, which a narrow terminal clips first.
 		fmt.Fprintf(&b, " · row %d of %d", s.cursor+1, len(s.rows))
 	}
+	fmt.Fprintf(&b, " · soonest purge first (tenant clock %s)", rep.Now.UTC().Format("2006-01-02 15:04Z"))
 	for _, w := range rep.Warnings {
 		b.WriteString(" · " + styles.faint.Render(w))
 	}

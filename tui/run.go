@@ -713,8 +713,9 @@ func (r *runScreen) runView() string {
 	case r.paused:
 		state = "PAUSED (p resumes)"
 	}
-	fmt.Fprintf(&b, "%s %s · plan for tenant %s → snapshot %d · pace %.1f of the budget\n",
-		styles.title.Render("Run"), state, r.plan.TenantID, r.plan.Snapshot, r.pace)
+	b.WriteString(joinFacts(r.width, styles.title.Render("Run")+" "+state,
+		fmt.Sprintf("plan for tenant %s → snapshot %d", r.plan.TenantID, r.plan.Snapshot),
+		fmt.Sprintf("pace %.1f of the budget", r.pace)) + "\n")
 	for _, st := range r.stages {
 		// The bar is the steps done, only: failed and skipped steps are not progress
 		// (a tenant gone unreachable fails whole stages), and the text counts them.
@@ -753,16 +754,21 @@ func (r *runScreen) runView() string {
 		if p.RateKnown() || r.phase == runFinished && p.ElapsedSeconds > 0 {
 			rate = fmt.Sprintf(" at %.1f/s", p.WritesPerSecond)
 		}
-		fmt.Fprintf(&b, "Writes %d%s (budget %s) · requests %d · retries %d · throttled %d, waited %.1fs · elapsed %s",
-			hi.writes, rate, budget, hi.requests, hi.retries, hi.throttled, r.waited, elapsed.Round(time.Second))
+		facts := []string{
+			fmt.Sprintf("Writes %d%s (budget %s)", hi.writes, rate, budget),
+			fmt.Sprintf("requests %d", hi.requests),
+			fmt.Sprintf("retries %d", hi.retries),
+			fmt.Sprintf("throttled %d, waited %.1fs", hi.throttled, r.waited),
+			fmt.Sprintf("elapsed %s", elapsed.Round(time.Second)),
+		}
 		switch {
 		case r.phase != runRunning:
 		case r.paused:
-			b.WriteString(" · paused") // an ETA would stand still and mislead
+			facts = append(facts, "paused") // an ETA would stand still and mislead
 		case p.ETASeconds >= 1 && p.RateKnown():
-			fmt.Fprintf(&b, " · ETA %s", time.Duration(p.ETASeconds*float64(time.Second)).Round(time.Second))
+			facts = append(facts, fmt.Sprintf("ETA %s", time.Duration(p.ETASeconds*float64(time.Second)).Round(time.Second)))
 		}
-		b.WriteByte('\n')
+		b.WriteString(joinFacts(r.width, facts...) + "\n")
 	} else if r.phase == runRunning {
 		b.WriteString("Reading the tenant to check the plan is current…\n")
 	}

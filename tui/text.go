@@ -73,3 +73,27 @@ const nbHyphen = "\u2011"
 func hang(s string, w, indent int) string {
 	return strings.ReplaceAll(wrap(s, w-indent), "\n", "\n"+strings.Repeat(" ", indent))
 }
+
+// joinFacts joins the facts of a status line with " · ", starting a new line, indented
+// two cells, before a fact that would not fit in w: a narrow terminal (80 columns) then
+// shows every fact, where clipping the one long line cut off the last ones (the pace,
+// the ETA). w <= 0 keeps one line.
+func joinFacts(w int, facts ...string) string {
+	var b strings.Builder
+	lineWidth := 0
+	for i, f := range facts {
+		fw := ansi.StringWidth(f)
+		switch {
+		case i == 0:
+		case w > 0 && lineWidth+3+fw > w:
+			b.WriteString("\n  ")
+			lineWidth = 2
+		default:
+			b.WriteString(" · ")
+			lineWidth += 3
+		}
+		b.WriteString(f)
+		lineWidth += fw
+	}
+	return b.String()
+}
