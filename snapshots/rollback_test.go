@@ -139,6 +139,15 @@ func TestFirstCaptureKilledPartWayLeavesAnEmptyFile(t *testing.T) {
 	if _, err := os.Stat(path + "-journal"); err != nil {
 		t.Fatalf("no rollback journal beside the killed capture's file: %v", err)
 	}
+	// Where the journal cannot be rolled back (a read-only copy), the file is not read
+	// as immutable, which would show the half-written pages.
+	ro := &Store{path: path, busy: time.Second}
+	if err := ro.openImmutable(); err == nil || !strings.Contains(err.Error(), "-journal beside it holds a write that was cut off") {
+		t.Errorf("reading the killed capture's file as immutable: %v", err)
+		if err == nil {
+			ro.Close()
+		}
+	}
 
 	s, err := Open(ctx, path, OpenOptions{})
 	if err != nil {

@@ -352,6 +352,11 @@ func (s *Store) openImmutable() (err error) {
 	if st, err := os.Stat(s.path + "-wal"); err == nil && st.Size() > 0 {
 		return fmt.Errorf("%s cannot be read here: its newest writes are still in %s-wal, which SQLite must fold in, and this user cannot write beside it; copy both files to a folder you can write to", s.path, s.path)
 	}
+	// A rollback journal left by a first capture killed part-way (Store.rollback): read
+	// as immutable, the file would show that capture's half-written pages.
+	if st, err := os.Stat(s.path + "-journal"); err == nil && st.Size() > 0 {
+		return fmt.Errorf("%s cannot be read here: %s-journal beside it holds a write that was cut off (a first capture killed part-way), which SQLite must undo, and this user cannot write beside it; copy both files to a folder you can write to", s.path, s.path)
+	}
 	if s.r, err = openPool(s.path, true, true, false, 4, s.busy); err != nil {
 		return err
 	}
