@@ -1,11 +1,9 @@
 package snapshots_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -33,19 +31,7 @@ func TestApplyLockGoesWithAKilledProcess(t *testing.T) {
 	}
 	defer store.Close()
 
-	child := exec.Command(os.Args[0], "-test.run", "^TestApplyLockGoesWithAKilledProcess$")
-	child.Env = append(os.Environ(), holdApplyLockEnv+"="+path)
-	out, err := child.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer child.Process.Kill()
-	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "held\n" {
-		t.Fatalf("the child did not take the lock: %q, %v", line, err)
-	}
+	child := snapshots.StartChildTest(t, "TestApplyLockGoesWithAKilledProcess", holdApplyLockEnv, path, "held")
 	if _, err := store.LockApply(); !errors.Is(err, snapshots.ErrApplyRunning) {
 		t.Fatalf("lock held by another process: %v", err)
 	}

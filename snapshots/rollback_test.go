@@ -1,14 +1,12 @@
 package snapshots
 
 import (
-	"bufio"
 	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -27,29 +25,43 @@ func journalMode(t *testing.T, s *Store) string {
 	return mode
 }
 
+// newFile opens a new snapshot file in a temporary folder.
+func newFile(t *testing.T) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "tenant.db")
+	s, err := Open(context.Background(), path, OpenOptions{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, path
+}
+
+// commitOneUser writes a snapshot of one user.
+func commitOneUser(ctx context.Context, s *Store) error {
+	w, err := s.Begin(ctx, SnapshotMeta{TenantID: "t1"})
+	if err != nil {
+		return err
+	}
+	if err := w.PutObject(ctx, entra.KindUser, "u1", []byte(`{"id":"u1","displayName":"Ada"}`), false); err != nil {
+		w.Rollback()
+		return err
+	}
+	_, err = w.Commit(ctx)
+	return err
+}
+
 // A new file takes its first snapshot under a rollback journal, which writes the pages
 // once, and is in WAL mode from the moment that snapshot is committed: readers then run
 // beside the writer, on this store's connections and on any other process's.
 func TestFirstSnapshotGoesInUnderARollbackJournalThenTheFileIsWAL(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "tenant.db")
-	s, err := Open(ctx, path, OpenOptions{Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, path := newFile(t)
 	if got := journalMode(t, s); got != "delete" {
 		t.Fatalf("journal mode of a new file before its first snapshot = %q, want delete", got)
 	}
-	w, err := s.Begin(ctx, SnapshotMeta{TenantID: "t1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.PutObject(ctx, entra.KindUser, "u1", []byte(`{"id":"u1","displayName":"Ada"}`), false); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Commit(ctx); err != nil {
+	if err := commitOneUser(ctx, s); err != nil {
 		t.Fatal(err)
 	}
 	if got := journalMode(t, s); got != "wal" {
@@ -119,19 +131,7 @@ func TestFirstCaptureKilledPartWayLeavesAnEmptyFile(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "tenant.db")
-	child := exec.Command(os.Args[0], "-test.run", "^TestFirstCaptureKilledPartWayLeavesAnEmptyFile$")
-	child.Env = append(os.Environ(), killedFirstCaptureEnv+"="+path)
-	out, err := child.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer child.Process.Kill()
-	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "spilled\n" {
-		t.Fatalf("the child did not write into the file: %q, %v", line, err)
-	}
+	child := StartChildTest(t, "TestFirstCaptureKilledPartWayLeavesAnEmptyFile", killedFirstCaptureEnv, path, "spilled")
 	if err := child.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -162,14 +162,7 @@ func TestFirstCaptureKilledPartWayLeavesAnEmptyFile(t *testing.T) {
 	if err != nil || !rep.OK() {
 		t.Fatalf("verify after the killed capture: %+v, %v", rep, err)
 	}
-	w, err := s.Begin(ctx, SnapshotMeta{TenantID: "t1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.PutObject(ctx, entra.KindUser, "u1", []byte(`{"id":"u1","displayName":"Ada"}`), false); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Commit(ctx); err != nil {
+	if err := commitOneUser(ctx, s); err != nil {
 		t.Fatalf("the next capture: %v", err)
 	}
 	if got := journalMode(t, s); got != "wal" {
@@ -189,18 +182,7 @@ func writeUntilKilled(path string) {
 	if err != nil {
 		fail(err)
 	}
-	if _, err := s.w.Exec("PRAGMA cache_size = 8"); err != nil {
-		fail(err)
-	}
-	w, err := s.Begin(ctx, SnapshotMeta{TenantID: "t1"})
-	if err != nil {
-		fail(err)
-	}
-	before, err := os.Stat(path)
-	if err != nil {
-		fail(err)
-	}
-	if err := writeIntoFile(ctx, w, path, before.Size()); err != nil {
+	if _, err := startFirstSnapshot(ctx, s); err != nil {
 		fail(err)
 	}
 	os.Stdout.WriteString("spilled\n")
@@ -208,9 +190,30 @@ func writeUntilKilled(path string) {
 	os.Exit(0)
 }
 
-// writeIntoFile puts versions of random text until the file at path is 4 MB past size:
-// pages SQLite had to write before the commit, which in rollback mode takes the
+// startFirstSnapshot begins a snapshot in s, a new file, and puts versions of random
+// text into it until the file is 4 MB larger: pages SQLite had to write before the
+// commit (a small page cache makes it do so early), which in rollback mode takes the
 // exclusive lock.
+func startFirstSnapshot(ctx context.Context, s *Store) (*Writer, error) {
+	if _, err := s.w.Exec("PRAGMA cache_size = 8"); err != nil {
+		return nil, err
+	}
+	before, err := os.Stat(s.path)
+	if err != nil {
+		return nil, err
+	}
+	w, err := s.Begin(ctx, SnapshotMeta{TenantID: "t1"})
+	if err != nil {
+		return nil, err
+	}
+	if err := writeIntoFile(ctx, w, s.path, before.Size()); err != nil {
+		w.Rollback()
+		return nil, err
+	}
+	return w, nil
+}
+
+// writeIntoFile puts versions of random text until the file at path is 4 MB past size.
 func writeIntoFile(ctx context.Context, w *Writer, path string, size int64) error {
 	rng := rand.New(rand.NewPCG(1, 2))
 	noise := make([]byte, 256<<10)
@@ -235,27 +238,12 @@ func writeIntoFile(ctx context.Context, w *Writer, path string, size int64) erro
 func TestOpeningAFileDuringItsFirstCaptureSaysWhy(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "tenant.db")
-	s, err := Open(ctx, path, OpenOptions{Create: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if _, err := s.w.Exec("PRAGMA cache_size = 8"); err != nil {
-		t.Fatal(err)
-	}
-	w, err := s.Begin(ctx, SnapshotMeta{TenantID: "t1"})
+	s, path := newFile(t)
+	w, err := startFirstSnapshot(ctx, s)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Rollback()
-	before, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := writeIntoFile(ctx, w, path, before.Size()); err != nil {
-		t.Fatal(err)
-	}
 	for _, readOnly := range []bool{true, false} {
 		_, err := Open(ctx, path, OpenOptions{ReadOnly: readOnly, BusyTimeout: 20 * time.Millisecond})
 		if !errors.Is(err, ErrFileBusy) || !strings.Contains(err.Error(), "first snapshot keeps everyone else out until it is committed") {
