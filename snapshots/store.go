@@ -57,7 +57,7 @@ type Store struct {
 	// a file it created until the first snapshot is committed (then it switches to WAL,
 	// as every file is). A first capture writes hundreds of megabytes into an empty
 	// file: in WAL mode every page is written twice (to the log, then copied into the
-	// file by the checkpoint at commit, which alone took 1.5 s at a million users),
+	// file by the checkpoint at commit, which alone took 1.4-2 s at a million users),
 	// while a rollback journal writes new pages once, straight into the file, and keeps
 	// the same all-or-nothing commit. Only the writer goroutine and Close touch it.
 	rollback bool
@@ -108,6 +108,7 @@ func Open(ctx context.Context, path string, opts OpenOptions) (*Store, error) {
 	return s, err
 }
 
+// open is Open, but for the sentence a file held by another process gets.
 func open(ctx context.Context, path string, opts OpenOptions) (*Store, error) {
 	info, statErr := os.Stat(path)
 	switch {
