@@ -699,6 +699,10 @@ func consoleAdvice(msg string) string {
 	return msg
 }
 
+// failureLines is how many lines one failure of the Run screen takes at most; the Plan
+// screen has the whole text.
+const failureLines = 3
+
 func (r *runScreen) runView() string {
 	if r.refused() {
 		return r.refusedView()
@@ -783,7 +787,13 @@ func (r *runScreen) runView() string {
 		fmt.Fprintf(&b, "%s\n", styles.header.Render(fmt.Sprintf("Failures (%d)", len(r.failures))))
 		from := max(len(r.failures)-3, 0)
 		for _, f := range r.failures[from:] {
-			fmt.Fprintf(&b, "  %s %s %s: %s\n", f.Action, f.Kind, nameOr(f.DisplayName, f.ObjectID), f.Error)
+			// Graph's reason is at the end, where clipping cut it on a narrow terminal:
+			// each failure wraps to up to failureLines lines.
+			text := hang(fmt.Sprintf("%s %s %s: %s", f.Action, f.Kind, nameOr(f.DisplayName, f.ObjectID), f.Error), r.width, 4)
+			if lines := strings.Split(text, "\n"); len(lines) > failureLines {
+				text = strings.Join(lines[:failureLines], "\n") + "…"
+			}
+			fmt.Fprintf(&b, "  %s\n", text)
 		}
 	}
 	used := strings.Count(b.String(), "\n")

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
 	"github.com/charmbracelet/x/exp/golden"
 
 	"github.com/lifelinehq/lifeline/engine"
@@ -523,6 +524,26 @@ func TestPasteTypesTheFirstLineOnly(t *testing.T) {
 		d.send(tea.PasteMsg{Content: "carol" + brk + "sales"})
 		if b := d.m.base["bin"].(*binScreen); b.filter != "carol" {
 			t.Errorf("a paste with %q line breaks typed %q into the filter, want %q", brk, b.filter, "carol")
+		}
+	}
+}
+
+// On an 80-column terminal a failure on the Run screen wraps, so Graph's reason, at the
+// end of the line, is read there rather than cut off.
+func TestRunFailureWrapsOnANarrowTerminal(t *testing.T) {
+	t.Parallel()
+	d, f := newLiveDriver(t, 80, 40, false)
+	p, r := d.startRun(f)
+	fail := engine.Event{Type: engine.EventStep, At: testNow.Add(time.Minute), Stage: engine.StageRelink,
+		Step: &engine.StepEvent{ID: "x", Kind: "group", DisplayName: "Sales", Action: engine.ActionAddLink, State: snapshots.StepFailed, Error: "Graph answered 400: one or more added object references already exist for the following modified properties: 'members'"}}
+	d.send(runBatchMsg{run: r.run, events: append(runEvents(p.plan), fail)})
+	v := d.view()
+	if !strings.Contains(v, "'members'") {
+		t.Fatalf("the failure's reason is cut off at 80 columns:\n%s", v)
+	}
+	for _, l := range strings.Split(v, "\n") {
+		if ansi.StringWidth(l) > 80 {
+			t.Errorf("a line wider than the terminal: %q", l)
 		}
 	}
 }
