@@ -235,10 +235,13 @@ type applier struct {
 	byStage [][]*stepRun
 	byID    map[string]*stepRun
 	ledger  graphx.Ledger // old -> new, every run's
-	now     func() time.Time
-	start   time.Time
-	base    graphapi.Stats
-	report  *ApplyReport
+	// copies counts the ledger entries naming each live id, for ownedElsewhere; only
+	// setLedgerID changes the ledger's ids once the run starts, and keeps it.
+	copies map[string]int
+	now    func() time.Time
+	start  time.Time
+	base   graphapi.Stats
+	report *ApplyReport
 	// links caches the targets of holders' link collections read for if-missing steps.
 	links    map[string]map[string]bool
 	pwFile   *os.File
@@ -367,6 +370,10 @@ func (a *applier) preflight(ctx context.Context) error {
 		return err
 	}
 	a.ledger = ledgerNewToOld(inv)
+	a.copies = map[string]int{}
+	for _, n := range a.ledger.IDs {
+		a.copies[n]++
+	}
 	a.report = &ApplyReport{PlanHash: a.hash, Resumed: resumed, Failures: []StepOutcome{}, Skips: []StepOutcome{}, Lockouts: []Lockout{}}
 	a.byStage = make([][]*stepRun, len(p.Stages))
 	for si := range p.Stages {
@@ -1146,7 +1153,7 @@ func (a *applier) record(sr *stepRun, newID, newAppID, requestID string) *snapsh
 	sr.res.NewID, sr.res.NewAppID = newID, newAppID
 	e := &snapshots.LedgerEntry{Kind: entra.Kind(s.Kind), OldID: s.ObjectID, NewID: newID, DisplayName: s.DisplayName,
 		StepID: s.ID, RequestID: requestID, RecordedAt: a.now().UTC()}
-	a.ledger.IDs[s.ObjectID] = newID
+	a.setLedgerID(s.ObjectID, newID)
 	if newAppID != "" {
 		if old := a.oldAppID(s); old != "" {
 			e.OldAppID, e.NewAppID = old, newAppID
@@ -1154,6 +1161,15 @@ func (a *applier) record(sr *stepRun, newID, newAppID, requestID string) *snapsh
 		}
 	}
 	return e
+}
+
+// setLedgerID records that the object old is live as newID now.
+func (a *applier) setLedgerID(old, newID string) {
+	if prev, ok := a.ledger.IDs[old]; ok {
+		a.copies[prev]--
+	}
+	a.ledger.IDs[old] = newID
+	a.copies[newID]++
 }
 
 // oldAppID reads a recreated application's original appId from the target snapshot.

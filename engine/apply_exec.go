@@ -180,11 +180,10 @@ func (a *applier) naturalKeyMatches(ctx context.Context, sr *stepRun) (matches [
 	if err != nil || !ok {
 		return nil, false, err
 	}
-	owned := a.ownedElsewhere(sr)
 	_, err = a.opts.Client.List(ctx, look.path, graphapi.ListOptions{Filter: look.filter, Select: look.sel, Beta: look.beta}, func(p graphapi.Page) error {
 		for _, it := range p.Items {
 			var f naturalKeyMatch
-			if json.Unmarshal(it, &f) == nil && f.ID != "" && !owned[f.ID] {
+			if json.Unmarshal(it, &f) == nil && f.ID != "" && !a.ownedElsewhere(sr, f.ID) {
 				matches = append(matches, f)
 			}
 		}
@@ -236,16 +235,16 @@ func (a *applier) naturalKeyLookup(sr *stepRun) (naturalKeyQuery, bool, error) {
 	return naturalKeyQuery{path: req.Path, filter: strings.Join(clauses, " and "), sel: sel, beta: req.Beta}, true, nil
 }
 
-// ownedElsewhere are the live ids the ledger says other steps made: the copy an
-// earlier restore made of this step's own object is this step's.
-func (a *applier) ownedElsewhere(sr *stepRun) map[string]bool {
-	owned := map[string]bool{}
-	for old, n := range a.ledger.IDs {
-		if old != sr.step.ObjectID {
-			owned[n] = true
-		}
+// ownedElsewhere reports whether the ledger says another step's object is live as id:
+// the copy an earlier restore made of this step's own object is this step's. It counts
+// (copies) rather than walks the ledger, which spans every restore of the tenant and is
+// asked about every create of a mass recreate.
+func (a *applier) ownedElsewhere(sr *stepRun, id string) bool {
+	n := a.copies[id]
+	if own, ok := a.ledger.IDs[sr.step.ObjectID]; ok && own == id {
+		n--
 	}
-	return owned
+	return n > 0
 }
 
 // lookAlikes reads, before a create goes out for the first time, the live objects that
@@ -304,9 +303,8 @@ func (a *applier) lookAlikes(ctx context.Context, sending []*stepRun, reqs []gra
 			out[i].err = fmt.Errorf("the lookup's answer is not a page of objects: %w", err)
 			continue
 		}
-		owned := a.ownedElsewhere(look[i])
 		for _, m := range page.Value {
-			if m.ID != "" && !owned[m.ID] {
+			if m.ID != "" && !a.ownedElsewhere(look[i], m.ID) {
 				out[i].ids = append(out[i].ids, m.ID)
 			}
 		}
