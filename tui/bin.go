@@ -295,10 +295,12 @@ func (s *binScreen) View() string {
 	switch {
 	case l == nil:
 		return "The recycle bin is read from the tenant: this session is offline.\nOpen the console with --graph-url (or LIFELINE_GRAPH_URL) to see it."
-	case l.binErr != nil && s.rereading():
-		return styles.err.Render(wrap("reading the recycle bin: "+l.binErr.Error(), s.width)) + "\nreading the recycle bin again…"
 	case l.binErr != nil:
-		return styles.err.Render(wrap("reading the recycle bin: "+l.binErr.Error(), s.width))
+		v := styles.err.Render(wrap("reading the recycle bin: "+l.binErr.Error(), s.width))
+		if s.rereading() {
+			v += "\nreading the recycle bin again…"
+		}
+		return v
 	case l.bin == nil:
 		return "Reading the recycle bins…"
 	}
