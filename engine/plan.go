@@ -2088,13 +2088,9 @@ func (p *planner) removeAdditions() error {
 			Link: l.Name, TargetKind: string(l.ToKind), TargetID: l.To, Requests: []Request{{Method: "DELETE", Path: path}}}, &to)
 	}
 	removed := map[graphx.NodeID]string{} // added objects deleted, by their step
-	var back map[string]broughtBack       // read at the first added user: most plans have none
 	for _, c := range p.sortedChanges(snapshots.Added, func(*snapshots.Change) bool { return true }) {
 		n := graphx.NodeID{Kind: c.Kind, ID: c.ID}
-		if back == nil && c.Kind == entra.KindUser {
-			back = p.usersBroughtBack()
-		}
-		if first, err := p.removeFirstIfItTakesTheName(n, c.DisplayName, back); err != nil || first {
+		if first, err := p.removeFirstIfItTakesTheName(n, c.DisplayName); err != nil || first {
 			if err != nil {
 				return err
 			}

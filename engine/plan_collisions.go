@@ -75,8 +75,12 @@ func (p *planner) usersBroughtBack() map[string]broughtBack {
 // its name, or with its mail). Graph refuses the restore or create while the name is
 // taken, so the added user is deleted first: into the bin, where it stays restorable,
 // and in the same stage, before the step that needs the name, which waits on it.
-func (p *planner) removeFirstIfItTakesTheName(n graphx.NodeID, displayName string, back map[string]broughtBack) (bool, error) {
-	if n.Kind != entra.KindUser || len(back) == 0 {
+func (p *planner) removeFirstIfItTakesTheName(n graphx.NodeID, displayName string) (bool, error) {
+	if n.Kind != entra.KindUser {
+		return false, nil
+	}
+	back := p.usersBroughtBack()
+	if len(back) == 0 {
 		return false, nil
 	}
 	raw, err := p.liveObject(n.Kind, n.ID)
